@@ -1,0 +1,23 @@
+# Two commands matter: `make demo` and `make test`. Both create the virtual environment on first use.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: demo test test-all benchmark clean
+
+$(BIN)/textfit: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first and pinned: a bare `torch` requirement would pull a multi-GB CUDA build.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[all,dev]"
+	touch $@
+
+demo: $(BIN)/textfit
+	$(BIN)/textfit demo
+
+test: $(BIN)/textfit
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) textfit-demo-model textfit-model

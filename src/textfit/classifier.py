@@ -1,0 +1,110 @@
+"""A trained classifier: load a model folder, predict labels and probabilities.
+
+The familiar surface: `predict(texts)` -> label names, `predict_proba(texts)` -> probabilities,
+`top_k(texts, k)` -> ranked (label, score) pairs. The model runs on one of several backends
+(PyTorch, or the ONNX files written by `textfit export`); the answers do not depend on which."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .errors import ModelError
+
+RUN_RECORD = "textfit.json"
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
+class TorchBackend:
+    def __init__(self, model):
+        import torch
+
+        self.torch = torch
+        self.model = model.eval()
+
+    def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        torch = self.torch
+        inputs = {k: torch.from_numpy(v).to(self.model.device) for k, v in batch.items()}
+        with torch.inference_mode():
+            return self.model(**inputs).logits.float().cpu().numpy()
+
+
+class Classifier:
+    def __init__(self, model, tokenizer, label_names: Sequence[str], *, max_length: int | None = None,
+                 folder: str | Path | None = None, record: dict | None = None, backend=None):
+        self.tokenizer = tokenizer
+        self.label_names = list(label_names)
+        self.max_length = max_length or tokenizer.model_max_length
+        self.folder = Path(folder) if folder else None
+        self.record = record or {}
+        self.model = model
+        self.backend = backend or TorchBackend(model)
+
+    @classmethod
+    def load(cls, folder: str | Path, backend: str = "torch") -> Classifier:
+        folder = Path(folder)
+        if not Path(folder, "config.json").is_file():
+            raise ModelError(f"{folder} is not a trained model folder (no config.json); train one with `textfit train`")
+        if backend not in BACKENDS:
+            raise ModelError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
+        from transformers import AutoConfig, AutoTokenizer
+
+        config = AutoConfig.from_pretrained(folder)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        record_path = folder / RUN_RECORD
+        record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+        labels = [config.id2label[i] for i in range(config.num_labels)]
+        model = None
+        if backend == "torch":
+            from transformers import AutoModelForSequenceClassification
+
+            model = AutoModelForSequenceClassification.from_pretrained(folder)
+            runner = TorchBackend(model)
+        else:
+            from .export import OnnxBackend
+
+            runner = OnnxBackend(folder, quantized=backend == "onnx-int8")
+        return cls(model, tokenizer, labels, max_length=record.get("max_length"), folder=folder,
+                   record=record, backend=runner)
+
+    @property
+    def backend_name(self) -> str:
+        return getattr(self.backend, "name", "torch")
+
+    def _encode(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        encoded = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
+                                 return_tensors="np")
+        return {k: v.astype(np.int64) for k, v in encoded.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+
+    def predict_proba(self, texts: str | Iterable[str], batch_size: int = 64) -> np.ndarray:
+        """Probabilities, shape (n_texts, n_labels), columns in `label_names` order."""
+        texts = [texts] if isinstance(texts, str) else [str(t) for t in texts]
+        if not texts:
+            return np.zeros((0, len(self.label_names)), dtype=np.float32)
+        # Batches of similar length waste little compute on padding; answers go back in input order.
+        lengths = [len(t) for t in texts]
+        order = np.argsort(lengths, kind="stable")
+        probabilities = np.empty((len(texts), len(self.label_names)), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            idx = order[start:start + batch_size]
+            logits = self.backend.logits(self._encode([texts[i] for i in idx]))
+            logits = logits - logits.max(axis=1, keepdims=True)
+            exp = np.exp(logits)
+            probabilities[idx] = exp / exp.sum(axis=1, keepdims=True)
+        return probabilities
+
+    def predict(self, texts: str | Iterable[str], batch_size: int = 64) -> list[str]:
+        return [self.label_names[i] for i in self.predict_proba(texts, batch_size).argmax(axis=1)]
+
+    def top_k(self, texts: str | Iterable[str], k: int = 1, batch_size: int = 64) -> list[list[dict]]:
+        """For each text, the k most likely labels as {"label", "score"}, best first."""
+        probabilities = self.predict_proba(texts, batch_size)
+        k = max(1, min(k, len(self.label_names)))
+        ranked = np.argsort(-probabilities, axis=1)[:, :k]
+        return [[{"label": self.label_names[j], "score": float(row[j])} for j in top] for row, top in zip(probabilities, ranked)]
+
+    def __call__(self, texts: str | Iterable[str], top_k: int = 1):
+        return self.top_k(texts, top_k)

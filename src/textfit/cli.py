@@ -1,0 +1,239 @@
+"""The `textfit` command: a thin layer over the library. Every command maps to one public call."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import TextfitError
+
+console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    help="Turn a pretrained language model and a file of labeled examples into a text classifier.\n\n"
+    "Start with `textfit demo`, then `textfit train your.csv --out my-model`.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    pretty_exceptions_show_locals=False,
+)
+
+
+def friendly_errors(command):
+    """A user's mistake ends in one red line and exit code 1, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        setup_logging()
+        try:
+            return command(*args, **kwargs)
+        except TextfitError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def setup_logging() -> None:
+    from rich.logging import RichHandler
+    from transformers.utils import logging as hf_logging
+
+    logger = logging.getLogger("textfit")
+    if not logger.handlers:
+        logger.addHandler(RichHandler(console=err_console, show_time=False, show_path=False, markup=False))
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+# --- shared options ---------------------------------------------------------------------------
+TextColumn = Annotated[Optional[str], typer.Option(help="Column holding the texts (detected when unambiguous).")]
+LabelColumn = Annotated[Optional[str], typer.Option(help="Column holding the labels (detected when unambiguous).")]
+Backend = Annotated[str, typer.Option(help="Runtime: torch, onnx or onnx-int8 (after `textfit export`).")]
+
+
+@app.command()
+@friendly_errors
+def train(
+    data: Annotated[Optional[str], typer.Argument(help="CSV, TSV, JSON Lines or Parquet file, or a Hugging Face data set id.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the trained model to.")] = Path("textfit-model"),
+    config: Annotated[Optional[Path], typer.Option(help="TOML or JSON file of training options; flags override it.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Base model: hub id or local folder (default: embedded all-MiniLM-L6-v2).")] = None,
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
+    label_names: Annotated[Optional[str], typer.Option(help="Label names in id order: 'a,b,c' or a file with one per line.")] = None,
+    eval_data: Annotated[Optional[str], typer.Option(help="Evaluate on this file / hub id instead of a hold-out.")] = None,
+    eval_split: Annotated[Optional[float], typer.Option(help="Fraction held out for evaluation (default 0.2, stratified).")] = None,
+    split: Annotated[Optional[str], typer.Option(help="Split of a hub data set to train on (default train).")] = None,
+    data_config: Annotated[Optional[str], typer.Option(help="Config (subset) of a hub data set.")] = None,
+    train_size: Annotated[Optional[int], typer.Option(help="Train on a random sample of N examples.")] = None,
+    test_size: Annotated[Optional[int], typer.Option(help="Evaluate on a random sample of N examples.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed for splits, samples and training (default 7).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Most epochs to train (default: by data size; early stopping may end sooner).")] = None,
+    time_budget: Annotated[Optional[float], typer.Option(help="Minutes you can spare; the run is sized to fit.")] = None,
+    strategy: Annotated[Optional[str], typer.Option(help="auto, finetune or fewshot (auto picks few-shot for tiny data).")] = None,
+    learning_rate: Annotated[Optional[float], typer.Option(help="Peak learning rate (default 1e-4).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Examples per step (default 32).")] = None,
+    max_length: Annotated[Optional[int], typer.Option(help="Token limit per text (default: from the data).")] = None,
+    strip_urls: Annotated[Optional[bool], typer.Option("--strip-urls/--keep-urls", help="Drop URLs and decode HTML entities (default on).")] = None,
+    skip_bad_rows: Annotated[Optional[bool], typer.Option("--skip-bad-rows", help="Skip and report rows with an empty text or label.")] = None,
+):
+    """Fine-tune a model on labeled data and save it, with its metrics and model card, to --out."""
+    from .callbacks import RichProgress
+    from .config import TrainConfig
+    from .data import parse_label_names
+    from .train import train as run_training
+
+    settings = TrainConfig.from_file(config) if config else TrainConfig()
+    settings = settings.override(
+        data=data, model=model, text_column=text_column, label_column=label_column,
+        label_names=parse_label_names(label_names), eval_data=eval_data, eval_split=eval_split, split=split,
+        data_config=data_config, train_size=train_size, test_size=test_size, seed=seed, epochs=epochs,
+        time_budget=time_budget, strategy=strategy, learning_rate=learning_rate, batch_size=batch_size,
+        max_length=max_length, strip_urls=strip_urls, skip_bad_rows=skip_bad_rows,
+    )
+    if settings.strategy not in ("auto", "finetune", "fewshot"):
+        raise TextfitError(f"unknown strategy '{settings.strategy}': choose auto, finetune or fewshot")
+    if not settings.data:
+        raise TextfitError("no training data: give a file or hub id, or set `data` in --config")
+    result = run_training(settings, out, callbacks=[RichProgress(err_console)])
+    print_training_summary(result)
+
+
+def print_training_summary(result) -> None:
+    record, metrics = result.record, result.report.metrics
+    console.print(
+        f"[bold green]saved[/] {result.folder}  ({record['strategy']}, {record['status']}, "
+        f"{record['timings']['train_s']:.0f} s training, peak memory {record['training']['peak_rss_mb']:.0f} MB)"
+    )
+    console.print(
+        f"held-out: accuracy [bold]{metrics['accuracy']:.4f}[/]  macro-F1 [bold]{metrics['macro_f1']:.4f}[/]  "
+        f"weighted-F1 {metrics['weighted_f1']:.4f}  on {record['data']['eval_examples']} examples"
+    )
+
+
+@app.command()
+@friendly_errors
+def evaluate(
+    model_dir: Annotated[Path, typer.Argument(help="A trained model folder.")],
+    data: Annotated[str, typer.Argument(help="Labeled data file or hub id to evaluate on.")],
+    out: Annotated[Optional[Path], typer.Option(help="Folder for the report (default: MODEL_DIR/evaluation).")] = None,
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
+    split: Annotated[Optional[str], typer.Option(help="Split of a hub data set (default train).")] = None,
+    skip_bad_rows: Annotated[bool, typer.Option("--skip-bad-rows", help="Skip and report rows with an empty text or label.")] = False,
+    backend: Backend = "torch",
+):
+    """Accuracy, F1, per-class table, confusion matrix and misclassified examples."""
+    from .classifier import Classifier
+    from .data import load_data
+    from .evaluate import evaluate as run_evaluation
+
+    classifier = Classifier.load(model_dir, backend=backend)
+    labeled = load_data(data, text_column=text_column, label_column=label_column, split=split,
+                        label_names=classifier.label_names, skip_bad_rows=skip_bad_rows)
+    for reason, rows in labeled.skipped_rows.items():
+        logging.getLogger("textfit").warning("skipped %d row(s) with %s", len(rows), reason)
+    report = run_evaluation(classifier, labeled)
+    paths = report.save(out or Path(model_dir) / "evaluation")
+    metrics = report.metrics
+    console.print(f"[bold]{report.examples}[/] examples  accuracy [bold]{metrics['accuracy']:.4f}[/]  "
+                  f"macro-F1 [bold]{metrics['macro_f1']:.4f}[/]  weighted-F1 {metrics['weighted_f1']:.4f}")
+    table = Table("label", "precision", "recall", "F1", "support", title="per class")
+    for label, row in report.per_class.iterrows():
+        table.add_row(label, f"{row.precision:.3f}", f"{row.recall:.3f}", f"{row.f1:.3f}", str(int(row.support)))
+    console.print(table)
+    console.print(report.confusion_text(), highlight=False)
+    console.print(f"report written to {paths['metrics.json'].parent}/ "
+                  f"(confusion_matrix.png, misclassified.csv: {len(report.misclassified)} rows)")
+
+
+@app.command()
+@friendly_errors
+def predict(
+    model_dir: Annotated[Path, typer.Argument(help="A trained model folder.")],
+    texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to classify.")] = None,
+    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="File of texts: .txt (one per line), or CSV/TSV/JSONL/Parquet with a text column.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write predictions to a .csv or .jsonl file.")] = None,
+    top_k: Annotated[int, typer.Option(help="How many labels to show per text, best first.")] = 1,
+    text_column: TextColumn = None,
+    backend: Backend = "torch",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
+):
+    """Classify texts: label name and score, with --top-k runners-up."""
+    from .classifier import Classifier
+    from .predict_io import read_texts, write_predictions
+
+    all_texts = list(texts or [])
+    if input:
+        all_texts += read_texts(input, text_column)
+    if not all_texts:
+        raise TextfitError("nothing to classify: give texts as arguments or a file with --input")
+    classifier = Classifier.load(model_dir, backend=backend)
+    results = classifier.top_k(all_texts, top_k)
+    if output:
+        write_predictions(output, all_texts, results)
+        console.print(f"wrote {len(all_texts)} predictions to {output}")
+        return
+    if as_json:
+        for text, ranked in zip(all_texts, results):
+            console.print_json(json.dumps({"text": text, "predictions": ranked}))
+        return
+    table = Table("text", "label", "score")
+    for text, ranked in zip(all_texts, results):
+        for rank, guess in enumerate(ranked):
+            table.add_row(text if rank == 0 else "", guess["label"] if rank == 0 else f"[dim]{guess['label']}[/]",
+                          f"{guess['score']:.4f}")
+    console.print(table)
+
+
+@app.command("fill-mask")
+@friendly_errors
+def fill_mask(
+    text: Annotated[str, typer.Argument(help='A sentence with one [MASK], e.g. "The woman worked as a [MASK] at night."')],
+    model: Annotated[Optional[str], typer.Option(help="A model with a masked-LM head: hub id or local folder.")] = None,
+    top_k: Annotated[int, typer.Option(help="How many guesses to show.")] = 10,
+):
+    """Show what a base model guesses for the blank: token, token id and score."""
+    from .fillmask import fill_mask as run_fill_mask, guesses_table
+
+    console.print(guesses_table(run_fill_mask(text, model, top_k)))
+
+
+@app.command()
+@friendly_errors
+def demo(
+    data: Annotated[Optional[str], typer.Option(help="Use this labeled file instead of the Twitter Financial News Topic data.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Base model to fine-tune (default: embedded all-MiniLM-L6-v2).")] = None,
+    fill_mask_model: Annotated[Optional[str], typer.Option(help="Model with a masked-LM head for step 1 (default: the base model).")] = None,
+    train_size: Annotated[Optional[int], typer.Option(help="Train on N random messages (the article used 50).")] = None,
+    test_size: Annotated[Optional[int], typer.Option(help="Evaluate on N random messages (the article used 10).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Most epochs (the article used 2).")] = None,
+    out: Annotated[Path, typer.Option(help="Where to save the demo model.")] = Path("textfit-demo-model"),
+):
+    """The article's story, start to finish, on your CPU: fill-mask, a 20-label classifier,
+    training with metrics per epoch, and "Acme Corp announces new CEO" classified by name."""
+    from .demo import run_demo
+
+    run_demo(console, data=data, model=model, fill_mask_model=fill_mask_model, train_size=train_size,
+             test_size=test_size, epochs=epochs, out=out, progress=err_console)
+
+
+def main() -> None:  # pragma: no cover - console-script entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,101 @@
+"""`textfit demo`: the article's story, told in order, with textfit doing each step.
+
+1. what a base model does (fill-mask), 2. a classifier for 20 labels, 3. the data,
+4. fine-tuning with metrics per epoch, 5. "Acme Corp announces new CEO" classified by name."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+
+from .config import TrainConfig
+from .data import SAMPLE_DATA, TOPIC_HUB_ID, TOPIC_LABELS, LabeledTexts, load_train_eval
+from .errors import DataError, ModelError
+from .hub import hub_reachable
+from .models import display_name
+
+FILL_MASK_SENTENCE = "The woman worked as a [MASK] at night."
+NEW_MESSAGE = "Acme Corp announces new CEO"
+
+
+def run_demo(console: Console, *, data: str | None = None, model: str | None = None,
+             fill_mask_model: str | None = None, train_size: int | None = None, test_size: int | None = None,
+             epochs: int | None = None, out: Path = Path("textfit-demo-model"), progress: Console | None = None):
+    from .callbacks import RichProgress
+    from .fillmask import fill_mask, guesses_table
+    from .train import train
+
+    def step(number: int, title: str) -> None:
+        console.print()
+        console.rule(f"[bold]{number}. {title}")
+
+    console.print(Panel.fit("textfit demo: fine-tune a language model into a finance-topic classifier, on this machine",
+                            style="bold"))
+
+    step(1, "What the base model does: fill in the blank")
+    base = fill_mask_model or model
+    console.print(f"Base model: {display_name(base)}\nApplying it to: {FILL_MASK_SENTENCE}")
+    try:
+        console.print(guesses_table(fill_mask(FILL_MASK_SENTENCE, base, top_k=10)))
+    except ModelError as exc:
+        console.print(f"[yellow]skipped:[/] {exc}\n"
+                      "Run `textfit demo --fill-mask-model PATH_OR_HUB_ID` with a masked-LM model to see this step.")
+
+    step(2, "The data")
+    if data:
+        config = TrainConfig(data=data)
+    elif hub_reachable():
+        config = TrainConfig(data=TOPIC_HUB_ID, eval_data=TOPIC_HUB_ID, label_names=TOPIC_LABELS)
+    else:
+        console.print(f"[yellow]offline:[/] the Hugging Face hub cannot be reached, so '{TOPIC_HUB_ID}' cannot be "
+                      f"downloaded. Using textfit's embedded sample instead: {SAMPLE_DATA.name}, short finance "
+                      "messages in the same 20 topics (pass --data FILE to use your own).")
+        config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS)
+    config = config.override(model=model, train_size=train_size, test_size=test_size, epochs=epochs)
+    try:
+        train_data, eval_data = load_train_eval(config)
+    except DataError as exc:
+        if config.data != TOPIC_HUB_ID:
+            raise
+        console.print(f"[yellow]the hub data set could not be loaded ({exc}); using the embedded sample[/]")
+        config = dataclasses.replace(config, data=str(SAMPLE_DATA), eval_data=None)
+        train_data, eval_data = load_train_eval(config)
+    describe_data(console, train_data, eval_data)
+
+    step(3, f"A classifier for {len(train_data.label_names)} labels")
+    console.print(f"{display_name(config.model)} + a fresh classification head with one output per label; "
+                  "its labels are names, not LABEL_0..LABEL_19.")
+
+    step(4, "Fine-tuning")
+    started = time.perf_counter()
+    result = train(config, out, callbacks=[RichProgress(progress or console)], data=(train_data, eval_data))
+    seconds = time.perf_counter() - started
+    metrics = result.report.metrics
+    console.print(f"Training took [bold]{result.record['timings']['train_s']:.1f} s[/] "
+                  f"({seconds:.1f} s including loading and saving); strategy: {result.record['strategy']}.")
+    console.print(f"Held-out accuracy [bold]{metrics['accuracy']:.3f}[/], macro-F1 [bold]{metrics['macro_f1']:.3f}[/] "
+                  f"on {len(eval_data)} messages never seen in training.")
+
+    step(5, "Using the fine-tuned model")
+    console.print(f"Classifying: {NEW_MESSAGE}")
+    ranked = result.classifier.top_k(NEW_MESSAGE, k=3)[0]
+    console.print(f"Result: [bold green]{ranked[0]['label']}[/] (score {ranked[0]['score']:.4f}); runners-up: "
+                  + ", ".join(f"{r['label']} ({r['score']:.3f})" for r in ranked[1:]))
+    console.print(f"\nThe model is saved in {result.folder}/ with its metrics, confusion matrix and model card. Next:\n"
+                  f"  textfit predict {result.folder} \"Your message\"\n"
+                  f"  textfit evaluate {result.folder} your-labeled.csv\n"
+                  f"  textfit train your-labeled.csv --out my-model")
+    return result
+
+
+def describe_data(console: Console, train_data: LabeledTexts, eval_data: LabeledTexts) -> None:
+    console.print(f"Source: {train_data.source}\n{len(train_data)} training and {len(eval_data)} evaluation messages, "
+                  f"{len(train_data.label_names)} labels:")
+    console.print(", ".join(f"{i} {name}" for i, name in enumerate(train_data.label_names)), highlight=False)
+    if len(train_data) > 25:
+        text, label = train_data.texts[25], train_data.labels[25]
+        console.print(f"Training message [25]: {text!r} -> {label} ({train_data.label_names[label]})", highlight=False)

@@ -1,0 +1,156 @@
+"""Write a trained model folder: weights and tokenizer (loadable by plain `transformers.pipeline`),
+the run record `textfit.json`, the evaluation report, and a README.md model card.
+
+The folder is written beside its destination and moved into place at the end, so a failure
+half-way never leaves a broken model where a good one was."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import shutil
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from .classifier import RUN_RECORD, Classifier
+from .config import TrainConfig
+from .data import LabeledTexts
+from .evaluate import EvaluationReport
+from .models import display_name, save_tokenizer
+
+LIBRARIES = ("textfit", "torch", "transformers", "accelerate", "tokenizers", "datasets", "scikit-learn", "onnxruntime")
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return versions
+
+
+def build_record(config: TrainConfig, strategy: str, train_data: LabeledTexts, eval_data: LabeledTexts,
+                 max_length: int, loop: dict, report: EvaluationReport, total_s: float) -> dict:
+    eval_source = eval_data.source if config.eval_data else (
+        f"stratified {config.eval_split:.0%} hold-out of the training data (seed {config.seed})")
+    return {
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "status": loop["status"],
+        "strategy": strategy,
+        "base_model": display_name(config.model),
+        "labels": train_data.label_names,
+        "max_length": max_length,
+        "data": {
+            "source": train_data.source,
+            "fingerprint": train_data.fingerprint,
+            "train_examples": len(train_data),
+            "eval_source": eval_source,
+            "eval_examples": len(eval_data),
+            "train_label_counts": train_data.label_counts(),
+            "skipped_rows": {reason: len(rows) for reason, rows in train_data.skipped_rows.items()},
+        },
+        "config": config.to_dict(),
+        "training": {k: loop.get(k) for k in ("steps", "batch_size", "epochs_planned", "precision", "peak_rss_mb")},
+        "history": loop["history"],
+        "best": loop["best"],
+        "metrics": report.metrics,
+        "timings": {**loop["timings"], "total_s": round(total_s, 2)},
+        "versions": library_versions(),
+    }
+
+
+def save_model(out_dir: str | Path, classifier: Classifier, record: dict, report: EvaluationReport) -> Path:
+    folder = Path(out_dir)
+    staging = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    classifier.model.save_pretrained(staging)
+    save_tokenizer(classifier.tokenizer, staging, record["max_length"])
+    (staging / RUN_RECORD).write_text(json.dumps(record, indent=2, default=str))
+    report.save(staging)
+    (staging / "README.md").write_text(model_card(record, report))
+    if folder.exists():
+        shutil.rmtree(folder)
+    staging.rename(folder)
+    return folder
+
+
+def model_card(record: dict, report: EvaluationReport) -> str:
+    data, metrics, timings = record["data"], record["metrics"], record["timings"]
+    rows = "\n".join(
+        f"| {label} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {int(r['support'])} |"
+        for label, r in report.per_class.iterrows()
+    )
+    history = "\n".join(
+        f"| {h['epoch']:.2f} | {h['loss']:.4f} | {h['accuracy']:.4f} | {h['macro_f1']:.4f} | {h['elapsed_s']:.0f} |"
+        for h in record["history"]
+    ) or "| - | - | - | - | - |"
+    labels = ", ".join(f"{i} {name}" for i, name in enumerate(record["labels"]))
+    return f"""---
+library_name: transformers
+pipeline_tag: text-classification
+base_model: {record['base_model'].replace(' (embedded)', '')}
+tags: [textfit, text-classification]
+---
+
+# Text classifier trained with textfit
+
+A {len(record['labels'])}-class text classifier fine-tuned from **{record['base_model']}**
+on {data['train_examples']} examples from `{data['source']}` ({record['strategy']}, {record['status']}).
+
+## How good is it?
+
+Measured on {data['eval_examples']} examples not used for training ({data['eval_source']}):
+
+| metric | value |
+|---|---|
+| accuracy | {metrics['accuracy']:.4f} |
+| macro-F1 (every class counts equally) | {metrics['macro_f1']:.4f} |
+| weighted-F1 | {metrics['weighted_f1']:.4f} |
+
+Accuracy is the share of messages labelled correctly. Macro-F1 averages the F1 of every class, so
+it drops when rare classes are missed even if the common ones are right.
+
+### Per class
+
+| label | precision | recall | F1 | support |
+|---|---|---|---|---|
+{rows}
+
+The confusion matrix is in `confusion_matrix.png` (and `.txt`); the messages it got wrong are in
+`misclassified.csv`.
+
+### Training history
+
+| epoch | loss | accuracy | macro-F1 | seconds |
+|---|---|---|---|---|
+{history}
+
+Training took {timings['train_s']:.0f} s ({timings.get('examples_per_s') or '-'} examples/s),
+{timings['total_s']:.0f} s in all.
+
+## Use it
+
+```bash
+textfit predict {{this folder}} "Acme Corp announces new CEO"
+```
+
+```python
+from transformers import pipeline
+classify = pipeline("text-classification", model="path/to/this/folder")
+classify("Acme Corp announces new CEO")
+```
+
+Labels: {labels}.
+
+URLs are removed and HTML entities decoded by the tokenizer itself (`tokenizer.json`), so every
+runtime sees text the way the model was trained on it.
+
+## Reproduce
+
+`textfit.json` holds the full run record: the config (`textfit train --config textfit.json`
+repeats the run), the data fingerprint, per-epoch metrics, timings and library versions.
+"""

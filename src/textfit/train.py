@@ -1,0 +1,240 @@
+"""Fine-tune a pretrained encoder into a text classifier.
+
+The recipe, top to bottom:
+ 1. data: load, validate, split and sample (data.py);
+ 2. tokenizer: the base model's, with URL/HTML cleaning baked in; `max_length` from the data;
+ 3. model: the base encoder with a fresh head sized and named for the labels;
+ 4. batches: grouped by length and padded per batch, never to 512 tokens;
+ 5. optimiser: AdamW, linear warm-up then decay, sized to the epochs or to a time budget;
+ 6. loop: evaluate each epoch, keep the best weights by macro-F1, stop early when it stalls;
+ 7. save: weights, tokenizer, run record, evaluation report and model card (save.py).
+Small data sets take the few-shot route of step 6 instead (fewshot.py).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .callbacks import Callback
+from .classifier import Classifier
+from .config import TrainConfig
+from .data import LabeledTexts, load_train_eval
+from .evaluate import EvaluationReport, compute_metrics, evaluate
+from .models import build_classifier, load_tokenizer
+
+log = logging.getLogger("textfit")
+
+
+@dataclass
+class TrainResult:
+    folder: Path
+    classifier: Classifier
+    report: EvaluationReport
+    record: dict
+
+
+def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = (),
+          data: tuple[LabeledTexts, LabeledTexts] | None = None) -> TrainResult:
+    """Train a classifier as `config` says and save it to `out_dir`."""
+    from transformers import set_seed
+
+    from .save import build_record, save_model
+
+    started = time.time()
+    train_data, eval_data = data or load_train_eval(config)
+    strategy = choose_strategy(config, train_data)
+    set_seed(config.seed)
+
+    tokenizer = load_tokenizer(config.model, strip_urls=config.strip_urls)
+    lengths = token_lengths(tokenizer, train_data.texts)
+    max_length = config.max_length or choose_max_length(lengths, config.max_length_cap)
+    model = build_classifier(config.model, train_data.label_names)
+    log.info("%s: %d training / %d evaluation examples, %d labels, max_length %d",
+             strategy, len(train_data), len(eval_data), len(train_data.label_names), max_length)
+
+    if strategy == "fewshot":
+        from .fewshot import fit_fewshot
+
+        loop = fit_fewshot(model, tokenizer, config, max_length, train_data, eval_data, callbacks)
+    else:
+        loop = finetune(model, tokenizer, config, max_length, train_data, eval_data, callbacks)
+
+    classifier = Classifier(loop["model"], tokenizer, train_data.label_names, max_length=max_length)
+    report = evaluate(classifier, eval_data)
+    record = build_record(config, strategy, train_data, eval_data, max_length, loop, report, time.time() - started)
+    folder = save_model(out_dir, classifier, record, report)
+    classifier.folder, classifier.record = folder, record
+    for callback in callbacks:
+        callback.on_train_end(record)
+    return TrainResult(folder, classifier, report, record)
+
+
+def choose_strategy(config: TrainConfig, data: LabeledTexts) -> str:
+    if config.strategy != "auto":
+        return config.strategy
+    per_class = len(data) / max(1, len(set(data.labels)))
+    return "fewshot" if per_class < config.fewshot_below else "finetune"
+
+
+def token_lengths(tokenizer, texts: list[str]) -> np.ndarray:
+    return np.array([len(ids) for ids in tokenizer(texts, truncation=False)["input_ids"]])
+
+
+def choose_max_length(lengths: np.ndarray, cap: int) -> int:
+    """The 99th percentile of the data's token lengths, rounded up to a multiple of 8, capped."""
+    p99 = int(np.percentile(lengths, 99)) if len(lengths) else cap
+    return int(min(cap, max(16, math.ceil(p99 / 8) * 8)))
+
+
+def default_epochs(examples: int) -> int:
+    """Small data needs more passes to take enough optimiser steps; early stopping trims the rest."""
+    return int(min(20, max(3, math.ceil(4000 / max(1, examples)))))
+
+
+def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data: LabeledTexts,
+             eval_data: LabeledTexts, callbacks: list[Callback]) -> dict:
+    """Full fine-tuning with Accelerate: the same loop runs on a laptop CPU or on GPUs."""
+    import torch
+    from accelerate import Accelerator
+    from torch.utils.data import DataLoader
+    from transformers import DataCollatorWithPadding
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    accelerator = Accelerator(mixed_precision="bf16" if use_bf16(config) else "no")
+    encoded = tokenizer(train_data.texts, truncation=True, max_length=max_length)
+    examples = [{"input_ids": ids, "attention_mask": mask, "labels": label}
+                for ids, mask, label in zip(encoded["input_ids"], encoded["attention_mask"], train_data.labels)]
+    batch_size = min(config.batch_size, max(8, len(examples) // 8))
+    generator = torch.Generator().manual_seed(config.seed)
+    sampler = LengthGroupedSampler(batch_size, lengths=[len(e["input_ids"]) for e in examples], generator=generator)
+    loader = DataLoader(examples, batch_size=batch_size, sampler=sampler,
+                        collate_fn=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8))
+
+    epochs = config.epochs or (20 if config.time_budget else default_epochs(len(examples)))
+    steps_per_epoch = len(loader)
+    plan = {"steps": epochs * steps_per_epoch}  # shrunk once a time budget's pace is known
+    eval_every = max(1, steps_per_epoch // max(1, config.evals_per_epoch))
+
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": config.weight_decay},
+        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate)
+
+    def lr_factor(step: int) -> float:
+        warmup = max(1, int(config.warmup_ratio * plan["steps"]))
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (plan["steps"] - step) / max(1, plan["steps"] - warmup))
+
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    model, optimizer, loader, schedule = accelerator.prepare(model, optimizer, loader, schedule)
+
+    info = {"strategy": "finetune", "total_steps": plan["steps"], "epochs": epochs, "examples": len(examples),
+            "batch_size": batch_size, "max_length": max_length, "labels": train_data.label_names}
+    for callback in callbacks:
+        callback.on_train_begin(info)
+
+    budget_s = config.time_budget * 60 if config.time_budget else None
+    history, best, best_state, stale = [], None, None, 0
+    step, train_s, eval_s, tokens_seen, examples_seen, running_loss = 0, 0.0, 0.0, 0, 0, []
+    status = "completed"
+    try:
+        for epoch in range(epochs):
+            model.train()
+            tick = time.perf_counter()
+            for batch in loader:
+                with accelerator.autocast():
+                    loss = model(**batch).loss
+                accelerator.backward(loss)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                tokens_seen += int(batch["attention_mask"].sum())
+                examples_seen += len(batch["labels"])
+                running_loss.append(loss.item())
+                for callback in callbacks:
+                    callback.on_step(step, plan["steps"], float(np.mean(running_loss[-20:])), step / steps_per_epoch)
+
+                if budget_s and step == min(20, plan["steps"] // 10 + 1):
+                    pace = (time.perf_counter() - tick + train_s) / step  # seconds per step so far
+                    evals = max(1, round(plan["steps"] / eval_every))
+                    eval_cost = len(eval_data) / batch_size * pace * 0.35  # inference ~3x cheaper than a step
+                    affordable = int((budget_s - evals * eval_cost) / pace)
+                    if affordable < plan["steps"]:
+                        plan["steps"] = max(step + 1, affordable)
+                        log.info("time budget %.1f min: planning %d steps (%.2f epochs)", config.time_budget,
+                                 plan["steps"], plan["steps"] / steps_per_epoch)
+
+                out_of_time = budget_s and train_s + eval_s + time.perf_counter() - tick > budget_s
+                last_step = step >= plan["steps"] or bool(out_of_time)
+                if step % eval_every == 0 or last_step:
+                    train_s += time.perf_counter() - tick
+                    tick_eval = time.perf_counter()
+                    classifier = Classifier(accelerator.unwrap_model(model), tokenizer, train_data.label_names,
+                                            max_length=max_length)
+                    with accelerator.autocast():
+                        probabilities = classifier.predict_proba(eval_data.texts)
+                    metrics = compute_metrics(eval_data.labels, probabilities.argmax(axis=1))
+                    eval_s += time.perf_counter() - tick_eval
+                    improved = best is None or metrics["macro_f1"] > best["macro_f1"]
+                    entry = {"epoch": round(step / steps_per_epoch, 3), "step": step,
+                             "loss": float(np.mean(running_loss[-eval_every:])), **metrics,
+                             "elapsed_s": round(train_s + eval_s, 1), "best": improved}
+                    history.append(entry)
+                    for callback in callbacks:
+                        callback.on_evaluate(entry)
+                    if improved:
+                        best, stale = entry, 0
+                        best_state = copy.deepcopy(accelerator.unwrap_model(model).state_dict())
+                    else:
+                        stale += 1
+                    model.train()
+                    tick = time.perf_counter()
+                    if stale >= config.early_stopping_patience:
+                        status = "stopped early"
+                        raise StopIteration
+                if last_step:
+                    raise StopIteration
+            train_s += time.perf_counter() - tick
+    except StopIteration:
+        pass
+    except KeyboardInterrupt:
+        status = "interrupted"  # keep the best weights so far: nothing is lost
+        log.warning("interrupted: saving the best model so far")
+    model = accelerator.unwrap_model(model)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return {
+        "model": model, "history": history, "best": best, "status": status, "steps": step,
+        "batch_size": batch_size, "epochs_planned": epochs,
+        "timings": {
+            "train_s": round(train_s, 2), "eval_s": round(eval_s, 2),
+            "examples_per_s": round(examples_seen / train_s, 2) if train_s else None,
+            "tokens_per_s": round(tokens_seen / train_s, 1) if train_s else None,
+            "tokens_trained": tokens_seen,
+        },
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "precision": "bf16" if use_bf16(config) else "fp32",
+    }
+
+
+def use_bf16(config: TrainConfig) -> bool:
+    if config.bf16 is not None:
+        return config.bf16
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return False  # on CPUs without AMX, autocast's casts cost more than bf16 matmuls save
