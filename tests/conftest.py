@@ -1,0 +1,62 @@
+"""Shared fixtures: a tiny randomly initialised BERT (built here, no download) and a tiny trained
+model folder, so most tests run in seconds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach for the network
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+TOPIC_CSV = SHARED_DATA / "twitter-financial-news-topic" / "train.csv"
+
+
+def build_tiny_bert(folder: Path, masked_lm: bool = False) -> Path:
+    """A 2-layer, 32-wide BERT with random weights and the embedded model's real tokenizer."""
+    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, BertModel
+
+    from textfit.models import resolve_model
+
+    config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                        max_position_embeddings=128, vocab_size=30522)
+    model = BertForMaskedLM(config) if masked_lm else BertModel(config)
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(resolve_model(None)).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_mlm(tmp_path_factory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-mlm"), masked_lm=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tiny_bert, tmp_path_factory) -> Path:
+    """A trained (briefly, so not accurate) 20-label model folder on the embedded sample."""
+    from textfit import TrainConfig, train
+    from textfit.data import SAMPLE_DATA, TOPIC_LABELS
+
+    config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(tiny_bert),
+                         strategy="finetune", epochs=2, learning_rate=1e-3)
+    return train(config, tmp_path_factory.mktemp("models") / "tiny").folder
+
+
+@pytest.fixture
+def write(tmp_path):
+    """write("name.csv", "text") -> path: small data files for bad-input tests."""
+
+    def _write(name: str, content: str | bytes) -> Path:
+        path = tmp_path / name
+        path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+        return path
+
+    return _write
