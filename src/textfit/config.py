@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from .errors import TextfitError
 
-Strategy = Literal["auto", "finetune", "fewshot"]
+Strategy = Literal["auto", "finetune"]
 
 
 @dataclass
@@ -59,9 +59,7 @@ class TrainConfig:
 
     # --- training ---------------------------------------------------------------------------
     strategy: Strategy = "auto"
-    """'finetune' (whole encoder), 'fewshot' (contrastive pairs + light head, for tiny data),
-    or 'auto' (few-shot when there are fewer than `fewshot_below` examples per class)."""
-    fewshot_below: int = 16
+    """'finetune' (the whole encoder) or 'auto' (picks by data size)."""
     epochs: int | None = None
     """Upper bound on epochs; default depends on the data size (more passes for small data)."""
     time_budget: float | None = None

@@ -143,6 +143,10 @@ def _read_hub(name: str, *, split: str | None, config: str | None):
     return dataset.to_pandas(), f"hub:{name}:{config or ''}:{split or 'train'}:{dataset._fingerprint}", class_names
 
 
+def is_text_column(values: pd.Series) -> bool:
+    return pd.api.types.is_string_dtype(values) or values.dtype == object
+
+
 def detect_columns(frame: pd.DataFrame, source: str, text_column: str | None, label_column: str | None):
     columns = [str(c) for c in frame.columns]
     frame.columns = columns
@@ -158,7 +162,7 @@ def detect_columns(frame: pd.DataFrame, source: str, text_column: str | None, la
     label_column = label_column or by_name(LABEL_COLUMN_NAMES, text_column)
     text_column = text_column or by_name(TEXT_COLUMN_NAMES, label_column)
     if text_column is None:  # the only string-valued column left is the text
-        candidates = [c for c in columns if c != label_column and frame[c].dtype == object]
+        candidates = [c for c in columns if c != label_column and is_text_column(frame[c])]
         text_column = candidates[0] if len(candidates) == 1 else None
     if label_column is None and len(columns) == 2 and text_column in columns:
         label_column = next(c for c in columns if c != text_column)

@@ -30,10 +30,11 @@ def fill_mask(text: str, model: str | None = None, top_k: int = 10) -> list[dict
         lm, loading = _load(AutoModelForMaskedLM, model, output_loading_info=True)
     finally:
         hf_logging.set_verbosity(verbosity)
-    if loading["missing_keys"]:
+    missing = sorted(loading["missing_keys"])
+    if missing:
         raise ModelError(
             f"model '{display_name(model)}' has no masked-LM head (its weights for "
-            f"{loading['missing_keys'][0]} and {len(loading['missing_keys']) - 1} more are missing), so its "
+            f"{missing[0]} and {len(missing) - 1} more are missing), so its "
             "guesses would be random. Point --model at a model trained with masked language modelling, "
             "e.g. google-bert/bert-base-cased."
         )

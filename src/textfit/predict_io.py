@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .data import TEXT_COLUMN_NAMES, read_table
+from .data import TEXT_COLUMN_NAMES, is_text_column, read_table
 from .errors import DataError
 
 
@@ -27,7 +27,7 @@ def read_texts(path: str | Path, text_column: str | None = None) -> list[str]:
     frame.columns = columns
     if text_column is None:
         named = [c for c in columns if c.lower() in TEXT_COLUMN_NAMES]
-        strings = [c for c in columns if frame[c].dtype == object]
+        strings = [c for c in columns if is_text_column(frame[c])]
         candidates = named or strings
         if len(candidates) != 1:
             raise DataError(f"{path}: cannot tell which column holds the texts ({', '.join(columns)}); use --text-column")

@@ -8,7 +8,6 @@ The recipe, top to bottom:
  5. optimiser: AdamW, linear warm-up then decay, sized to the epochs or to a time budget;
  6. loop: evaluate each epoch, keep the best weights by macro-F1, stop early when it stalls;
  7. save: weights, tokenizer, run record, evaluation report and model card (save.py).
-Small data sets take the few-shot route of step 6 instead (fewshot.py).
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from .callbacks import Callback
 from .classifier import Classifier
 from .config import TrainConfig
 from .data import LabeledTexts, load_train_eval
+from .errors import TextfitError
 from .evaluate import EvaluationReport, compute_metrics, evaluate
 from .models import build_classifier, load_tokenizer
 
@@ -60,12 +60,7 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = 
     log.info("%s: %d training / %d evaluation examples, %d labels, max_length %d",
              strategy, len(train_data), len(eval_data), len(train_data.label_names), max_length)
 
-    if strategy == "fewshot":
-        from .fewshot import fit_fewshot
-
-        loop = fit_fewshot(model, tokenizer, config, max_length, train_data, eval_data, callbacks)
-    else:
-        loop = finetune(model, tokenizer, config, max_length, train_data, eval_data, callbacks)
+    loop = finetune(model, tokenizer, config, max_length, train_data, eval_data, callbacks)
 
     classifier = Classifier(loop["model"], tokenizer, train_data.label_names, max_length=max_length)
     report = evaluate(classifier, eval_data)
@@ -78,10 +73,9 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = 
 
 
 def choose_strategy(config: TrainConfig, data: LabeledTexts) -> str:
-    if config.strategy != "auto":
-        return config.strategy
-    per_class = len(data) / max(1, len(set(data.labels)))
-    return "fewshot" if per_class < config.fewshot_below else "finetune"
+    if config.strategy not in ("auto", "finetune"):
+        raise TextfitError(f"unknown strategy '{config.strategy}': choose auto or finetune")
+    return "finetune"
 
 
 def token_lengths(tokenizer, texts: list[str]) -> np.ndarray:

@@ -1,0 +1,202 @@
+"""ONNX export and the onnx / onnx-int8 backends: files, run record, agreement with PyTorch, CLI, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from textfit import Classifier, TrainConfig, train
+from textfit.cli import app
+from textfit.data import SAMPLE_DATA, TOPIC_LABELS, load_data, load_train_eval
+from textfit.errors import ModelError
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+from textfit.export import INT8_FILE, ONNX_FILE, OnnxBackend, export_onnx  # noqa: E402
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def sample_texts() -> list[str]:
+    return load_data(SAMPLE_DATA, label_names=TOPIC_LABELS).texts
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_model_dir, tmp_path_factory):
+    """A copy of the tiny model folder (the session fixture stays untouched), exported fp32 + int8."""
+    folder = tmp_path_factory.mktemp("export") / "tiny"
+    shutil.copytree(tiny_model_dir, folder)
+    files = export_onnx(folder, quantize="int8")
+    return folder, files
+
+
+def test_export_writes_both_files_and_records_them(exported, tiny_model_dir):
+    folder, files = exported
+    assert [f.name for f in files] == [ONNX_FILE, INT8_FILE]
+    assert all(f.is_file() and f.stat().st_size > 0 for f in files)
+    assert files[1].stat().st_size < files[0].stat().st_size
+    assert not list(folder.glob("*.partial"))
+    record = json.loads((folder / "textfit.json").read_text())
+    original = json.loads((tiny_model_dir / "textfit.json").read_text())
+    assert {k: v for k, v in record.items() if k not in ("exports", "versions")} == \
+        {k: v for k, v in original.items() if k != "versions"}  # the rest of the record is intact
+    assert record["versions"]["torch"] == original["versions"]["torch"] and "onnxruntime" in record["versions"]
+    onnx_entry, int8_entry = record["exports"]["onnx"], record["exports"]["onnx-int8"]
+    assert onnx_entry["file"] == ONNX_FILE and onnx_entry["size_bytes"] == files[0].stat().st_size
+    assert onnx_entry["opset"] >= 17 and onnx_entry["export_s"] > 0 and "created" in onnx_entry
+    produced = list(Classifier.load(folder)._encode(["a text"]))  # what the tokenizer gives the model
+    assert onnx_entry["inputs"] == produced and produced[:2] == ["input_ids", "attention_mask"]
+    assert onnx_entry["verification"]["ok"] and onnx_entry["verification"]["max_abs_logit_diff"] < 1e-3
+    assert int8_entry["file"] == INT8_FILE and int8_entry["size_bytes"] == files[1].stat().st_size
+
+
+def test_graph_has_dynamic_batch_and_sequence(exported):
+    import onnx
+
+    folder, _ = exported
+    graph = onnx.load(str(folder / ONNX_FILE)).graph
+    inputs = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input}
+    assert inputs == {name: ["batch", "sequence"] for name in Classifier.load(folder)._encode(["a text"])}
+    assert [o.name for o in graph.output] == ["logits"]
+    assert max(op.version for op in onnx.load(str(folder / ONNX_FILE)).opset_import if op.domain in ("", "ai.onnx")) >= 17
+
+
+def test_onnx_probabilities_match_torch(exported, sample_texts):
+    folder, _ = exported
+    torch_clf = Classifier.load(folder)
+    onnx_clf = Classifier.load(folder, backend="onnx")
+    assert onnx_clf.backend_name == "onnx" and onnx_clf.model is None
+    texts = sample_texts[:200]
+    expected = torch_clf.predict_proba(texts)
+    got = onnx_clf.predict_proba(texts, batch_size=37)  # odd batch sizes and lengths: dynamic axes
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert onnx_clf.predict(texts) == torch_clf.predict(texts)
+    assert onnx_clf.label_names == TOPIC_LABELS
+    single = onnx_clf.top_k("Acme Corp announces new CEO", k=3)
+    assert len(single) == 1 and len(single[0]) == 3 and single[0][0]["label"] in TOPIC_LABELS
+
+
+def test_int8_backend_runs_and_stays_close(exported, sample_texts):
+    # The tiny random model is near-uniform, so label agreement means little here (the slow test
+    # below measures it on a real fine-tuned model); the probabilities must still be close.
+    folder, _ = exported
+    int8 = Classifier.load(folder, backend="onnx-int8")
+    assert int8.backend_name == "onnx-int8"
+    expected = Classifier.load(folder).predict_proba(sample_texts[:100])
+    got = int8.predict_proba(sample_texts[:100])
+    assert got.shape == expected.shape and np.allclose(got.sum(1), 1, atol=1e-5)
+    assert np.abs(got - expected).max() < 0.02
+
+
+def test_backend_feeds_only_declared_inputs(exported):
+    folder, _ = exported
+    backend = OnnxBackend(folder)
+    batch = {"input_ids": np.array([[101, 2054, 102]]), "attention_mask": np.ones((1, 3), dtype=np.int64),
+             "token_type_ids": np.zeros((1, 3), dtype=np.int64), "extra": np.zeros((1, 3), dtype=np.int64)}
+    logits = backend.logits(batch)
+    assert logits.dtype == np.float32 and logits.shape == (1, len(TOPIC_LABELS))
+
+
+def test_missing_onnx_file_says_how_to_export(tiny_model_dir):
+    with pytest.raises(ModelError, match=r"textfit export .* --onnx --quantize int8` first"):
+        Classifier.load(tiny_model_dir, backend="onnx-int8")
+    with pytest.raises(ModelError, match=r"--onnx` first"):
+        Classifier.load(tiny_model_dir, backend="onnx")
+
+
+def test_unknown_backend_and_quantization(exported):
+    folder, _ = exported
+    with pytest.raises(ModelError, match="unknown backend 'tensorrt'"):
+        Classifier.load(folder, backend="tensorrt")
+    with pytest.raises(ModelError, match="unknown quantization 'int4'"):
+        export_onnx(folder, quantize="int4")
+
+
+def test_not_a_model_folder(tmp_path):
+    with pytest.raises(ModelError, match="not a trained model folder"):
+        export_onnx(tmp_path)
+
+
+def test_missing_onnxruntime_says_what_to_install(exported, monkeypatch):
+    folder, _ = exported
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
+    with pytest.raises(ModelError, match=r"pip install 'textfit\[onnx\]'"):
+        OnnxBackend(folder)
+
+
+def test_mismatch_with_torch_is_refused(tiny_model_dir, tmp_path, monkeypatch):
+    import textfit.export as export
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    monkeypatch.setattr(export, "FP32_TOLERANCE", -1.0)  # every difference, even 0, is "too large"
+    with pytest.raises(ModelError, match="does not match PyTorch"):
+        export_onnx(folder)
+    assert not (folder / ONNX_FILE).exists()
+    assert "exports" not in json.loads((folder / "textfit.json").read_text())
+
+
+# --- CLI --------------------------------------------------------------------------------------
+def test_cli_export_and_predict_with_int8(tiny_model_dir, tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    result = runner.invoke(app, ["export", str(folder), "--onnx", "--quantize", "int8"])
+    assert result.exit_code == 0, result.output
+    assert ONNX_FILE in result.output and INT8_FILE in result.output and "MB" in result.output
+    assert "verified" in result.output
+    result = runner.invoke(app, ["predict", str(folder), "Acme Corp announces new CEO", "--backend", "onnx-int8",
+                                 "--json", "--top-k", "2"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.strip().splitlines() if line.startswith("{")] or \
+        [json.loads(result.output)]
+    assert lines[0]["predictions"][0]["label"] in TOPIC_LABELS and len(lines[0]["predictions"]) == 2
+
+
+def test_cli_errors(tiny_model_dir, tmp_path):
+    result = runner.invoke(app, ["predict", str(tiny_model_dir), "hello", "--backend", "onnx"])
+    assert result.exit_code == 1 and "textfit export" in result.output
+    result = runner.invoke(app, ["predict", str(tiny_model_dir), "hello", "--backend", "tensorrt"])
+    assert result.exit_code == 1 and "unknown backend" in result.output
+    result = runner.invoke(app, ["export", str(tiny_model_dir)])
+    assert result.exit_code == 1 and "--onnx" in result.output
+    result = runner.invoke(app, ["export", str(tmp_path), "--onnx"])
+    assert result.exit_code == 1 and "not a trained model folder" in result.output
+
+
+# --- a real fine-tuned model: int8 must agree with PyTorch ------------------------------------
+@pytest.fixture(scope="module")
+def finetuned(tmp_path_factory):
+    config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, strategy="finetune", epochs=4)
+    folder = train(config, tmp_path_factory.mktemp("finetuned") / "minilm").folder
+    export_onnx(folder, quantize="int8")
+    _, held_out = load_train_eval(config)  # the same stratified 20% (seed 7) the run evaluated on
+    return folder, held_out
+
+
+@pytest.mark.slow
+def test_int8_agrees_with_torch_on_a_finetuned_model(finetuned, sample_texts):
+    folder, held_out = finetuned
+    torch_clf = Classifier.load(folder)
+    int8_clf = Classifier.load(folder, backend="onnx-int8")
+    onnx_clf = Classifier.load(folder, backend="onnx")
+
+    torch_all = torch_clf.predict_proba(sample_texts)
+    np.testing.assert_allclose(onnx_clf.predict_proba(sample_texts), torch_all, atol=1e-4)
+    agreement = float((int8_clf.predict_proba(sample_texts).argmax(1) == torch_all.argmax(1)).mean())
+    assert agreement >= 0.99, f"int8 agrees with torch on only {agreement:.2%} of the {len(sample_texts)} messages"
+
+    labels = np.array(held_out.labels)
+    torch_acc = float((torch_clf.predict_proba(held_out.texts).argmax(1) == labels).mean())
+    int8_acc = float((int8_clf.predict_proba(held_out.texts).argmax(1) == labels).mean())
+    # The target is "within 0.5 points", but on 88 held-out messages one message is 1.1 points, so
+    # 0.5 points cannot be resolved: we assert the agreement above (>= 99%) and allow at most
+    # 2 points (under two messages) of accuracy loss.
+    assert len(labels) == 88
+    assert int8_acc >= torch_acc - 0.02, f"int8 accuracy {int8_acc:.4f} vs torch {torch_acc:.4f}"

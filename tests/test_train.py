@@ -1,0 +1,115 @@
+"""Training end to end on a tiny BERT: the saved folder, the run record, plain `pipeline`, predict."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from textfit import Classifier, TrainConfig, train
+from textfit.callbacks import Callback, JsonlLog
+from textfit.data import SAMPLE_DATA, TOPIC_LABELS
+from textfit.train import choose_max_length, default_epochs
+
+
+def test_saved_folder_has_everything(tiny_model_dir):
+    names = {p.name for p in tiny_model_dir.iterdir()}
+    assert {"model.safetensors", "config.json", "tokenizer.json", "textfit.json", "README.md", "metrics.json",
+            "per_class.csv", "confusion_matrix.png", "confusion_matrix.txt", "misclassified.csv"} <= names
+    record = json.loads((tiny_model_dir / "textfit.json").read_text())
+    assert record["labels"] == TOPIC_LABELS
+    assert len(record["data"]["fingerprint"]) == 64
+    assert [h["epoch"] for h in record["history"]] == [1.0, 2.0]
+    assert record["config"]["epochs"] == 2 and record["versions"]["torch"].startswith("2.13")
+    assert record["timings"]["train_s"] > 0 and record["training"]["peak_rss_mb"] > 0
+    assert record["data"]["eval_examples"] == 88  # stratified 20% of 440
+    card = (tiny_model_dir / "README.md").read_text()
+    assert "| accuracy |" in card and "Personnel Change" in card
+
+
+def test_plain_pipeline_answers_with_label_names(tiny_model_dir):
+    from transformers import pipeline
+
+    classify = pipeline("text-classification", model=str(tiny_model_dir))
+    answer = classify("Acme Corp announces new CEO")[0]
+    assert answer["label"] in TOPIC_LABELS
+    classifier = Classifier.load(tiny_model_dir)
+    ours = classifier.top_k("Acme Corp announces new CEO", 1)[0][0]
+    assert ours["label"] == answer["label"] and ours["score"] == pytest.approx(answer["score"], abs=1e-5)
+
+
+def test_classifier_surface(tiny_model_dir):
+    classifier = Classifier.load(tiny_model_dir)
+    texts = ["short", "a much longer message about oil prices and OPEC output cuts " * 3, "Fed holds rates"]
+    probabilities = classifier.predict_proba(texts)
+    assert probabilities.shape == (3, 20) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    assert classifier.predict(texts) == [TOPIC_LABELS[i] for i in probabilities.argmax(axis=1)]
+    # batching and length-sorting must not change any answer
+    one_by_one = np.vstack([classifier.predict_proba(t) for t in texts])
+    assert np.allclose(one_by_one, probabilities, atol=1e-5)
+    ranked = classifier.top_k(texts, k=3)
+    assert [len(r) for r in ranked] == [3, 3, 3]
+    assert ranked[0][0]["score"] >= ranked[0][1]["score"] >= ranked[0][2]["score"]
+
+
+def test_callbacks_see_every_step_and_evaluation(tiny_bert, tmp_path):
+    events = []
+
+    class Recorder(Callback):
+        def on_train_begin(self, info):
+            events.append(("begin", info["total_steps"]))
+
+        def on_step(self, step, total_steps, loss, epoch):
+            events.append(("step", step))
+
+        def on_evaluate(self, metrics):
+            events.append(("evaluate", metrics["epoch"]))
+
+        def on_train_end(self, record):
+            events.append(("end", record["status"]))
+
+    config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(tiny_bert),
+                         strategy="finetune", epochs=1, train_size=64, test_size=16)
+    log = tmp_path / "log.jsonl"
+    train(config, tmp_path / "m", callbacks=[Recorder(), JsonlLog(log)])
+    steps = [e[1] for e in events if e[0] == "step"]
+    assert events[0] == ("begin", len(steps)) and steps == list(range(1, len(steps) + 1))
+    assert ("evaluate", 1.0) in events and events[-1] == ("end", "completed")
+    kinds = [json.loads(line)["event"] for line in log.read_text().splitlines()]
+    assert kinds[0] == "begin" and "evaluate" in kinds and kinds[-1] == "end"
+
+
+def test_early_stopping_and_best_epoch_kept(tiny_bert, tmp_path):
+    # A zero learning rate never improves: training must stop after `patience` stale evaluations.
+    config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(tiny_bert), strategy="finetune",
+                         epochs=10, learning_rate=1e-12, early_stopping_patience=2, train_size=64, test_size=32)
+    record = train(config, tmp_path / "m").record
+    assert record["status"] == "stopped early" and len(record["history"]) == 3
+    assert record["best"]["epoch"] == 1.0
+
+
+def test_time_budget_ends_training_in_time(tiny_bert, tmp_path):
+    config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(tiny_bert), strategy="finetune",
+                         epochs=50, time_budget=0.05, early_stopping_patience=100)
+    record = train(config, tmp_path / "m").record
+    assert record["timings"]["train_s"] + record["timings"]["eval_s"] < 0.05 * 60 + 5
+    assert record["training"]["steps"] < 50 * 11
+
+
+def test_retraining_replaces_the_folder_atomically(tiny_bert, tmp_path):
+    config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(tiny_bert), strategy="finetune",
+                         epochs=1, train_size=40, test_size=20)
+    out = tmp_path / "m"
+    (out).mkdir()
+    (out / "stale.txt").write_text("old")
+    train(config, out)
+    assert not (out / "stale.txt").exists() and (out / "textfit.json").exists()
+    assert not (tmp_path / "m.partial").exists()
+
+
+def test_defaults_scale_with_the_data():
+    assert choose_max_length(np.array([10] * 50 + [500] * 50), cap=256) == 256
+    assert choose_max_length(np.array([10] * 99 + [500]), cap=256) == 16  # one outlier does not set the length
+    assert choose_max_length(np.array([10, 12, 20, 21]), cap=256) == 24
+    assert default_epochs(50) == 20 and default_epochs(13_000) == 3
