@@ -138,74 +138,73 @@ def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data:
     for callback in callbacks:
         callback.on_train_begin(info)
 
+    def batches():
+        for _ in range(epochs):
+            yield from loader
+
+    def evaluate_now() -> dict:
+        classifier = Classifier(accelerator.unwrap_model(model), tokenizer, train_data.label_names, max_length=max_length)
+        with accelerator.autocast():
+            probabilities = classifier.predict_proba(eval_data.texts)
+        model.train()
+        return compute_metrics(eval_data.labels, probabilities.argmax(axis=1))
+
     budget_s = config.time_budget * 60 if config.time_budget else None
-    history, best, best_state, stale = [], None, None, 0
-    step, train_s, eval_s, tokens_seen, examples_seen, running_loss = 0, 0.0, 0.0, 0, 0, []
+    history, best, best_state, stale, losses = [], None, None, 0, []
+    step, eval_s, tokens_seen, examples_seen = 0, 0.0, 0, 0
     status = "completed"
+    started = time.perf_counter()
+    model.train()
     try:
-        for epoch in range(epochs):
-            model.train()
+        for batch in batches():
+            with accelerator.autocast():
+                loss = model(**batch).loss
+            accelerator.backward(loss)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            tokens_seen += int(batch["attention_mask"].sum())
+            examples_seen += len(batch["labels"])
+            losses.append(loss.item())
+            for callback in callbacks:
+                callback.on_step(step, plan["steps"], float(np.mean(losses[-20:])), step / steps_per_epoch)
+
+            elapsed = time.perf_counter() - started
+            if budget_s and step == min(20, plan["steps"] // 10 + 1):
+                plan["steps"] = steps_for_budget(budget_s, (elapsed - eval_s) / step, plan["steps"], step,
+                                                 evals=plan["steps"] // eval_every, eval_examples=len(eval_data),
+                                                 batch_size=batch_size)
+                log.info("time budget %.1f min: planning %d steps (%.2f epochs)", config.time_budget,
+                         plan["steps"], plan["steps"] / steps_per_epoch)
+            last_step = step >= plan["steps"] or bool(budget_s and elapsed > budget_s)
+            if step % eval_every and not last_step:
+                continue
+
             tick = time.perf_counter()
-            for batch in loader:
-                with accelerator.autocast():
-                    loss = model(**batch).loss
-                accelerator.backward(loss)
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                tokens_seen += int(batch["attention_mask"].sum())
-                examples_seen += len(batch["labels"])
-                running_loss.append(loss.item())
-                for callback in callbacks:
-                    callback.on_step(step, plan["steps"], float(np.mean(running_loss[-20:])), step / steps_per_epoch)
-
-                if budget_s and step == min(20, plan["steps"] // 10 + 1):
-                    pace = (time.perf_counter() - tick + train_s) / step  # seconds per step so far
-                    evals = max(1, round(plan["steps"] / eval_every))
-                    eval_cost = len(eval_data) / batch_size * pace * 0.35  # inference ~3x cheaper than a step
-                    affordable = int((budget_s - evals * eval_cost) / pace)
-                    if affordable < plan["steps"]:
-                        plan["steps"] = max(step + 1, affordable)
-                        log.info("time budget %.1f min: planning %d steps (%.2f epochs)", config.time_budget,
-                                 plan["steps"], plan["steps"] / steps_per_epoch)
-
-                out_of_time = budget_s and train_s + eval_s + time.perf_counter() - tick > budget_s
-                last_step = step >= plan["steps"] or bool(out_of_time)
-                if step % eval_every == 0 or last_step:
-                    train_s += time.perf_counter() - tick
-                    tick_eval = time.perf_counter()
-                    classifier = Classifier(accelerator.unwrap_model(model), tokenizer, train_data.label_names,
-                                            max_length=max_length)
-                    with accelerator.autocast():
-                        probabilities = classifier.predict_proba(eval_data.texts)
-                    metrics = compute_metrics(eval_data.labels, probabilities.argmax(axis=1))
-                    eval_s += time.perf_counter() - tick_eval
-                    improved = best is None or metrics["macro_f1"] > best["macro_f1"]
-                    entry = {"epoch": round(step / steps_per_epoch, 3), "step": step,
-                             "loss": float(np.mean(running_loss[-eval_every:])), **metrics,
-                             "elapsed_s": round(train_s + eval_s, 1), "best": improved}
-                    history.append(entry)
-                    for callback in callbacks:
-                        callback.on_evaluate(entry)
-                    if improved:
-                        best, stale = entry, 0
-                        best_state = copy.deepcopy(accelerator.unwrap_model(model).state_dict())
-                    else:
-                        stale += 1
-                    model.train()
-                    tick = time.perf_counter()
-                    if stale >= config.early_stopping_patience:
-                        status = "stopped early"
-                        raise StopIteration
-                if last_step:
-                    raise StopIteration
-            train_s += time.perf_counter() - tick
-    except StopIteration:
-        pass
+            metrics = evaluate_now()
+            eval_s += time.perf_counter() - tick
+            improved = best is None or metrics["macro_f1"] > best["macro_f1"]
+            entry = {"epoch": round(step / steps_per_epoch, 3), "step": step,
+                     "loss": float(np.mean(losses[-eval_every:])), **metrics,
+                     "elapsed_s": round(time.perf_counter() - started, 1), "best": improved}
+            history.append(entry)
+            for callback in callbacks:
+                callback.on_evaluate(entry)
+            if improved:  # keep the best weights in memory; restored at the end
+                best, stale = entry, 0
+                best_state = copy.deepcopy(accelerator.unwrap_model(model).state_dict())
+            else:
+                stale += 1
+            if stale >= config.early_stopping_patience:
+                status = "stopped early"
+                break
+            if last_step:
+                break
     except KeyboardInterrupt:
         status = "interrupted"  # keep the best weights so far: nothing is lost
         log.warning("interrupted: saving the best model so far")
+    train_s = time.perf_counter() - started - eval_s
     model = accelerator.unwrap_model(model)
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -222,6 +221,15 @@ def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data:
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "precision": "bf16" if use_bf16(config) else "fp32",
     }
+
+
+def steps_for_budget(budget_s: float, step_s: float, planned: int, done: int, *, evals: int, eval_examples: int,
+                     batch_size: int) -> int:
+    """How many optimiser steps fit in the budget at the measured pace, evaluations included
+    (an evaluation batch costs about a third of a training step)."""
+    eval_cost = max(1, evals) * eval_examples / batch_size * step_s * 0.35
+    affordable = int((budget_s - eval_cost) / step_s)
+    return max(done + 1, min(planned, affordable))
 
 
 def use_bf16(config: TrainConfig) -> bool:
