@@ -1,0 +1,254 @@
+"""Pieces both web apps share: a body-size limit, readable JSON errors, and a request batcher."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+log = logging.getLogger("textfit")
+
+
+def error_body(message: str, **extra) -> bytes:
+    return json.dumps({"error": message, **extra}).encode()
+
+
+class BodyLimitMiddleware:
+    """Answer 413 to any request whose body is larger than `limit` bytes.
+
+    Checks Content-Length first, then counts the bytes as they arrive (chunked uploads), so a
+    large body is refused without being read into memory or spooled to disk."""
+
+    def __init__(self, app, limit: int, limits_by_prefix: dict[str, int] | None = None):
+        self.app = app
+        self.limit = limit
+        self.limits_by_prefix = limits_by_prefix or {}
+
+    def limit_for(self, path: str) -> int:
+        for prefix, limit in self.limits_by_prefix.items():
+            if path.startswith(prefix):
+                return limit
+        return self.limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self.limit_for(scope.get("path", ""))
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > limit
+            except ValueError:
+                return await self._reply(send, 400, "the Content-Length header is not a number")
+            if too_big:
+                return await self._too_large(send, limit)
+        received = 0
+        started = rejected = False
+
+        async def counting_receive():
+            nonlocal received, rejected
+            if rejected:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # Answer now and tell the app the client left: whatever it does next goes nowhere.
+                    rejected = True
+                    if not started:
+                        await self._too_large(send, limit)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message):
+            nonlocal started
+            if rejected:
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not rejected:
+                raise
+
+    async def _too_large(self, send, limit: int):
+        await self._reply(send, 413, f"the request body is larger than the limit of {human_bytes(limit)}")
+
+    @staticmethod
+    async def _reply(send, status: int, message: str):
+        body = error_body(message)
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def human_bytes(size: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}".replace(".0 ", " ")
+        size /= 1024
+    return f"{size} bytes"
+
+
+def describe_validation_error(errors) -> str:
+    """FastAPI's validation errors as one sentence a person can act on."""
+    parts = []
+    for error in errors:
+        location = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+        kind = error.get("type", "")
+        if kind == "json_invalid":
+            parts.append("the request body is not valid JSON")
+        elif kind == "missing":
+            parts.append(f"'{location}' is missing")
+        else:
+            parts.append(f"'{location}': {error.get('msg', 'is not valid')}" if location else error.get("msg", "invalid"))
+    return "; ".join(parts) or "the request is not valid"
+
+
+def install_error_handlers(app) -> None:
+    """Every error is a JSON object {"error": message}; nothing reaches the client as a traceback."""
+    from fastapi import HTTPException, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    from ..errors import TextfitError
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(request: Request, exc: RequestValidationError):
+        errors = jsonable_errors(exc.errors())
+        return JSONResponse({"error": describe_validation_error(errors), "detail": errors}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: HTTPException):
+        message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        return JSONResponse({"error": message}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(TextfitError)
+    async def on_textfit(request: Request, exc: TextfitError):
+        return JSONResponse({"error": str(exc)}, status_code=400)
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, exc: Exception):
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
+
+
+def jsonable_errors(errors) -> list[dict]:
+    """Validation errors may carry exception objects in 'ctx'; keep what JSON can hold."""
+    clean = []
+    for error in errors:
+        item = {k: v for k, v in error.items() if k in ("type", "loc", "msg")}
+        if "input" in error and isinstance(error["input"], (str, int, float, bool, type(None))):
+            value = error["input"]
+            item["input"] = value[:200] if isinstance(value, str) else value
+        clean.append(item)
+    return clean
+
+
+# --- batching -----------------------------------------------------------------------------------
+@dataclass
+class _Job:
+    texts: list[str]
+    future: asyncio.Future
+    queued: float = field(default_factory=time.perf_counter)
+
+
+class Batcher:
+    """Gather concurrent requests for up to `max_wait_ms` (or `max_batch` texts) and run them
+    through the model as one `predict_proba` call in a worker thread.
+
+    One model call at a time: a CPU model gains nothing from two running at once, while a batch of
+    32 texts costs far less than 32 calls of one, so throughput grows with the load."""
+
+    def __init__(self, classifier, max_batch: int = 64, max_wait_ms: float = 5.0):
+        self.classifier = classifier
+        self.max_batch = max_batch
+        self.max_wait = max_wait_ms / 1000
+        self.queue: asyncio.Queue | None = None
+        self.task: asyncio.Task | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stats = {"batches": 0, "texts": 0, "requests": 0, "largest_batch": 0}
+
+    def _ensure_started(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.task is None or self.task.done() or self.loop is not loop:
+            self.loop = loop
+            self.queue = asyncio.Queue()
+            self.task = loop.create_task(self._run())
+
+    async def predict_proba(self, texts: list[str]) -> np.ndarray:
+        self._ensure_started()
+        future = asyncio.get_running_loop().create_future()
+        await self.queue.put(_Job(list(texts), future))
+        return await future
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            try:
+                await self.task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self.task = None
+
+    @property
+    def pending(self) -> int:
+        return self.queue.qsize() if self.queue is not None else 0
+
+    async def _run(self) -> None:
+        while True:
+            first = await self.queue.get()
+            jobs, count = [first], len(first.texts)
+            deadline = time.perf_counter() + self.max_wait
+            while count < self.max_batch:
+                timeout = deadline - time.perf_counter()
+                if timeout <= 0:
+                    break
+                try:
+                    job = await asyncio.wait_for(self.queue.get(), timeout)
+                except asyncio.TimeoutError:
+                    break
+                jobs.append(job)
+                count += len(job.texts)
+            jobs = [job for job in jobs if not job.future.cancelled()]  # the client went away
+            if not jobs:
+                continue
+            texts = [text for job in jobs for text in job.texts]
+            try:
+                probabilities = await asyncio.to_thread(self.classifier.predict_proba, texts)
+            except Exception as exc:  # the batch fails, the server does not
+                log.exception("prediction failed for a batch of %d texts", len(texts))
+                for job in jobs:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
+                continue
+            self.stats["batches"] += 1
+            self.stats["texts"] += len(texts)
+            self.stats["requests"] += len(jobs)
+            self.stats["largest_batch"] = max(self.stats["largest_batch"], len(texts))
+            start = 0
+            for job in jobs:
+                end = start + len(job.texts)
+                if not job.future.done():
+                    job.future.set_result(probabilities[start:end])
+                start = end
+
+
+def rank(probabilities: np.ndarray, label_names: list[str], k: int) -> list[dict]:
+    """Per text: the best label and score, and the k best as a list."""
+    k = max(1, min(k, len(label_names)))
+    results = []
+    for row in probabilities:
+        order = np.argsort(-row)[:k]
+        ranked = [{"label": label_names[j], "score": round(float(row[j]), 6)} for j in order]
+        results.append({"label": ranked[0]["label"], "score": ranked[0]["score"], "top_k": ranked})
+    return results

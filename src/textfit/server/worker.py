@@ -1,0 +1,119 @@
+"""The studio's training process: `python -m textfit.server.worker RUN_DIR`.
+
+Runs outside the web server, so a crash or a runaway run cannot take the studio down. It reads
+RUN_DIR/settings.json (a TrainConfig's fields), trains into RUN_DIR/model, streams its progress to
+RUN_DIR/progress.jsonl (textfit.callbacks.JsonlLog) and ends by writing RUN_DIR/result.json:
+{"ok": true, "status", "metrics"} or {"ok": false, "error": message}.
+
+`python -m textfit.server.worker RUN_DIR --export [int8]` exports RUN_DIR/model to ONNX the same
+way, isolated, and writes RUN_DIR/export.json.
+
+SIGINT or SIGTERM stop training early; the trainer still saves the best model so far."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+
+SETTINGS = "settings.json"
+PROGRESS = "progress.jsonl"
+RESULT = "result.json"
+EXPORT_RESULT = "export.json"
+MODEL = "model"
+LOG = "worker.log"
+
+
+def write_json(path: Path, payload: dict) -> None:
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(payload, indent=2, default=str))
+    os.replace(partial, path)  # readers never see half a file
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def setup_logging() -> None:
+    logger = logging.getLogger("textfit")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except Exception:  # pragma: no cover - transformers is a hard dependency
+        pass
+
+
+def run_training(run_dir: Path) -> int:
+    from ..callbacks import JsonlLog
+    from ..config import TrainConfig
+    from ..errors import TextfitError
+    from ..train import train
+
+    try:
+        settings = json.loads((run_dir / SETTINGS).read_text())
+        config = TrainConfig().override(**settings)
+        result = train(config, run_dir / MODEL, callbacks=[JsonlLog(run_dir / PROGRESS, every_s=0.5)])
+    except TextfitError as exc:
+        write_json(run_dir / RESULT, {"ok": False, "error": str(exc)})
+        return 1
+    except KeyboardInterrupt:
+        write_json(run_dir / RESULT, {"ok": False, "error": "stopped before a model was saved", "stopped": True})
+        return 130
+    except Exception as exc:
+        traceback.print_exc()
+        write_json(run_dir / RESULT, {"ok": False, "error": f"unexpected error: {type(exc).__name__}: {exc} "
+                                                            "(details in the run's worker.log)"})
+        return 2
+    record = result.record
+    write_json(run_dir / RESULT, {"ok": True, "status": record["status"], "metrics": result.report.metrics,
+                                  "best": record.get("best"), "timings": record.get("timings")})
+    return 0
+
+
+def run_export(run_dir: Path, quantize: str | None) -> int:
+    from ..errors import TextfitError
+
+    try:
+        try:
+            from ..export import export_onnx
+        except ImportError as exc:
+            raise TextfitError(f"ONNX export is not available in this installation ({exc})") from None
+        written = export_onnx(run_dir / MODEL, quantize=quantize)
+    except TextfitError as exc:
+        write_json(run_dir / EXPORT_RESULT, {"ok": False, "error": str(exc)})
+        return 1
+    except Exception as exc:
+        traceback.print_exc()
+        write_json(run_dir / EXPORT_RESULT, {"ok": False, "error": f"export failed: {type(exc).__name__}: {exc}"})
+        return 2
+    files = [{"name": Path(p).name, "size": Path(p).stat().st_size} for p in written]
+    write_json(run_dir / EXPORT_RESULT, {"ok": True, "files": files})
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m textfit.server.worker", description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--export", nargs="?", const="fp32", choices=["fp32", "int8"], default=None)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+    setup_logging()
+    if args.export:
+        return run_export(args.run_dir, None if args.export == "fp32" else "int8")
+    return run_training(args.run_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""The studio end to end in a real headless browser: Debian's chromium driven by Playwright.
+
+Uploads the embedded sample CSV, trains a short run on the tiny test BERT, checks the metrics and the
+confusion matrix, classifies a typed message, reloads the page and finds the run listed.
+Skips (with the reason) where chromium or playwright is missing; CI installs both (.ci/run).
+Set STUDIO_SCREENSHOTS=/some/folder to keep a screenshot of every stage."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:
+    pytest.skip("playwright is not installed (pip install playwright)", allow_module_level=True)
+pytest.importorskip("uvicorn")
+
+from textfit.data import SAMPLE_DATA, TOPIC_LABELS  # noqa: E402
+from textfit.server.studio import create_studio_app  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def studio_url(tmp_path_factory):
+    import uvicorn
+
+    port = free_port()
+    # The training process inherits this: the tiny model gains nothing from more threads, and on a busy
+    # machine PyTorch's thread pool can make every step many times slower.
+    saved = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"
+    app = create_studio_app(tmp_path_factory.mktemp("studio"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started:
+        if time.time() > deadline or not thread.is_alive():
+            raise RuntimeError("the studio did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/"
+    server.should_exit = True
+    thread.join(20)
+    if saved is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = saved
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def shoot(page, name: str) -> None:
+    folder = os.environ.get("STUDIO_SCREENSHOTS")
+    if folder:
+        page.screenshot(path=str(Path(folder) / f"studio-{name}.png"), full_page=True)
+
+
+def test_csv_to_trained_model_in_the_browser(page, studio_url, tiny_bert):
+    page.goto(studio_url)
+    expect(page.locator("#view-new")).to_be_visible()
+    expect(page.locator("#runs-list")).to_contain_text("Nothing trained yet")
+    shoot(page, "1-start")
+
+    # 1. upload the sample CSV: preview, label counts, columns pre-selected
+    page.set_input_files("#file-input", str(SAMPLE_DATA))
+    expect(page.locator("#file-facts")).to_contain_text("440 rows")
+    expect(page.locator("#text-column")).to_have_value("text")
+    expect(page.locator("#label-column")).to_have_value("label")
+    expect(page.locator("#preview-table tbody tr")).to_have_count(10)
+    expect(page.locator("#label-counts .bar-row")).to_have_count(20)
+    expect(page.locator("#label-counts")).to_contain_text(TOPIC_LABELS[0])
+    shoot(page, "2-data")
+
+    # 2. base model: a local folder (the tiny test BERT); 2 epochs
+    page.check("#model-custom")
+    page.fill("#model-path", str(tiny_bert))
+    page.check("#length-epochs")
+    page.fill("#epochs", "2")
+    page.fill("#run-name", "Finance topics (browser test)")
+    shoot(page, "3-settings")
+    page.click("#start")
+
+    # 3. live progress, then 4. the results
+    expect(page).to_have_url(re.compile(r"#run/run-"), timeout=30_000)
+    expect(page.locator("#run-title")).to_have_text("Finance topics (browser test)")
+    expect(page.locator("#progress-card")).to_be_visible()
+    try:
+        expect(page.locator("#progress-text")).to_contain_text("Step", timeout=60_000)
+        shoot(page, "4-training")
+    except AssertionError:
+        pass  # a fast machine may finish before the page polls a step
+    expect(page.locator("#run-status")).to_have_text("ready", timeout=240_000)
+    expect(page.locator("#results")).to_be_visible()
+    expect(page.locator("#metric-accuracy")).to_have_text(re.compile(r"^\d+(\.\d)?%$"))
+    expect(page.locator("#metric-macro-f1")).to_have_text(re.compile(r"^\d\.\d\d$"))
+    expect(page.locator("#per-class-table tbody tr").first).to_be_visible()
+    confusion = page.locator("#confusion")
+    expect(confusion).to_be_visible()
+    page.wait_for_function("document.getElementById('confusion').complete && "
+                           "document.getElementById('confusion').naturalWidth > 100")
+    expect(page.locator("#epochs-table tbody tr")).not_to_have_count(0)
+    expect(page.locator("#download")).to_have_attribute("href", re.compile(r"/api/runs/run-.+/download"))
+    shoot(page, "5-results")
+
+    # 5. try a typed message
+    page.fill("#try-text", "Acme Corp announces new CEO")
+    page.click("#try-button")
+    label = page.locator("#try-label")
+    expect(label).to_be_visible()
+    assert label.inner_text() in TOPIC_LABELS
+    expect(page.locator("#try-result")).to_contain_text("sure")
+    page.locator("#try-result").scroll_into_view_if_needed()
+    shoot(page, "6-try")
+
+    # reload: the run is listed, and its page still shows the result
+    page.reload()
+    entry = page.locator("#runs-list a", has_text="Finance topics (browser test)")
+    expect(entry).to_be_visible()
+    expect(entry).to_contain_text("accuracy")
+    expect(page.locator("#run-status")).to_have_text("ready")
+    page.click("#new-run")
+    expect(page.locator("#view-new")).to_be_visible()
+    entry.click()
+    expect(page.locator("#metric-accuracy")).to_have_text(re.compile(r"%$"))
+
+
+def test_a_bad_file_is_answered_on_the_page(page, studio_url, tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("just some notes")
+    page.goto(studio_url + "#new")
+    page.set_input_files("#file-input", str(bad))
+    expect(page.locator("#upload-status")).to_contain_text("not a data file textfit can read")
+    expect(page.locator("#settings-card")).to_be_hidden()
+    shoot(page, "7-bad-file")
