@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from .errors import TextfitError
 
-Strategy = Literal["auto", "finetune"]
+Strategy = Literal["auto", "finetune", "fewshot"]
 
 
 @dataclass
@@ -59,7 +59,11 @@ class TrainConfig:
 
     # --- training ---------------------------------------------------------------------------
     strategy: Strategy = "auto"
-    """'finetune' (the whole encoder) or 'auto' (picks by data size)."""
+    """'finetune' (the whole encoder), 'fewshot' (for scarce data: a head fitted to the encoder's
+    features, then gentle fine-tuning; see fewshot.py) or 'auto' (picks by data size)."""
+    fewshot_below: float = 16
+    """'auto' picks 'fewshot' when the training data has fewer examples per class than this
+    (counted over all classes, so missing classes count as empty)."""
     epochs: int | None = None
     """Upper bound on epochs; default depends on the data size (more passes for small data)."""
     time_budget: float | None = None
@@ -73,6 +77,8 @@ class TrainConfig:
     evals_per_epoch: int = 1
     bf16: bool | None = None
     """bfloat16 autocast; by default on where the CPU has native bf16 (AVX512-BF16/AMX) or a GPU."""
+    train_embeddings: bool = False
+    """Also update the word-embedding table (slower, more memory; rarely better for classification)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
