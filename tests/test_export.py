@@ -149,31 +149,39 @@ def test_cli_export_and_predict_with_int8(tiny_model_dir, tmp_path):
     shutil.copytree(tiny_model_dir, folder)
     result = runner.invoke(app, ["export", str(folder), "--onnx", "--quantize", "int8"])
     assert result.exit_code == 0, result.output
-    assert ONNX_FILE in result.output and INT8_FILE in result.output and "MB" in result.output
-    assert "verified" in result.output
+    output = " ".join(result.output.split())  # rich wraps long lines
+    assert ONNX_FILE in output and INT8_FILE in output and "MB" in output and "verified" in output
     result = runner.invoke(app, ["predict", str(folder), "Acme Corp announces new CEO", "--backend", "onnx-int8",
                                  "--json", "--top-k", "2"])
     assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in result.output.strip().splitlines() if line.startswith("{")] or \
-        [json.loads(result.output)]
-    assert lines[0]["predictions"][0]["label"] in TOPIC_LABELS and len(lines[0]["predictions"]) == 2
+    answer = json.loads(result.output)  # one text: one (pretty-printed) JSON object
+    assert answer["predictions"][0]["label"] in TOPIC_LABELS and len(answer["predictions"]) == 2
 
 
 def test_cli_errors(tiny_model_dir, tmp_path):
-    result = runner.invoke(app, ["predict", str(tiny_model_dir), "hello", "--backend", "onnx"])
-    assert result.exit_code == 1 and "textfit export" in result.output
-    result = runner.invoke(app, ["predict", str(tiny_model_dir), "hello", "--backend", "tensorrt"])
-    assert result.exit_code == 1 and "unknown backend" in result.output
-    result = runner.invoke(app, ["export", str(tiny_model_dir)])
-    assert result.exit_code == 1 and "--onnx" in result.output
-    result = runner.invoke(app, ["export", str(tmp_path), "--onnx"])
-    assert result.exit_code == 1 and "not a trained model folder" in result.output
+    def run(*args):
+        result = runner.invoke(app, list(map(str, args)))
+        return result.exit_code, " ".join(result.output.split())  # rich wraps long lines
+
+    code, output = run("predict", tiny_model_dir, "hello", "--backend", "onnx")
+    assert code == 1 and "textfit export" in output and "Traceback" not in output
+    code, output = run("predict", tiny_model_dir, "hello", "--backend", "tensorrt")
+    assert code == 1 and "unknown backend 'tensorrt'" in output
+    code, output = run("export", tiny_model_dir)
+    assert code == 1 and "--onnx" in output
+    code, output = run("export", tiny_model_dir, "--onnx", "--quantize", "int4")
+    assert code == 1 and "unknown quantization 'int4'" in output
+    code, output = run("export", tmp_path, "--onnx")
+    assert code == 1 and "not a trained model folder" in output
 
 
 # --- a real fine-tuned model: int8 must agree with PyTorch ------------------------------------
 @pytest.fixture(scope="module")
 def finetuned(tmp_path_factory):
-    config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, strategy="finetune", epochs=4)
+    # textfit's defaults (as `textfit train` runs them): agreement is only meaningful on a model that
+    # has learned something; after 4-6 epochs it is still unsure about many messages (a 6-epoch run
+    # agreed on 98.4%), after the default schedule (early-stopped at epoch ~11) on 99.3%.
+    config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, strategy="finetune")
     folder = train(config, tmp_path_factory.mktemp("finetuned") / "minilm").folder
     export_onnx(folder, quantize="int8")
     _, held_out = load_train_eval(config)  # the same stratified 20% (seed 7) the run evaluated on

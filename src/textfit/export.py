@@ -1,0 +1,308 @@
+"""Export a trained model folder to ONNX (optionally int8-quantised) and run it with ONNX Runtime.
+
+`export_onnx(folder)` writes `model.onnx` (and, with `quantize="int8"`, `model.int8.onnx`) into the
+model folder, checks that ONNX Runtime gives the same logits as PyTorch, and records the export in
+the folder's `textfit.json`. `OnnxBackend` is what `Classifier.load(folder, backend="onnx" |
+"onnx-int8")` runs on, so predictions go through the same tokenizer and the same code either way.
+
+onnx and onnxruntime are an optional extra (`pip install 'textfit[onnx]'`) and imported lazily."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .classifier import RUN_RECORD
+from .errors import ModelError
+
+log = logging.getLogger("textfit")
+
+ONNX_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
+OPSET = 17
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+QUANTIZE_CHOICES = ("int8",)
+# fp32 ONNX vs PyTorch: the same arithmetic in another order, so differences are rounding noise.
+FP32_TOLERANCE = 1e-3
+VERIFY_TEXTS = (
+    "Acme Corp announces new CEO",
+    "$AAPL shares jump 5% after earnings beat estimates https://t.co/abc123",
+    "Fed signals it will keep interest rates higher for longer as inflation stays sticky",
+    "Oil prices fall",
+    "Stocks making the biggest moves midday: Tesla, Nvidia, Ford &amp; more",
+    "Central bank of Japan keeps policy unchanged; yen slides against the dollar to a 20-year low, "
+    "traders eye intervention as bond yields climb and equities rally across the region",
+    "Merger talks between two regional banks collapse",
+    "ok",
+)
+
+
+def _require(*modules: str):
+    """Import the optional ONNX packages, or say how to install them."""
+    import importlib
+
+    loaded = []
+    for name in modules:
+        try:
+            loaded.append(importlib.import_module(name))
+        except ImportError:
+            raise ModelError(
+                f"ONNX support needs the '{name.split('.')[0]}' package: pip install 'textfit[onnx]'"
+            ) from None
+    return loaded if len(loaded) > 1 else loaded[0]
+
+
+def onnx_path(folder: str | Path, quantized: bool = False) -> Path:
+    return Path(folder) / (INT8_FILE if quantized else ONNX_FILE)
+
+
+# --- running ----------------------------------------------------------------------------------
+def default_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def make_session(path: Path, threads: int | None = None):
+    ort = _require("onnxruntime")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads or default_threads()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3  # errors only
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ModelError(f"cannot load {path}: {exc}. Re-export it with `textfit export {path.parent} --onnx`") from None
+
+
+class OnnxBackend:
+    """Logits from an exported ONNX model, on the CPU through ONNX Runtime."""
+
+    def __init__(self, folder: str | Path, quantized: bool = False, threads: int | None = None):
+        self.folder = Path(folder)
+        self.quantized = quantized
+        self.name = "onnx-int8" if quantized else "onnx"
+        self.path = onnx_path(folder, quantized)
+        if not self.path.is_file():
+            flag = " --quantize int8" if quantized else ""
+            raise ModelError(
+                f"{self.path} not found: the '{self.name}' backend needs an exported model; "
+                f"run `textfit export {self.folder} --onnx{flag}` first"
+            )
+        self.session = make_session(self.path, threads)
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_name = self.session.get_outputs()[0].name
+
+    def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        if "token_type_ids" in self.input_names and "token_type_ids" not in batch and "input_ids" in batch:
+            batch = {**batch, "token_type_ids": np.zeros_like(batch["input_ids"])}  # one segment
+        missing = [name for name in self.input_names if name not in batch]
+        if missing:
+            raise ModelError(f"{self.path} expects input(s) {', '.join(missing)} that the tokenizer did not produce")
+        feed = {name: np.ascontiguousarray(batch[name], dtype=np.int64) for name in self.input_names}
+        return np.asarray(self.session.run([self.output_name], feed)[0], dtype=np.float32)
+
+
+# --- exporting --------------------------------------------------------------------------------
+def export_onnx(folder: str | Path, quantize: str | None = None, opset: int = OPSET) -> list[Path]:
+    """Write `model.onnx` (and `model.int8.onnx` with quantize="int8") into a trained model folder.
+
+    Each file is checked against PyTorch on a few texts before it is kept; the export is recorded
+    under "exports" in the folder's textfit.json. Returns the files written."""
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise ModelError(f"{folder} is not a trained model folder (no config.json); train one with `textfit train`")
+    if quantize not in (None, *QUANTIZE_CHOICES):
+        raise ModelError(f"unknown quantization '{quantize}'; choose one of {', '.join(QUANTIZE_CHOICES)}")
+    if opset < 17:
+        raise ModelError(f"opset {opset} is too old; textfit exports with opset 17 or newer")
+    _require("onnx", "onnxruntime")
+
+    from .classifier import Classifier
+
+    classifier = Classifier.load(folder, backend="torch")
+    reference_batch = classifier._encode(list(VERIFY_TEXTS))
+    reference = classifier.backend.logits(reference_batch)
+    entries: dict[str, dict] = {}
+    written: list[Path] = []
+
+    start = time.perf_counter()
+    fp32 = onnx_path(folder)
+    input_names = _export_fp32(folder, classifier, fp32, opset)
+    check = _verify(fp32, reference_batch, reference, strict=True)
+    entries["onnx"] = _entry(fp32, opset, time.perf_counter() - start, input_names, check)
+    written.append(fp32)
+
+    if quantize == "int8":
+        start = time.perf_counter()
+        int8 = onnx_path(folder, quantized=True)
+        _quantize_int8(fp32, int8)
+        check = _verify(int8, reference_batch, reference, strict=False)
+        entries["onnx-int8"] = _entry(int8, opset, time.perf_counter() - start, input_names, check,
+                                      quantization="dynamic int8: QInt8 per-channel weights on MatMuls; "
+                                                   "embeddings and FFN down-projections fp32")
+        written.append(int8)
+
+    _record_exports(folder, entries)
+    return written
+
+
+def _export_fp32(folder: Path, classifier, target: Path, opset: int) -> list[str]:
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    # Eager attention traces to plain MatMul/Softmax ops that ONNX Runtime fuses and quantises well.
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation="eager")
+    except (ValueError, TypeError):
+        model = AutoModelForSequenceClassification.from_pretrained(folder)
+    model.eval()
+    sample = classifier._encode(["Acme Corp announces new CEO", "Oil prices fall"])
+    names = [name for name in INPUT_NAMES if name in sample]
+
+    class LogitsOnly(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *inputs):
+            return self.inner(**dict(zip(names, inputs)), return_dict=True).logits
+
+    args = tuple(torch.from_numpy(sample[name]) for name in names)
+    dynamic_axes = {name: {0: "batch", 1: "sequence"} for name in names}
+    dynamic_axes["logits"] = {0: "batch"}
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with warnings.catch_warnings(), torch.inference_mode():
+            warnings.simplefilter("ignore")  # tracer and deprecation chatter; the result is verified below
+            torch.onnx.export(LogitsOnly(model), args, str(partial), input_names=names, output_names=["logits"],
+                              dynamic_axes=dynamic_axes, opset_version=opset, do_constant_folding=True,
+                              dynamo=False)
+    except Exception as exc:
+        partial.unlink(missing_ok=True)
+        raise ModelError(f"ONNX export of {folder} failed: {type(exc).__name__}: {exc}") from None
+    partial.replace(target)
+    return names
+
+
+def _quantize_int8(source: Path, target: Path) -> None:
+    quantization = _require("onnxruntime.quantization")
+    partial = target.with_name(target.name + ".partial")
+    try:
+        # Only the MatMuls with weights (the bulk of the compute), per-channel scales. Kept fp32: the
+        # embedding tables (Gather), and the down-projections (more inputs than outputs: each
+        # feed-forward block's output after GELU, whose outlier activations lose most under one
+        # int8 scale per tensor). Measured on the sample: top-label agreement 98.9% -> 99.5%.
+        excluded = down_projections(source)
+        with _quiet_root_logger():
+            quantization.quantize_dynamic(
+                source, partial, weight_type=quantization.QuantType.QInt8, per_channel=True,
+                op_types_to_quantize=["MatMul"], nodes_to_exclude=excluded,
+            )
+    except Exception as exc:
+        partial.unlink(missing_ok=True)
+        raise ModelError(f"int8 quantization of {source} failed: {type(exc).__name__}: {exc}") from None
+    partial.replace(target)
+
+
+def down_projections(path: Path) -> list[str]:
+    """Names of the MatMul nodes whose constant weight maps more features to fewer (K > N)."""
+    onnx = _require("onnx")
+    graph = onnx.load(str(path), load_external_data=False).graph
+    shapes = {init.name: list(init.dims) for init in graph.initializer}
+    return [node.name for node in graph.node
+            if node.op_type == "MatMul" and len(shapes.get(node.input[1], [])) == 2
+            and shapes[node.input[1]][0] > shapes[node.input[1]][1]]
+
+
+@contextlib.contextmanager
+def _quiet_root_logger():
+    """onnxruntime.quantization advises pre-processing through `logging.warning`, which would also
+    install a handler on the root logger for good; a graph traced from PyTorch does not need it."""
+    root = logging.getLogger()
+    handler, drop = logging.NullHandler(), lambda record: "pre-processing" not in record.getMessage()
+    root.addHandler(handler)
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
+        root.removeHandler(handler)
+
+
+def _verify(path: Path, batch: dict[str, np.ndarray], reference: np.ndarray, *, strict: bool) -> dict:
+    """Compare ONNX Runtime's logits with PyTorch's on the verification texts."""
+    session = make_session(path)
+    names = [i.name for i in session.get_inputs()]
+    logits = np.asarray(session.run(None, {n: batch[n] for n in names})[0], dtype=np.float32)
+    diff = float(np.abs(logits - reference).max()) if logits.shape == reference.shape else float("inf")
+    agree = float((logits.argmax(1) == reference.argmax(1)).mean()) if logits.shape == reference.shape else 0.0
+    tolerance = FP32_TOLERANCE * max(1.0, float(np.abs(reference).max()))
+    ok = bool(np.isfinite(diff) and (diff <= tolerance if strict else True))
+    result = {"texts": len(reference), "max_abs_logit_diff": round(diff, 6), "top1_agreement": agree, "ok": ok}
+    if strict:
+        result["tolerance"] = round(tolerance, 6)
+    if not np.isfinite(diff) or (strict and diff > tolerance):
+        path.unlink(missing_ok=True)
+        raise ModelError(
+            f"{path.name} does not match PyTorch: largest logit difference {diff:.3g} "
+            f"(allowed {tolerance:.3g}) on {len(reference)} texts; the file was removed"
+        )
+    return result
+
+
+def _entry(path: Path, opset: int, seconds: float, inputs: list[str], check: dict, **extra) -> dict:
+    return {
+        "file": path.name,
+        "size_bytes": path.stat().st_size,
+        "opset": opset,
+        "inputs": inputs,
+        "export_s": round(seconds, 2),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        **extra,
+        "verification": check,
+    }
+
+
+def _record_exports(folder: Path, entries: dict[str, dict]) -> None:
+    """Add the exports to textfit.json, keeping everything else in the record as it was."""
+    path = folder / RUN_RECORD
+    record = {}
+    if path.is_file():
+        try:
+            record = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            log.warning("%s is not valid JSON; the export is not recorded there", path)
+            return
+    exports = record.get("exports") if isinstance(record.get("exports"), dict) else {}
+    exports.update(entries)
+    record["exports"] = exports
+    try:
+        from importlib.metadata import version
+
+        record.setdefault("versions", {}).update({name: version(name) for name in ("onnx", "onnxruntime")})
+    except Exception:  # pragma: no cover - versions are a courtesy
+        pass
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(record, indent=2, default=str))
+    partial.replace(path)
+
+
+def read_exports(folder: str | Path) -> dict[str, dict]:
+    """The "exports" entry of a folder's textfit.json ({} when there is none)."""
+    try:
+        exports = json.loads((Path(folder) / RUN_RECORD).read_text()).get("exports")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return exports if isinstance(exports, dict) else {}
