@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-all benchmark clean
+.PHONY: demo test benchmark clean
 
 $(BIN)/textfit: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,14 @@ demo: $(BIN)/textfit
 
 test: $(BIN)/textfit
 	$(BIN)/python -m pytest -q
+
+# Not part of the tests: minutes to an hour of CPU. Run on a quiet machine (see benchmarks/).
+DATA ?= ../shared/data/twitter-financial-news-topic/train.csv
+benchmark: $(BIN)/textfit
+	$(BIN)/python benchmarks/train_speed.py $(DATA)
+	$(BIN)/python benchmarks/fewshot.py $(DATA)
+	$(BIN)/textfit train $(DATA) --label-names src/textfit/sample_data/finance_topics_labels.txt --out benchmarks/results/topic-model
+	$(BIN)/python benchmarks/inference.py benchmarks/results/topic-model --data $(DATA)
 
 clean:
 	rm -rf $(VENV) textfit-demo-model textfit-model

@@ -104,8 +104,6 @@ def train(
         time_budget=time_budget, strategy=strategy, learning_rate=learning_rate, batch_size=batch_size,
         max_length=max_length, strip_urls=strip_urls, skip_bad_rows=skip_bad_rows,
     )
-    if settings.strategy not in ("auto", "finetune", "fewshot"):
-        raise TextfitError(f"unknown strategy '{settings.strategy}': choose auto, finetune or fewshot")
     if not settings.data:
         raise TextfitError("no training data: give a file or hub id, or set `data` in --config")
     result = run_training(settings, out, callbacks=[RichProgress(err_console)])
@@ -229,6 +227,84 @@ def demo(
 
     run_demo(console, data=data, model=model, fill_mask_model=fill_mask_model, train_size=train_size,
              test_size=test_size, epochs=epochs, out=out, progress=err_console)
+
+
+@app.command()
+@friendly_errors
+def export(
+    model_dir: Annotated[Path, typer.Argument(help="A trained model folder; the exported files are written into it.")],
+    onnx: Annotated[bool, typer.Option("--onnx", help="Export to ONNX (model.onnx), for `--backend onnx`.")] = False,
+    quantize: Annotated[Optional[str], typer.Option(help="Also write a quantised copy: int8 (model.int8.onnx, for `--backend onnx-int8`).")] = None,
+):
+    """Export a trained model to ONNX (optionally int8), checked against PyTorch, for faster CPU inference."""
+    if not onnx:
+        raise TextfitError("choose a format to export to: `textfit export DIR --onnx [--quantize int8]`")
+    from .export import export_onnx, read_exports
+
+    files = export_onnx(model_dir, quantize=quantize)
+    exports = read_exports(model_dir)
+    console.print(f"exported {model_dir}:", highlight=False)
+    for path in files:
+        entry = next((e for e in exports.values() if e.get("file") == path.name), {})
+        check = entry.get("verification")
+        verdict = (f"checked against PyTorch on {check['texts']} texts: max logit difference "
+                   f"{check['max_abs_logit_diff']:.2g}, same top label on {check['top1_agreement']:.0%}"
+                   if check else "")
+        console.print(f"  [bold green]wrote[/] {path.name}  {path.stat().st_size / 1e6:.1f} MB  {verdict}", highlight=False)
+    console.print(f"verified; use it with: textfit predict {model_dir} \"some text\" --backend "
+                  f"{'onnx-int8' if quantize else 'onnx'}", highlight=False)
+
+
+@app.command()
+@friendly_errors
+def serve(
+    model_dir: Annotated[Path, typer.Argument(help="A trained model folder to serve.")],
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every network interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    backend: Backend = "torch",
+    max_texts: Annotated[int, typer.Option(help="Most texts in one request.")] = 256,
+    max_text_chars: Annotated[int, typer.Option(help="Longest text accepted, in characters.")] = 10_000,
+    max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted, in bytes.")] = 1_048_576,
+    max_batch: Annotated[int, typer.Option(help="Most texts put through the model at once.")] = 64,
+    batch_wait_ms: Annotated[float, typer.Option(help="How long to gather concurrent requests into one batch.")] = 5.0,
+    threads: Annotated[Optional[int], typer.Option(help="PyTorch threads for the model (default: PyTorch's choice; 1 is best on a busy machine).")] = None,
+):
+    """Serve a trained model over HTTP: POST /predict, GET /health, GET /model, docs at /docs."""
+    from .server import require_server_extra
+
+    require_server_extra()
+    from .server.app import ServeLimits, serve as run_server
+
+    limits = ServeLimits(max_body_bytes=max_body_bytes, max_texts=max_texts, max_text_chars=max_text_chars,
+                         max_batch=max_batch, batch_wait_ms=batch_wait_ms)
+    run_server(model_dir, host=host, port=port, backend=backend, limits=limits, threads=threads, announce=lambda url: console.print(
+        f"serving [bold]{model_dir}[/] on {url}  (API docs: {url}/docs; Ctrl-C stops it)", highlight=False))
+
+
+@app.command()
+@friendly_errors
+def studio(
+    workdir: Annotated[Path, typer.Option("--dir", help="Working folder for uploads, runs and the run database.")] = Path("textfit-studio"),
+    host: Annotated[str, typer.Option(help="Address to listen on; keep 127.0.0.1 unless you trust your network.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    max_upload_mb: Annotated[float, typer.Option(help="Largest data file accepted, in MB.")] = 50,
+    open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the page in your browser.")] = False,
+):
+    """Fine-tune without code: upload data, train, inspect and try the model in your browser."""
+    from .server import require_server_extra
+
+    require_server_extra()
+    from .server.studio import StudioLimits, run_studio
+
+    url = f"http://{host}:{port}/"
+    console.print(f"textfit studio on [bold]{url}[/]  (working folder {workdir.resolve()}; Ctrl-C stops it)",
+                  highlight=False)
+    if open_browser:
+        import threading
+        import webbrowser
+
+        threading.Timer(1.5, webbrowser.open, args=(url,)).start()
+    run_studio(workdir, host=host, port=port, limits=StudioLimits(max_upload_bytes=int(max_upload_mb * 1024 * 1024)))
 
 
 def main() -> None:  # pragma: no cover - console-script entry point

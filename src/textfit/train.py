@@ -60,7 +60,12 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = 
     log.info("%s: %d training / %d evaluation examples, %d labels, max_length %d",
              strategy, len(train_data), len(eval_data), len(train_data.label_names), max_length)
 
-    loop = finetune(model, tokenizer, config, max_length, train_data, eval_data, callbacks)
+    if strategy == "fewshot":
+        from .fewshot import fit_fewshot
+
+        loop = fit_fewshot(model, tokenizer, config, max_length, train_data, eval_data, callbacks)
+    else:
+        loop = finetune(model, tokenizer, config, max_length, train_data, eval_data, callbacks)
 
     classifier = Classifier(loop["model"], tokenizer, train_data.label_names, max_length=max_length)
     report = evaluate(classifier, eval_data)
@@ -73,9 +78,18 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = 
 
 
 def choose_strategy(config: TrainConfig, data: LabeledTexts) -> str:
-    if config.strategy not in ("auto", "finetune"):
-        raise TextfitError(f"unknown strategy '{config.strategy}': choose auto or finetune")
-    return "finetune"
+    """'fewshot' when examples are scarce (fewer per class than `config.fewshot_below`), else
+    'finetune'; an explicit `config.strategy` wins. Logs which one and why."""
+    if config.strategy not in ("auto", "finetune", "fewshot"):
+        raise TextfitError(f"unknown strategy '{config.strategy}': choose auto, finetune or fewshot")
+    per_class = len(data) / max(1, len(data.label_names))
+    if config.strategy != "auto":
+        log.info("strategy %s (chosen with --strategy; %.1f training examples per class)", config.strategy, per_class)
+        return config.strategy
+    strategy = "fewshot" if per_class < config.fewshot_below else "finetune"
+    log.info("strategy %s (auto): %.1f training examples per class is %s the few-shot threshold of %g",
+             strategy, per_class, "below" if strategy == "fewshot" else "at or above", config.fewshot_below)
+    return strategy
 
 
 def token_lengths(tokenizer, texts: list[str]) -> np.ndarray:
@@ -117,20 +131,19 @@ def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data:
     plan = {"steps": epochs * steps_per_epoch}  # shrunk once a time budget's pace is known
     eval_every = max(1, steps_per_epoch // max(1, config.evals_per_epoch))
 
+    if not config.train_embeddings:
+        # Half of a small encoder's weights are the word-embedding table; its dense gradient and
+        # Adam state cost time and ~140 MB and buy little on a classification task.
+        model.get_input_embeddings().weight.requires_grad_(False)
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     groups = [
-        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": config.weight_decay},
-        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+        {"params": [p for n, p in trainable if not n.endswith(no_decay)], "weight_decay": config.weight_decay},
+        {"params": [p for n, p in trainable if n.endswith(no_decay)], "weight_decay": 0.0},
     ]
     optimizer = torch.optim.AdamW(groups, lr=config.learning_rate)
 
-    def lr_factor(step: int) -> float:
-        warmup = max(1, int(config.warmup_ratio * plan["steps"]))
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (plan["steps"] - step) / max(1, plan["steps"] - warmup))
-
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_then_decay(s, plan["steps"], config.warmup_ratio))
     model, optimizer, loader, schedule = accelerator.prepare(model, optimizer, loader, schedule)
 
     info = {"strategy": "finetune", "total_steps": plan["steps"], "epochs": epochs, "examples": len(examples),
@@ -209,8 +222,23 @@ def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data:
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
+    return loop_result(model, history, best, status, step, batch_size, epochs, train_s, eval_s, examples_seen,
+                       tokens_seen, use_bf16(config))
+
+
+def warmup_then_decay(step: int, total_steps: int, warmup_ratio: float) -> float:
+    """Learning-rate factor: linear warm-up over the first `warmup_ratio` of the steps, then linear decay to 0."""
+    warmup = max(1, int(warmup_ratio * total_steps))
+    if step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+
+def loop_result(model, history, best, status, steps, batch_size, epochs, train_s, eval_s, examples_seen, tokens_seen,
+                bf16: bool) -> dict:
+    """What every training strategy hands back to `train()` for the run record."""
     return {
-        "model": model, "history": history, "best": best, "status": status, "steps": step,
+        "model": model, "history": history, "best": best, "status": status, "steps": steps,
         "batch_size": batch_size, "epochs_planned": epochs,
         "timings": {
             "train_s": round(train_s, 2), "eval_s": round(eval_s, 2),
@@ -219,7 +247,7 @@ def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data:
             "tokens_trained": tokens_seen,
         },
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "precision": "bf16" if use_bf16(config) else "fp32",
+        "precision": "bf16" if bf16 else "fp32",
     }
 
 
@@ -233,10 +261,16 @@ def steps_for_budget(budget_s: float, step_s: float, planned: int, done: int, *,
 
 
 def use_bf16(config: TrainConfig) -> bool:
+    """bfloat16 autocast where the hardware runs it natively: 1.6-2.3x faster steps measured on a
+    2-core AVX512-BF16 CPU; without native support the casts cost more than they save."""
     if config.bf16 is not None:
         return config.bf16
     import torch
 
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
-    return False  # on CPUs without AMX, autocast's casts cost more than bf16 matmuls save
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags

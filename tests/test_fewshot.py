@@ -1,0 +1,115 @@
+"""The few-shot strategy: chosen by itself for scarce data, overridable, saved as a plain model."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from textfit import TrainConfig, train
+from textfit.callbacks import Callback
+from textfit.data import SAMPLE_DATA, TOPIC_LABELS, load_data, stratified_split
+from textfit.errors import TextfitError
+from textfit.fewshot import add_mean_pooling_layer, label_name_examples
+from textfit.train import choose_strategy
+
+
+def tiny_config(tiny_bert, **overrides) -> TrainConfig:
+    values = dict(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(tiny_bert), train_size=40,
+                  test_size=16, epochs=1)
+    return TrainConfig(**{**values, **overrides})
+
+
+def test_auto_picks_fewshot_for_scarce_data_and_finetune_otherwise(caplog):
+    data = load_data(SAMPLE_DATA, label_names=TOPIC_LABELS)  # 440 examples, 20 labels: 22 per class
+    with caplog.at_level(logging.INFO, logger="textfit"):
+        assert choose_strategy(TrainConfig(), data.subset(range(50))) == "fewshot"
+        assert "fewshot (auto)" in caplog.text and "2.5 training examples per class" in caplog.text
+        assert choose_strategy(TrainConfig(), data) == "finetune"
+        assert choose_strategy(TrainConfig(fewshot_below=30), data) == "fewshot"
+    assert choose_strategy(TrainConfig(strategy="finetune"), data.subset(range(50))) == "finetune"
+    assert choose_strategy(TrainConfig(strategy="fewshot"), data) == "fewshot"
+    with pytest.raises(TextfitError, match="choose auto, finetune or fewshot"):
+        choose_strategy(TrainConfig(strategy="magic"), data)
+
+
+def test_label_names_become_examples_unless_they_are_numbers():
+    assert label_name_examples(["Fed | Central Banks", "M&A | Investments", "IPO"]) == (
+        ["Fed, Central Banks", "M&A, Investments", "IPO"], [0, 1, 2])
+    assert label_name_examples(["0", "1"]) == ([], [])
+
+
+def test_mean_pooling_layer_makes_cls_read_the_mean(tiny_bert):
+    import torch
+
+    from textfit.models import build_classifier, load_tokenizer
+
+    model = build_classifier(str(tiny_bert), ["a", "b"]).eval()
+    tokenizer = load_tokenizer(str(tiny_bert))
+    batch = tokenizer(["a short one", "a somewhat longer text about oil prices"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model.bert(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        mean = torch.nn.functional.layer_norm((hidden * mask).sum(1) / mask.sum(1), hidden.shape[-1:])
+        assert add_mean_pooling_layer(model) and model.config.num_hidden_layers == 3
+        cls = model.bert(**batch).last_hidden_state[:, 0]
+    assert torch.allclose(cls, mean, atol=0.05)  # padding ignored: the short text's mean is its own
+
+
+def test_fewshot_trains_saves_a_plain_model_and_fires_callbacks(tiny_bert, tmp_path, caplog):
+    from transformers import pipeline
+
+    events = []
+
+    class Recorder(Callback):
+        def on_train_begin(self, info):
+            events.append(("begin", info["strategy"], info["total_steps"]))
+
+        def on_step(self, step, total_steps, loss, epoch):
+            events.append(("step", step))
+
+        def on_evaluate(self, metrics):
+            events.append(("evaluate", metrics["accuracy"]))
+
+        def on_train_end(self, record):
+            events.append(("end", record["strategy"]))
+
+    with caplog.at_level(logging.INFO, logger="textfit"):
+        result = train(tiny_config(tiny_bert, epochs=2), tmp_path / "m", callbacks=[Recorder()])
+    assert "strategy fewshot (auto)" in caplog.text
+    record = result.record
+    assert record["strategy"] == "fewshot" and record["status"] == "completed"
+    steps = [e[1] for e in events if e[0] == "step"]
+    assert events[0] == ("begin", "fewshot", len(steps)) and steps == list(range(1, len(steps) + 1))
+    assert [e[0] for e in events].count("evaluate") == 1 and events[-1] == ("end", "fewshot")
+    assert record["timings"]["train_s"] > 0 and len(record["history"]) == 1
+    saved = json.loads((result.folder / "config.json").read_text())
+    assert saved["architectures"] == ["BertForSequenceClassification"] and saved["num_hidden_layers"] == 3
+
+    classify = pipeline("text-classification", model=str(result.folder))
+    answers = classify(["Acme Corp announces new CEO", "Oil jumps as OPEC cuts output"])
+    assert all(a["label"] in TOPIC_LABELS for a in answers)
+    ours = result.classifier.top_k("Acme Corp announces new CEO")[0][0]
+    assert ours["label"] == answers[0]["label"] and ours["score"] == pytest.approx(answers[0]["score"], abs=1e-4)
+
+
+def test_strategy_flag_overrides_auto(tiny_bert, tmp_path):
+    assert train(tiny_config(tiny_bert, strategy="finetune"), tmp_path / "f").record["strategy"] == "finetune"
+    record = train(tiny_config(tiny_bert, train_size=None, test_size=40, strategy="fewshot"), tmp_path / "s").record
+    assert record["strategy"] == "fewshot" and record["data"]["train_examples"] == 352
+
+
+@pytest.mark.slow
+def test_fewshot_on_the_embedded_model_is_far_above_chance(tmp_path):
+    """8 examples per class from the embedded sample, the real MiniLM; chance is 0.05."""
+    data = load_data(SAMPLE_DATA, label_names=TOPIC_LABELS)
+    pool, held_out = stratified_split(data, 0.5, 7)
+    rng = np.random.default_rng(7)
+    labels = np.array(pool.labels)
+    chosen = [int(i) for c in range(len(TOPIC_LABELS)) for i in rng.permutation(np.flatnonzero(labels == c))[:8]]
+    config = TrainConfig(label_names=TOPIC_LABELS, epochs=8)  # 8 of the default 12 epochs, to keep it quick
+    record = train(config, tmp_path / "m", data=(pool.subset(chosen), held_out)).record
+    assert record["strategy"] == "fewshot"
+    assert record["metrics"]["accuracy"] >= 0.5, record["history"]
