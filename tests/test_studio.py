@@ -49,7 +49,10 @@ def client(workdir):
 def sleeper(tmp_path) -> str:
     """A stand-in for the Python interpreter whose 'training' just sleeps (for process-state tests)."""
     script = tmp_path / "fake-python"
-    script.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(60)\n")
+    # SIGINT's handler is set explicitly, as the real worker does: a process started from a
+    # background shell inherits SIGINT as ignored.
+    script.write_text(f"#!{sys.executable}\nimport signal, time\n"
+                      "signal.signal(signal.SIGINT, signal.default_int_handler)\ntime.sleep(60)\n")
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     return str(script)
 

@@ -10,7 +10,7 @@ import pytest
 from textfit import Classifier, TrainConfig, train
 from textfit.callbacks import Callback, JsonlLog
 from textfit.data import SAMPLE_DATA, TOPIC_LABELS
-from textfit.train import choose_max_length, default_epochs
+from textfit.train import choose_max_length, default_epochs, steps_for_budget
 
 
 def test_saved_folder_has_everything(tiny_model_dir):
@@ -95,6 +95,14 @@ def test_time_budget_ends_training_in_time(tiny_bert, tmp_path):
     record = train(config, tmp_path / "m").record
     assert record["timings"]["train_s"] + record["timings"]["eval_s"] < 0.05 * 60 + 5
     assert record["training"]["steps"] < 50 * 11
+
+
+def test_time_budget_plan_counts_evaluations_once_each():
+    # 10 minutes at 0.35 s/step, 3,398 evaluation messages every 212 steps: ~3.4 epochs of 425 steps.
+    steps = steps_for_budget(590, 0.35, planned=8500, done=20, eval_every=212, eval_examples=3398, batch_size=32)
+    assert 1300 < steps < 1500
+    assert steps_for_budget(600, 0.35, planned=500, done=20, eval_every=212, eval_examples=3398, batch_size=32) == 500
+    assert steps_for_budget(1, 5.0, planned=500, done=20, eval_every=212, eval_examples=3398, batch_size=32) == 21
 
 
 def test_retraining_replaces_the_folder_atomically(tiny_bert, tmp_path):

@@ -163,6 +163,8 @@ def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data:
         return compute_metrics(eval_data.labels, probabilities.argmax(axis=1))
 
     budget_s = config.time_budget * 60 if config.time_budget else None
+    probe = (min(10, plan["steps"] // 20 + 1), min(50, plan["steps"] // 10 + 2))  # steps that time the pace
+    probe_start = 0.0
     history, best, best_state, stale, losses = [], None, None, 0, []
     step, eval_s, tokens_seen, examples_seen = 0, 0.0, 0, 0
     status = "completed"
@@ -184,9 +186,14 @@ def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data:
                 callback.on_step(step, plan["steps"], float(np.mean(losses[-20:])), step / steps_per_epoch)
 
             elapsed = time.perf_counter() - started
-            if budget_s and step == min(20, plan["steps"] // 10 + 1):
-                plan["steps"] = steps_for_budget(budget_s, (elapsed - eval_s) / step, plan["steps"], step,
-                                                 evals=plan["steps"] // eval_every, eval_examples=len(eval_data),
+            # The pace is measured after the first few steps: the longest batch comes first and
+            # the first steps pay one-off costs, so they would make the plan too short.
+            if budget_s and step == probe[0]:
+                probe_start = elapsed - eval_s
+            if budget_s and step == probe[1]:
+                step_s = (elapsed - eval_s - probe_start) / (probe[1] - probe[0])
+                plan["steps"] = steps_for_budget(budget_s - elapsed, step_s, plan["steps"], step,
+                                                 eval_every=eval_every, eval_examples=len(eval_data),
                                                  batch_size=batch_size)
                 log.info("time budget %.1f min: planning %d steps (%.2f epochs)", config.time_budget,
                          plan["steps"], plan["steps"] / steps_per_epoch)
@@ -251,13 +258,14 @@ def loop_result(model, history, best, status, steps, batch_size, epochs, train_s
     }
 
 
-def steps_for_budget(budget_s: float, step_s: float, planned: int, done: int, *, evals: int, eval_examples: int,
-                     batch_size: int) -> int:
-    """How many optimiser steps fit in the budget at the measured pace, evaluations included
-    (an evaluation batch costs about a third of a training step)."""
-    eval_cost = max(1, evals) * eval_examples / batch_size * step_s * 0.35
-    affordable = int((budget_s - eval_cost) / step_s)
-    return max(done + 1, min(planned, affordable))
+def steps_for_budget(remaining_s: float, step_s: float, planned: int, done: int, *, eval_every: int,
+                     eval_examples: int, batch_size: int) -> int:
+    """The total number of optimiser steps that fits the time left at the measured pace, counting
+    an evaluation every `eval_every` steps and the final one (an evaluation batch costs about a
+    third of a training step)."""
+    one_eval_s = eval_examples / batch_size * step_s * 0.35
+    more = int((remaining_s - one_eval_s) / (step_s + one_eval_s / eval_every))
+    return max(done + 1, min(planned, done + more))
 
 
 def use_bf16(config: TrainConfig) -> bool:
