@@ -132,8 +132,9 @@ def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data:
     eval_every = max(1, steps_per_epoch // max(1, config.evals_per_epoch))
 
     if not config.train_embeddings:
-        # Half of a small encoder's weights are the word-embedding table; its dense gradient and
-        # Adam state cost time and ~140 MB and buy little on a classification task.
+        # Half of a small encoder's weights are the word-embedding table. Measured on the finance
+        # topics, 1 epoch: frozen 0.757 accuracy in 134 s at 1.51 GB peak, trained 0.763 in 166 s
+        # at 1.78 GB. The default favours time and memory; `train_embeddings=True` takes the rest.
         model.get_input_embeddings().weight.requires_grad_(False)
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
