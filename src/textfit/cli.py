@@ -136,14 +136,13 @@ def evaluate(
 ):
     """Accuracy, F1, per-class table, confusion matrix and misclassified examples."""
     from .classifier import Classifier
-    from .data import load_data
+    from .data import load_data, log_skipped
     from .evaluate import evaluate as run_evaluation
 
     classifier = Classifier.load(model_dir, backend=backend)
     labeled = load_data(data, text_column=text_column, label_column=label_column, split=split,
                         label_names=classifier.label_names, skip_bad_rows=skip_bad_rows)
-    for reason, rows in labeled.skipped_rows.items():
-        logging.getLogger("textfit").warning("skipped %d row(s) with %s", len(rows), reason)
+    log_skipped(labeled)
     report = run_evaluation(classifier, labeled)
     paths = report.save(out or Path(model_dir) / "evaluation")
     metrics = report.metrics

@@ -5,6 +5,7 @@ the row or the column. Rows are counted from 1 = the first data row (after any h
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -67,8 +68,14 @@ def _as_rows(positions) -> str:
     return ", ".join(rows[:10]) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@functools.cache
+def sample_fingerprint() -> str:
+    """The embedded sample's SHA-256, to recognise an upload of it (read once per process)."""
+    return file_sha256(SAMPLE_DATA)
 
 
 def _decode(path: Path) -> str:
@@ -124,7 +131,7 @@ def read_table(source: str | Path, *, split: str | None = None, config: str | No
         raise DataError(f"{path}: cannot be read as {kind}: {exc}") from None
     if frame.empty:
         raise DataError(f"{path}: has a header but no data rows")
-    return frame, _sha256(path), None
+    return frame, file_sha256(path), None
 
 
 def _read_hub(name: str, *, split: str | None, config: str | None):
@@ -272,6 +279,13 @@ def load_data(
     )
 
 
+def log_skipped(data: LabeledTexts) -> None:
+    """Say which rows `--skip-bad-rows` skipped: never silently."""
+    for reason, rows in data.skipped_rows.items():
+        shown = ", ".join(map(str, rows[:10])) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
+        log.warning("%s: skipped %d row(s) with %s (rows %s)", data.source, len(rows), reason, shown)
+
+
 def sample(data: LabeledTexts, size: int, seed: int) -> LabeledTexts:
     """A random sample of `size` examples (all of them, shuffled, when fewer exist)."""
     order = np.random.default_rng(seed).permutation(len(data))
@@ -321,8 +335,7 @@ def load_train_eval(config) -> tuple[LabeledTexts, LabeledTexts]:
         raise DataError("no training data given")
     options = dict(text_column=config.text_column, label_column=config.label_column, skip_bad_rows=config.skip_bad_rows)
     data = load_data(config.data, label_names=config.label_names, split=config.split, config=config.data_config, **options)
-    for reason, rows in data.skipped_rows.items():
-        log.warning("%s: skipped %d row(s) with %s (rows %s)", data.source, len(rows), reason, _as_rows(r - 1 for r in rows))
+    log_skipped(data)
     check_trainable(data)
     if config.eval_data:
         evaluation = load_data(config.eval_data, label_names=data.label_names, config=config.data_config,

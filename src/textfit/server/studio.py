@@ -204,7 +204,7 @@ class Studio:
 
     def preview_file(self, path: Path, display: str, text_column: Optional[str] = None,
                      label_column: Optional[str] = None) -> dict:
-        from ..data import SAMPLE_DATA, TOPIC_LABELS, DataError, detect_columns, read_table
+        from ..data import TOPIC_LABELS, DataError, detect_columns, read_table, sample_fingerprint
 
         try:
             frame, fingerprint, _ = read_table(path)
@@ -223,7 +223,7 @@ class Studio:
         text_column = text_column or detected["text"]
         label_column = label_column or detected["label"]
         label_names = None
-        if SAMPLE_DATA.is_file() and fingerprint == _sha256(SAMPLE_DATA):
+        if fingerprint == sample_fingerprint():
             label_names = list(TOPIC_LABELS)  # the embedded sample's ids have names
         head = frame.head(PREVIEW_ROWS)
         rows = [[_cell(v) for v in row] for row in head.itertuples(index=False, name=None)]
@@ -258,9 +258,6 @@ class Studio:
         upload = self.store.get_upload(upload_id)
         if upload is None:
             raise StudioError("no such upload: upload a data file first", 404)
-        running = [r for r in self.list_runs() if r["status"] == "running"]
-        if len(running) >= self.limits.max_concurrent_runs:
-            raise StudioError(f"'{running[0]['name']}' is still training; wait for it to finish or stop it first", 409)
         model = (model or "default").strip()
         resolve_model(None if model == "default" else model)  # a clear error now, not in the run
         names = parse_label_names(label_names.strip()) if label_names and label_names.strip() else None
@@ -512,12 +509,6 @@ class Studio:
 def _cell(value) -> str:
     text = "" if value is None or (isinstance(value, float) and value != value) else str(value)
     return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # --- the web application ----------------------------------------------------------------------------
