@@ -19,13 +19,10 @@ demo: $(BIN)/textfit
 test: $(BIN)/textfit
 	$(BIN)/python -m pytest -q
 
-# Not part of the tests: minutes to an hour of CPU. Run on a quiet machine (see benchmarks/).
+# Not part of the tests: about 65 minutes of CPU; run on a quiet machine (see benchmarks/benchmark.py).
 DATA ?= ../shared/data/twitter-financial-news-topic/train.csv
 benchmark: $(BIN)/textfit
-	$(BIN)/python benchmarks/train_speed.py $(DATA)
-	$(BIN)/python benchmarks/fewshot.py $(DATA)
-	$(BIN)/textfit train $(DATA) --label-names src/textfit/sample_data/finance_topics_labels.txt --out benchmarks/results/topic-model
-	$(BIN)/python benchmarks/inference.py benchmarks/results/topic-model --data $(DATA)
+	$(BIN)/python benchmarks/benchmark.py $(DATA)
 
 clean:
 	rm -rf $(VENV) textfit-demo-model textfit-model

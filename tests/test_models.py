@@ -61,3 +61,15 @@ def test_fill_mask_needs_exactly_one_mask(tiny_mlm):
 def test_fill_mask_refuses_a_model_without_mlm_head(tiny_bert):
     with pytest.raises(ModelError, match="has no masked-LM head"):
         fill_mask("The woman worked as a [MASK] at night.", str(tiny_bert))
+
+
+def test_half_precision_checkpoint_is_trained_in_float32(tiny_bert, tmp_path):
+    # transformers 5 loads a checkpoint in its stored dtype; AdamW on bf16 weights drops most updates.
+    import torch
+    from transformers import AutoModel
+
+    from textfit.models import build_classifier
+
+    AutoModel.from_pretrained(tiny_bert).to(torch.bfloat16).save_pretrained(tmp_path)
+    model = build_classifier(str(tmp_path), ["a", "b"])
+    assert {p.dtype for p in model.parameters()} == {torch.float32}

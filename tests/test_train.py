@@ -10,7 +10,7 @@ import pytest
 from textfit import Classifier, TrainConfig, train
 from textfit.callbacks import Callback, JsonlLog
 from textfit.data import SAMPLE_DATA, TOPIC_LABELS
-from textfit.train import choose_max_length, default_epochs, steps_for_budget
+from textfit.train import budget_epochs, build_optimizer, choose_max_length, default_epochs, steps_for_budget, trained_weights
 
 
 def test_saved_folder_has_everything(tiny_model_dir):
@@ -121,3 +121,21 @@ def test_defaults_scale_with_the_data():
     assert choose_max_length(np.array([10] * 99 + [500]), cap=256) == 16  # one outlier does not set the length
     assert choose_max_length(np.array([10, 12, 20, 21]), cap=256) == 24
     assert default_epochs(50) == 20 and default_epochs(13_000) == 3
+    assert budget_epochs(13_000) == 8 and budget_epochs(50) == 20  # a time budget never plans fewer
+
+
+def test_best_weights_copy_skips_frozen_embeddings_and_restores(tiny_bert):
+    import torch
+
+    from textfit.models import build_classifier
+
+    model = build_classifier(str(tiny_bert), ["a", "b"])
+    optimizer = build_optimizer(model, TrainConfig())
+    trained = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    assert id(model.get_input_embeddings().weight) not in trained  # frozen by default
+    saved = trained_weights(model)
+    assert "bert.embeddings.word_embeddings.weight" not in saved and "classifier.weight" in saved
+    with torch.no_grad():
+        model.classifier.weight.add_(1.0)
+    model.load_state_dict(saved, strict=False)
+    assert torch.equal(model.classifier.weight, saved["classifier.weight"])

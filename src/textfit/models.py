@@ -76,7 +76,10 @@ def add_text_cleaning(tokenizer) -> None:
 
 
 def build_classifier(name: str | None, label_names: list[str]):
-    """A sequence-classification model with a fresh head sized and named for `label_names`."""
+    """A sequence-classification model with a fresh head sized and named for `label_names`, in
+    float32 whatever the checkpoint's storage type: transformers 5 would otherwise load a bf16/fp16
+    checkpoint in half precision, and AdamW on half-precision weights loses most of its updates."""
+    import torch
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
@@ -85,6 +88,7 @@ def build_classifier(name: str | None, label_names: list[str]):
     try:
         model = _load(
             AutoModelForSequenceClassification, name,
+            dtype=torch.float32,
             num_labels=len(label_names),
             id2label=dict(enumerate(label_names)),
             label2id={n: i for i, n in enumerate(label_names)},

@@ -1,0 +1,377 @@
+"""textfit's benchmark: every comparison of issue 3 in one command, one process per contender.
+
+    .venv/bin/python benchmarks/benchmark.py [DATA_CSV] [--only NAME,...] [--minutes 10]   (or: make benchmark)
+
+Contenders (same embedded all-MiniLM-L6-v2, same data split, same machine, one at a time):
+  matmul          the machine's fp32 matrix-multiply rate, for model FLOP utilisation (MFU)
+  article         the article's recipe: HF Trainer, every message padded to 512 tokens, library
+                  defaults, 50 training / 10 test messages, 2 epochs
+  textfit-50      `textfit train` on the same 50 / 10 messages and 2 epochs, defaults otherwise
+  textfit-50-auto the same 50 messages with every choice left to textfit (the few-shot target)
+  textfit-8pc     8 training messages per class, every choice left to textfit
+  textfit-full    `textfit train` on the full 80 % with its defaults; saved for `inference`
+  textfit-30min   the same with --time-budget 30: the best textfit does in half an hour
+  trainer-full    a well-configured HF Trainer (dynamic padding, length-grouped batches, lr 1e-4,
+                  batch 32) stopped after --minutes
+  inference       PyTorch vs ONNX vs ONNX int8 on textfit-full's model (benchmarks/inference.py)
+Every accuracy is on the same stratified 20 % hold-out (seed 7) of DATA_CSV, by default the
+Twitter Financial News Topic training set in ../shared/data. Prints one table, then the issue's
+targets as met / not met; writes benchmarks/results/benchmark.json. About 65 minutes on 2 cores.
+Run it on a quiet machine: two torch processes on two cores slow each other several times over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "twitter-financial-news-topic" / "train.csv"
+RESULTS = ROOT / "benchmarks" / "results"
+CONTENDERS = ("matmul", "article", "textfit-50", "textfit-50-auto", "textfit-8pc", "textfit-full", "textfit-30min",
+              "trainer-full", "inference")
+MODEL_DIR = RESULTS / "topic-model"
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def split(data_path: str):
+    from textfit.data import TOPIC_LABELS, load_data, stratified_split
+
+    return stratified_split(load_data(data_path, label_names=TOPIC_LABELS), 0.2, seed=7)
+
+
+def held_out_accuracy(model, tokenizer, held_out) -> dict:
+    from textfit.classifier import Classifier
+    from textfit.evaluate import compute_metrics
+
+    classifier = Classifier(model, tokenizer, held_out.label_names, max_length=128)
+    return compute_metrics(held_out.labels, classifier.predict_proba(held_out.texts).argmax(axis=1))
+
+
+def non_embedding_params(model) -> int:
+    return sum(p.numel() for n, p in model.named_parameters() if "embeddings" not in n)
+
+
+# --- contenders: each runs in its own process and returns a dict ------------------------------
+
+def run_matmul(args) -> dict:
+    import torch
+
+    size, repeats = 2048, 20
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    for _ in range(3):
+        a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    seconds = time.perf_counter() - start
+    return {"gflops": round(2 * size**3 * repeats / seconds / 1e9, 1), "threads": torch.get_num_threads()}
+
+
+def hf_dataset(tokenizer, data, padding):
+    from datasets import Dataset
+
+    dataset = Dataset.from_dict({"text": data.texts, "label": data.labels})
+    return dataset.map(lambda b: tokenizer(b["text"], padding=padding, truncation=True), batched=True)
+
+
+def run_article(args) -> dict:
+    """The article's code path, as printed, on the embedded model."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
+
+    from textfit.data import sample
+    from textfit.models import resolve_model
+
+    train, held_out = split(args.data)
+    tiny_train, tiny_test = sample(train, 50, 7), sample(held_out, 10, 7)
+    path = resolve_model(None)
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=20)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    accuracy = lambda p: {"accuracy": float((p.predictions.argmax(-1) == p.label_ids).mean())}  # noqa: E731
+    with tempfile.TemporaryDirectory() as out:
+        trainer = Trainer(
+            model=model,
+            args=TrainingArguments(output_dir=out, num_train_epochs=2, eval_strategy="epoch", report_to=[],
+                                   save_strategy="no", disable_tqdm=True),
+            train_dataset=hf_dataset(tokenizer, tiny_train, "max_length"),
+            eval_dataset=hf_dataset(tokenizer, tiny_test, "max_length"),
+            compute_metrics=accuracy,
+        )
+        start = time.perf_counter()
+        trainer.train()
+        train_s = time.perf_counter() - start
+        test_accuracy = trainer.evaluate()["eval_accuracy"]
+    return {"train_s": round(train_s, 1), "accuracy_10": test_accuracy,
+            "held_out": held_out_accuracy(model, tokenizer, held_out), "peak_rss_mb": peak_rss_mb()}
+
+
+def run_textfit_50(args, epochs: int | None = 2) -> dict:
+    """The article's setting (50 / 10, 2 epochs); every other choice is textfit's default."""
+    from textfit import TrainConfig, train
+    from textfit.data import TOPIC_LABELS
+
+    _, held_out = split(args.data)
+    config = TrainConfig(data=args.data, label_names=TOPIC_LABELS, train_size=50, test_size=10, seed=7, epochs=epochs)
+    with tempfile.TemporaryDirectory() as out:
+        result = train(config, Path(out) / "model")
+    return {"train_s": result.record["timings"]["train_s"], "strategy": result.record["strategy"],
+            "accuracy_10": result.report.metrics["accuracy"],
+            "held_out": held_out_accuracy(result.classifier.model, result.classifier.tokenizer, held_out),
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def run_textfit_8pc(args) -> dict:
+    """8 messages per class (160), every choice left to textfit."""
+    from sweep import training_set
+
+    from textfit import TrainConfig, train
+
+    pool, held_out = split(args.data)
+    config = TrainConfig(label_names=pool.label_names, seed=7)
+    with tempfile.TemporaryDirectory() as out:
+        result = train(config, Path(out) / "model", data=(training_set(pool, "per_class:8", 7), held_out))
+    return {"train_s": result.record["timings"]["train_s"], "strategy": result.record["strategy"],
+            "held_out": result.report.metrics, "peak_rss_mb": peak_rss_mb()}
+
+
+def run_textfit_full(args, minutes: float | None = None) -> dict:
+    """`textfit train DATA` with its defaults (or --time-budget), on the 80 %, scored on the 20 %."""
+    from textfit import TrainConfig, train
+    from textfit.data import TOPIC_LABELS
+
+    config = TrainConfig(data=args.data, label_names=TOPIC_LABELS, seed=7, time_budget=minutes)
+    if minutes:
+        with tempfile.TemporaryDirectory() as out:
+            result = train(config, Path(out) / "model")
+    else:
+        result = train(config, MODEL_DIR)
+    record = result.record
+    return {"train_s": record["timings"]["train_s"], "eval_s": record["timings"]["eval_s"],
+            "tokens_per_s": record["timings"]["tokens_per_s"], "examples_per_s": record["timings"]["examples_per_s"],
+            "non_embedding_params": non_embedding_params(result.classifier.model), "status": record["status"],
+            "steps": record["training"]["steps"], "batch_size": record["training"]["batch_size"],
+            "history": [{k: h[k] for k in ("epoch", "elapsed_s", "accuracy", "macro_f1")} for h in record["history"]],
+            "held_out": result.report.metrics, "precision": record["training"]["precision"],
+            "peak_rss_mb": record["training"]["peak_rss_mb"]}
+
+
+def run_inference(args) -> dict:
+    """benchmarks/inference.py on textfit-full's model: each backend in its own process."""
+    if not (MODEL_DIR / "config.json").is_file():
+        raise SystemExit(f"no model in {MODEL_DIR}: run the textfit-full contender first")
+    out = RESULTS / "inference.json"
+    command = [sys.executable, str(ROOT / "benchmarks" / "inference.py"), str(MODEL_DIR), "--data", args.data, "--out", str(out)]
+    subprocess.run(command, check=True, stdout=sys.stderr)
+    return json.loads(out.read_text())["results"]
+
+
+def run_trainer_full(args) -> dict:
+    import numpy as np
+    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
+                              TrainerCallback, TrainingArguments)
+
+    from textfit.evaluate import compute_metrics
+    from textfit.models import resolve_model
+
+    train, held_out = split(args.data)
+    path = resolve_model(None)
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=20)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    train_set, eval_set = hf_dataset(tokenizer, train, False), hf_dataset(tokenizer, held_out, False)
+    tokens = sum(len(ids) for ids in train_set["input_ids"])
+    history, started = [], {}
+
+    class StopAfter(TrainerCallback):
+        def on_train_begin(self, *a, **k):
+            started["t"] = time.perf_counter()
+
+        def on_step_end(self, args_, state, control, **k):
+            if time.perf_counter() - started["t"] > args.minutes * 60:
+                control.should_training_stop = control.should_evaluate = True
+
+        def on_evaluate(self, args_, state, control, metrics=None, **k):
+            history.append({"epoch": round(state.epoch, 3), "elapsed_s": round(time.perf_counter() - started["t"], 1),
+                            "accuracy": metrics["eval_accuracy"], "macro_f1": metrics["eval_macro_f1"]})
+
+    metrics = lambda p: compute_metrics(p.label_ids, np.argmax(p.predictions, -1))  # noqa: E731
+    steps_per_epoch = len(train_set) // 32 + 1
+    with tempfile.TemporaryDirectory() as out:
+        trainer = Trainer(
+            model=model,
+            args=TrainingArguments(output_dir=out, num_train_epochs=3, learning_rate=1e-4, per_device_train_batch_size=32,
+                                   per_device_eval_batch_size=64, warmup_steps=0.06, train_sampling_strategy="group_by_length",
+                                   eval_strategy="steps", eval_steps=steps_per_epoch // 2, save_strategy="no",
+                                   report_to=[], disable_tqdm=True),
+            train_dataset=train_set, eval_dataset=eval_set, data_collator=DataCollatorWithPadding(tokenizer),
+            compute_metrics=metrics, callbacks=[StopAfter()],
+        )
+        output = trainer.train()
+    epochs_done = output.metrics.get("epoch", history[-1]["epoch"] if history else 0)
+    train_s = output.metrics["train_runtime"]
+    return {"train_s": round(train_s, 1), "history": history,
+            "tokens_per_s": round(tokens * epochs_done / train_s, 1),  # eval time included: an upper bound on cost
+            "held_out": {"accuracy": history[-1]["accuracy"], "macro_f1": history[-1]["macro_f1"]} if history else {},
+            "peak_rss_mb": peak_rss_mb()}
+
+
+RUNNERS = {"matmul": run_matmul, "article": run_article, "textfit-50": run_textfit_50,
+           "textfit-50-auto": lambda args: run_textfit_50(args, epochs=None), "textfit-8pc": run_textfit_8pc,
+           "textfit-full": run_textfit_full, "textfit-30min": lambda args: run_textfit_full(args, minutes=30),
+           "trainer-full": run_trainer_full, "inference": run_inference}
+
+
+# --- orchestration ------------------------------------------------------------------------------
+
+def time_to(history: list[dict], accuracy: float):
+    return next((h["elapsed_s"] for h in history if h["accuracy"] >= accuracy), None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data", nargs="?", default=str(DEFAULT_DATA))
+    parser.add_argument("--only", default=",".join(CONTENDERS), help="comma-separated contenders (default: all)")
+    parser.add_argument("--minutes", type=float, default=10.0, help="training time for trainer-full (default 10)")
+    parser.add_argument("--contender", help=argparse.SUPPRESS)  # internal: run one contender in this process
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if args.contender:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        print(json.dumps(RUNNERS[args.contender](args)))
+        return
+    if not Path(args.data).is_file():
+        sys.exit(f"data file not found: {args.data} (pass the Twitter Financial News Topic train.csv)")
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(CONTENDERS))
+    if unknown:
+        parser.error(f"unknown contender(s): {', '.join(unknown)}; known: {', '.join(CONTENDERS)}")
+
+    from inference import machine, versions
+
+    # Contenders can be run a few at a time (--only); their results accumulate in one file.
+    saved = RESULTS / "benchmark.json"
+    results = json.loads(saved.read_text()) if saved.is_file() else {}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        started = time.time()
+        command = [sys.executable, __file__, args.data, "--minutes", str(args.minutes), "--contender", name]
+        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if done.returncode:
+            print(done.stderr[-3000:], file=sys.stderr)
+            results[name] = {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
+        else:
+            results[name] = json.loads(done.stdout.strip().splitlines()[-1])
+        results[name]["machine"] = {**machine(), "date": time.strftime("%Y-%m-%d"), "wall_s": round(time.time() - started)}
+        results["versions"] = versions()
+        saved.write_text(json.dumps(results, indent=2))  # after each contender: nothing lost if stopped
+        print(f"  {name}: {json.dumps(results[name])[:200]}", file=sys.stderr, flush=True)
+    print_table(results)
+    print(f"\nwritten to {saved}")
+
+
+def fmt(value, pattern: str = "{:.4f}") -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+def print_table(results: dict) -> None:
+    """One Markdown table of every contender, then the issue's targets, met or not."""
+    matmul = results.get("matmul", {}).get("gflops")
+    rows = []
+    for name in ("article", "textfit-50", "textfit-50-auto", "textfit-8pc", "textfit-full", "textfit-30min", "trainer-full"):
+        r = results.get(name)
+        if not r:
+            continue
+        if "error" in r:
+            rows.append((name, "-", "-", "-", "-", "-", "-", "failed: " + r["error"][:80]))
+            continue
+        held = r.get("held_out", {})
+        notes = [r["strategy"]] if "strategy" in r else []
+        if "accuracy_10" in r:
+            notes.append(f"{r['accuracy_10']:.2f} on its 10 test messages")
+        speed = "-"
+        if r.get("tokens_per_s"):
+            speed = f"{r['tokens_per_s']:,.0f} tok/s"
+            if r.get("examples_per_s"):
+                speed += f", {r['examples_per_s']:.0f} ex/s"
+            if matmul and r.get("non_embedding_params"):
+                notes.append(f"MFU {6 * r['non_embedding_params'] * r['tokens_per_s'] / (matmul * 1e9):.0%} of fp32 matmul")
+        if r.get("history"):
+            notes.append("acc per eval " + " ".join(f"{h['accuracy']:.3f}" for h in r["history"]))
+        rows.append((name, fmt(r.get("train_s"), "{:.1f}"), fmt(held.get("accuracy")), fmt(held.get("macro_f1")),
+                     fmt(time_to(r.get("history", []), 0.88), "{:.0f}"), fmt(r.get("peak_rss_mb"), "{:,.0f}"), speed,
+                     "; ".join(notes)))
+    inference = results.get("inference", {})
+    if "error" in inference:
+        rows.append(("inference", "-", "-", "-", "-", "-", "-", "failed: " + inference["error"][:80]))
+    for backend, r in inference.items():
+        if isinstance(r, dict) and "messages_per_s" in r:
+            rows.append((f"predict: {backend}", "-", fmt(r["accuracy"]), "-", "-", "-", f"{r['messages_per_s']:,.0f} msg/s",
+                         f"median 1-message latency {r['latency_ms_median']:.1f} ms; "
+                         f"agrees with torch on {100 * r.get('agreement_with_torch', 1):.2f}%"))
+    header = ("contender", "train s", "held-out acc", "macro-F1", "s to 0.88", "peak MB", "speed", "notes")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    if matmul:
+        print(f"\nfp32 matmul: {matmul} GFLOP/s on {results['matmul'].get('threads')} threads")
+    machine = next((r["machine"] for r in results.values() if isinstance(r, dict) and "machine" in r), None)
+    if machine:
+        print(f"machine: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}, {machine['date']}")
+    print("\ntargets (issue 3):")
+    for line in targets(results):
+        print("  " + line)
+
+
+def targets(results: dict) -> list[str]:
+    def check(ok, text):
+        return ("MET      " if ok else "NOT MET  ") + text if ok is not None else "not run  " + text
+
+    article, t50 = results.get("article", {}), results.get("textfit-50", {})
+    lines = []
+    if "train_s" in article and "train_s" in t50:
+        ratio = article["train_s"] / max(t50["train_s"], 1e-9)
+        lines.append(check(ratio >= 20 and t50["held_out"]["accuracy"] >= article["held_out"]["accuracy"],
+                           f"textfit {ratio:.1f}x faster than the article's recipe (>= 20x), held-out accuracy "
+                           f"{t50['held_out']['accuracy']:.3f} vs {article['held_out']['accuracy']:.3f}"))
+    full, best30 = results.get("textfit-full", {}), results.get("textfit-30min", {})
+    if full.get("history"):
+        seconds = time_to(full["history"], 0.88)
+        lines.append(check(seconds is not None and seconds <= 600, f"0.88 held-out accuracy in {fmt(seconds, '{:.0f}')} s "
+                           f"with the defaults (<= 600 s)"))
+        lines.append(check(full["peak_rss_mb"] <= 1536, f"peak memory in training {full['peak_rss_mb']:,.0f} MB (<= 1.5 GB)"))
+    if best30.get("history"):
+        best = max(h["accuracy"] for h in best30["history"])
+        lines.append(check(best >= 0.90, f"best held-out accuracy within 30 minutes {best:.4f} (>= 0.90)"))
+    for name, goal, label in (("textfit-50-auto", 0.50, "50 random examples"), ("textfit-8pc", 0.70, "8 per class")):
+        if "held_out" in results.get(name, {}):
+            accuracy = results[name]["held_out"]["accuracy"]
+            lines.append(check(accuracy >= goal, f"{label}: held-out accuracy {accuracy:.4f} (>= {goal:.2f})"))
+    inference = results.get("inference", {})
+    if "torch" in inference and "onnx-int8" in inference:
+        torch_r, int8 = inference["torch"], inference["onnx-int8"]
+        ratio = int8["messages_per_s"] / torch_r["messages_per_s"]
+        lines.append(check(ratio >= 2, f"int8 throughput {ratio:.2f}x PyTorch's (>= 2x)"))
+        delta = 100 * (int8["accuracy"] - torch_r["accuracy"])
+        lines.append(check(abs(delta) <= 0.5, f"int8 accuracy {delta:+.2f} points from PyTorch's (within 0.5)"))
+        agreement = 100 * int8.get("agreement_with_torch", 0)
+        lines.append(check(agreement >= 99, f"int8 agrees with PyTorch on {agreement:.2f}% of held-out messages (>= 99%)"))
+    return lines
+
+
+if __name__ == "__main__":
+    main()
