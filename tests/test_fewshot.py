@@ -113,3 +113,13 @@ def test_fewshot_on_the_embedded_model_is_far_above_chance(tmp_path):
     record = train(config, tmp_path / "m", data=(pool.subset(chosen), held_out)).record
     assert record["strategy"] == "fewshot"
     assert record["metrics"]["accuracy"] >= 0.5, record["history"]
+
+
+def test_contrastive_batches_are_equal_sized_and_cover_every_text_once():
+    from textfit.fewshot import contrastive_batches
+
+    rng = np.random.default_rng(0)
+    batches = contrastive_batches(70, 32, rng)
+    assert [len(b) for b in batches] == [24, 23, 23]  # not 32 + 32 + 6
+    assert sorted(np.concatenate(batches).tolist()) == list(range(70))
+    assert not np.array_equal(np.concatenate(batches), np.concatenate(contrastive_batches(70, 32, rng)))  # reshuffled

@@ -139,3 +139,19 @@ def test_best_weights_copy_skips_frozen_embeddings_and_restores(tiny_bert):
         model.classifier.weight.add_(1.0)
     model.load_state_dict(saved, strict=False)
     assert torch.equal(model.classifier.weight, saved["classifier.weight"])
+
+
+def test_cpu_training_uses_eager_attention_and_gives_the_model_back_as_it_was(tiny_bert):
+    import torch
+
+    from textfit.models import build_classifier
+
+    if torch.cuda.is_available():
+        pytest.skip("GPUs keep fused attention")
+    from textfit.train import attention_for_training
+
+    model = build_classifier(str(tiny_bert), ["a", "b"])
+    assert model.config._attn_implementation == "sdpa"
+    with attention_for_training(model):
+        assert model.config._attn_implementation == "eager"
+    assert model.config._attn_implementation == "sdpa"

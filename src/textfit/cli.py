@@ -85,7 +85,7 @@ def train(
     time_budget: Annotated[Optional[float], typer.Option(help="Minutes you can spare; the run is sized to fit.")] = None,
     strategy: Annotated[Optional[str], typer.Option(help="auto, finetune or fewshot (auto picks few-shot for tiny data).")] = None,
     learning_rate: Annotated[Optional[float], typer.Option(help="Peak learning rate (default 1e-4).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Examples per step (default 32).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Examples per step (default 16).")] = None,
     max_length: Annotated[Optional[int], typer.Option(help="Token limit per text (default: from the data).")] = None,
     strip_urls: Annotated[Optional[bool], typer.Option("--strip-urls/--keep-urls", help="Drop URLs and decode HTML entities (default on).")] = None,
     skip_bad_rows: Annotated[Optional[bool], typer.Option("--skip-bad-rows", help="Skip and report rows with an empty text or label.")] = None,

@@ -1,7 +1,8 @@
 """Few-shot training: a classifier from a handful of examples per class.
 
 With a few examples per class, full fine-tuning from a random head mostly fits noise (20-topic
-finance tweets, 8 per class: 0.39 accuracy). What wins the measurement (benchmarks/fewshot.py):
+finance tweets, 8 per class: 0.39 accuracy). What wins the measurement (benchmarks/sweep.py and
+benchmarks/benchmark.py):
 
  1. mean pooling inside a plain BERT classifier: all-MiniLM-L6-v2 was trained with mean pooling,
     and its mean vectors classify far better than its [CLS] vectors; one extra, frozen encoder
@@ -144,6 +145,9 @@ def add_mean_pooling_layer(model, scale: float = 100.0, pooler_gain: float = 0.1
     if layers is None or pooler is None or not len(layers) or getattr(model.config, "model_type", "") != "bert":
         return False
     layer = copy.deepcopy(layers[-1])
+    for module in layer.modules():  # share the model's config (the copy's would not follow its attention setting)
+        if hasattr(module, "config"):
+            module.config = model.config
     hidden = model.config.hidden_size
     eye = torch.eye(hidden)
     with torch.no_grad():
