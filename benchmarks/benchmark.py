@@ -16,7 +16,7 @@ Contenders (same embedded all-MiniLM-L6-v2, same data split, same machine, one a
   inference       PyTorch vs ONNX vs ONNX int8 on textfit-full's model (benchmarks/inference.py)
 Every accuracy is on the same stratified 20 % hold-out (seed 7) of DATA_CSV, by default the
 Twitter Financial News Topic training set in ../shared/data. Prints one table, then the issue's
-targets as met / not met; writes benchmarks/results/benchmark.json. About 65 minutes on 2 cores.
+targets as met / not met; writes benchmarks/results/benchmark.json. About 55 minutes on 2 cores.
 Run it on a quiet machine: two torch processes on two cores slow each other several times over.
 """
 
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
