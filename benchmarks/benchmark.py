@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from sweep import split, training_set  # the same 80/20 split and samples as the sweep
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "twitter-financial-news-topic" / "train.csv"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -42,12 +44,6 @@ MODEL_DIR = RESULTS / "topic-model"
 
 def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def split(data_path: str):
-    from textfit.data import TOPIC_LABELS, load_data, stratified_split
-
-    return stratified_split(load_data(data_path, label_names=TOPIC_LABELS), 0.2, seed=7)
 
 
 def held_out_accuracy(model, tokenizer, held_out) -> dict:
@@ -132,8 +128,6 @@ def run_textfit_50(args, epochs: int | None = 2) -> dict:
 
 def run_textfit_8pc(args) -> dict:
     """8 messages per class (160), every choice left to textfit."""
-    from sweep import training_set
-
     from textfit import TrainConfig, train
 
     pool, held_out = split(args.data)

@@ -52,21 +52,20 @@ class Classifier:
             raise ModelError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
         from transformers import AutoConfig, AutoTokenizer
 
-        config = AutoConfig.from_pretrained(folder)
         tokenizer = AutoTokenizer.from_pretrained(folder)
         record_path = folder / RUN_RECORD
         record = json.loads(record_path.read_text()) if record_path.is_file() else {}
-        labels = [config.id2label[i] for i in range(config.num_labels)]
         model = None
         if backend == "torch":
             from transformers import AutoModelForSequenceClassification
 
             model = AutoModelForSequenceClassification.from_pretrained(folder)
-            runner = TorchBackend(model)
+            config, runner = model.config, TorchBackend(model)
         else:
             from .export import OnnxBackend
 
-            runner = OnnxBackend(folder, quantized=backend == "onnx-int8")
+            config, runner = AutoConfig.from_pretrained(folder), OnnxBackend(folder, quantized=backend == "onnx-int8")
+        labels = [config.id2label[i] for i in range(config.num_labels)]
         return cls(model, tokenizer, labels, max_length=record.get("max_length"), folder=folder,
                    record=record, backend=runner)
 

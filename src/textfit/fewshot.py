@@ -243,7 +243,6 @@ def fit_fewshot(model, tokenizer, config: TrainConfig, max_length: int, train_da
     vectors = np.empty((len(texts), model.config.hidden_size), dtype=np.float32)
     vectors[by_length] = features(model, [batch_of(by_length[s:s + 64]) for s in range(0, len(texts), 64)])
     fit_head(model, vectors, labels, len(train_data.label_names))
-    model.eval()
     train_s = time.perf_counter() - tick
 
     tick_eval = time.perf_counter()
