@@ -164,7 +164,8 @@ def run_inference(args) -> dict:
     if not (MODEL_DIR / "config.json").is_file():
         raise SystemExit(f"no model in {MODEL_DIR}: run the textfit-full contender first")
     out = RESULTS / "inference.json"
-    command = [sys.executable, str(ROOT / "benchmarks" / "inference.py"), str(MODEL_DIR), "--data", args.data, "--out", str(out)]
+    command = [sys.executable, str(ROOT / "benchmarks" / "inference.py"), str(MODEL_DIR), "--data", args.data, "--out", str(out),
+               "--export"]
     subprocess.run(command, check=True, stdout=sys.stderr)
     return json.loads(out.read_text())["results"]
 

@@ -11,7 +11,7 @@ to benchmarks/results/.
 Data: --data, default ../shared/data/twitter-financial-news-topic/train.csv (stratified 20%
 hold-out, seed 7: the same split `textfit train` evaluates on), or the embedded sample when that
 file is absent. The ONNX files are exported into MODEL_DIR first when missing
-(`textfit export MODEL_DIR --onnx --quantize int8`). Torch and ONNX Runtime use their default
+(`textfit export MODEL_DIR --onnx --quantize int8`), or always with --export. Torch and ONNX Runtime use their default
 thread counts (every core this process may use)."""
 
 from __future__ import annotations
@@ -138,6 +138,8 @@ def main() -> None:
     parser.add_argument("--latency-n", type=int, default=200, help="single-message calls timed")
     parser.add_argument("--max-messages", type=int, default=None, help="use only the first N held-out messages")
     parser.add_argument("--out", type=Path, help="JSON file to write (default: benchmarks/results/inference-<time>.json)")
+    parser.add_argument("--export", action="store_true",
+                        help="export to ONNX again even when the files exist (measures the current export code)")
     parser.add_argument("--worker", choices=BACKENDS, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -155,8 +157,8 @@ def main() -> None:
     unknown = set(backends) - set(BACKENDS)
     if unknown:
         parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
-    if any(b != "torch" for b in backends) and not (
-            (args.model_dir / ONNX_FILE).is_file() and (args.model_dir / INT8_FILE).is_file()):
+    if any(b != "torch" for b in backends) and (args.export or not (
+            (args.model_dir / ONNX_FILE).is_file() and (args.model_dir / INT8_FILE).is_file())):
         print(f"exporting {args.model_dir} to ONNX (fp32 + int8) first ...", file=sys.stderr)
         export_onnx(args.model_dir, quantize="int8")
 

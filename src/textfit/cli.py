@@ -234,13 +234,14 @@ def export(
     model_dir: Annotated[Path, typer.Argument(help="A trained model folder; the exported files are written into it.")],
     onnx: Annotated[bool, typer.Option("--onnx", help="Export to ONNX (model.onnx), for `--backend onnx`.")] = False,
     quantize: Annotated[Optional[str], typer.Option(help="Also write a quantised copy: int8 (model.int8.onnx, for `--backend onnx-int8`).")] = None,
+    calibration: Annotated[Optional[Path], typer.Option(help="Texts that int8 measures activation ranges on (.txt, one per line, or a table with a text column; 256 are used). Default: the embedded sample data.")] = None,
 ):
     """Export a trained model to ONNX (optionally int8), checked against PyTorch, for faster CPU inference."""
     if not onnx:
         raise TextfitError("choose a format to export to: `textfit export DIR --onnx [--quantize int8]`")
     from .export import export_onnx, read_exports
 
-    files = export_onnx(model_dir, quantize=quantize)
+    files = export_onnx(model_dir, quantize=quantize, calibration=calibration)
     exports = read_exports(model_dir)
     console.print(f"exported {model_dir}:", highlight=False)
     for path in files:

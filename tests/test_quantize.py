@@ -1,0 +1,122 @@
+"""int8 quantization internals: each graph rewrite leaves the fp32 model's answers unchanged (only
+quantisation may change them), calibration reads real tokens, and the export records what was done."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from textfit import Classifier
+from textfit.errors import DataError, ModelError
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from textfit.export import CALIBRATION_TEXTS, calibration_batches, export_onnx, read_exports  # noqa: E402
+from textfit.quantize import (  # noqa: E402
+    activation_maxima, is_down_projection, smooth, split_outlier_channels, weighted_matmuls,
+)
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_model_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("quantize") / "tiny"
+    shutil.copytree(tiny_model_dir, folder)
+    export_onnx(folder)
+    classifier = Classifier.load(folder)
+    batches, _ = calibration_batches(classifier, None)
+    return folder, classifier, batches
+
+
+def run(model, batch) -> np.ndarray:
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    return session.run(None, {name: batch[name] for name in names})[0]
+
+
+def test_calibration_reads_the_sample_by_default_and_caps_the_count(exported, tmp_path):
+    _, classifier, batches = exported
+    assert sum(len(b["input_ids"]) for b in batches) == CALIBRATION_TEXTS  # the sample has more texts
+    assert all(len(b["input_ids"]) <= 32 for b in batches)
+    texts = tmp_path / "few.txt"
+    texts.write_text("Oil prices fall\nAcme Corp announces new CEO\n")
+    few, described = calibration_batches(classifier, texts)
+    assert sum(len(b["input_ids"]) for b in few) == 2 and "2 texts from" in described and str(texts) in described
+    _, described = calibration_batches(classifier, ["one text"])
+    assert described == "1 text from texts given by the caller"
+    with pytest.raises(DataError, match="not found"):
+        calibration_batches(classifier, tmp_path / "missing.txt")
+
+
+def test_activation_maxima_ignore_padding(exported):
+    folder, classifier, _ = exported
+    model = onnx.load(str(folder / "model.onnx"))
+    node = weighted_matmuls(model.graph)[0]
+    first = node.input[0]
+    rows = next(i.dims[0] for i in model.graph.initializer if i.name == node.input[1])
+    short = classifier._encode(["Oil prices fall"])
+    padded = classifier._encode(["Oil prices fall", "a much longer message " * 8])
+    padded = {k: v[:1] for k, v in padded.items()}  # the short text alone, padded to the long one's length
+    assert padded["attention_mask"].sum() < padded["attention_mask"].size
+    alone = activation_maxima(model, [short], [first])[first]
+    with_padding = activation_maxima(model, [padded], [first])[first]
+    np.testing.assert_allclose(with_padding, alone, rtol=1e-4, atol=1e-5)
+    assert alone.shape == (rows,)  # one value per input channel of the multiply
+    assert (alone > 0).all()
+
+
+def test_smoothing_leaves_fp32_answers_unchanged(exported):
+    folder, _, batches = exported
+    model = onnx.load(str(folder / "model.onnx"))
+    before = run(model, batches[0])
+    nodes = [n for n in weighted_matmuls(model.graph) if not is_down_projection(n, model.graph)]
+    maxima = activation_maxima(model, batches[:2], sorted({n.input[0] for n in nodes}))
+    weights_before = {i.name: onnx.numpy_helper.to_array(i).copy() for i in model.graph.initializer}
+    smoothed = smooth(model.graph, nodes, maxima)
+    assert smoothed == len(maxima)  # query/key/value share one scaled input: fewer activations than nodes
+    assert smoothed < len(nodes)
+    onnx.checker.check_model(model)
+    changed = [i.name for i in model.graph.initializer
+               if i.name in weights_before and not np.array_equal(onnx.numpy_helper.to_array(i), weights_before[i.name])]
+    assert set(changed) == {n.input[1] for n in nodes}  # every smoothed weight, nothing else
+    np.testing.assert_allclose(run(model, batches[0]), before, rtol=1e-4, atol=1e-5)
+
+
+def test_outlier_split_leaves_fp32_answers_unchanged(exported):
+    folder, _, batches = exported
+    model = onnx.load(str(folder / "model.onnx"))
+    before = run(model, batches[0])
+    down = [n for n in weighted_matmuls(model.graph) if is_down_projection(n, model.graph)]
+    assert down  # BERT's feed-forward output: intermediate size > hidden size
+    names = [split_outlier_channels(model.graph, node, np.array([0, 3])) for node in down]
+    onnx.checker.check_model(model)
+    assert all(any(n.name == name for n in model.graph.node) for name in names)
+    np.testing.assert_allclose(run(model, batches[0]), before, rtol=1e-4, atol=1e-5)
+
+
+def test_int8_export_records_the_scheme(exported):
+    folder, _, _ = exported
+    export_onnx(folder, quantize="int8", calibration=["Oil prices fall", "Acme Corp announces new CEO"] * 5)
+    entry = read_exports(folder)["onnx-int8"]
+    assert entry["calibration"] == "10 texts from texts given by the caller" and entry["calibration_texts"] == 10
+    assert entry["smoothquant_alpha"] == 0.5 and entry["smoothed_activations"] > 0
+    model = onnx.load(str(folder / "model.int8.onnx"))
+    ops = {n.op_type for n in model.graph.node}
+    assert ops & {"MatMulInteger", "DynamicQuantizeLinear", "DynamicQuantizeMatMul"}  # really quantised
+    outlier_paths = [n.name for n in model.graph.node if n.name.endswith("/outliers/MatMul")]
+    assert len(outlier_paths) == len(entry["fp32_outlier_channels"])  # each split kept its fp32 path
+    assert entry["int8_matmuls"] == len(weighted_matmuls(onnx.load(str(folder / "model.onnx")).graph))
+
+
+def test_bad_calibration_file_fails_before_any_file_is_written(tiny_model_dir, tmp_path):
+    folder = tmp_path / "tiny"
+    shutil.copytree(tiny_model_dir, folder)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    with pytest.raises(DataError, match="no texts"):
+        export_onnx(folder, quantize="int8", calibration=empty)
+    assert not (folder / "model.onnx").exists() and not (folder / "model.int8.onnx").exists()
+    with pytest.raises(ModelError, match="unknown quantization"):
+        export_onnx(folder, quantize="int4")
