@@ -179,8 +179,8 @@ def test_cli_errors(tiny_model_dir, tmp_path):
 @pytest.fixture(scope="module")
 def finetuned(tmp_path_factory):
     # textfit's defaults (as `textfit train` runs them): agreement is only meaningful on a model that
-    # has learned something; after 4-6 epochs it is still unsure about many messages (a 6-epoch run
-    # agreed on 98.4%), after the default schedule (early-stopped at epoch ~11) on 99.3%.
+    # has learned something. With the shipped int8 scheme it agreed on 99.8% of the 440 messages
+    # (plain dynamic int8 with the down-projections in fp32: 99.5%).
     config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, strategy="finetune")
     folder = train(config, tmp_path_factory.mktemp("finetuned") / "minilm").folder
     export_onnx(folder, quantize="int8")

@@ -80,6 +80,34 @@ def test_callbacks_see_every_step_and_evaluation(tiny_bert, tmp_path):
     assert kinds[0] == "begin" and "evaluate" in kinds and kinds[-1] == "end"
 
 
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_pooling_choice_shapes_the_saved_model(tiny_bert, tmp_path, pooling):
+    from transformers import AutoConfig, pipeline
+
+    config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(tiny_bert), strategy="finetune",
+                         epochs=1, train_size=40, test_size=20, pooling=pooling)
+    result = train(config, tmp_path / "m")
+    base_layers = AutoConfig.from_pretrained(tiny_bert).num_hidden_layers
+    saved = AutoConfig.from_pretrained(result.folder)
+    # mean: one extra frozen layer makes [CLS] read the mean; it is saved and plain transformers loads it
+    assert saved.num_hidden_layers == base_layers + (pooling == "mean")
+    assert getattr(saved, "textfit_pooling", None) == ("mean" if pooling == "mean" else None)
+    assert result.record["config"]["pooling"] == pooling
+    texts = ["Acme Corp announces new CEO", "Oil prices fall"]
+    answers = pipeline("text-classification", model=str(result.folder))(texts)
+    ours = Classifier.load(result.folder).top_k(texts, 1)
+    assert [a["label"] for a in answers] == [o[0]["label"] for o in ours]
+    assert [a["score"] for a in answers] == pytest.approx([o[0]["score"] for o in ours], abs=1e-5)
+
+
+def test_unknown_pooling_is_refused(tiny_bert, tmp_path):
+    from textfit.errors import TextfitError
+
+    config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(tiny_bert), pooling="max")
+    with pytest.raises(TextfitError, match="unknown pooling 'max'"):
+        train(config, tmp_path / "m")
+
+
 def test_early_stopping_and_best_epoch_kept(tiny_bert, tmp_path):
     # A zero learning rate never improves: training must stop after `patience` stale evaluations.
     config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(tiny_bert), strategy="finetune",

@@ -56,6 +56,11 @@ class TrainConfig:
     max_length: int | None = None
     """Token limit per text; by default the 99th percentile of the data's lengths, capped."""
     max_length_cap: int = 256
+    pooling: Literal["mean", "cls"] = "mean"
+    """How the token vectors become the one vector the head reads. 'mean': one extra, frozen layer
+    makes [CLS] read the mean of all tokens, the pooling sentence encoders such as the default
+    model were trained with (finance topics, 3 epochs: 0.890 against 0.882 with 'cls', 3% more
+    time); BERT-style models only, others keep 'cls'. The few-shot strategy always uses 'mean'."""
 
     # --- training ---------------------------------------------------------------------------
     strategy: Strategy = "auto"

@@ -3,7 +3,8 @@
 The recipe, top to bottom:
  1. data: load, validate, split and sample (data.py);
  2. tokenizer: the base model's, with URL/HTML cleaning baked in; `max_length` from the data;
- 3. model: the base encoder with a fresh head sized and named for the labels;
+ 3. model: the base encoder with a fresh head sized and named for the labels, reading the mean
+    of the token vectors (models.add_mean_pooling_layer);
  4. batches: grouped by length and padded per batch, never to 512 tokens;
  5. optimiser: AdamW, linear warm-up then decay, sized to the epochs or to a time budget;
  6. loop: evaluate each epoch, keep the best weights by macro-F1, stop early when it stalls;
@@ -28,7 +29,7 @@ from .config import TrainConfig
 from .data import LabeledTexts, load_train_eval
 from .errors import TextfitError
 from .evaluate import EvaluationReport, compute_metrics, evaluate
-from .models import build_classifier, load_tokenizer
+from .models import add_mean_pooling_layer, build_classifier, load_tokenizer
 
 log = logging.getLogger("textfit")
 
@@ -57,6 +58,10 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = 
     lengths = token_lengths(tokenizer, train_data.texts)
     max_length = config.max_length or choose_max_length(lengths, config.max_length_cap)
     model = build_classifier(config.model, train_data.label_names)
+    if config.pooling not in ("mean", "cls"):
+        raise TextfitError(f"unknown pooling '{config.pooling}': choose mean or cls")
+    if (config.pooling == "mean" or strategy == "fewshot") and not add_mean_pooling_layer(model):
+        log.info("%s is not a BERT-style model: its classifier reads [CLS], not the mean", config.model)
     log.info("%s: %d training / %d evaluation examples, %d labels, max_length %d",
              strategy, len(train_data), len(eval_data), len(train_data.label_names), max_length)
 
