@@ -51,9 +51,13 @@ def test_train_from_config_file_with_flag_override(tiny_bert, tmp_path):
 
 def test_train_label_names_from_file(tiny_bert, tmp_path):
     result = run("train", SAMPLE_DATA, "--label-names", LABELS_FILE, "--model", tiny_bert, "--epochs", "1",
-                 "--train-size", "40", "--test-size", "10", "--strategy", "finetune", "--out", tmp_path / "m")
+                 "--train-size", "40", "--test-size", "10", "--strategy", "finetune", "--pooling", "cls",
+                 "--out", tmp_path / "m")
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "m" / "config.json").read_text())["id2label"]["2"] == "Company | Product News"
+    saved = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert saved["id2label"]["2"] == "Company | Product News"
+    assert "textfit_pooling" not in saved  # --pooling cls: no mean-pooling layer
+    assert json.loads((tmp_path / "m" / "textfit.json").read_text())["config"]["pooling"] == "cls"
 
 
 def test_predict_texts_file_and_top_k(tiny_model_dir, tmp_path):
@@ -130,6 +134,7 @@ def test_train_bad_input(tmp_path, content, fragments):
 
 def test_train_bad_options(tmp_path):
     assert_clean_failure(run("train", SAMPLE_DATA, "--strategy", "magic"), "unknown strategy 'magic'")
+    assert_clean_failure(run("train", SAMPLE_DATA, "--pooling", "max"), "unknown pooling 'max'")
     assert_clean_failure(run("train", SAMPLE_DATA, "--text-column", "tweet"), "no text column 'tweet'")
     assert_clean_failure(run("train", "data.xlsx"), "data file not found")
     bad_config = tmp_path / "c.toml"

@@ -16,7 +16,8 @@ ort = pytest.importorskip("onnxruntime")
 
 from textfit.export import CALIBRATION_TEXTS, calibration_batches, export_onnx, read_exports  # noqa: E402
 from textfit.quantize import (  # noqa: E402
-    activation_maxima, is_down_projection, smooth, split_outlier_channels, weighted_matmuls,
+    activation_maxima, diagonal_to_mul, is_diagonal, is_down_projection, smooth, split_outlier_channels,
+    weighted_matmuls,
 )
 
 
@@ -97,6 +98,21 @@ def test_outlier_split_leaves_fp32_answers_unchanged(exported):
     np.testing.assert_allclose(run(model, batches[0]), before, rtol=1e-4, atol=1e-5)
 
 
+def test_diagonal_weights_become_exact_multiplies(exported):
+    folder, _, batches = exported
+    model = onnx.load(str(folder / "model.onnx"))
+    before = run(model, batches[0])
+    weights = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
+    diagonal = [n for n in weighted_matmuls(model.graph) if is_diagonal(weights[n.input[1]])]
+    assert len(diagonal) == 2 and all("layer.2" in n.name for n in diagonal)  # the tiny model's pooling layer
+    assert not is_diagonal(np.zeros((4, 4))) and not is_diagonal(np.ones((4, 4))) and is_diagonal(np.eye(4) * 3)
+    for node in diagonal:
+        diagonal_to_mul(model.graph, node)
+    onnx.checker.check_model(model)
+    assert len(weighted_matmuls(model.graph)) == len(weighted_matmuls(onnx.load(str(folder / "model.onnx")).graph)) - 2
+    np.testing.assert_allclose(run(model, batches[0]), before, rtol=1e-4, atol=1e-5)
+
+
 def test_int8_export_records_the_scheme(exported):
     folder, _, _ = exported
     export_onnx(folder, quantize="int8", calibration=["Oil prices fall", "Acme Corp announces new CEO"] * 5)
@@ -108,7 +124,9 @@ def test_int8_export_records_the_scheme(exported):
     assert ops & {"MatMulInteger", "DynamicQuantizeLinear", "DynamicQuantizeMatMul"}  # really quantised
     outlier_paths = [n.name for n in model.graph.node if n.name.endswith("/outliers/MatMul")]
     assert len(outlier_paths) == len(entry["fp32_outlier_channels"])  # each split kept its fp32 path
-    assert entry["int8_matmuls"] == len(weighted_matmuls(onnx.load(str(folder / "model.onnx")).graph))
+    # the mean-pooling layer's value and output projections are diagonal: multiplied exactly, not in int8
+    assert entry["diagonal_matmuls_as_mul"] == 2
+    assert entry["int8_matmuls"] + 2 == len(weighted_matmuls(onnx.load(str(folder / "model.onnx")).graph))
 
 
 def test_bad_calibration_file_fails_before_any_file_is_written(tiny_model_dir, tmp_path):

@@ -88,6 +88,7 @@ def train(
     batch_size: Annotated[Optional[int], typer.Option(help="Examples per step (default 16).")] = None,
     max_length: Annotated[Optional[int], typer.Option(help="Token limit per text (default: from the data).")] = None,
     strip_urls: Annotated[Optional[bool], typer.Option("--strip-urls/--keep-urls", help="Drop URLs and decode HTML entities (default on).")] = None,
+    pooling: Annotated[Optional[str], typer.Option(help="mean (default: the head reads the mean of the token vectors, as sentence encoders are trained) or cls.")] = None,
     skip_bad_rows: Annotated[Optional[bool], typer.Option("--skip-bad-rows", help="Skip and report rows with an empty text or label.")] = None,
 ):
     """Fine-tune a model on labeled data and save it, with its metrics and model card, to --out."""
@@ -102,7 +103,7 @@ def train(
         label_names=parse_label_names(label_names), eval_data=eval_data, eval_split=eval_split, split=split,
         data_config=data_config, train_size=train_size, test_size=test_size, seed=seed, epochs=epochs,
         time_budget=time_budget, strategy=strategy, learning_rate=learning_rate, batch_size=batch_size,
-        max_length=max_length, strip_urls=strip_urls, skip_bad_rows=skip_bad_rows,
+        max_length=max_length, strip_urls=strip_urls, pooling=pooling, skip_bad_rows=skip_bad_rows,
     )
     if not settings.data:
         raise TextfitError("no training data: give a file or hub id, or set `data` in --config")

@@ -4,8 +4,9 @@ ONNX Runtime's dynamic int8 scheme quantises the weights of each matrix multiply
 and its input activations with one scale for the whole tensor, measured as each batch arrives. A
 few channels of BERT's activations are 3-15x larger than the median channel, so that one scale
 leaves the ordinary channels only a few int8 steps: plain dynamic int8 of a MiniLM fine-tuned on
-finance tweets agreed with PyTorch's top label on 98.4% of 3,398 held-out messages. Two fixes,
-both from per-channel maxima measured on a few hundred calibration texts:
+finance tweets agreed with PyTorch's top label on 98.4% of 3,398 held-out messages. Three graph
+rewrites, the first two from per-channel maxima measured on a few hundred calibration texts; each
+leaves the fp32 model's answers unchanged, so only the int8 rounding differs:
 
 - SmoothQuant (Xiao et al., 2023) for the multiplies that read a LayerNorm or attention output:
   X @ W = (X / s) @ (s * W) with s_j = max|X_j| ** alpha / max|W_j| ** (1 - alpha), moving the
@@ -14,6 +15,8 @@ both from per-channel maxima measured on a few hundred calibration texts:
 - The feed-forward down-projections read GELU's output, where smoothing lost accuracy instead. Their
   one to a few dozen outlier channels take a small fp32 path of their own, as in LLM.int8()
   (Dettmers et al., 2022), and are zeroed on the int8 path.
+- Diagonal weights (the mean-pooling layer's value and output projections) become elementwise
+  multiplies: exact, and cheaper than any matrix multiply.
 
 Measured on that model (2-core CPU): 98.4% -> 99.4% agreement, at 2.3-2.5x PyTorch's throughput;
 keeping whole down-projections in fp32 instead reached 99.3% at 1.8x."""
@@ -107,6 +110,26 @@ def smooth(graph, nodes: list, maxima: dict[str, np.ndarray], alpha: float = ALP
     return smoothed
 
 
+def diagonal_to_mul(graph, node) -> None:
+    """Turn X @ diag(d) into X * d: exact, cheaper than any matrix multiply, and nothing to blur.
+    The mean-pooling layer's value and output projections (models.add_mean_pooling_layer) are
+    such diagonal weights; quantised, they add int8 noise straight onto the pooled vector."""
+    from onnx import numpy_helper
+
+    weight_init = next(i for i in graph.initializer if i.name == node.input[1])
+    diagonal = np.diagonal(numpy_helper.to_array(weight_init)).astype(np.float32)
+    graph.initializer.append(numpy_helper.from_array(diagonal, f"{node.name}/diagonal"))
+    if sum(name == weight_init.name for other in graph.node for name in other.input) == 1:
+        graph.initializer.remove(weight_init)
+    node.op_type = "Mul"
+    node.input[1] = f"{node.name}/diagonal"
+
+
+def is_diagonal(weight: np.ndarray) -> bool:
+    return weight.shape[0] == weight.shape[1] and bool(weight.any()) and not np.count_nonzero(
+        weight - np.diag(np.diagonal(weight)))
+
+
 def split_outlier_channels(graph, node, channels: np.ndarray) -> str:
     """Rewrite `node` (Y = X @ W) as Y = (X * mask) @ W + X[..., channels] @ W[channels]: the
     outlier channels are zeroed on the path that gets quantised and take a small fp32 path of
@@ -146,9 +169,16 @@ def quantize_int8(source: Path, target: Path, calibration: list[dict[str, np.nda
 
     model = onnx.load(str(source))
     graph = model.graph
+    from onnx import numpy_helper
+
     nodes = weighted_matmuls(graph)
     if not nodes:
         raise ModelError(f"{source} has no weighted MatMul to quantise")
+    weights = {init.name: init for init in graph.initializer}
+    diagonal = [node for node in nodes if is_diagonal(numpy_helper.to_array(weights[node.input[1]]))]
+    for node in diagonal:
+        diagonal_to_mul(graph, node)
+    nodes = [node for node in nodes if node not in diagonal]
     maxima = activation_maxima(model, calibration, sorted({node.input[0] for node in nodes}))
     down = [node for node in nodes if is_down_projection(node, graph)]
     smoothed = smooth(graph, [node for node in nodes if node not in down], maxima)
@@ -178,6 +208,7 @@ def quantize_int8(source: Path, target: Path, calibration: list[dict[str, np.nda
         "calibration_texts": sum(len(batch["input_ids"]) for batch in calibration),
         "smoothed_activations": smoothed,
         "int8_matmuls": len(nodes),
+        "diagonal_matmuls_as_mul": len(diagonal),
         "fp32_outlier_channels": outlier_counts,
     }
 

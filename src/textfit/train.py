@@ -50,6 +50,8 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = 
     from .save import build_record, save_model
 
     started = time.time()
+    if config.pooling not in ("mean", "cls"):
+        raise TextfitError(f"unknown pooling '{config.pooling}': choose mean or cls")
     train_data, eval_data = data or load_train_eval(config)
     strategy = choose_strategy(config, train_data)
     set_seed(config.seed)
@@ -58,8 +60,6 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = 
     lengths = token_lengths(tokenizer, train_data.texts)
     max_length = config.max_length or choose_max_length(lengths, config.max_length_cap)
     model = build_classifier(config.model, train_data.label_names)
-    if config.pooling not in ("mean", "cls"):
-        raise TextfitError(f"unknown pooling '{config.pooling}': choose mean or cls")
     if (config.pooling == "mean" or strategy == "fewshot") and not add_mean_pooling_layer(model):
         log.info("%s is not a BERT-style model: its classifier reads [CLS], not the mean", config.model)
     log.info("%s: %d training / %d evaluation examples, %d labels, max_length %d",
