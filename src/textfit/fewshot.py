@@ -6,7 +6,7 @@ benchmarks/benchmark.py):
 
  1. mean pooling inside a plain BERT classifier: all-MiniLM-L6-v2 was trained with mean pooling,
     and its mean vectors classify far better than its [CLS] vectors; one extra, frozen encoder
-    layer makes [CLS] read the mean (`add_mean_pooling_layer`);
+    layer makes [CLS] read the mean (`models.add_mean_pooling_layer`, added by train());
  2. the label names join the training data as one example each (`Fed | Central Banks` becomes
     "Fed, Central Banks"): a prior for classes with one example or none;
  3. contrastive fine-tuning of the encoder, as SetFit does, but with a supervised contrastive
