@@ -18,7 +18,7 @@ from textfit.errors import ModelError
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from textfit.export import INT8_FILE, ONNX_FILE, OnnxBackend, export_onnx  # noqa: E402
+from textfit.export import INT8_CHUNK, INT8_FILE, ONNX_FILE, OnnxBackend, export_onnx  # noqa: E402
 
 runner = CliRunner()
 
@@ -93,6 +93,21 @@ def test_int8_backend_runs_and_stays_close(exported, sample_texts):
     got = int8.predict_proba(sample_texts[:100])
     assert got.shape == expected.shape and np.allclose(got.sum(1), 1, atol=1e-5)
     assert np.abs(got - expected).max() < 0.02
+
+
+def test_int8_backend_runs_chunks_trimmed_to_their_own_length(exported, sample_texts):
+    # One int8 activation scale per session call: a big batch is run as chunks of INT8_CHUNK
+    # messages, each as if it had been tokenised alone (padded to its own longest message).
+    folder, _ = exported
+    int8 = Classifier.load(folder, backend="onnx-int8")
+    assert int8.backend.chunk == INT8_CHUNK and OnnxBackend(folder).chunk is None
+    texts = sorted(sample_texts[:2 * INT8_CHUNK + 5], key=len)
+    whole = int8.backend.logits(int8._encode(texts))
+    alone = np.concatenate([int8.backend.session.run(None, {k: v for k, v in int8._encode(texts[i:i + INT8_CHUNK]).items()
+                                                            if k in int8.backend.input_names})[0]
+                            for i in range(0, len(texts), INT8_CHUNK)])
+    assert whole.shape == (len(texts), len(TOPIC_LABELS))
+    np.testing.assert_allclose(whole, alone, rtol=0, atol=1e-6)
 
 
 def test_backend_feeds_only_declared_inputs(exported):

@@ -60,7 +60,7 @@ class TrainConfig:
     """How the token vectors become the one vector the head reads. 'mean': one extra, frozen layer
     makes [CLS] read the mean of all tokens, the pooling sentence encoders such as the default
     model were trained with (finance topics, 3 epochs: 0.890 against 0.882 with 'cls', for 10 %
-    more training time; int8 agreement 98.9 % against 99.4 %). BERT-style models only, others
+    more training time). BERT-style models only, others
     keep 'cls'. The few-shot strategy always uses 'mean'."""
 
     # --- training ---------------------------------------------------------------------------

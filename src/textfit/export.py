@@ -87,12 +87,20 @@ def make_session(path: Path, threads: int | None = None):
         raise ModelError(f"cannot load {path}: {exc}. Re-export it with `textfit export {path.parent} --onnx`") from None
 
 
+# ONNX Runtime's dynamic int8 measures one activation scale per call, shared by every message in
+# it, so the int8 backend runs at most this many messages per call, each chunk trimmed to its own
+# longest message. Finance-topic hold-out, mean-pooled model, 2 cores: 64 per call 286 msg/s and
+# 98.91 % agreement with PyTorch; 32: 339, 99.12 %; 16: 388, 99.21 %; 8: 403, 99.21 %.
+INT8_CHUNK = 16
+
+
 class OnnxBackend:
     """Logits from an exported ONNX model, on the CPU through ONNX Runtime."""
 
     def __init__(self, folder: str | Path, quantized: bool = False, threads: int | None = None):
         self.folder = Path(folder)
         self.quantized = quantized
+        self.chunk = INT8_CHUNK if quantized else None
         self.name = "onnx-int8" if quantized else "onnx"
         self.path = onnx_path(folder, quantized)
         if not self.path.is_file():
@@ -111,7 +119,19 @@ class OnnxBackend:
         missing = [name for name in self.input_names if name not in batch]
         if missing:
             raise ModelError(f"{self.path} expects input(s) {', '.join(missing)} that the tokenizer did not produce")
-        feed = {name: np.ascontiguousarray(batch[name], dtype=np.int64) for name in self.input_names}
+        feed = {name: np.asarray(batch[name], dtype=np.int64) for name in self.input_names}
+        rows = len(feed[self.input_names[0]])
+        if not self.chunk or rows <= self.chunk:
+            return self._run(feed)
+        return np.concatenate([self._run({name: value[start:start + self.chunk] for name, value in feed.items()})
+                               for start in range(0, rows, self.chunk)])
+
+    def _run(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        if "attention_mask" in feed:  # drop the columns that are padding for every row of this chunk
+            used = feed["attention_mask"].any(axis=0)
+            if not used.all():
+                feed = {name: value[:, used] for name, value in feed.items()}
+        feed = {name: np.ascontiguousarray(value) for name, value in feed.items()}
         return np.asarray(self.session.run([self.output_name], feed)[0], dtype=np.float32)
 
 
