@@ -14,8 +14,9 @@ from textfit.errors import DataError, ModelError
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from textfit.export import CALIBRATION_TEXTS, calibration_batches, export_onnx, read_exports  # noqa: E402
+from textfit.export import calibration_batches, export_onnx, read_exports  # noqa: E402
 from textfit.quantize import (  # noqa: E402
+    CALIBRATION_TEXTS,
     activation_maxima, diagonal_to_mul, is_diagonal, is_down_projection, smooth, split_outlier_channels,
     weighted_matmuls,
 )

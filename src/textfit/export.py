@@ -30,7 +30,6 @@ INT8_FILE = "model.int8.onnx"
 OPSET = 17
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 QUANTIZE_CHOICES = ("int8",)
-CALIBRATION_TEXTS = 256  # enough for stable per-channel maxima; a second of inference
 # fp32 ONNX vs PyTorch: the same arithmetic in another order, so differences are rounding noise.
 FP32_TOLERANCE = 1e-3
 VERIFY_TEXTS = (
@@ -226,7 +225,7 @@ def calibration_batches(classifier, calibration: str | Path | Sequence[str] | No
     """Up to CALIBRATION_TEXTS texts, tokenised in batches, for int8 calibration; and where they came from."""
     from .data import SAMPLE_DATA
     from .predict_io import read_texts
-    from .quantize import CALIBRATION_BATCH
+    from .quantize import CALIBRATION_BATCH, CALIBRATION_TEXTS
 
     if calibration is None or isinstance(calibration, (str, Path)):
         texts = read_texts(calibration or SAMPLE_DATA)

@@ -35,6 +35,7 @@ from .errors import ModelError
 
 ALPHA = 0.5  # SmoothQuant's migration strength: the spread is split evenly between activations and weights
 OUTLIER_RATIO = 3.0  # a channel whose max |x| is over 3x the median channel's is an outlier
+CALIBRATION_TEXTS = 256  # enough for stable per-channel maxima; a second of inference
 CALIBRATION_BATCH = 32
 SCALE_RANGE = (1e-2, 1e3)  # keeps a dead channel or a zero weight row from producing absurd scales
 
@@ -167,12 +168,11 @@ def split_outlier_channels(graph, node, channels: np.ndarray) -> str:
 def quantize_int8(source: Path, target: Path, calibration: list[dict[str, np.ndarray]]) -> dict:
     """Write an int8 copy of the ONNX model `source` to `target`; returns what was done, for the record."""
     import onnx
+    from onnx import numpy_helper
     from onnxruntime import quantization
 
     model = onnx.load(str(source))
     graph = model.graph
-    from onnx import numpy_helper
-
     nodes = weighted_matmuls(graph)
     if not nodes:
         raise ModelError(f"{source} has no weighted MatMul to quantise")
@@ -180,10 +180,11 @@ def quantize_int8(source: Path, target: Path, calibration: list[dict[str, np.nda
     diagonal = [node for node in nodes if is_diagonal(numpy_helper.to_array(weights[node.input[1]]))]
     for node in diagonal:
         diagonal_to_mul(graph, node)
-    nodes = [node for node in nodes if node not in diagonal]
+    nodes = [node for node in nodes if node.op_type == "MatMul"]  # the diagonal ones are Muls now
     maxima = activation_maxima(model, calibration, sorted({node.input[0] for node in nodes}))
     down = [node for node in nodes if is_down_projection(node, graph)]
-    smoothed = smooth(graph, [node for node in nodes if node not in down], maxima)
+    down_names = {node.name for node in down}
+    smoothed = smooth(graph, [node for node in nodes if node.name not in down_names], maxima)
     kept_fp32, outlier_counts = [], {}
     for node in down:
         channel_max = maxima[node.input[0]]
