@@ -16,7 +16,9 @@ from textfit.train import budget_epochs, build_optimizer, choose_max_length, def
 def test_saved_folder_has_everything(tiny_model_dir):
     names = {p.name for p in tiny_model_dir.iterdir()}
     assert {"model.safetensors", "config.json", "tokenizer.json", "textfit.json", "README.md", "metrics.json",
-            "per_class.csv", "confusion_matrix.png", "confusion_matrix.txt", "misclassified.csv"} <= names
+            "per_class.csv", "confusion_matrix.png", "confusion_matrix.txt", "misclassified.csv",
+            "lexical.json", "lexical.safetensors"} <= names
+    assert not any(p.suffix in (".pkl", ".pickle", ".joblib") for p in tiny_model_dir.iterdir())
     record = json.loads((tiny_model_dir / "textfit.json").read_text())
     assert record["labels"] == TOPIC_LABELS
     assert len(record["data"]["fingerprint"]) == 64
@@ -24,8 +26,12 @@ def test_saved_folder_has_everything(tiny_model_dir):
     assert record["config"]["epochs"] == 2 and record["versions"]["torch"].startswith("2.13")
     assert record["timings"]["train_s"] > 0 and record["training"]["peak_rss_mb"] > 0
     assert record["data"]["eval_examples"] == 88  # stratified 20% of 440
+    # the blended answers are the metrics; the encoder alone (what plain pipeline gives) is on record
+    assert record["lexical"]["weight"] == 0.5 and record["lexical"]["fit_s"] >= 0
+    assert set(record["lexical"]["encoder_metrics"]) == {"accuracy", "macro_f1", "weighted_f1"}
     card = (tiny_model_dir / "README.md").read_text()
     assert "| accuracy |" in card and "Personnel Change" in card
+    assert "Plain `transformers.pipeline` reads the encoder alone" in card
 
 
 def test_plain_pipeline_answers_with_label_names(tiny_model_dir):
@@ -35,8 +41,12 @@ def test_plain_pipeline_answers_with_label_names(tiny_model_dir):
     answer = classify("Acme Corp announces new CEO")[0]
     assert answer["label"] in TOPIC_LABELS
     classifier = Classifier.load(tiny_model_dir)
-    ours = classifier.top_k("Acme Corp announces new CEO", 1)[0][0]
-    assert ours["label"] == answer["label"] and ours["score"] == pytest.approx(answer["score"], abs=1e-5)
+    encoder = classifier.encoder_proba(["Acme Corp announces new CEO"])[0]
+    assert TOPIC_LABELS[encoder.argmax()] == answer["label"] and encoder.max() == pytest.approx(answer["score"], abs=1e-5)
+    # textfit's own answers blend in the n-gram model saved beside the encoder
+    assert classifier.lexical is not None
+    blended = classifier.lexical.blend(encoder[None], ["Acme Corp announces new CEO"])
+    assert np.allclose(classifier.predict_proba("Acme Corp announces new CEO"), blended, atol=1e-6)
 
 
 def test_classifier_surface(tiny_model_dir):
@@ -95,9 +105,9 @@ def test_pooling_choice_shapes_the_saved_model(tiny_bert, tmp_path, pooling):
     assert result.record["config"]["pooling"] == pooling
     texts = ["Acme Corp announces new CEO", "Oil prices fall"]
     answers = pipeline("text-classification", model=str(result.folder))(texts)
-    ours = Classifier.load(result.folder).top_k(texts, 1)
-    assert [a["label"] for a in answers] == [o[0]["label"] for o in ours]
-    assert [a["score"] for a in answers] == pytest.approx([o[0]["score"] for o in ours], abs=1e-5)
+    encoder = Classifier.load(result.folder).encoder_proba(texts)
+    assert [a["label"] for a in answers] == [TOPIC_LABELS[i] for i in encoder.argmax(axis=1)]
+    assert [a["score"] for a in answers] == pytest.approx(list(encoder.max(axis=1)), abs=1e-5)
 
 
 def test_unknown_pooling_is_refused(tiny_bert, tmp_path):

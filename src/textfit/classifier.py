@@ -1,8 +1,9 @@
 """A trained classifier: load a model folder, predict labels and probabilities.
 
 The familiar surface: `predict(texts)` -> label names, `predict_proba(texts)` -> probabilities,
-`top_k(texts, k)` -> ranked (label, score) pairs. The model runs on one of several backends
-(PyTorch, or the ONNX files written by `textfit export`); the answers do not depend on which."""
+`top_k(texts, k)` -> ranked (label, score) pairs. The encoder runs on one of several backends
+(PyTorch, or the ONNX files written by `textfit export`); the answers do not depend on which.
+Where the folder holds an n-gram model (lexical.py), its answers are blended in on every backend."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ class TorchBackend:
 
 class Classifier:
     def __init__(self, model, tokenizer, label_names: Sequence[str], *, max_length: int | None = None,
-                 folder: str | Path | None = None, record: dict | None = None, backend=None):
+                 folder: str | Path | None = None, record: dict | None = None, backend=None, lexical=None):
         self.tokenizer = tokenizer
         self.label_names = list(label_names)
         self.max_length = max_length or tokenizer.model_max_length
@@ -42,6 +43,7 @@ class Classifier:
         self.record = record or {}
         self.model = model
         self.backend = backend or TorchBackend(model)
+        self.lexical = lexical  # a lexical.LexicalModel, or None for the encoder alone
 
     @classmethod
     def load(cls, folder: str | Path, backend: str = "torch") -> Classifier:
@@ -51,6 +53,8 @@ class Classifier:
         if backend not in BACKENDS:
             raise ModelError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
         from transformers import AutoConfig, AutoTokenizer
+
+        from .lexical import LexicalModel, tokenizer_normalizer
 
         tokenizer = AutoTokenizer.from_pretrained(folder)
         record_path = folder / RUN_RECORD
@@ -67,7 +71,7 @@ class Classifier:
             config, runner = AutoConfig.from_pretrained(folder), OnnxBackend(folder, quantized=backend == "onnx-int8")
         labels = [config.id2label[i] for i in range(config.num_labels)]
         return cls(model, tokenizer, labels, max_length=record.get("max_length"), folder=folder,
-                   record=record, backend=runner)
+                   record=record, backend=runner, lexical=LexicalModel.load(folder, tokenizer_normalizer(tokenizer)))
 
     @property
     def backend_name(self) -> str:
@@ -81,6 +85,11 @@ class Classifier:
     def predict_proba(self, texts: str | Iterable[str], batch_size: int = 64) -> np.ndarray:
         """Probabilities, shape (n_texts, n_labels), columns in `label_names` order."""
         texts = [texts] if isinstance(texts, str) else [str(t) for t in texts]
+        probabilities = self.encoder_proba(texts, batch_size)
+        return self.lexical.blend(probabilities, texts) if self.lexical else probabilities
+
+    def encoder_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """The encoder's probabilities alone (what plain `transformers.pipeline` answers)."""
         if not texts:
             return np.zeros((0, len(self.label_names)), dtype=np.float32)
         # Batches of similar length waste little compute on padding; answers go back in input order.

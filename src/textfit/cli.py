@@ -89,6 +89,7 @@ def train(
     max_length: Annotated[Optional[int], typer.Option(help="Token limit per text (default: from the data).")] = None,
     strip_urls: Annotated[Optional[bool], typer.Option("--strip-urls/--keep-urls", help="Drop URLs and decode HTML entities (default on).")] = None,
     pooling: Annotated[Optional[str], typer.Option(help="mean (default: the head reads the mean of the token vectors, as sentence encoders are trained) or cls.")] = None,
+    lexical_weight: Annotated[Optional[float], typer.Option(help="Weight of the word/character n-gram model blended with the encoder (default 0.5; 0 turns it off).")] = None,
     skip_bad_rows: Annotated[Optional[bool], typer.Option("--skip-bad-rows", help="Skip and report rows with an empty text or label.")] = None,
 ):
     """Fine-tune a model on labeled data and save it, with its metrics and model card, to --out."""
@@ -103,7 +104,8 @@ def train(
         label_names=parse_label_names(label_names), eval_data=eval_data, eval_split=eval_split, split=split,
         data_config=data_config, train_size=train_size, test_size=test_size, seed=seed, epochs=epochs,
         time_budget=time_budget, strategy=strategy, learning_rate=learning_rate, batch_size=batch_size,
-        max_length=max_length, strip_urls=strip_urls, pooling=pooling, skip_bad_rows=skip_bad_rows,
+        max_length=max_length, strip_urls=strip_urls, pooling=pooling, lexical_weight=lexical_weight,
+        skip_bad_rows=skip_bad_rows,
     )
     if not settings.data:
         raise TextfitError("no training data: give a file or hub id, or set `data` in --config")
@@ -121,6 +123,10 @@ def print_training_summary(result) -> None:
         f"held-out: accuracy [bold]{metrics['accuracy']:.4f}[/]  macro-F1 [bold]{metrics['macro_f1']:.4f}[/]  "
         f"weighted-F1 {metrics['weighted_f1']:.4f}  on {record['data']['eval_examples']} examples"
     )
+    if record.get("lexical"):
+        encoder = record["lexical"]["encoder_metrics"]
+        console.print(f"          (the encoder alone, without the n-gram model: accuracy {encoder['accuracy']:.4f}  "
+                      f"macro-F1 {encoder['macro_f1']:.4f})")
 
 
 @app.command()

@@ -62,6 +62,11 @@ class TrainConfig:
     model were trained with (finance topics, 3 epochs: 0.890 against 0.882 with 'cls', for 10 %
     more training time). BERT-style models only, others
     keep 'cls'. The few-shot strategy always uses 'mean'."""
+    lexical_weight: float = 0.5
+    """Blend a word/character n-gram model (TF-IDF + logistic regression, fitted in seconds) with
+    the encoder: log p = (1 - w) log p_encoder + w log p_ngrams. Finance topics: 0.890 -> 0.900
+    after 3 epochs, 0.894 -> 0.903 after 8, 0.599 -> 0.618 with 8 per class. 0 turns it off; plain
+    `transformers.pipeline` always answers with the encoder alone (lexical.py)."""
 
     # --- training ---------------------------------------------------------------------------
     strategy: Strategy = "auto"

@@ -1,5 +1,6 @@
 """Write a trained model folder: weights and tokenizer (loadable by plain `transformers.pipeline`),
-the run record `textfit.json`, the evaluation report, and a README.md model card.
+the n-gram model textfit blends in (lexical.py), the run record `textfit.json`, the evaluation
+report, and a README.md model card.
 
 The folder is written beside its destination and moved into place at the end, so a failure
 half-way never leaves a broken model where a good one was."""
@@ -57,6 +58,7 @@ def build_record(config: TrainConfig, strategy: str, train_data: LabeledTexts, e
         "history": loop["history"],
         "best": loop["best"],
         "metrics": report.metrics,
+        "lexical": loop.get("lexical"),
         "timings": {**loop["timings"], "total_s": round(total_s, 2)},
         "versions": library_versions(),
     }
@@ -69,6 +71,8 @@ def save_model(out_dir: str | Path, classifier: Classifier, record: dict, report
     staging.mkdir(parents=True)
     classifier.model.save_pretrained(staging)
     save_tokenizer(classifier.tokenizer, staging, record["max_length"])
+    if classifier.lexical:
+        classifier.lexical.save(staging)
     (staging / RUN_RECORD).write_text(json.dumps(record, indent=2, default=str))
     report.save(staging)
     (staging / "README.md").write_text(model_card(record, report))
@@ -89,6 +93,14 @@ def model_card(record: dict, report: EvaluationReport) -> str:
         for h in record["history"]
     ) or "| - | - | - | - | - |"
     labels = ", ".join(f"{i} {name}" for i, name in enumerate(record["labels"]))
+    lexical = record.get("lexical")
+    blend_note = "" if not lexical else f"""
+These answers blend the fine-tuned encoder with a word and character n-gram model stored beside it
+(`lexical.json`, `lexical.safetensors`; weight {lexical['weight']}). textfit (`predict`, `serve`, the
+Python API, every backend) uses both. Plain `transformers.pipeline` reads the encoder alone, which
+scores accuracy {lexical['encoder_metrics']['accuracy']:.4f} and macro-F1
+{lexical['encoder_metrics']['macro_f1']:.4f} on the same examples.
+"""
     return f"""---
 library_name: transformers
 pipeline_tag: text-classification
@@ -113,7 +125,7 @@ Measured on {data['eval_examples']} examples not used for training ({data['eval_
 
 Accuracy is the share of messages labelled correctly. Macro-F1 averages the F1 of every class, so
 it drops when rare classes are missed even if the common ones are right.
-
+{blend_note}
 ### Per class
 
 | label | precision | recall | F1 | support |

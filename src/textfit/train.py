@@ -7,8 +7,9 @@ The recipe, top to bottom:
     of the token vectors (models.add_mean_pooling_layer);
  4. batches: grouped by length and padded per batch, never to 512 tokens;
  5. optimiser: AdamW, linear warm-up then decay, sized to the epochs or to a time budget;
- 6. loop: evaluate each epoch, keep the best weights by macro-F1, stop early when it stalls;
- 7. save: weights, tokenizer, run record, evaluation report and model card (save.py).
+ 6. n-grams: a TF-IDF linear model of the same labels, blended with the encoder (lexical.py);
+ 7. loop: evaluate each epoch (blended), keep the best weights by macro-F1, stop early when it stalls;
+ 8. save: weights, n-gram model, tokenizer, run record, evaluation report and model card (save.py).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from .classifier import Classifier
 from .config import TrainConfig
 from .data import LabeledTexts, load_train_eval
 from .errors import TextfitError
-from .evaluate import EvaluationReport, compute_metrics, evaluate
+from .evaluate import EvaluationReport, build_report, compute_metrics
+from .lexical import fit_lexical
 from .models import add_mean_pooling_layer, build_classifier, load_tokenizer
 
 log = logging.getLogger("textfit")
@@ -52,6 +54,8 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = 
     started = time.time()
     if config.pooling not in ("mean", "cls"):
         raise TextfitError(f"unknown pooling '{config.pooling}': choose mean or cls")
+    if not 0 <= config.lexical_weight < 1:
+        raise TextfitError(f"lexical_weight {config.lexical_weight} must be at least 0 (off) and below 1")
     train_data, eval_data = data or load_train_eval(config)
     strategy = choose_strategy(config, train_data)
     set_seed(config.seed)
@@ -65,16 +69,24 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = 
     log.info("%s: %d training / %d evaluation examples, %d labels, max_length %d",
              strategy, len(train_data), len(eval_data), len(train_data.label_names), max_length)
 
+    clock = time.perf_counter()  # training time counts from here: the n-gram model's fit included
+    lexical, lexical_s = fit_lexical(train_data, tokenizer, config.lexical_weight)
+    if lexical:
+        log.info("n-gram model fitted in %.1f s; blended with the encoder at weight %g", lexical_s, lexical.weight)
     with attention_for_training(model):
         if strategy == "fewshot":
             from .fewshot import fit_fewshot
 
-            loop = fit_fewshot(model, tokenizer, config, max_length, train_data, eval_data, callbacks)
+            loop = fit_fewshot(model, tokenizer, config, max_length, train_data, eval_data, callbacks, lexical, clock)
         else:
-            loop = finetune(model, tokenizer, config, max_length, train_data, eval_data, callbacks)
+            loop = finetune(model, tokenizer, config, max_length, train_data, eval_data, callbacks, lexical, clock)
 
-    classifier = Classifier(loop["model"], tokenizer, train_data.label_names, max_length=max_length)
-    report = evaluate(classifier, eval_data)
+    classifier = Classifier(loop["model"], tokenizer, train_data.label_names, max_length=max_length, lexical=lexical)
+    encoder_probabilities = classifier.encoder_proba(eval_data.texts)
+    report = build_report(eval_data, lexical.blend(encoder_probabilities, eval_data.texts) if lexical else encoder_probabilities)
+    if lexical:  # what the encoder alone (plain `transformers.pipeline`) scores, for the record
+        loop["lexical"] = {"weight": lexical.weight, "fit_s": round(lexical_s, 2),
+                           "encoder_metrics": compute_metrics(eval_data.labels, encoder_probabilities.argmax(axis=1))}
     record = build_record(config, strategy, train_data, eval_data, max_length, loop, report, time.time() - started)
     folder = save_model(out_dir, classifier, record, report)
     classifier.folder, classifier.record = folder, record
@@ -140,8 +152,11 @@ def budget_epochs(examples: int) -> int:
 
 
 def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data: LabeledTexts,
-             eval_data: LabeledTexts, callbacks: list[Callback]) -> dict:
-    """Full fine-tuning with Accelerate: the same loop runs on a laptop CPU or on GPUs."""
+             eval_data: LabeledTexts, callbacks: list[Callback], lexical=None, clock: float | None = None) -> dict:
+    """Full fine-tuning with Accelerate: the same loop runs on a laptop CPU or on GPUs.
+
+    Evaluations blend in `lexical` (the n-gram model) where given; elapsed time, the time budget
+    and `train_s` count from `clock` (default: now), so work done before the loop is counted."""
     import torch
     from accelerate import Accelerator
     from torch.utils.data import DataLoader
@@ -177,7 +192,8 @@ def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data:
             yield from loader
 
     def evaluate_now() -> dict:
-        classifier = Classifier(accelerator.unwrap_model(model), tokenizer, train_data.label_names, max_length=max_length)
+        classifier = Classifier(accelerator.unwrap_model(model), tokenizer, train_data.label_names,
+                                max_length=max_length, lexical=lexical)
         with accelerator.autocast():
             probabilities = classifier.predict_proba(eval_data.texts)
         model.train()
@@ -189,7 +205,8 @@ def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data:
     history, best, best_state, stale, losses = [], None, None, 0, []
     step, eval_s, tokens_seen, examples_seen = 0, 0.0, 0, 0
     status = "completed"
-    started = time.perf_counter()
+    loop_start = time.perf_counter()
+    started = clock if clock is not None else loop_start
     model.train()
     try:
         for batch in batches():
@@ -251,7 +268,7 @@ def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data:
         model.load_state_dict(best_state, strict=False)
     model.eval()
     return loop_result(model, history, best, status, step, batch_size, epochs, train_s, eval_s, examples_seen,
-                       tokens_seen, use_bf16(config))
+                       tokens_seen, use_bf16(config), prep_s=loop_start - started)
 
 
 def build_optimizer(model, config: TrainConfig, exclude=()):
@@ -293,15 +310,17 @@ def warmup_then_decay(step: int, total_steps: int, warmup_ratio: float) -> float
 
 
 def loop_result(model, history, best, status, steps, batch_size, epochs, train_s, eval_s, examples_seen, tokens_seen,
-                bf16: bool) -> dict:
-    """What every training strategy hands back to `train()` for the run record."""
+                bf16: bool, prep_s: float = 0.0) -> dict:
+    """What every training strategy hands back to `train()` for the run record. `prep_s`: the part
+    of `train_s` spent before the first step (the n-gram model); throughput counts the steps alone."""
+    stepping_s = train_s - prep_s
     return {
         "model": model, "history": history, "best": best, "status": status, "steps": steps,
         "batch_size": batch_size, "epochs_planned": epochs,
         "timings": {
             "train_s": round(train_s, 2), "eval_s": round(eval_s, 2),
-            "examples_per_s": round(examples_seen / train_s, 2) if train_s else None,
-            "tokens_per_s": round(tokens_seen / train_s, 1) if train_s else None,
+            "examples_per_s": round(examples_seen / stepping_s, 2) if stepping_s > 0 else None,
+            "tokens_per_s": round(tokens_seen / stepping_s, 1) if stepping_s > 0 else None,
             "tokens_trained": tokens_seen,
         },
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
