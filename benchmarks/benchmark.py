@@ -332,7 +332,9 @@ def print_table(results: dict) -> None:
         if isinstance(r, dict) and "messages_per_s" in r:
             rows.append((f"predict: {backend}", "-", fmt(r["accuracy"]), "-", "-", "-", f"{r['messages_per_s']:,.0f} msg/s",
                          f"median 1-message latency {r['latency_ms_median']:.1f} ms; "
-                         f"agrees with torch on {100 * r.get('agreement_with_torch', 1):.2f}%"))
+                         f"agrees with torch on {100 * r.get('agreement_with_torch', 1):.2f}%"
+                         + (f" (encoder alone: {100 * r['encoder_agreement_with_torch']:.2f}%, accuracy "
+                            f"{r['encoder_accuracy']:.4f})" if "encoder_agreement_with_torch" in r else "")))
     header = ("contender", "train s", "held-out acc", "macro-F1", "s to 0.88", "peak MB", "speed", "notes")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
@@ -379,8 +381,11 @@ def targets(results: dict) -> list[str]:
         lines.append(check(ratio >= 2, f"int8 throughput {ratio:.2f}x PyTorch's (>= 2x)"))
         delta = 100 * (int8["accuracy"] - torch_r["accuracy"])
         lines.append(check(abs(delta) <= 0.5, f"int8 accuracy {delta:+.2f} points from PyTorch's (within 0.5)"))
-        agreement = 100 * int8.get("agreement_with_torch", 0)
-        lines.append(check(agreement >= 99, f"int8 agrees with PyTorch on {agreement:.2f}% of held-out messages (>= 99%)"))
+        # Judged on the encoder alone where measured: the blended n-gram model is the same on every
+        # backend and would mask int8's own disagreements.
+        agreement = 100 * int8.get("encoder_agreement_with_torch", int8.get("agreement_with_torch", 0))
+        lines.append(check(agreement >= 99, f"int8 agrees with PyTorch on {agreement:.2f}% of held-out messages (>= 99%; "
+                                            f"encoders alone; blended answers {100 * int8.get('agreement_with_torch', 0):.2f}%)"))
     return lines
 
 

@@ -62,6 +62,8 @@ def worker(args) -> dict:
         probabilities = classifier.predict_proba(texts, batch_size=args.batch_size)
         passes.append(time.perf_counter() - start)
     predictions = probabilities.argmax(axis=1)
+    # The encoder alone (untimed): int8's own agreement, which the blended n-gram model could mask.
+    encoder_predictions = classifier.encoder_proba(texts, batch_size=args.batch_size).argmax(axis=1)
 
     for text in texts[:10]:  # warm-up for batch size 1
         classifier.predict_proba([text], batch_size=1)
@@ -84,6 +86,8 @@ def worker(args) -> dict:
         "latency_samples": len(latencies),
         "accuracy": round(float((predictions == labels).mean()), 4),
         "predictions": predictions.tolist(),
+        "encoder_accuracy": round(float((encoder_predictions == labels).mean()), 4),
+        "encoder_predictions": encoder_predictions.tolist(),
         "threads": torch.get_num_threads() if args.worker == "torch" else _ort_threads(classifier),
     }
 
@@ -181,11 +185,12 @@ def main() -> None:
             sys.exit(f"{backend} failed:\n{done.stderr[-3000:]}")
         results[backend] = json.loads(done.stdout)
 
-    reference = results.get("torch", {}).get("predictions")
+    reference = results.get("torch", {})
     for result in results.values():
-        if reference:
-            agree = sum(a == b for a, b in zip(result["predictions"], reference)) / len(reference)
-            result["agreement_with_torch"] = round(agree, 4)
+        for kind in ("predictions", "encoder_predictions"):
+            if reference.get(kind):
+                agree = sum(a == b for a, b in zip(result[kind], reference[kind])) / len(reference[kind])
+                result[kind.replace("predictions", "agreement_with_torch").lstrip("_")] = round(agree, 4)
     torch_speed = results.get("torch", {}).get("messages_per_s")
     torch_acc = results.get("torch", {}).get("accuracy")
 

@@ -83,3 +83,19 @@ def test_a_weight_outside_0_to_1_is_refused(tiny_bert, tmp_path, weight):
     config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(tiny_bert), lexical_weight=weight)
     with pytest.raises(TextfitError, match="lexical_weight"):
         train(config, tmp_path / "m")
+
+
+def test_weight_shrinks_below_8_examples_per_class_and_names_join(sample_split):
+    from textfit.lexical import fit_lexical
+
+    train_data, _ = sample_split
+    tokenizer = load_tokenizer("default")
+    full, seconds = fit_lexical(train_data, tokenizer, 0.5)  # 330 examples, 16.5 per class
+    assert full.weight == 0.5 and seconds > 0
+    few = train_data.subset(list(range(40)))  # 2 per class on average
+    model, _ = fit_lexical(few, tokenizer, 0.5)
+    assert model.weight == pytest.approx(0.5 * 2 / 8)
+    # a class without examples still learns from its name, so the n-grams do not veto it
+    absent = sorted(set(range(20)) - set(few.labels))
+    assert absent and np.exp(model.log_proba([TOPIC_LABELS[absent[0]]]))[0, absent[0]] > 0.05
+    assert fit_lexical(train_data, tokenizer, 0.0) == (None, 0.0)
