@@ -45,6 +45,8 @@ def test_blend_is_the_weighted_geometric_mean(fitted):
     expected = np.sqrt(encoder) * np.exp(fitted.log_proba(texts)) ** 0.5
     expected /= expected.sum(axis=1, keepdims=True)
     assert np.allclose(fitted.blend(encoder, texts), expected, atol=1e-5)
+    with np.errstate(divide="raise"):  # a confident encoder's exact zeros do not reach np.log
+        assert np.isfinite(fitted.blend(np.eye(20, dtype=np.float32)[:2], texts)).all()
     off = LexicalModel(fitted.words, fitted.chars, fitted.coef, fitted.intercept, 0.0)
     assert off.blend(encoder, texts) is encoder
 

@@ -3,8 +3,8 @@
 A fine-tuned sentence encoder and a TF-IDF linear model make different mistakes: the encoder
 reads meaning, the n-grams see exact strings (tickers, cashtags, names, fixed phrases) that a
 6-layer encoder blurs. Blending the two is cheap and reliably better (finance topics, held-out
-20 %: encoder 0.890 after 3 epochs and 0.894 after 8; n-gram model alone 0.84; blended 0.900 and
-0.903; 8 examples per class: 0.599 -> 0.618). The blend is a weighted geometric mean of the two
+20 %, benchmarks/benchmark.py: encoder 0.890 after 3 epochs and 0.895 after 8; n-gram model alone
+0.84; blended 0.901 and 0.902; 8 examples per class: 0.599 -> 0.619). The blend is a weighted geometric mean of the two
 probability vectors, renormalised:
 
     log p = (1 - w) * log p_encoder + w * log p_ngrams + const,     w = TrainConfig.lexical_weight
@@ -91,7 +91,8 @@ class LexicalModel:
         """The encoder's probabilities for `texts`, blended with this model's (module docstring)."""
         if not len(texts) or self.weight <= 0:
             return probabilities
-        mixed = (1 - self.weight) * np.maximum(np.log(probabilities), LOG_FLOOR) + self.weight * self.log_proba(texts)
+        encoder = np.log(np.maximum(probabilities, np.exp(LOG_FLOOR)))  # float32 softmax can underflow to 0
+        mixed = (1 - self.weight) * encoder + self.weight * self.log_proba(texts)
         mixed = np.exp(mixed - mixed.max(axis=1, keepdims=True))
         return (mixed / mixed.sum(axis=1, keepdims=True)).astype(np.float32)
 
