@@ -47,10 +47,11 @@ class LexicalModel:
     def __init__(self, words, chars, coef: np.ndarray, intercept: np.ndarray, weight: float,
                  normalize: Callable[[str], str] | None = None):
         self.words, self.chars = words, chars
-        self.coef, self.intercept = coef, intercept  # one row per label, every label
-        # Scored as float32 features @ this contiguous (features, labels) copy: a transposed view, or
-        # float64 features, would make scipy copy all the weights on every call (3 ms a message).
-        self.coef_columns = np.ascontiguousarray(coef.T)
+        self.intercept = intercept
+        # Kept as one contiguous (features, labels) array and scored against float32 features: a
+        # transposed view, or float64 features, would make scipy copy all the weights on every
+        # call (3 ms a message).
+        self.coef_columns = np.ascontiguousarray(coef.T, dtype=np.float32)
         self.weight = weight
         self.normalize = normalize
 
@@ -80,6 +81,11 @@ class LexicalModel:
                 coef[regression.classes_], intercept[regression.classes_] = regression.coef_, regression.intercept_
         return cls(words, chars, coef, intercept, weight, normalize)
 
+    @property
+    def coef(self) -> np.ndarray:
+        """One row per label, every label (a view)."""
+        return self.coef_columns.T
+
     def log_proba(self, texts: Sequence[str]) -> np.ndarray:
         texts = clean(texts, self.normalize)
         scores = hstack(self.words.transform(texts), self.chars.transform(texts), dtype=np.float32) @ self.coef_columns
@@ -105,7 +111,7 @@ class LexicalModel:
         for part in ("words", "chars"):
             settings[part] = {k: v for k, v in settings[part].items() if k in KEPT_PARAMS}
         Path(folder, SETTINGS_FILE).write_text(json.dumps(settings))
-        save_file({"coef": self.coef, "intercept": self.intercept,
+        save_file({"coef": np.ascontiguousarray(self.coef), "intercept": self.intercept,
                    "words_idf": self.words.idf_.astype(np.float64), "chars_idf": self.chars.idf_.astype(np.float64)},
                   str(Path(folder, WEIGHTS_FILE)))
 
