@@ -5,6 +5,7 @@
     Classifier.load("my-model").predict(["Acme Corp announces new CEO"])
 """
 
+from .catalog import download_model
 from .classifier import Classifier
 from .config import TrainConfig
 from .data import LabeledTexts, load_data, load_train_eval
@@ -15,6 +16,6 @@ from .train import TrainResult, train
 
 __all__ = [
     "Classifier", "DataError", "EvaluationReport", "LabeledTexts", "ModelError", "TextfitError", "TrainConfig",
-    "TrainResult", "evaluate", "fill_mask", "load_data", "load_train_eval", "train",
+    "TrainResult", "download_model", "evaluate", "fill_mask", "load_data", "load_train_eval", "train",
 ]
 __version__ = "0.1.0"

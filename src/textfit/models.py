@@ -7,6 +7,7 @@ import logging
 import os
 from pathlib import Path
 
+from .catalog import downloaded_folder, known_model
 from .errors import ModelError
 from .hub import hub_reachable, offline_hint
 
@@ -32,6 +33,13 @@ def resolve_model(name: str | None) -> str:
         if not Path(name, "config.json").is_file():
             raise ModelError(f"{name} is not a model folder (it has no config.json)")
         return name
+    known = known_model(name)
+    if known and downloaded_folder(known):
+        return str(downloaded_folder(known))
+    if known and not hub_reachable():
+        raise ModelError(offline_hint(name) + f" Fetch it once with: textfit download-model {known.name}")
+    if known:
+        return known.hub_id
     if not hub_reachable():
         raise ModelError(
             offline_hint(name) + " Pass a local model folder with --model, or leave --model out to use the "
