@@ -29,6 +29,28 @@ def build_tiny_bert(folder: Path, masked_lm: bool = False) -> Path:
     return folder
 
 
+def build_tiny_mpnet(folder: Path) -> Path:
+    """A 2-layer, 32-wide MPNet with random weights; its tokenizer is the embedded model's
+    vocabulary under MPNet's special tokens (<s>, </s>, <pad>, <mask>)."""
+    from transformers import MPNetConfig, MPNetModel, MPNetTokenizer
+
+    from textfit.models import resolve_model
+
+    renamed = {"[PAD]": "<pad>", "[CLS]": "<s>", "[SEP]": "</s>", "[MASK]": "<mask>"}
+    words = Path(resolve_model(None), "vocab.txt").read_text(encoding="utf-8").splitlines()
+    tokenizer = MPNetTokenizer(vocab={renamed.get(w, w): i for i, w in enumerate(words)})
+    config = MPNetConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                         vocab_size=len(words), pad_token_id=tokenizer.pad_token_id)
+    MPNetModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_mpnet(tmp_path_factory) -> Path:
+    return build_tiny_mpnet(tmp_path_factory.mktemp("tiny-mpnet"))
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> Path:
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))

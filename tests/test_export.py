@@ -226,3 +226,15 @@ def test_int8_agrees_with_torch_on_a_finetuned_model(finetuned, sample_texts):
     # 2 points (under two messages) of accuracy loss.
     assert len(labels) == 88
     assert int8_acc >= torch_acc - 0.02, f"int8 accuracy {int8_acc:.4f} vs torch {torch_acc:.4f}"
+
+
+def test_an_mpnet_model_exports_and_matches_torch(tiny_mpnet, sample_texts, tmp_path):
+    """MPNet has no token_type_ids and a dense -> out_proj head: the export must not assume BERT."""
+    config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(tiny_mpnet), train_size=60,
+                         test_size=20, strategy="fewshot", epochs=1)
+    folder = train(config, tmp_path / "mpnet").folder
+    export_onnx(folder, quantize="int8")
+    torch_p = Classifier.load(folder).predict_proba(sample_texts[:32])
+    assert np.allclose(Classifier.load(folder, backend="onnx").predict_proba(sample_texts[:32]), torch_p, atol=1e-4)
+    int8 = Classifier.load(folder, backend="onnx-int8").predict_proba(sample_texts[:32])
+    assert (int8.argmax(axis=1) == torch_p.argmax(axis=1)).mean() >= 0.9

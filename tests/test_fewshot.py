@@ -97,6 +97,37 @@ def test_fewshot_trains_saves_a_plain_model_and_fires_callbacks(tiny_bert, tmp_p
     assert encoder.max() == pytest.approx(answers[0]["score"], abs=1e-4)
 
 
+def test_fewshot_on_a_first_token_head_fills_out_proj_and_loads_in_a_plain_pipeline(tiny_mpnet, tmp_path, caplog):
+    """MPNet's head is dense -> tanh -> out_proj over <s>: dense becomes the identity and the
+    logistic regression goes into out_proj, so the saved model scores as the regression does."""
+    import torch
+    from sklearn.linear_model import LogisticRegression
+    from transformers import pipeline
+
+    from textfit.fewshot import HEAD_C, features
+
+    train_data, eval_data = stratified_split(load_data(SAMPLE_DATA, label_names=TOPIC_LABELS), 0.5, 7)
+    config = TrainConfig(label_names=TOPIC_LABELS, model=str(tiny_mpnet), strategy="fewshot", epochs=2, lexical_weight=0)
+    with caplog.at_level(logging.INFO, logger="textfit"):
+        result = train(config, tmp_path / "m", data=(train_data, eval_data))
+    assert "fine-tuning it instead" not in caplog.text
+    assert result.record["strategy"] == "fewshot"
+    model = result.classifier.model
+    assert torch.equal(model.classifier.dense.weight, torch.eye(32))
+    assert json.loads((result.folder / "config.json").read_text())["architectures"] == ["MPNetForSequenceClassification"]
+
+    # The head is the regression: refit it on the same vectors and compare probabilities.
+    names, name_labels = label_name_examples(TOPIC_LABELS)
+    texts, labels = list(train_data.texts) + names, list(train_data.labels) + name_labels
+    tokenizer = result.classifier.tokenizer
+    vectors = features(model, [tokenizer(texts[s:s + 64], padding=True, return_tensors="pt") for s in range(0, len(texts), 64)])
+    expected = LogisticRegression(C=HEAD_C, max_iter=3000).fit(vectors, labels).predict_proba(vectors[:5])
+    assert np.allclose(result.classifier.encoder_proba(texts[:5]), expected, atol=1e-3)
+
+    answers = pipeline("text-classification", model=str(result.folder))(texts[:5])
+    assert [a["label"] for a in answers] == [TOPIC_LABELS[i] for i in expected.argmax(axis=1)]
+
+
 def test_strategy_flag_overrides_auto(tiny_bert, tmp_path):
     assert train(tiny_config(tiny_bert, strategy="finetune"), tmp_path / "f").record["strategy"] == "finetune"
     record = train(tiny_config(tiny_bert, train_size=None, test_size=40, strategy="fewshot"), tmp_path / "s").record

@@ -49,7 +49,8 @@ class TrainConfig:
 
     # --- model ------------------------------------------------------------------------------
     model: str = "default"
-    """Base encoder: a hub id, a local folder, or 'default' for the embedded all-MiniLM-L6-v2."""
+    """Base encoder: a hub id, a local folder, 'default' for the embedded all-MiniLM-L6-v2, or
+    'all-mpnet-base-v2' (larger and better on few examples; `textfit download-model` fetches it)."""
     strip_urls: bool = True
     """Remove URLs and decode HTML entities inside the tokenizer: in tweets URLs are ~40% of the
     tokens and carry no signal. Baked into the saved tokenizer, so inference does the same."""
@@ -60,8 +61,8 @@ class TrainConfig:
     """How the token vectors become the one vector the head reads. 'mean': one extra, frozen layer
     makes [CLS] read the mean of all tokens, the pooling sentence encoders such as the default
     model were trained with (finance topics, 3 epochs: 0.890 against 0.882 with 'cls', for 10 %
-    more training time). BERT-style models only, others
-    keep 'cls'. The few-shot strategy always uses 'mean'."""
+    more training time). BERT-style models only; others keep their own head's input (MPNet: the
+    first token). The few-shot strategy uses 'mean' on BERT-style models whatever this says."""
     lexical_weight: float = 0.5
     """Blend a word/character n-gram model (TF-IDF + logistic regression, fitted in seconds) with
     the encoder: log p = (1 - w) log p_encoder + w log p_ngrams. Finance topics: 0.890 -> 0.900

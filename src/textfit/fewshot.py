@@ -15,8 +15,16 @@ benchmarks/benchmark.py):
  4. a logistic-regression head on those vectors, copied into the `classifier` layer.
 
 The result is a plain `BertForSequenceClassification` with one more layer in its config, so
-`transformers.pipeline` loads it as it loads any other textfit model. Other architectures fall
-back to full fine-tuning.
+`transformers.pipeline` loads it as it loads any other textfit model.
+
+Models whose head is `dense -> tanh -> out_proj` over the first token (MPNet, RoBERTa) take the
+same recipe on that token: their `dense` layer becomes the identity, so the head reads tanh of the
+contrastively trained vector (nearly the vector itself), and the regression goes into `out_proj`.
+all-mpnet-base-v2 with 8 finance tweets per class reaches 0.730 held-out accuracy this way
+(benchmarks/benchmark.py); in an offline comparison on one sample, training its first-token vector
+beat training its mean (0.688 against 0.675), and MPNet's relative position bias, added to every
+layer's attention scores, keeps an appended layer from computing an exact mean anyway. Other
+architectures fall back to full fine-tuning.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ log = logging.getLogger("textfit")
 CONTRASTIVE_BATCH = 32
 TEMPERATURE = 0.1
 HEAD_C = 10.0
+FIRST_TOKEN_GAIN = 1.0
 
 
 def default_epochs(examples: int) -> int:
@@ -64,7 +73,7 @@ def contrastive_batches(n: int, batch_size: int, rng: np.random.Generator) -> li
 
 
 def features(model, batches) -> np.ndarray:
-    """The vectors the classification head reads (pooler output), for pre-built batches."""
+    """The vectors the classification head's last linear layer reads, for pre-built batches."""
     import torch
 
     model.eval()
@@ -75,10 +84,44 @@ def features(model, batches) -> np.ndarray:
     return np.concatenate(out)
 
 
+def head_shape(model) -> str | None:
+    """'pooler' for a linear head over the pooled output whose pooling textfit made the mean
+    (BERT, `models.add_mean_pooling_layer`); 'first-token' for a `dense -> tanh -> out_proj` head
+    over the first token (MPNet, RoBERTa); None for heads this recipe does not know."""
+    head = getattr(model, "classifier", None)
+    if getattr(model.config, "textfit_pooling", None) == "mean" and hasattr(head, "weight"):
+        return "pooler"
+    if hasattr(head, "dense") and hasattr(head, "out_proj"):
+        return "first-token"
+    return None
+
+
+def output_layer(model):
+    """The linear layer that turns the head's input vector into logits: what `fit_head` fills."""
+    return model.classifier.out_proj if head_shape(model) == "first-token" else model.classifier
+
+
+def prepare_first_token_head(model, gain: float = FIRST_TOKEN_GAIN) -> None:
+    """Make `dense` gain x identity, frozen, so the contrastive loss and the logistic regression
+    see the same vector: tanh(x) of the first token's. all-mpnet-base-v2's first-token vectors are
+    small (|x| < 0.6, std 0.1), where tanh is nearly the identity; a smaller gain would shrink
+    them and, in effect, regularise the regression's head 1/gain^2 times harder."""
+    import torch
+
+    dense = model.classifier.dense
+    with torch.no_grad():
+        dense.weight.copy_(torch.eye(dense.weight.shape[0], dense.weight.shape[1]) * gain)
+        dense.bias.zero_()
+    for parameter in dense.parameters():
+        parameter.requires_grad_(False)
+
+
 def sequence_vector(model, batch):
-    """What `model`'s classification head sees: the base model's pooled output."""
+    """What the last linear layer of `model`'s classification head reads."""
     base = getattr(model, model.base_model_prefix)
     output = base(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    if head_shape(model) == "first-token":
+        return model.classifier.dense(output.last_hidden_state[:, 0]).tanh()
     pooled = getattr(output, "pooler_output", None)
     return pooled if pooled is not None else output.last_hidden_state[:, 0]
 
@@ -117,7 +160,7 @@ def fit_head(model, vectors: np.ndarray, labels: list[int], n_labels: int) -> No
         bias[present[0]] = 0.0
     else:
         weight[regression.classes_], bias[regression.classes_] = regression.coef_, regression.intercept_
-    head = model.classifier
+    head = output_layer(model)
     with torch.no_grad():
         head.weight.copy_(torch.from_numpy(weight).to(head.weight.dtype))
         head.bias.copy_(torch.from_numpy(bias).to(head.bias.dtype))
@@ -133,10 +176,14 @@ def fit_fewshot(model, tokenizer, config: TrainConfig, max_length: int, train_da
 
     from .train import build_optimizer, finetune, loop_result, use_bf16, warmup_then_decay
 
-    if getattr(model.config, "textfit_pooling", None) != "mean":  # train() adds the layer where it can
-        log.warning("fewshot needs a BERT-style model (pooler + linear head); %s is not one, so "
-                    "fine-tuning it instead", model.config.model_type)
+    shape = head_shape(model)  # train() adds the mean-pooling layer to BERT models
+    if shape is None:
+        log.warning("fewshot knows two heads (BERT's linear head over the pooler, and dense -> out_proj "
+                    "over the first token as in MPNet); %s has neither, so fine-tuning it instead",
+                    model.config.model_type)
         return finetune(model, tokenizer, config, max_length, train_data, eval_data, callbacks, lexical, clock)
+    if shape == "first-token":
+        prepare_first_token_head(model)
     names, name_labels = label_name_examples(train_data.label_names)
     texts, labels = list(train_data.texts) + names, list(train_data.labels) + name_labels
     encoded = tokenizer(texts, truncation=True, max_length=max_length)
@@ -155,7 +202,7 @@ def fit_fewshot(model, tokenizer, config: TrainConfig, max_length: int, train_da
     steps_per_epoch = math.ceil(len(texts) / batch_size)
     epochs = config.epochs or default_epochs(len(texts))
     total_steps = epochs * steps_per_epoch
-    optimizer = build_optimizer(model, config, exclude=model.classifier.parameters())  # the head is fitted last
+    optimizer = build_optimizer(model, config, exclude=model.classifier.parameters())  # the head is set, then fitted
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_then_decay(s, total_steps, config.warmup_ratio))
 
     info = {"strategy": "fewshot", "total_steps": total_steps, "epochs": epochs, "examples": len(train_data),
@@ -193,15 +240,17 @@ def fit_fewshot(model, tokenizer, config: TrainConfig, max_length: int, train_da
         log.warning("interrupted: fitting the head on the encoder as it is now")
 
     by_length = np.argsort(lengths, kind="stable")
-    vectors = np.empty((len(texts), model.config.hidden_size), dtype=np.float32)
+    vectors = np.empty((len(texts), output_layer(model).in_features), dtype=np.float32)
     vectors[by_length] = features(model, [batch_of(by_length[s:s + 64]) for s in range(0, len(texts), 64)])
     fit_head(model, vectors, labels, len(train_data.label_names))
     train_s = time.perf_counter() - tick
 
     tick_eval = time.perf_counter()
+    # One evaluation, in float32 as the saved model runs; train() reuses it for the final report
+    # (all-mpnet-base-v2 on 3,398 messages: ~100 s a pass on 2 cores).
     classifier = Classifier(model, tokenizer, train_data.label_names, max_length=max_length, lexical=lexical)
-    with autocast:
-        probabilities = classifier.predict_proba(eval_data.texts)
+    encoder_probabilities = classifier.encoder_proba(eval_data.texts)
+    probabilities = lexical.blend(encoder_probabilities, eval_data.texts) if lexical else encoder_probabilities
     metrics = compute_metrics(eval_data.labels, probabilities.argmax(axis=1))
     eval_s = time.perf_counter() - tick_eval
     entry = {"epoch": round(step / steps_per_epoch, 3), "step": step,
@@ -209,5 +258,6 @@ def fit_fewshot(model, tokenizer, config: TrainConfig, max_length: int, train_da
              "elapsed_s": round(train_s + eval_s, 1), "best": True}
     for callback in callbacks:
         callback.on_evaluate(entry)
-    return loop_result(model, [entry], entry, status, step, batch_size, epochs, train_s, eval_s, examples_seen,
-                       tokens_seen, use_bf16(config), prep_s=loop_start - tick)
+    result = loop_result(model, [entry], entry, status, step, batch_size, epochs, train_s, eval_s, examples_seen,
+                         tokens_seen, use_bf16(config), prep_s=loop_start - tick)
+    return {**result, "eval_encoder_probabilities": encoder_probabilities}
