@@ -31,7 +31,7 @@ from .data import LabeledTexts, load_train_eval
 from .errors import TextfitError
 from .evaluate import EvaluationReport, build_report, compute_metrics
 from .lexical import fit_lexical
-from .models import add_mean_pooling_layer, build_classifier, load_tokenizer
+from .models import DEFAULT_ALIASES, add_mean_pooling_layer, build_classifier, load_tokenizer
 
 log = logging.getLogger("textfit")
 
@@ -58,6 +58,9 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = 
         raise TextfitError(f"lexical_weight {config.lexical_weight} must be at least 0 (off) and below 1")
     train_data, eval_data = data or load_train_eval(config)
     strategy = choose_strategy(config, train_data)
+    if strategy == "fewshot" and config.model in DEFAULT_ALIASES:
+        log.info("tip: with few examples a larger encoder pays: `textfit download-model all-mpnet-base-v2`, then "
+                 "--model all-mpnet-base-v2 (8 finance tweets per class, one sample: 0.73 against 0.62; ~6x the training time)")
     set_seed(config.seed)
 
     tokenizer = load_tokenizer(config.model, strip_urls=config.strip_urls)
@@ -82,7 +85,9 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = 
             loop = finetune(model, tokenizer, config, max_length, train_data, eval_data, callbacks, lexical, clock)
 
     classifier = Classifier(loop["model"], tokenizer, train_data.label_names, max_length=max_length, lexical=lexical)
-    encoder_probabilities = classifier.encoder_proba(eval_data.texts)
+    encoder_probabilities = loop.pop("eval_encoder_probabilities", None)  # the loop's scores of the kept weights
+    if encoder_probabilities is None:
+        encoder_probabilities = classifier.encoder_proba(eval_data.texts)
     report = build_report(eval_data, lexical.blend(encoder_probabilities, eval_data.texts) if lexical else encoder_probabilities)
     if lexical:  # what the encoder alone (plain `transformers.pipeline`) scores, for the record
         loop["lexical"] = {"weight": lexical.weight, "fit_s": round(lexical_s, 2),
