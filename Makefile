@@ -19,7 +19,7 @@ demo: $(BIN)/textfit
 test: $(BIN)/textfit
 	$(BIN)/python -m pytest -q
 
-# Not part of the tests: about 55 minutes of CPU; run on a quiet machine (see benchmarks/benchmark.py).
+# Not part of the tests: about an hour of CPU; run on a quiet machine (see benchmarks/benchmark.py).
 DATA ?= ../shared/data/twitter-financial-news-topic/train.csv
 benchmark: $(BIN)/textfit
 	$(BIN)/python benchmarks/benchmark.py $(DATA)
