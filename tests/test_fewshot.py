@@ -10,9 +10,8 @@ import pytest
 
 from textfit import TrainConfig, train
 from textfit.callbacks import Callback
-from textfit.data import SAMPLE_DATA, TOPIC_LABELS, load_data, stratified_split
+from textfit.data import SAMPLE_DATA, TOPIC_LABELS, label_name_examples, load_data, stratified_split
 from textfit.errors import TextfitError
-from textfit.fewshot import label_name_examples
 from textfit.models import add_mean_pooling_layer
 from textfit.train import choose_strategy
 

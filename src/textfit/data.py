@@ -292,6 +292,17 @@ def sample(data: LabeledTexts, size: int, seed: int) -> LabeledTexts:
     return data.subset(order[:size].tolist())
 
 
+def label_name_examples(label_names: list[str]) -> tuple[list[str], list[int]]:
+    """Each label name as a training text for its class, unless the names are bare numbers."""
+    texts, labels = [], []
+    for i, name in enumerate(label_names):
+        text = " ".join(name.replace("|", ",").replace("_", " ").split()).replace(" ,", ",")
+        if any(ch.isalpha() for ch in text):
+            texts.append(text)
+            labels.append(i)
+    return texts, labels
+
+
 def stratified_split(data: LabeledTexts, test_fraction: float, seed: int) -> tuple[LabeledTexts, LabeledTexts]:
     """Hold out `test_fraction` of each class; classes too small to split stay in training."""
     from sklearn.model_selection import train_test_split

@@ -38,7 +38,7 @@ import numpy as np
 from .callbacks import Callback
 from .classifier import Classifier
 from .config import TrainConfig
-from .data import LabeledTexts
+from .data import LabeledTexts, label_name_examples
 from .evaluate import compute_metrics
 
 log = logging.getLogger("textfit")
@@ -52,17 +52,6 @@ FIRST_TOKEN_GAIN = 1.0
 def default_epochs(examples: int) -> int:
     """About 2,000 example passes: enough for the contrastive loss to settle, and quick."""
     return int(min(20, max(8, math.ceil(2000 / max(1, examples)))))
-
-
-def label_name_examples(label_names: list[str]) -> tuple[list[str], list[int]]:
-    """Each label name as a training text for its class, unless the names are bare numbers."""
-    texts, labels = [], []
-    for i, name in enumerate(label_names):
-        text = " ".join(name.replace("|", ",").replace("_", " ").split()).replace(" ,", ",")
-        if any(ch.isalpha() for ch in text):
-            texts.append(text)
-            labels.append(i)
-    return texts, labels
 
 
 def contrastive_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:

@@ -29,6 +29,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .data import label_name_examples
+
 SETTINGS_FILE = "lexical.json"
 WEIGHTS_FILE = "lexical.safetensors"
 LOG_FLOOR = float(np.log(1e-7))  # keeps log(0) out of the blend
@@ -166,8 +168,6 @@ def fit_lexical(train_data, tokenizer, weight: float) -> tuple[LexicalModel | No
     Each label name joins the texts as one example of its class, as in few-shot training: with a
     few random examples some classes have none, and the name keeps the n-grams from vetoing them.
     Below FULL_WEIGHT_PER_CLASS examples per class the weight shrinks in proportion."""
-    from .fewshot import label_name_examples
-
     if weight <= 0:
         return None, 0.0
     started = time.perf_counter()
