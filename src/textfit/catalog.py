@@ -47,6 +47,8 @@ class KnownModel:
     size_mb: int
 
 
+# The revision and hash are those other public projects pin for this model; the PyPI pieces
+# joined here hash to the same value. (The hub download itself cannot be exercised offline.)
 KNOWN_MODELS = {
     "all-mpnet-base-v2": KnownModel(
         name="all-mpnet-base-v2",
