@@ -187,10 +187,10 @@ def main() -> None:
 
     reference = results.get("torch", {})
     for result in results.values():
-        for kind in ("predictions", "encoder_predictions"):
+        for kind, key in (("predictions", "agreement_with_torch"), ("encoder_predictions", "encoder_agreement_with_torch")):
             if reference.get(kind):
                 agree = sum(a == b for a, b in zip(result[kind], reference[kind])) / len(reference[kind])
-                result[kind.replace("predictions", "agreement_with_torch").lstrip("_")] = round(agree, 4)
+                result[key] = round(agree, 4)
     torch_speed = results.get("torch", {}).get("messages_per_s")
     torch_acc = results.get("torch", {}).get("accuracy")
 

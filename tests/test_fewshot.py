@@ -10,7 +10,7 @@ import pytest
 
 from textfit import TrainConfig, train
 from textfit.callbacks import Callback
-from textfit.data import SAMPLE_DATA, TOPIC_LABELS, label_name_examples, load_data, stratified_split
+from textfit.data import SAMPLE_DATA, TOPIC_LABELS, label_name_examples, load_data, stratified_split, with_label_names
 from textfit.errors import TextfitError
 from textfit.models import add_mean_pooling_layer
 from textfit.train import choose_strategy
@@ -116,8 +116,7 @@ def test_fewshot_on_a_first_token_head_fills_out_proj_and_loads_in_a_plain_pipel
     assert json.loads((result.folder / "config.json").read_text())["architectures"] == ["MPNetForSequenceClassification"]
 
     # The head is the regression: refit it on the same vectors and compare probabilities.
-    names, name_labels = label_name_examples(TOPIC_LABELS)
-    texts, labels = list(train_data.texts) + names, list(train_data.labels) + name_labels
+    texts, labels = with_label_names(train_data)
     tokenizer = result.classifier.tokenizer
     vectors = features(model, [tokenizer(texts[s:s + 64], padding=True, return_tensors="pt") for s in range(0, len(texts), 64)])
     expected = LogisticRegression(C=HEAD_C, max_iter=3000).fit(vectors, labels).predict_proba(vectors[:5])

@@ -85,8 +85,11 @@ class Classifier:
     def predict_proba(self, texts: str | Iterable[str], batch_size: int = 64) -> np.ndarray:
         """Probabilities, shape (n_texts, n_labels), columns in `label_names` order."""
         texts = [texts] if isinstance(texts, str) else [str(t) for t in texts]
-        probabilities = self.encoder_proba(texts, batch_size)
-        return self.lexical.blend(probabilities, texts) if self.lexical else probabilities
+        return self.blend(self.encoder_proba(texts, batch_size), texts)
+
+    def blend(self, encoder_probabilities: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        """The encoder's probabilities for `texts` with the n-gram model blended in, where there is one."""
+        return self.lexical.blend(encoder_probabilities, texts) if self.lexical else encoder_probabilities
 
     def encoder_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """The encoder's probabilities alone (what plain `transformers.pipeline` answers)."""

@@ -303,6 +303,12 @@ def label_name_examples(label_names: list[str]) -> tuple[list[str], list[int]]:
     return texts, labels
 
 
+def with_label_names(data: LabeledTexts) -> tuple[list[str], list[int]]:
+    """The data's texts and labels, each label name added as one more example of its class."""
+    names, name_labels = label_name_examples(data.label_names)
+    return list(data.texts) + names, list(data.labels) + name_labels
+
+
 def stratified_split(data: LabeledTexts, test_fraction: float, seed: int) -> tuple[LabeledTexts, LabeledTexts]:
     """Hold out `test_fraction` of each class; classes too small to split stay in training."""
     from sklearn.model_selection import train_test_split

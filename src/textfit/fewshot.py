@@ -38,7 +38,7 @@ import numpy as np
 from .callbacks import Callback
 from .classifier import Classifier
 from .config import TrainConfig
-from .data import LabeledTexts, label_name_examples
+from .data import LabeledTexts, with_label_names
 from .evaluate import compute_metrics
 
 log = logging.getLogger("textfit")
@@ -46,7 +46,6 @@ log = logging.getLogger("textfit")
 CONTRASTIVE_BATCH = 32
 TEMPERATURE = 0.1
 HEAD_C = 10.0
-FIRST_TOKEN_GAIN = 1.0
 
 
 def default_epochs(examples: int) -> int:
@@ -90,16 +89,16 @@ def output_layer(model):
     return model.classifier.out_proj if head_shape(model) == "first-token" else model.classifier
 
 
-def prepare_first_token_head(model, gain: float = FIRST_TOKEN_GAIN) -> None:
-    """Make `dense` gain x identity, frozen, so the contrastive loss and the logistic regression
-    see the same vector: tanh(x) of the first token's. all-mpnet-base-v2's first-token vectors are
-    small (|x| < 0.6, std 0.1), where tanh is nearly the identity; a smaller gain would shrink
-    them and, in effect, regularise the regression's head 1/gain^2 times harder."""
+def prepare_first_token_head(model) -> None:
+    """Make `dense` the identity, frozen, so the contrastive loss and the logistic regression see
+    the same vector: tanh(x) of the first token's. all-mpnet-base-v2's first-token vectors are
+    small (|x| < 0.6, std 0.1), where tanh is nearly the identity. (Not a shrinking gain as in
+    BERT's pooler: gain g would, in effect, regularise the regression 1/g^2 times harder.)"""
     import torch
 
     dense = model.classifier.dense
     with torch.no_grad():
-        dense.weight.copy_(torch.eye(dense.weight.shape[0], dense.weight.shape[1]) * gain)
+        dense.weight.copy_(torch.eye(dense.weight.shape[0], dense.weight.shape[1]))
         dense.bias.zero_()
     for parameter in dense.parameters():
         parameter.requires_grad_(False)
@@ -173,8 +172,7 @@ def fit_fewshot(model, tokenizer, config: TrainConfig, max_length: int, train_da
         return finetune(model, tokenizer, config, max_length, train_data, eval_data, callbacks, lexical, clock)
     if shape == "first-token":
         prepare_first_token_head(model)
-    names, name_labels = label_name_examples(train_data.label_names)
-    texts, labels = list(train_data.texts) + names, list(train_data.labels) + name_labels
+    texts, labels = with_label_names(train_data)
     encoded = tokenizer(texts, truncation=True, max_length=max_length)
     collate = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8)
     rows = [{"input_ids": ids, "attention_mask": mask} for ids, mask in zip(encoded["input_ids"], encoded["attention_mask"])]
@@ -239,7 +237,7 @@ def fit_fewshot(model, tokenizer, config: TrainConfig, max_length: int, train_da
     # (all-mpnet-base-v2 on 3,398 messages: ~100 s a pass on 2 cores).
     classifier = Classifier(model, tokenizer, train_data.label_names, max_length=max_length, lexical=lexical)
     encoder_probabilities = classifier.encoder_proba(eval_data.texts)
-    probabilities = lexical.blend(encoder_probabilities, eval_data.texts) if lexical else encoder_probabilities
+    probabilities = classifier.blend(encoder_probabilities, eval_data.texts)
     metrics = compute_metrics(eval_data.labels, probabilities.argmax(axis=1))
     eval_s = time.perf_counter() - tick_eval
     entry = {"epoch": round(step / steps_per_epoch, 3), "step": step,

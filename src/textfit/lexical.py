@@ -29,7 +29,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .data import label_name_examples
+from .data import with_label_names
 
 SETTINGS_FILE = "lexical.json"
 WEIGHTS_FILE = "lexical.safetensors"
@@ -173,7 +173,6 @@ def fit_lexical(train_data, tokenizer, weight: float) -> tuple[LexicalModel | No
     started = time.perf_counter()
     n_labels = len(train_data.label_names)
     weight *= min(1.0, len(train_data) / n_labels / FULL_WEIGHT_PER_CLASS)
-    names, name_labels = label_name_examples(train_data.label_names)
-    model = LexicalModel.fit(list(train_data.texts) + names, list(train_data.labels) + name_labels,
-                             n_labels, round(weight, 4), tokenizer_normalizer(tokenizer))
+    texts, labels = with_label_names(train_data)
+    model = LexicalModel.fit(texts, labels, n_labels, round(weight, 4), tokenizer_normalizer(tokenizer))
     return model, time.perf_counter() - started

@@ -34,11 +34,12 @@ def resolve_model(name: str | None) -> str:
             raise ModelError(f"{name} is not a model folder (it has no config.json)")
         return name
     known = known_model(name)
-    if known and downloaded_folder(known):
-        return str(downloaded_folder(known))
-    if known and not hub_reachable():
-        raise ModelError(offline_hint(name) + f" Fetch it once with: textfit download-model {known.name}")
     if known:
+        folder = downloaded_folder(known)
+        if folder:
+            return str(folder)
+        if not hub_reachable():
+            raise ModelError(offline_hint(name) + f" Fetch it once with: textfit download-model {known.name}")
         return known.hub_id
     if not hub_reachable():
         raise ModelError(

@@ -88,7 +88,7 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = 
     encoder_probabilities = loop.pop("eval_encoder_probabilities", None)  # the loop's scores of the kept weights
     if encoder_probabilities is None:
         encoder_probabilities = classifier.encoder_proba(eval_data.texts)
-    report = build_report(eval_data, lexical.blend(encoder_probabilities, eval_data.texts) if lexical else encoder_probabilities)
+    report = build_report(eval_data, classifier.blend(encoder_probabilities, eval_data.texts))
     if lexical:  # what the encoder alone (plain `transformers.pipeline`) scores, for the record
         loop["lexical"] = {"weight": lexical.weight, "fit_s": round(lexical_s, 2),
                            "encoder_metrics": compute_metrics(eval_data.labels, encoder_probabilities.argmax(axis=1))}
