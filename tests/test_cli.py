@@ -154,3 +154,12 @@ def test_predict_and_evaluate_bad_input(tiny_model_dir, tmp_path):
     assert_clean_failure(run("predict", tiny_model_dir), "nothing to classify")
     assert_clean_failure(run("predict", tiny_model_dir, "x", "--backend", "tpu"), "unknown backend 'tpu'")
     assert_clean_failure(run("evaluate", tiny_model_dir, tmp_path / "none.csv"), "data file not found")
+
+
+def test_messages_and_tables_print_brackets_literally(tiny_model_dir, tmp_path):
+    """Rich markup is off: '[body]' in a message, '[onnx]' in a hint and a text with '[/]' print as written."""
+    assert_clean_failure(run("evaluate", tiny_model_dir, SAMPLE_DATA, "--text-column", "[body]"), "no text column '[body]'")
+    assert_clean_failure(run("predict", tmp_path / "[urgent]", "hello"), "[urgent] is not a trained model folder")
+    result = run("predict", tiny_model_dir, "[/] closes nothing [bold]", "--top-k", "2")
+    assert result.exit_code == 0, result.output
+    assert "[/] closes nothing [bold]" in result.output

@@ -46,11 +46,13 @@ class RichProgress(Callback):
         self.progress.update(self.task, completed=step, total=total_steps, loss=f"{loss:.3f}")
 
     def on_evaluate(self, metrics):
-        marker = "  [green]best so far[/]" if metrics.get("best") else ""
-        self.progress.console.print(
+        from rich.text import Text
+
+        self.progress.console.print(Text.assemble(  # Text, not markup: the console may have markup off
             f"epoch {metrics['epoch']:>5.2f}  loss {metrics['loss']:.4f}  accuracy {metrics['accuracy']:.4f}  "
-            f"macro-F1 {metrics['macro_f1']:.4f}  [dim]({metrics['elapsed_s']:.0f} s)[/]{marker}"
-        )
+            f"macro-F1 {metrics['macro_f1']:.4f}  ", (f"({metrics['elapsed_s']:.0f} s)", "dim"),
+            ("  best so far", "green") if metrics.get("best") else "",
+        ))
 
     def on_train_end(self, record):
         if self.progress:

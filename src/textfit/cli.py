@@ -12,11 +12,20 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .errors import TextfitError
 
-console = Console()
-err_console = Console(stderr=True)
+# Markup off: messages quote user data (labels such as "[urgent]", columns such as "[text]", the
+# hint `pip install 'textfit[onnx]'`), and rich would take their brackets for style tags. Styles
+# are given as `Text` spans instead (`styled` below).
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
+
+
+def styled(*parts: str | tuple[str, str]) -> Text:
+    """Literal text with styled pieces: styled(("saved", "bold green"), " ", folder)."""
+    return Text.assemble(*parts)
 
 app = typer.Typer(
     help="Turn a pretrained language model and a file of labeled examples into a text classifier.\n\n"
@@ -36,10 +45,10 @@ def friendly_errors(command):
         try:
             return command(*args, **kwargs)
         except TextfitError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            err_console.print(styled(("error:", "bold red"), f" {exc}"), highlight=False)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            err_console.print("[yellow]interrupted[/]")
+            err_console.print("interrupted", style="yellow")
             raise typer.Exit(130) from None
 
     return wrapper
@@ -115,14 +124,14 @@ def train(
 
 def print_training_summary(result) -> None:
     record, metrics = result.record, result.report.metrics
-    console.print(
-        f"[bold green]saved[/] {result.folder}  ({record['strategy']}, {record['status']}, "
+    console.print(styled(
+        ("saved", "bold green"), f" {result.folder}  ({record['strategy']}, {record['status']}, "
         f"{record['timings']['train_s']:.0f} s training, peak memory {record['training']['peak_rss_mb']:.0f} MB)"
-    )
-    console.print(
-        f"held-out: accuracy [bold]{metrics['accuracy']:.4f}[/]  macro-F1 [bold]{metrics['macro_f1']:.4f}[/]  "
-        f"weighted-F1 {metrics['weighted_f1']:.4f}  on {record['data']['eval_examples']} examples"
-    )
+    ))
+    console.print(styled(
+        "held-out: accuracy ", (f"{metrics['accuracy']:.4f}", "bold"), "  macro-F1 ", (f"{metrics['macro_f1']:.4f}", "bold"),
+        f"  weighted-F1 {metrics['weighted_f1']:.4f}  on {record['data']['eval_examples']} examples"
+    ))
     if record.get("lexical"):
         encoder = record["lexical"]["encoder_metrics"]
         console.print(f"          (the encoder alone, without the n-gram model: accuracy {encoder['accuracy']:.4f}  "
@@ -153,8 +162,8 @@ def evaluate(
     report = run_evaluation(classifier, labeled)
     paths = report.save(out or Path(model_dir) / "evaluation")
     metrics = report.metrics
-    console.print(f"[bold]{report.examples}[/] examples  accuracy [bold]{metrics['accuracy']:.4f}[/]  "
-                  f"macro-F1 [bold]{metrics['macro_f1']:.4f}[/]  weighted-F1 {metrics['weighted_f1']:.4f}")
+    console.print(styled((str(report.examples), "bold"), " examples  accuracy ", (f"{metrics['accuracy']:.4f}", "bold"),
+                         "  macro-F1 ", (f"{metrics['macro_f1']:.4f}", "bold"), f"  weighted-F1 {metrics['weighted_f1']:.4f}"))
     table = Table("label", "precision", "recall", "F1", "support", title="per class")
     for label, row in report.per_class.iterrows():
         table.add_row(label, f"{row.precision:.3f}", f"{row.recall:.3f}", f"{row.f1:.3f}", str(int(row.support)))
@@ -198,7 +207,7 @@ def predict(
     table = Table("text", "label", "score")
     for text, ranked in zip(all_texts, results):
         for rank, guess in enumerate(ranked):
-            table.add_row(text if rank == 0 else "", guess["label"] if rank == 0 else f"[dim]{guess['label']}[/]",
+            table.add_row(text if rank == 0 else "", guess["label"] if rank == 0 else Text(guess["label"], style="dim"),
                           f"{guess['score']:.4f}")
     console.print(table)
 
@@ -231,7 +240,7 @@ def download_model(
     ~/.cache/textfit/models (or $TEXTFIT_MODELS)."""
     from .catalog import download_model as fetch
 
-    folder = fetch(name, source, progress=lambda message: err_console.print(f"[dim]{message}[/]"))
+    folder = fetch(name, source, progress=lambda message: err_console.print(message, style="dim"))
     console.print(f"{folder.name} is ready in {folder}; use it with: textfit train DATA --model {folder.name}")
 
 
@@ -276,7 +285,8 @@ def export(
         verdict = (f"checked against PyTorch on {check['texts']} texts: max logit difference "
                    f"{check['max_abs_logit_diff']:.2g}, same top label on {check['top1_agreement']:.0%}"
                    if check else "")
-        console.print(f"  [bold green]wrote[/] {path.name}  {path.stat().st_size / 1e6:.1f} MB  {verdict}", highlight=False)
+        console.print(styled("  ", ("wrote", "bold green"), f" {path.name}  {path.stat().st_size / 1e6:.1f} MB  {verdict}"),
+                      highlight=False)
     console.print(f"verified; use it with: textfit predict {model_dir} \"some text\" --backend "
                   f"{'onnx-int8' if quantize else 'onnx'}", highlight=False)
 
@@ -304,7 +314,7 @@ def serve(
     limits = ServeLimits(max_body_bytes=max_body_bytes, max_texts=max_texts, max_text_chars=max_text_chars,
                          max_batch=max_batch, batch_wait_ms=batch_wait_ms)
     run_server(model_dir, host=host, port=port, backend=backend, limits=limits, threads=threads, announce=lambda url: console.print(
-        f"serving [bold]{model_dir}[/] on {url}  (API docs: {url}/docs; Ctrl-C stops it)", highlight=False))
+        f"serving {model_dir} on {url}  (API docs: {url}/docs; Ctrl-C stops it)", highlight=False))
 
 
 @app.command()
@@ -323,7 +333,7 @@ def studio(
     from .server.studio import StudioLimits, run_studio
 
     url = f"http://{host}:{port}/"
-    console.print(f"textfit studio on [bold]{url}[/]  (working folder {workdir.resolve()}; Ctrl-C stops it)",
+    console.print(f"textfit studio on {url}  (working folder {workdir.resolve()}; Ctrl-C stops it)",
                   highlight=False)
     if open_browser:
         import threading

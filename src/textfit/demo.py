@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.panel import Panel
+from rich.text import Text
 
 from .config import TrainConfig
 from .data import SAMPLE_DATA, TOPIC_HUB_ID, TOPIC_LABELS, LabeledTexts, load_train_eval
@@ -31,7 +32,7 @@ def run_demo(console: Console, *, data: str | None = None, model: str | None = N
 
     def step(number: int, title: str) -> None:
         console.print()
-        console.rule(f"[bold]{number}. {title}")
+        console.rule(Text(f"{number}. {title}", style="bold"))
 
     console.print(Panel.fit("textfit demo: fine-tune a language model into a finance-topic classifier, on this machine",
                             style="bold"))
@@ -42,8 +43,8 @@ def run_demo(console: Console, *, data: str | None = None, model: str | None = N
     try:
         console.print(guesses_table(fill_mask(FILL_MASK_SENTENCE, base, top_k=10)))
     except ModelError as exc:
-        console.print(f"[yellow]skipped:[/] {exc}\n"
-                      "Run `textfit demo --fill-mask-model PATH_OR_HUB_ID` with a masked-LM model to see this step.")
+        console.print(Text.assemble(("skipped:", "yellow"), f" {exc}\n"
+                      "Run `textfit demo --fill-mask-model PATH_OR_HUB_ID` with a masked-LM model to see this step."))
 
     step(2, "The data")
     if data:
@@ -51,9 +52,9 @@ def run_demo(console: Console, *, data: str | None = None, model: str | None = N
     elif hub_reachable():
         config = TrainConfig(data=TOPIC_HUB_ID, eval_data=TOPIC_HUB_ID, label_names=TOPIC_LABELS)
     else:
-        console.print(f"[yellow]offline:[/] the Hugging Face hub cannot be reached, so '{TOPIC_HUB_ID}' cannot be "
+        console.print(Text.assemble(("offline:", "yellow"), f" the Hugging Face hub cannot be reached, so '{TOPIC_HUB_ID}' cannot be "
                       f"downloaded. Using textfit's embedded sample instead: {SAMPLE_DATA.name}, short finance "
-                      "messages in the same 20 topics (pass --data FILE to use your own).")
+                      "messages in the same 20 topics (pass --data FILE to use your own)."))
         config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS)
     config = config.override(model=model, train_size=train_size, test_size=test_size, epochs=epochs)
     try:
@@ -61,7 +62,7 @@ def run_demo(console: Console, *, data: str | None = None, model: str | None = N
     except DataError as exc:
         if config.data != TOPIC_HUB_ID:
             raise
-        console.print(f"[yellow]the hub data set could not be loaded ({exc}); using the embedded sample[/]")
+        console.print(f"the hub data set could not be loaded ({exc}); using the embedded sample", style="yellow")
         config = dataclasses.replace(config, data=str(SAMPLE_DATA), eval_data=None)
         train_data, eval_data = load_train_eval(config)
     describe_data(console, train_data, eval_data)
@@ -75,16 +76,16 @@ def run_demo(console: Console, *, data: str | None = None, model: str | None = N
     result = train(config, out, callbacks=[RichProgress(progress or console)], data=(train_data, eval_data))
     seconds = time.perf_counter() - started
     metrics = result.report.metrics
-    console.print(f"Training took [bold]{result.record['timings']['train_s']:.1f} s[/] "
-                  f"({seconds:.1f} s including loading and saving); strategy: {result.record['strategy']}.")
-    console.print(f"Held-out accuracy [bold]{metrics['accuracy']:.3f}[/], macro-F1 [bold]{metrics['macro_f1']:.3f}[/] "
-                  f"on {len(eval_data)} messages never seen in training.")
+    console.print(Text.assemble("Training took ", (f"{result.record['timings']['train_s']:.1f} s", "bold"),
+                                f" ({seconds:.1f} s including loading and saving); strategy: {result.record['strategy']}."))
+    console.print(Text.assemble("Held-out accuracy ", (f"{metrics['accuracy']:.3f}", "bold"), ", macro-F1 ",
+                                (f"{metrics['macro_f1']:.3f}", "bold"), f" on {len(eval_data)} messages never seen in training."))
 
     step(5, "Using the fine-tuned model")
     console.print(f"Classifying: {NEW_MESSAGE}")
     ranked = result.classifier.top_k(NEW_MESSAGE, k=3)[0]
-    console.print(f"Result: [bold green]{ranked[0]['label']}[/] (score {ranked[0]['score']:.4f}); runners-up: "
-                  + ", ".join(f"{r['label']} ({r['score']:.3f})" for r in ranked[1:]))
+    console.print(Text.assemble("Result: ", (ranked[0]["label"], "bold green"), f" (score {ranked[0]['score']:.4f}); runners-up: "
+                                + ", ".join(f"{r['label']} ({r['score']:.3f})" for r in ranked[1:])))
     console.print(f"\nThe model is saved in {result.folder}/ with its metrics, confusion matrix and model card. Next:\n"
                   f"  textfit predict {result.folder} \"Your message\"\n"
                   f"  textfit evaluate {result.folder} your-labeled.csv\n"
