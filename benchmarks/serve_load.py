@@ -3,11 +3,13 @@ bounded number of concurrent clients for a fixed time, and report throughput, la
 
     .venv/bin/python benchmarks/serve_load.py MODEL_DIR                      # 32 clients for 30 s
     .venv/bin/python benchmarks/serve_load.py MODEL_DIR --clients 1,8,32 --duration 20 --out load.json
+    .venv/bin/python benchmarks/serve_load.py MODEL_DIR --duration 300 --rss-every 10      # a 5-minute soak
 
 Each client sends one request at a time (a random message from the embedded sample, or
 --texts-per-request of them) and waits for the answer before sending the next: the load is
 bounded by the number of clients. Latency is measured per request, from send to full answer.
-A few seconds of warm-up at every level are not counted."""
+A few seconds of warm-up at every level are not counted. The server's resident memory (RSS) is
+sampled during every level (start, end, largest), so a soak shows whether it leaks."""
 
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ def start_server(model_dir: str, host: str, port: int, extra: list[str]) -> subp
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
 
 
-def wait_until_up(base: str, server: subprocess.Popen, timeout: float = 180) -> dict:
+def wait_until_up(base: str, server: subprocess.Popen, timeout: float = 180, headers: dict | None = None) -> dict:
     import httpx
 
     deadline = time.time() + timeout
@@ -56,10 +58,29 @@ def wait_until_up(base: str, server: subprocess.Popen, timeout: float = 180) -> 
         if server.poll() is not None:
             raise SystemExit(f"the server exited with code {server.returncode}:\n{server.stderr.read().decode()[-2000:]}")
         try:
-            return httpx.get(f"{base}/model", timeout=2).json()
+            return httpx.get(f"{base}/model", timeout=2, headers=headers).raise_for_status().json()
         except httpx.HTTPError:
             time.sleep(0.25)
     raise SystemExit(f"the server did not answer within {timeout:.0f} s")
+
+
+def rss_mb(pid: int) -> float | None:
+    """Resident memory of a process, from /proc (Linux); None elsewhere."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+async def sample_rss(pid: int, every_s: float, samples: list) -> None:
+    """Append (seconds since start, RSS MB) every `every_s` seconds until cancelled."""
+    start = time.perf_counter()
+    while True:
+        samples.append((round(time.perf_counter() - start, 1), rss_mb(pid)))
+        await asyncio.sleep(every_s)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -71,7 +92,8 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 async def drive(base: str, clients: int, duration: float, warmup: float, texts: list[str], per_request: int,
-                timeout: float, seed: int) -> dict:
+                timeout: float, seed: int, server_pid: int | None = None, rss_every: float = 5.0,
+                headers: dict | None = None) -> dict:
     import httpx
 
     latencies: list[float] = []
@@ -105,9 +127,19 @@ async def drive(base: str, clients: int, duration: float, warmup: float, texts: 
                 latencies.append(done - sent)
                 counted_texts += per_request
 
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as http:
+    async def measured_rss() -> None:  # from the end of the warm-up, when the server has its working set
+        await asyncio.sleep(warmup)
+        await sample_rss(server_pid, rss_every, rss)
+
+    rss: list = []
+    sampler = asyncio.create_task(measured_rss()) if server_pid else None
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout, headers=headers) as http:
         await asyncio.gather(*(client(http) for _ in range(clients)))
+    if sampler:
+        sampler.cancel()
+        rss.append((round(time.perf_counter() - measure_from, 1), rss_mb(server_pid)))
     elapsed = time.perf_counter() - measure_from
+    values = [mb for _, mb in rss if mb is not None]
     ms = [1000 * v for v in latencies]
     return {
         "clients": clients, "texts_per_request": per_request, "duration_s": round(elapsed, 2),
@@ -115,6 +147,8 @@ async def drive(base: str, clients: int, duration: float, warmup: float, texts: 
         "requests_per_s": round(len(latencies) / elapsed, 1), "texts_per_s": round(counted_texts / elapsed, 1),
         "latency_ms": {"p50": _r(percentile(ms, 50)), "p90": _r(percentile(ms, 90)), "p99": _r(percentile(ms, 99)),
                        "max": _r(max(ms) if ms else None), "mean": _r(sum(ms) / len(ms) if ms else None)},
+        "rss_mb": {"start": values[0], "end": values[-1], "max": max(values),
+                   "growth_pct": round(100 * (values[-1] - values[0]) / values[0], 2), "samples": rss} if values else None,
     }
 
 
@@ -136,6 +170,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "serve_load.json",
                         help="where to write the results as JSON (default: benchmarks/results/serve_load.json)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--rss-every", type=float, default=5, help="seconds between samples of the server's memory")
+    parser.add_argument("--api-key", default=os.environ.get("TEXTFIT_API_KEY"),
+                        help="sent as a bearer token (for a server started with --api-key; default $TEXTFIT_API_KEY)")
     args = parser.parse_args()
 
     if args.host not in LOOPBACK:
@@ -148,11 +185,12 @@ def main() -> None:
 
     import httpx
 
+    headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else None
     port = args.port or free_port(args.host)
     base = f"http://{'[::1]' if args.host == '::1' else args.host}:{port}"
     server = start_server(args.model_dir, args.host, port, args.server_arg)
     try:
-        model = wait_until_up(base, server)
+        model = wait_until_up(base, server, headers=headers)
         texts = sample_texts()
         print(f"textfit serve {args.model_dir} on {base}: {len(model['labels'])} labels, base model {model['base_model']}, "
               f"backend {model['backend']}; {os.cpu_count()} CPUs")
@@ -160,7 +198,7 @@ def main() -> None:
         for clients in levels:
             before = httpx.get(f"{base}/health").json()["batches"]
             level = asyncio.run(drive(base, clients, args.duration, args.warmup, texts, args.texts_per_request,
-                                      args.timeout, args.seed))
+                                      args.timeout, args.seed, server.pid, args.rss_every, headers))
             after = httpx.get(f"{base}/health").json()["batches"]
             batches = after["batches"] - before["batches"]
             level["server_batches"] = batches
@@ -170,6 +208,10 @@ def main() -> None:
             print(f"{clients:>4} clients  {level['requests_per_s']:>8.1f} requests/s  p50 {lat['p50']} ms  "
                   f"p99 {lat['p99']} ms  max {lat['max']} ms  errors {level['errors']}  "
                   f"(mean batch {level['mean_batch_texts']} texts, {level['requests']} requests in {level['duration_s']} s)")
+            if level["rss_mb"]:
+                memory = level["rss_mb"]
+                print(f"      server RSS {memory['start']} MB at the start, {memory['end']} MB at the end "
+                      f"({memory['growth_pct']:+.2f} %), largest {memory['max']} MB")
         alive = server.poll() is None
     finally:
         server.send_signal(signal.SIGINT)

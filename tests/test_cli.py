@@ -120,9 +120,9 @@ def test_fill_mask_command(tiny_mlm, tiny_bert):
         ("text,label\n", ["has a header but no data rows"]),
         ("words,tag\na,b\nc,d\n", ["cannot tell which column holds the texts", "'words', 'tag'"]),
         ("text,label\na,x\nb,x\n", ["all examples have the same label ('x')"]),
-        ("text,label\na,x\nb,x\nc,y\n", ["single example: 'y' (row 3)"]),
+        ("text,label\na,x\nb,y\nc,z\n", ["every class has a single example"]),
         ("text,label\na,x\n,y\nc,y\n", ["empty 'text' (rows 2)", "--skip-bad-rows"]),
-        (b"text,label\na,x\n\xff\xfe,y\n", ["line 3 has bytes that are not valid UTF-8"]),
+        (b"text,label\na,x\n\x81\x8d,y\n", ["line 3 has bytes that are not valid UTF-8"]),
     ],
 )
 def test_train_bad_input(tmp_path, content, fragments):

@@ -101,3 +101,13 @@ def test_weight_shrinks_below_8_examples_per_class_and_names_join(sample_split):
     absent = sorted(set(range(20)) - set(few.labels))
     assert absent and np.exp(model.log_proba([TOPIC_LABELS[absent[0]]]))[0, absent[0]] > 0.05
     assert fit_lexical(train_data, tokenizer, 0.0) == (None, 0.0)
+
+
+def test_no_word_of_two_letters_trains_without_ngrams():
+    """sklearn finds no vocabulary in one-letter texts: the run goes on with the encoder alone."""
+    from textfit.data import LabeledTexts
+    from textfit.lexical import fit_lexical
+
+    data = LabeledTexts(["a", "b", "c", "d"], [0, 0, 1, 1], ["1", "2"], "inline")
+    model, seconds = fit_lexical(data, None, 0.5)
+    assert model is None and seconds >= 0

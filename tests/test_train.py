@@ -10,7 +10,8 @@ import pytest
 from textfit import Classifier, TrainConfig, train
 from textfit.callbacks import Callback, JsonlLog
 from textfit.data import SAMPLE_DATA, TOPIC_LABELS
-from textfit.train import budget_epochs, build_optimizer, choose_max_length, default_epochs, steps_for_budget, trained_weights
+from textfit.loop import build_optimizer, steps_for_budget, trained_weights
+from textfit.train import budget_epochs, choose_max_length, default_epochs
 
 
 def test_saved_folder_has_everything(tiny_model_dir):
@@ -154,6 +155,54 @@ def test_retraining_replaces_the_folder_atomically(tiny_bert, tmp_path):
     assert not (tmp_path / "m.partial").exists()
 
 
+@pytest.mark.parametrize("crash", ["moving the old model aside", "moving the new one in", "deleting the old one"])
+def test_a_save_killed_between_its_steps_leaves_a_loadable_model(tiny_model_dir, tmp_path, monkeypatch, crash):
+    import os
+    import shutil
+
+    from textfit import evaluate
+    from textfit.data import load_data
+    from textfit.save import recover_model_folder, save_model
+
+    out = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, out)
+    classifier = Classifier.load(out)
+    new_record = {**classifier.record, "status": "the new one"}
+    report = evaluate(classifier, load_data(SAMPLE_DATA, label_names=TOPIC_LABELS).subset(range(20)))
+    renames, real_replace, real_rmtree = [], os.replace, shutil.rmtree
+
+    class Killed(Exception):
+        pass
+
+    def replace(source, target):
+        renames.append(target)
+        if (crash, len(renames)) in (("moving the old model aside", 1), ("moving the new one in", 2)):
+            raise Killed
+        real_replace(source, target)
+
+    def rmtree(path, *args, **kwargs):
+        if crash == "deleting the old one" and str(path).endswith(".previous"):
+            raise Killed
+        real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(shutil, "rmtree", rmtree)
+    with pytest.raises(Killed):
+        save_model(out, classifier, new_record, report)
+    monkeypatch.undo()
+    if crash == "moving the new one in":  # the one moment without a model at `out`: the old one waits beside it
+        assert not out.exists() and Classifier.load(out.with_name("m.previous")).record["status"] == "completed"
+
+    recover_model_folder(out)  # what the next save (or training run) does first
+    assert not out.with_name("m.previous").exists()
+    expected = "the new one" if crash == "deleting the old one" else "completed"
+    assert Classifier.load(out).record["status"] == expected
+    assert Classifier.load(out).predict(["Oil prices fall"]) == classifier.predict(["Oil prices fall"])
+    save_model(out, classifier, new_record, report)  # and the next save completes, leaving nothing beside it
+    assert Classifier.load(out).record["status"] == "the new one"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
 def test_defaults_scale_with_the_data():
     assert choose_max_length(np.array([10] * 50 + [500] * 50), cap=256) == 256
     assert choose_max_length(np.array([10] * 99 + [500]), cap=256) == 16  # one outlier does not set the length
@@ -186,7 +235,7 @@ def test_cpu_training_uses_eager_attention_and_gives_the_model_back_as_it_was(ti
 
     if torch.cuda.is_available():
         pytest.skip("GPUs keep fused attention")
-    from textfit.train import attention_for_training
+    from textfit.loop import attention_for_training
 
     model = build_classifier(str(tiny_bert), ["a", "b"])
     assert model.config._attn_implementation == "sdpa"

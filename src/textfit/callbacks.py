@@ -18,6 +18,10 @@ class Callback:
     def on_evaluate(self, metrics: dict) -> None:
         """metrics: epoch, step, loss, accuracy, macro_f1, weighted_f1, elapsed_s, best."""
 
+    def on_checkpoint(self, info: dict) -> None:
+        """info["event"] "saved": step, epoch, folder, seconds, size_mb (checkpoint.py);
+        "resumed": from_step, at, checkpoint_saved (a resumed run, before its first step)."""
+
     def on_train_end(self, record: dict) -> None:
         pass
 
@@ -54,6 +58,11 @@ class RichProgress(Callback):
             ("  best so far", "green") if metrics.get("best") else "",
         ))
 
+    def on_checkpoint(self, info):
+        if info["event"] == "resumed":  # saved checkpoints pass silently: they are routine
+            self.console.print(f"resumed from step {info['from_step']}" if info["from_step"] else
+                               "resumed: no checkpoint had been written, so training starts over", highlight=False)
+
     def on_train_end(self, record):
         if self.progress:
             self.progress.stop()
@@ -82,6 +91,10 @@ class JsonlLog(Callback):
 
     def on_evaluate(self, metrics):
         self._write("evaluate", **metrics)
+
+    def on_checkpoint(self, info):
+        self._write("checkpoint" if info["event"] == "saved" else "resumed",
+                    **{k: v for k, v in info.items() if k != "event"})
 
     def on_train_end(self, record):
         self._write("end", status=record.get("status"), best=record.get("best"))

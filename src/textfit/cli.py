@@ -70,18 +70,21 @@ def setup_logging() -> None:
 # --- shared options ---------------------------------------------------------------------------
 TextColumn = Annotated[Optional[str], typer.Option(help="Column holding the texts (detected when unambiguous).")]
 LabelColumn = Annotated[Optional[str], typer.Option(help="Column holding the labels (detected when unambiguous).")]
+Sheet = Annotated[Optional[str], typer.Option(help="Sheet of an Excel file: a name, or a position counted from 1 (default: the first).")]
 Backend = Annotated[str, typer.Option(help="Runtime: torch, onnx or onnx-int8 (after `textfit export`).")]
+AllowHost = Annotated[Optional[list[str]], typer.Option(help="Also answer requests for this host name when listening on 127.0.0.1 (behind a reverse proxy); repeat it or separate names with commas.")]
 
 
 @app.command()
 @friendly_errors
 def train(
-    data: Annotated[Optional[str], typer.Argument(help="CSV, TSV, JSON Lines or Parquet file, or a Hugging Face data set id.")] = None,
+    data: Annotated[Optional[str], typer.Argument(help="CSV, TSV, Excel (.xlsx), JSON Lines or Parquet file, or a Hugging Face data set id.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the trained model to.")] = Path("textfit-model"),
     config: Annotated[Optional[Path], typer.Option(help="TOML or JSON file of training options; flags override it.")] = None,
     model: Annotated[Optional[str], typer.Option(help="Base model: hub id, local folder, or all-mpnet-base-v2 after `textfit download-model` (default: embedded all-MiniLM-L6-v2).")] = None,
     text_column: TextColumn = None,
     label_column: LabelColumn = None,
+    sheet: Sheet = None,
     label_names: Annotated[Optional[str], typer.Option(help="Label names in id order: 'a,b,c' or a file with one per line.")] = None,
     eval_data: Annotated[Optional[str], typer.Option(help="Evaluate on this file / hub id instead of a hold-out.")] = None,
     eval_split: Annotated[Optional[float], typer.Option(help="Fraction held out for evaluation (default 0.2, stratified).")] = None,
@@ -100,25 +103,36 @@ def train(
     pooling: Annotated[Optional[str], typer.Option(help="mean (default: the head reads the mean of the token vectors, as sentence encoders are trained) or cls.")] = None,
     lexical_weight: Annotated[Optional[float], typer.Option(help="Weight of the word/character n-gram model blended with the encoder (default 0.5; 0 turns it off).")] = None,
     skip_bad_rows: Annotated[Optional[bool], typer.Option("--skip-bad-rows", help="Skip and report rows with an empty text or label.")] = None,
+    checkpoint_minutes: Annotated[Optional[float], typer.Option(help="Save the training state beside --out this often and at each epoch's end, once the run lasts that long (default 5; 0 turns it off).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run into --out from its last checkpoint, with its settings.")] = False,
 ):
     """Fine-tune a model on labeled data and save it, with its metrics and model card, to --out."""
+    from . import checkpoint
     from .callbacks import RichProgress
     from .config import TrainConfig
     from .data import parse_label_names
     from .train import train as run_training
 
-    settings = TrainConfig.from_file(config) if config else TrainConfig()
+    saved = checkpoint.latest(out) if resume else None
+    if resume and saved is None:
+        raise TextfitError(f"nothing to resume in {checkpoint.folder_for(out)}; start without --resume")
+    if config:
+        settings = TrainConfig.from_file(config)
+    elif saved:  # the interrupted run's settings: --resume needs neither the data nor the options again
+        settings = TrainConfig().override(**saved["config"])
+    else:
+        settings = TrainConfig()
     settings = settings.override(
-        data=data, model=model, text_column=text_column, label_column=label_column,
+        data=data, model=model, text_column=text_column, label_column=label_column, sheet=sheet,
         label_names=parse_label_names(label_names), eval_data=eval_data, eval_split=eval_split, split=split,
         data_config=data_config, train_size=train_size, test_size=test_size, seed=seed, epochs=epochs,
         time_budget=time_budget, strategy=strategy, learning_rate=learning_rate, batch_size=batch_size,
         max_length=max_length, strip_urls=strip_urls, pooling=pooling, lexical_weight=lexical_weight,
-        skip_bad_rows=skip_bad_rows,
+        skip_bad_rows=skip_bad_rows, checkpoint_minutes=checkpoint_minutes,
     )
     if not settings.data:
         raise TextfitError("no training data: give a file or hub id, or set `data` in --config")
-    result = run_training(settings, out, callbacks=[RichProgress(err_console)])
+    result = run_training(settings, out, callbacks=[RichProgress(err_console)], resume=resume)
     print_training_summary(result)
 
 
@@ -146,6 +160,7 @@ def evaluate(
     out: Annotated[Optional[Path], typer.Option(help="Folder for the report (default: MODEL_DIR/evaluation).")] = None,
     text_column: TextColumn = None,
     label_column: LabelColumn = None,
+    sheet: Sheet = None,
     split: Annotated[Optional[str], typer.Option(help="Split of a hub data set (default train).")] = None,
     skip_bad_rows: Annotated[bool, typer.Option("--skip-bad-rows", help="Skip and report rows with an empty text or label.")] = False,
     backend: Backend = "torch",
@@ -157,7 +172,7 @@ def evaluate(
 
     classifier = Classifier.load(model_dir, backend=backend)
     labeled = load_data(data, text_column=text_column, label_column=label_column, split=split,
-                        label_names=classifier.label_names, skip_bad_rows=skip_bad_rows)
+                        label_names=classifier.label_names, skip_bad_rows=skip_bad_rows, sheet=sheet)
     log_skipped(labeled)
     report = run_evaluation(classifier, labeled)
     paths = report.save(out or Path(model_dir) / "evaluation")
@@ -178,10 +193,11 @@ def evaluate(
 def predict(
     model_dir: Annotated[Path, typer.Argument(help="A trained model folder.")],
     texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to classify.")] = None,
-    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="File of texts: .txt (one per line), or CSV/TSV/JSONL/Parquet with a text column.")] = None,
+    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="File of texts: .txt (one per line), or CSV/TSV/Excel/JSONL/Parquet with a text column.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write predictions to a .csv or .jsonl file.")] = None,
     top_k: Annotated[int, typer.Option(help="How many labels to show per text, best first.")] = 1,
     text_column: TextColumn = None,
+    sheet: Sheet = None,
     backend: Backend = "torch",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
 ):
@@ -191,7 +207,7 @@ def predict(
 
     all_texts = list(texts or [])
     if input:
-        all_texts += read_texts(input, text_column)
+        all_texts += read_texts(input, text_column, sheet=sheet)
     if not all_texts:
         raise TextfitError("nothing to classify: give texts as arguments or a file with --input")
     classifier = Classifier.load(model_dir, backend=backend)
@@ -304,17 +320,25 @@ def serve(
     max_batch: Annotated[int, typer.Option(help="Most texts put through the model at once.")] = 64,
     batch_wait_ms: Annotated[float, typer.Option(help="How long to gather concurrent requests into one batch.")] = 5.0,
     threads: Annotated[Optional[int], typer.Option(help="PyTorch threads for the model (default: PyTorch's choice; 1 is best on a busy machine).")] = None,
+    api_key: Annotated[Optional[str], typer.Option(help="Require this key on every request but /health and /docs (Authorization: Bearer KEY or X-API-Key: KEY). Default: $TEXTFIT_API_KEY, else no key.")] = None,
+    allow_host: AllowHost = None,
 ):
     """Serve a trained model over HTTP: POST /predict, GET /health, GET /model, docs at /docs."""
     from .server import require_server_extra
 
     require_server_extra()
     from .server.app import ServeLimits, serve as run_server
+    from .server.security import is_loopback, resolve_api_key
 
     limits = ServeLimits(max_body_bytes=max_body_bytes, max_texts=max_texts, max_text_chars=max_text_chars,
                          max_batch=max_batch, batch_wait_ms=batch_wait_ms)
-    run_server(model_dir, host=host, port=port, backend=backend, limits=limits, threads=threads, announce=lambda url: console.print(
-        f"serving {model_dir} on {url}  (API docs: {url}/docs; Ctrl-C stops it)", highlight=False))
+    api_key = resolve_api_key(api_key)
+    if not api_key and not is_loopback(host):
+        console.print(f"warning: {host} is reachable from other machines and there is no --api-key: anyone who can "
+                      "reach this one can use the model", highlight=False)
+    run_server(model_dir, host=host, port=port, backend=backend, limits=limits, threads=threads, api_key=api_key,
+               allowed_hosts=allow_host or (), announce=lambda url: console.print(
+                   f"serving {model_dir} on {url}  (API docs: {url}/docs; Ctrl-C stops it)", highlight=False))
 
 
 @app.command()
@@ -325,14 +349,18 @@ def studio(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
     max_upload_mb: Annotated[float, typer.Option(help="Largest data file accepted, in MB.")] = 50,
     open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the page in your browser.")] = False,
+    token: Annotated[Optional[str], typer.Option(help="Access token the page and API calls must carry. Default: $TEXTFIT_STUDIO_TOKEN; else none on 127.0.0.1, a new one printed in the URL on any other address.")] = None,
+    allow_host: AllowHost = None,
 ):
     """Fine-tune without code: upload data, train, inspect and try the model in your browser."""
     from .server import require_server_extra
 
     require_server_extra()
+    from .server.security import public_url, resolve_studio_token
     from .server.studio import StudioLimits, run_studio
 
-    url = f"http://{host}:{port}/"
+    token = resolve_studio_token(host, token)
+    url = public_url(host, port, token)
     console.print(f"textfit studio on {url}  (working folder {workdir.resolve()}; Ctrl-C stops it)",
                   highlight=False)
     if open_browser:
@@ -340,7 +368,8 @@ def studio(
         import webbrowser
 
         threading.Timer(1.5, webbrowser.open, args=(url,)).start()
-    run_studio(workdir, host=host, port=port, limits=StudioLimits(max_upload_bytes=int(max_upload_mb * 1024 * 1024)))
+    run_studio(workdir, host=host, port=port, limits=StudioLimits(max_upload_bytes=int(max_upload_mb * 1024 * 1024)),
+               token=token, allowed_hosts=allow_host or ())
 
 
 def main() -> None:  # pragma: no cover - console-script entry point

@@ -7,28 +7,27 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
-import json
+import logging
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
-
-import logging
 
 import numpy as np
 import pandas as pd
 
 from .errors import DataError
 from .hub import hub_reachable, looks_like_hub_id, offline_hint
+from .readers import FORMATS, Table, read_file  # noqa: F401  (FORMATS: the studio's accepted uploads)
 
-FORMATS = {
-    ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-    ".json": "json", ".parquet": "parquet", ".pq": "parquet",
-}
 TEXT_COLUMN_NAMES = ("text", "sentence", "content", "message", "tweet", "review", "document", "body", "utterance")
 LABEL_COLUMN_NAMES = ("label", "labels", "category", "class", "target", "topic", "intent", "sentiment")
+MAX_DISTINCT_LABELS = 200
+"""A label column with more distinct values than this, and more than half of its rows distinct, is
+taken for a text or id column picked by mistake: 200 classes already ask for thousands of rows."""
+WHOLE_NUMBER = re.compile(r"[+-]?\d+")
 
 SAMPLE_DIR = files("textfit") / "sample_data"
 SAMPLE_DATA = Path(str(SAMPLE_DIR / "finance_topics.csv"))
@@ -48,6 +47,8 @@ class LabeledTexts:
     fingerprint: str = ""
     skipped_rows: dict[str, list[int]] = field(default_factory=dict)
     """Why rows were skipped -> their row numbers; reported, never silent."""
+    encoding: str | None = None
+    """What a text file was decoded as (utf-8, utf-8-sig, utf-16, cp1252); None for Excel, Parquet, the hub."""
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -55,7 +56,7 @@ class LabeledTexts:
     def subset(self, indices) -> LabeledTexts:
         return LabeledTexts(
             [self.texts[i] for i in indices], [self.labels[i] for i in indices],
-            self.label_names, self.source, self.fingerprint, self.skipped_rows,
+            self.label_names, self.source, self.fingerprint, self.skipped_rows, self.encoding,
         )
 
     def label_counts(self) -> dict[str, int]:
@@ -78,65 +79,27 @@ def sample_fingerprint() -> str:
     return file_sha256(SAMPLE_DATA)
 
 
-def _decode(path: Path) -> str:
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(
-            f"{path}: line {line} has bytes that are not valid UTF-8 (byte {raw[exc.start]:#04x} at offset "
-            f"{exc.start}). Save the file as UTF-8 and try again."
-        ) from None
+def read_source(source: str | Path, *, split: str | None = None, config: str | None = None,
+                sheet: str | int | None = None) -> Table:
+    """A local file (readers.py) or a hub data set, as a `Table`."""
+    path = Path(source)
+    if not path.exists() and looks_like_hub_id(str(source)):
+        return _read_hub(str(source), split=split, config=config)
+    return read_file(path, sheet)
 
 
-def read_table(source: str | Path, *, split: str | None = None, config: str | None = None):
+def read_table(source: str | Path, *, split: str | None = None, config: str | None = None,
+               sheet: str | int | None = None):
     """Read a file or a hub data set into a DataFrame.
 
     Returns (frame, fingerprint, class_label_names or None)."""
-    path = Path(source)
-    if path.is_dir():
-        raise DataError(f"{path} is a folder; give a data file (CSV, TSV, JSON Lines or Parquet)")
-    if not path.exists():
-        if looks_like_hub_id(str(source)):
-            return _read_hub(str(source), split=split, config=config)
-        raise DataError(f"data file not found: {path}")
-    kind = FORMATS.get(path.suffix.lower())
-    if kind is None:
-        raise DataError(
-            f"{path}: unknown format '{path.suffix or '(no extension)'}'. "
-            f"Supported: {', '.join(sorted(FORMATS))}"
-        )
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty")
-    try:
-        if kind in ("csv", "tsv"):
-            frame = pd.read_csv(
-                io.StringIO(_decode(path)), sep="\t" if kind == "tsv" else ",",
-                keep_default_na=False, na_values=[""],
-            )
-        elif kind == "parquet":
-            frame = pd.read_parquet(path)
-        else:
-            text = _decode(path)
-            lines = kind == "jsonl" or not text.lstrip().startswith("[")
-            frame = pd.read_json(io.StringIO(text), lines=lines, dtype=False)
-    except DataError:
-        raise
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty") from None
-    except (pd.errors.ParserError, ValueError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: cannot be parsed as {kind.upper()}: {str(exc).strip()}") from None
-    except Exception as exc:  # pyarrow and friends raise their own types
-        raise DataError(f"{path}: cannot be read as {kind}: {exc}") from None
-    if frame.empty:
-        raise DataError(f"{path}: has a header but no data rows")
-    return frame, file_sha256(path), None
+    table = read_source(source, split=split, config=config, sheet=sheet)
+    return table.frame, table.fingerprint, table.class_names
 
 
 def _read_hub(name: str, *, split: str | None, config: str | None):
     if not hub_reachable():
-        raise DataError(offline_hint(name) + " Give a local CSV/TSV/JSONL/Parquet file instead.")
+        raise DataError(offline_hint(name) + " Give a local CSV, Excel, JSON Lines or Parquet file instead.")
     import datasets
 
     try:
@@ -147,7 +110,8 @@ def _read_hub(name: str, *, split: str | None, config: str | None):
     for feature in dataset.features.values():
         if isinstance(feature, datasets.ClassLabel):
             class_names = list(feature.names)
-    return dataset.to_pandas(), f"hub:{name}:{config or ''}:{split or 'train'}:{dataset._fingerprint}", class_names
+    fingerprint = f"hub:{name}:{config or ''}:{split or 'train'}:{dataset._fingerprint}"
+    return Table(dataset.to_pandas(), fingerprint, class_names=class_names)
 
 
 def is_text_column(values: pd.Series) -> bool:
@@ -158,6 +122,11 @@ def detect_columns(frame: pd.DataFrame, source: str, text_column: str | None, la
     columns = [str(c) for c in frame.columns]
     frame.columns = columns
     listing = ", ".join(f"'{c}'" for c in columns)
+    if len(columns) == 1 and text_column is None and label_column is None:
+        raise DataError(
+            f"{source}: the label column is missing: the file has a single column ({listing}). A labeled file "
+            "needs a text column and a label column. If it has both, its separator was not recognised: "
+            "use ',', ';', tab or '|' between fields.")
     for given, role in ((text_column, "text"), (label_column, "label")):
         if given is not None and given not in columns:
             raise DataError(f"{source}: no {role} column '{given}'. The columns are: {listing}")
@@ -198,42 +167,78 @@ def parse_label_names(value: str | list[str] | None) -> list[str] | None:
     return names
 
 
-def _label_ids(values: pd.Series, source: str, column: str, names: list[str] | None):
-    """Map raw label values to ids; return (ids, label_names)."""
-    if pd.api.types.is_bool_dtype(values):
-        values = values.astype(str)
-    if pd.api.types.is_numeric_dtype(values):
-        if not np.all(np.mod(values.to_numpy(dtype=float), 1) == 0) or (values < 0).any():
-            bad = values.index[(np.mod(values.to_numpy(dtype=float), 1) != 0) | (values < 0).to_numpy()]
-            raise DataError(
-                f"{source}: column '{column}' mixes numbers that are not label ids (whole numbers >= 0), "
-                f"rows {_as_rows(bad)}"
-            )
-        ids = values.astype(int)
-    else:
-        as_text = values.astype(str).str.strip()
-        if as_text.str.fullmatch(r"\d+").all() and not (names and set(as_text) <= set(names)):
-            ids = as_text.astype(int)
-        else:
-            vocabulary = names or sorted(set(as_text))
-            index = {name: i for i, name in enumerate(vocabulary)}
-            unknown = as_text[~as_text.isin(index)]
-            if len(unknown):
-                raise DataError(
-                    f"{source}: label(s) {', '.join(repr(v) for v in sorted(set(unknown))[:10])} in column "
-                    f"'{column}' (rows {_as_rows(unknown.index)}) are not among the known labels: "
-                    f"{', '.join(vocabulary)}"
-                )
-            return as_text.map(index).tolist(), list(vocabulary)
-    names = names or [str(i) for i in range(int(ids.max()) + 1)]
-    too_big = ids[ids >= len(names)]
-    if len(too_big):
+def _label_text(value) -> str:
+    """A label value as the text that names its class: 2.0 (a whole number read as a float) -> '2'."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _natural(name: str):
+    """Sort key: whole numbers in numeric order ('2' before '10'), then the rest alphabetically."""
+    return (0, int(name), name) if WHOLE_NUMBER.fullmatch(name) else (1, 0, name)
+
+
+def _check_variants(raw: pd.Series, source: str, column: str) -> None:
+    """Labels that differ only in capitals or surrounding spaces are reported, never merged: they
+    may be typos of one class, or meant apart; only the user knows."""
+    groups: dict[str, list[str]] = {}
+    for value in raw.unique():
+        groups.setdefault(value.strip().casefold(), []).append(value)
+    clashes = [sorted(variants) for variants in groups.values() if len(variants) > 1]
+    if clashes:
+        described = "; ".join(
+            ", ".join(f"{v!r} (rows {_as_rows(raw.index[raw == v])})" for v in variants) for variants in clashes[:5])
+        more = f" and {len(clashes) - 5} more such groups" if len(clashes) > 5 else ""
         raise DataError(
-            f"{source}: label id(s) {', '.join(map(str, sorted(set(too_big))[:10]))} in column '{column}' "
-            f"(rows {_as_rows(too_big.index)}) are outside the {len(names)} known labels "
-            f"(ids 0..{len(names) - 1}: {', '.join(names)})"
-        )
-    return ids.tolist(), list(names)
+            f"{source}: labels in column '{column}' differ only in capitals or surrounding spaces: {described}{more}. "
+            "textfit does not merge them for you: write each label the same way everywhere in the file.")
+
+
+def _label_ids(values: pd.Series, source: str, column: str, names: list[str] | None):
+    """Map raw label values to ids; return (ids, label_names).
+
+    Whole numbers are ids only when they are exactly 0..N-1 or `names` are given; otherwise every
+    label is a category named by its own text ('1'..'5' for star ratings), in natural order."""
+    fractional = values.map(lambda v: isinstance(v, (float, np.floating)) and not float(v).is_integer())
+    if fractional.any():
+        shown = ", ".join(map(str, values[fractional].unique()[:5]))
+        raise DataError(
+            f"{source}: column '{column}' holds numbers that are not whole ({shown}; rows {_as_rows(values.index[fractional])}). "
+            "textfit learns categories: a column of scores or measurements cannot be the label column.")
+    raw = values.map(_label_text).astype(str)
+    _check_variants(raw, source, column)
+    text = raw.str.strip()
+    whole = bool(text.str.fullmatch(WHOLE_NUMBER).all())
+    numbered_names = bool(names) and all(WHOLE_NUMBER.fullmatch(n) for n in names)  # e.g. a ratings model's
+    if names and whole and not numbered_names and not set(text) <= set(names):
+        ids = text.map(int)  # Python ints: a 20-digit code must not overflow
+        outside = ids[(ids < 0) | (ids >= len(names))]
+        if len(outside):
+            raise DataError(
+                f"{source}: label id(s) {', '.join(map(str, sorted(set(outside))[:10]))} in column '{column}' "
+                f"(rows {_as_rows(outside.index)}) are outside the {len(names)} known labels "
+                f"(ids 0..{len(names) - 1}: {', '.join(names)})")
+        return ids.tolist(), list(names)
+    if not names:
+        distinct = text.nunique()
+        if distinct > MAX_DISTINCT_LABELS and distinct > len(text) / 2:
+            raise DataError(
+                f"{source}: column '{column}' has {distinct} different values in {len(text)} rows: that looks like a "
+                f"text or id column picked as the label column by mistake (textfit refuses more than "
+                f"{MAX_DISTINCT_LABELS} labels when most rows have one of their own). Name the label column "
+                "with --label-column.")
+        if whole and set(numbers := text.map(int)) == set(range(distinct)):
+            return numbers.tolist(), [str(i) for i in range(distinct)]
+    vocabulary = list(names) if names else sorted(set(text), key=_natural)
+    index = {name: i for i, name in enumerate(vocabulary)}
+    unknown = text[~text.isin(index)]
+    if len(unknown):
+        raise DataError(
+            f"{source}: label(s) {', '.join(repr(v) for v in sorted(set(unknown))[:10])} in column "
+            f"'{column}' (rows {_as_rows(unknown.index)}) are not among the known labels: "
+            f"{', '.join(vocabulary)}")
+    return text.map(index).tolist(), vocabulary
 
 
 def load_data(
@@ -245,15 +250,21 @@ def load_data(
     split: str | None = None,
     config: str | None = None,
     skip_bad_rows: bool = False,
+    sheet: str | int | None = None,
 ) -> LabeledTexts:
     """Load labeled texts from a file or a hub id, with labels mapped to ids and names.
 
     Label names come from `label_names` (in id order), else the data set's ClassLabel feature,
-    else the sorted string labels; integer labels without names are named by their number."""
+    else the labels' own text in natural order. Whole-number labels are ids only when they are
+    exactly 0..N-1; star ratings 1-5 are the five classes '1'..'5'. `sheet` picks an Excel
+    workbook's sheet, by name or by position counted from 1 (default: the first)."""
     source = str(source)
-    frame, fingerprint, class_names = read_table(source, split=split, config=config)
+    table = read_source(source, split=split, config=config, sheet=sheet)
+    if table.note:
+        log.warning(table.note)
+    frame = table.frame
     text_column, label_column = detect_columns(frame, source, text_column, label_column)
-    names = parse_label_names(label_names) or class_names
+    names = parse_label_names(label_names) or table.class_names
 
     texts = frame[text_column]
     empty_text = texts.isna() | (texts.astype(str).str.strip() == "")
@@ -275,7 +286,7 @@ def load_data(
     ids, names = _label_ids(frame[label_column], source, label_column, names)
     return LabeledTexts(
         texts=frame[text_column].astype(str).tolist(), labels=ids, label_names=names,
-        source=source, fingerprint=fingerprint, skipped_rows=skipped,
+        source=source, fingerprint=table.fingerprint, skipped_rows=skipped, encoding=table.encoding,
     )
 
 
@@ -310,7 +321,8 @@ def with_label_names(data: LabeledTexts) -> tuple[list[str], list[int]]:
 
 
 def stratified_split(data: LabeledTexts, test_fraction: float, seed: int) -> tuple[LabeledTexts, LabeledTexts]:
-    """Hold out `test_fraction` of each class; classes too small to split stay in training."""
+    """Hold out `test_fraction` of each class; a class with a single example stays in training
+    (and so is left out of the evaluation)."""
     from sklearn.model_selection import train_test_split
 
     if not 0 < test_fraction < 1:
@@ -318,26 +330,34 @@ def stratified_split(data: LabeledTexts, test_fraction: float, seed: int) -> tup
     counts = Counter(data.labels)
     splittable = [i for i, label in enumerate(data.labels) if counts[label] >= 2]
     singletons = [i for i, label in enumerate(data.labels) if counts[label] < 2]
-    n_test = max(1, round(test_fraction * len(splittable)))
-    stratify = [data.labels[i] for i in splittable] if n_test >= len(set(data.labels)) else None
+    if not splittable:
+        raise DataError(f"{data.source}: no class has two examples, so none can be held out for evaluation")
+    n_test = min(max(1, round(test_fraction * len(splittable))), len(splittable) - 1)
+    classes = len({data.labels[i] for i in splittable})
+    can_stratify = n_test >= classes and len(splittable) - n_test >= classes
+    stratify = [data.labels[i] for i in splittable] if can_stratify else None
     train_idx, test_idx = train_test_split(splittable, test_size=n_test, random_state=seed, stratify=stratify)
     return data.subset(sorted(train_idx) + singletons), data.subset(sorted(test_idx))
 
 
+def single_example_classes(data: LabeledTexts) -> dict[str, int]:
+    """Classes with one example -> the row it is on (counted in `data`, from 1)."""
+    counts = Counter(data.labels)
+    return {data.label_names[label]: data.labels.index(label) + 1 for label, count in counts.items() if count == 1}
+
+
 def check_trainable(data: LabeledTexts) -> None:
-    """Refuse data that cannot train a classifier, saying why."""
+    """Refuse data that cannot train a classifier, saying why. Classes with a single example are
+    fine (they train, and `stratified_split` leaves them out of the evaluation); data where every
+    class has one is not: nothing in it shows what a class has in common."""
     counts = Counter(data.labels)
     if len(counts) < 2:
         only = data.label_names[next(iter(counts))] if counts else "none"
         raise DataError(f"{data.source}: all examples have the same label ('{only}'); a classifier needs at least two classes")
-    singles = [label for label, count in counts.items() if count == 1]
-    if singles:
-        rows = [data.labels.index(label) + 1 for label in singles]
-        described = ", ".join(f"'{data.label_names[label]}' (row {row})" for label, row in zip(singles, rows))
+    if max(counts.values()) < 2:
         raise DataError(
-            f"{data.source}: class(es) with a single example: {described}. Each class needs at least two "
-            "examples (one to learn from, one to check); add examples or remove the class."
-        )
+            f"{data.source}: every class has a single example ({len(counts)} classes in {len(data)} rows): "
+            "give each class at least two, or check that the label column is the right one.")
 
 
 def check_eval_labels(train: LabeledTexts, evaluation: LabeledTexts) -> list[str]:
@@ -346,12 +366,18 @@ def check_eval_labels(train: LabeledTexts, evaluation: LabeledTexts) -> list[str
     return [evaluation.label_names[label] for label in sorted(set(evaluation.labels) - seen)]
 
 
+def classes_not_evaluated(train: LabeledTexts, evaluation: LabeledTexts) -> list[str]:
+    """Names of training classes without an evaluation example: the metrics say nothing about them."""
+    return [train.label_names[label] for label in sorted(set(train.labels) - set(evaluation.labels))]
+
+
 def load_train_eval(config) -> tuple[LabeledTexts, LabeledTexts]:
     """The training and evaluation sets a `TrainConfig` asks for, validated and sampled."""
     if not config.data:
         raise DataError("no training data given")
     options = dict(text_column=config.text_column, label_column=config.label_column, skip_bad_rows=config.skip_bad_rows)
-    data = load_data(config.data, label_names=config.label_names, split=config.split, config=config.data_config, **options)
+    data = load_data(config.data, label_names=config.label_names, split=config.split, config=config.data_config,
+                     sheet=config.sheet, **options)
     log_skipped(data)
     check_trainable(data)
     if config.eval_data:
@@ -360,6 +386,9 @@ def load_train_eval(config) -> tuple[LabeledTexts, LabeledTexts]:
         train = data
     else:
         train, evaluation = stratified_split(data, config.eval_split, config.seed)
+        if singles := single_example_classes(data):
+            log.warning("%d class(es) have a single example, used for training only and left out of the evaluation: %s",
+                        len(singles), ", ".join(f"'{name}' (row {row})" for name, row in singles.items()))
     for name, subset, size in (("train", train, config.train_size), ("test", evaluation, config.test_size)):
         if size is not None and size > len(subset):
             log.warning("--%s-size %d is more than the %d examples available; using all of them", name, size, len(subset))

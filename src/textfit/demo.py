@@ -56,7 +56,8 @@ def run_demo(console: Console, *, data: str | None = None, model: str | None = N
                       f"downloaded. Using textfit's embedded sample instead: {SAMPLE_DATA.name}, short finance "
                       "messages in the same 20 topics (pass --data FILE to use your own)."))
         config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS)
-    config = config.override(model=model, train_size=train_size, test_size=test_size, epochs=epochs)
+    # No checkpoints: a demo killed half-way is simply run again, never "resumed".
+    config = config.override(model=model, train_size=train_size, test_size=test_size, epochs=epochs, checkpoint_minutes=0)
     try:
         train_data, eval_data = load_train_eval(config)
     except DataError as exc:

@@ -39,7 +39,9 @@ from .callbacks import Callback
 from .classifier import Classifier
 from .config import TrainConfig
 from .data import LabeledTexts, with_label_names
+from .errors import ModelError
 from .evaluate import compute_metrics
+from .loop import LoopState, build_optimizer, loop_result, use_bf16, warmup_then_decay
 
 log = logging.getLogger("textfit")
 
@@ -158,18 +160,15 @@ def fit_fewshot(model, tokenizer, config: TrainConfig, max_length: int, train_da
                 eval_data: LabeledTexts, callbacks: list[Callback], lexical=None, clock: float | None = None) -> dict:
     """Contrastive fine-tuning of the encoder, then a logistic-regression head (module docstring).
 
-    Takes and returns what `train.finetune` does and calls the same callbacks with the same shapes."""
+    Takes and returns what `train.finetune` does and calls the same callbacks with the same shapes.
+    No checkpoints: a run takes seconds to a few minutes, and `--resume` starts it over.
+    `train()` sends other heads (`head_shape` None) to full fine-tuning."""
     import torch
     from transformers import DataCollatorWithPadding
 
-    from .train import build_optimizer, finetune, loop_result, use_bf16, warmup_then_decay
-
     shape = head_shape(model)  # train() adds the mean-pooling layer to BERT models
     if shape is None:
-        log.warning("fewshot knows two heads (BERT's linear head over the pooler, and dense -> out_proj "
-                    "over the first token as in MPNet); %s has neither, so fine-tuning it instead",
-                    model.config.model_type)
-        return finetune(model, tokenizer, config, max_length, train_data, eval_data, callbacks, lexical, clock)
+        raise ModelError(f"few-shot training needs a BERT or MPNet-style head; {model.config.model_type} has neither")
     if shape == "first-token":
         prepare_first_token_head(model)
     texts, labels = with_label_names(train_data)
@@ -199,7 +198,7 @@ def fit_fewshot(model, tokenizer, config: TrainConfig, max_length: int, train_da
 
     generator = np.random.default_rng(config.seed)
     label_tensor = torch.tensor(labels, device=device)
-    step, tokens_seen, examples_seen, losses, status = 0, 0, 0, [], "completed"
+    state, status = LoopState(planned_steps=total_steps), "completed"
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16(config))
     loop_start = time.perf_counter()
     tick = clock if clock is not None else loop_start
@@ -216,12 +215,13 @@ def fit_fewshot(model, tokenizer, config: TrainConfig, max_length: int, train_da
                 optimizer.step()
                 schedule.step()
                 optimizer.zero_grad(set_to_none=True)
-                step += 1
-                tokens_seen += int(batch["attention_mask"].sum())
-                examples_seen += len(indices)
-                losses.append(loss.item())
+                state.step += 1
+                state.tokens_seen += int(batch["attention_mask"].sum())
+                state.examples_seen += len(indices)
+                state.losses.append(loss.item())
                 for callback in callbacks:
-                    callback.on_step(step, total_steps, float(np.mean(losses[-20:])), step / steps_per_epoch)
+                    callback.on_step(state.step, total_steps, float(np.mean(state.losses[-20:])),
+                                     state.step / steps_per_epoch)
     except KeyboardInterrupt:
         status = "interrupted"  # the head is still fitted below: a usable model either way
         log.warning("interrupted: fitting the head on the encoder as it is now")
@@ -239,12 +239,12 @@ def fit_fewshot(model, tokenizer, config: TrainConfig, max_length: int, train_da
     encoder_probabilities = classifier.encoder_proba(eval_data.texts)
     probabilities = classifier.blend(encoder_probabilities, eval_data.texts)
     metrics = compute_metrics(eval_data.labels, probabilities.argmax(axis=1))
-    eval_s = time.perf_counter() - tick_eval
-    entry = {"epoch": round(step / steps_per_epoch, 3), "step": step,
-             "loss": float(np.mean(losses[-steps_per_epoch:])) if losses else 0.0, **metrics,
-             "elapsed_s": round(train_s + eval_s, 1), "best": True}
+    state.eval_s = time.perf_counter() - tick_eval
+    entry = {"epoch": round(state.step / steps_per_epoch, 3), "step": state.step,
+             "loss": float(np.mean(state.losses[-steps_per_epoch:])) if state.losses else 0.0, **metrics,
+             "elapsed_s": round(train_s + state.eval_s, 1), "best": True}
     for callback in callbacks:
         callback.on_evaluate(entry)
-    result = loop_result(model, [entry], entry, status, step, batch_size, epochs, train_s, eval_s, examples_seen,
-                         tokens_seen, use_bf16(config), prep_s=loop_start - tick)
+    state.history, state.best, state.prep_s = [entry], entry, loop_start - tick
+    result = loop_result(model, state, status, batch_size, epochs, train_s, use_bf16(config))
     return {**result, "eval_encoder_probabilities": encoder_probabilities}

@@ -23,6 +23,7 @@ and gives the encoder's answers alone.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -33,6 +34,7 @@ from .data import with_label_names
 
 SETTINGS_FILE = "lexical.json"
 WEIGHTS_FILE = "lexical.safetensors"
+log = logging.getLogger("textfit")
 LOG_FLOOR = float(np.log(1e-7))  # keeps log(0) out of the blend
 
 # Word uni- and bigrams plus character 2-5-grams inside word boundaries, sublinear TF-IDF.
@@ -174,5 +176,11 @@ def fit_lexical(train_data, tokenizer, weight: float) -> tuple[LexicalModel | No
     n_labels = len(train_data.label_names)
     weight *= min(1.0, len(train_data) / n_labels / FULL_WEIGHT_PER_CLASS)
     texts, labels = with_label_names(train_data)
-    model = LexicalModel.fit(texts, labels, n_labels, round(weight, 4), tokenizer_normalizer(tokenizer))
+    try:
+        model = LexicalModel.fit(texts, labels, n_labels, round(weight, 4), tokenizer_normalizer(tokenizer))
+    except ValueError as exc:  # sklearn: "empty vocabulary" when no text has a word of 2+ characters
+        if "empty vocabulary" not in str(exc):
+            raise
+        log.warning("no n-gram model: no text has a word of two or more letters; the encoder answers alone")
+        return None, time.perf_counter() - started
     return model, time.perf_counter() - started

@@ -7,22 +7,28 @@ from pathlib import Path
 
 import pandas as pd
 
-from .data import TEXT_COLUMN_NAMES, is_text_column, read_table
+from .data import TEXT_COLUMN_NAMES, is_text_column, log, read_table
 from .errors import DataError
+from .readers import decode
 
 
-def read_texts(path: str | Path, text_column: str | None = None) -> list[str]:
-    """Texts from a .txt file (one per line) or a table's text column (named or detected)."""
+def read_texts(path: str | Path, text_column: str | None = None, sheet: str | int | None = None) -> list[str]:
+    """Texts from a .txt file (one per line) or a table's text column (named or detected).
+
+    A .txt file is decoded as data files are (readers.decode: a BOM, UTF-8, else cp1252 with a note)."""
     path = Path(path)
     if path.suffix.lower() == ".txt":
         if not path.is_file():
             raise DataError(f"input file not found: {path}")
-        texts = [line.strip() for line in path.read_text(encoding="utf-8", errors="strict").splitlines()]
+        text, _, note = decode(path.read_bytes(), path)
+        if note:
+            log.warning(note)
+        texts = [line.strip() for line in text.splitlines()]
         texts = [t for t in texts if t]
         if not texts:
             raise DataError(f"{path}: no texts in the file")
         return texts
-    frame, _, _ = read_table(path)
+    frame, _, _ = read_table(path, sheet=sheet)
     columns = [str(c) for c in frame.columns]
     frame.columns = columns
     if text_column is None:

@@ -2,21 +2,25 @@
 the n-gram model textfit blends in (lexical.py), the run record `textfit.json`, the evaluation
 report, and a README.md model card.
 
-The folder is written beside its destination and moved into place at the end, so a failure
-half-way never leaves a broken model where a good one was."""
+The folder is written beside its destination (OUT.partial), fsynced, and moved into place at the
+end; a model already there is moved aside (OUT.previous) first and deleted only once the new one is
+in place. A failure at any point leaves a complete model at OUT, or, between the two renames, the
+previous one at OUT.previous, which `recover_model_folder` (called by every save) puts back."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import platform
 import shutil
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from .checkpoint import sync_directory, sync_tree
 from .classifier import RUN_RECORD, Classifier
 from .config import TrainConfig
-from .data import LabeledTexts
+from .data import LabeledTexts, classes_not_evaluated
 from .evaluate import EvaluationReport
 from .models import display_name, save_tokenizer
 
@@ -52,6 +56,8 @@ def build_record(config: TrainConfig, strategy: str, train_data: LabeledTexts, e
             "eval_examples": len(eval_data),
             "train_label_counts": train_data.label_counts(),
             "skipped_rows": {reason: len(rows) for reason, rows in train_data.skipped_rows.items()},
+            "encoding": train_data.encoding,
+            "classes_not_evaluated": classes_not_evaluated(train_data, eval_data),
         },
         "config": config.to_dict(),
         "training": {k: loop.get(k) for k in ("steps", "batch_size", "epochs_planned", "precision", "peak_rss_mb")},
@@ -65,6 +71,7 @@ def build_record(config: TrainConfig, strategy: str, train_data: LabeledTexts, e
 
 
 def save_model(out_dir: str | Path, classifier: Classifier, record: dict, report: EvaluationReport) -> Path:
+    """Write the model folder `out_dir`, replacing any model there only once the new one is complete."""
     folder = Path(out_dir)
     staging = folder.with_name(folder.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
@@ -76,10 +83,28 @@ def save_model(out_dir: str | Path, classifier: Classifier, record: dict, report
     (staging / RUN_RECORD).write_text(json.dumps(record, indent=2, default=str))
     report.save(staging)
     (staging / "README.md").write_text(model_card(record, report))
+    sync_tree(staging)
+    recover_model_folder(folder)
+    previous = folder.with_name(folder.name + ".previous")
     if folder.exists():
-        shutil.rmtree(folder)
-    staging.rename(folder)
+        os.replace(folder, previous)
+    os.replace(staging, folder)
+    sync_directory(folder.parent)
+    shutil.rmtree(previous, ignore_errors=True)
     return folder
+
+
+def recover_model_folder(out_dir: str | Path) -> None:
+    """Finish what a save killed between its steps left: put the previous model back where the new
+    one never arrived (OUT missing, OUT.previous there), or delete it where the new one did."""
+    folder = Path(out_dir)
+    previous = folder.with_name(folder.name + ".previous")
+    if not previous.exists():
+        return
+    if folder.exists():
+        shutil.rmtree(previous)
+    else:
+        os.replace(previous, folder)
 
 
 def model_card(record: dict, report: EvaluationReport) -> str:
@@ -93,6 +118,10 @@ def model_card(record: dict, report: EvaluationReport) -> str:
         for h in record["history"]
     ) or "| - | - | - | - | - |"
     labels = ", ".join(f"{i} {name}" for i, name in enumerate(record["labels"]))
+    resumes = record.get("resumed") or []
+    resumed_note = "" if not resumes else (
+        f" The run was interrupted and resumed from its checkpoints (at step "
+        f"{', '.join(str(r['from_step']) for r in resumes)}; `resumed` in `textfit.json`).")
     lexical = record.get("lexical")
     blend_note = "" if not lexical else f"""
 These answers blend the fine-tuned encoder with a word and character n-gram model stored beside it
@@ -142,7 +171,7 @@ The confusion matrix is in `confusion_matrix.png` (and `.txt`); the messages it 
 {history}
 
 Training took {timings['train_s']:.0f} s ({timings.get('examples_per_s') or '-'} examples/s),
-{timings['total_s']:.0f} s in all.
+{timings['total_s']:.0f} s in all.{resumed_note}
 
 ## Use it
 

@@ -5,15 +5,23 @@
     GET  /model     labels, base model, metrics
     GET  /docs      OpenAPI documentation
 
-Bad input gets a 4xx JSON answer {"error": "..."}; concurrent requests are batched for the model."""
+Bad input gets a 4xx JSON answer {"error": "..."}; concurrent requests are batched for the model.
+With an API key, every request but /health, /docs and /openapi.json must carry it; bound to
+loopback, requests for other host names are refused (security.py)."""
 
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Iterable, Union
 
-from .common import Batcher, BodyLimitMiddleware, install_error_handlers, rank
+from .common import Batcher, BodyLimitMiddleware, ascii_json_response, install_error_handlers, rank
+from .security import guard, resolve_api_key
+
+PUBLIC_PATHS = ("/health", "/docs", "/docs/oauth2-redirect", "/openapi.json")
+"""Reachable without the API key: a load balancer's health check, and the API's description (a
+browser cannot add a header to the page it opens; the docs hold no data, and their 'Authorize'
+button takes the key for the calls made from them)."""
 
 
 @dataclass
@@ -31,12 +39,16 @@ class ServeLimits:
 
 
 def create_app(model_dir: str | Path, *, backend: str = "torch", limits: ServeLimits | None = None, classifier=None,
-               threads: int | None = None):
+               threads: int | None = None, host: str | None = None, api_key: str | None = None,
+               allowed_hosts: Iterable[str] = ()):
     """The FastAPI application serving one model folder (loaded now, so a bad folder fails at once).
 
     `threads` sets PyTorch's intra-op threads for the model calls (default: PyTorch's choice). On a
-    busy machine with few cores, 1 thread can be many times faster than PyTorch's default."""
-    from fastapi import FastAPI, HTTPException
+    busy machine with few cores, 1 thread can be many times faster than PyTorch's default.
+    `api_key`: required on every request but PUBLIC_PATHS. `host`: the address the server listens
+    on; on loopback, requests for other host names (and not in `allowed_hosts`) are refused."""
+    from fastapi import Depends, FastAPI, HTTPException
+    from fastapi.security import APIKeyHeader, HTTPBearer
     from pydantic import BaseModel, ConfigDict, Field
 
     from ..classifier import Classifier
@@ -82,18 +94,24 @@ def create_app(model_dir: str | Path, *, backend: str = "torch", limits: ServeLi
         yield
         await batcher.close()
 
-    app = FastAPI(
-        title="textfit model server",
-        description=f"A {len(labels)}-label text classifier fine-tuned from {record.get('base_model', 'a pretrained model')}. "
-                    "POST texts to /predict; errors are JSON objects with an 'error' message.",
-        version="1", lifespan=lifespan,
-    )
+    description = (f"A {len(labels)}-label text classifier fine-tuned from {record.get('base_model', 'a pretrained model')}. "
+                   "POST texts to /predict; errors are JSON objects with an 'error' message.")
+    if api_key:
+        description += (" This server needs its API key on every request but /health and these docs: "
+                        "`Authorization: Bearer KEY` or `X-API-Key: KEY` (401 without it, 403 with a wrong one).")
+    app = FastAPI(title="textfit model server", description=description, version="1", lifespan=lifespan,
+                  default_response_class=ascii_json_response())
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit=limits.max_body_bytes)
+    guard(app, host=host, token=api_key, allowed_hosts=allowed_hosts, public_paths=PUBLIC_PATHS, what="API key")
     app.state.batcher = batcher
     app.state.classifier = classifier
+    # Declared for the docs only (their 'Authorize' button); the check itself is security.RequireToken.
+    key_schemes = [Depends(APIKeyHeader(name="X-API-Key", auto_error=False)),
+                   Depends(HTTPBearer(auto_error=False))] if api_key else []
 
-    @app.post("/predict", response_model=PredictResponse, summary="Classify one text or a list of texts")
+    @app.post("/predict", response_model=PredictResponse, summary="Classify one text or a list of texts",
+              dependencies=key_schemes)
     async def predict(request: PredictRequest):
         texts = [request.texts] if isinstance(request.texts, str) else request.texts
         if not texts:
@@ -115,7 +133,7 @@ def create_app(model_dir: str | Path, *, backend: str = "torch", limits: ServeLi
         return {"status": "ok", "labels": len(labels), "uptime_s": round(time.time() - started, 1),
                 "queued": batcher.pending, "batches": batcher.stats, "threads": _torch_threads()}
 
-    @app.get("/model", summary="Labels, base model and metrics of the served model")
+    @app.get("/model", summary="Labels, base model and metrics of the served model", dependencies=key_schemes)
     async def model():
         return {
             "folder": str(Path(model_dir).resolve()) if model_dir else None,
@@ -141,11 +159,13 @@ def create_app(model_dir: str | Path, *, backend: str = "torch", limits: ServeLi
 
 def serve(model_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, *, backend: str = "torch",
           limits: ServeLimits | None = None, threads: int | None = None, log_level: str = "info",
-          announce=None) -> None:
-    """Load the model (failing fast on a bad folder), then `announce(url)` and serve until Ctrl-C."""
+          announce=None, api_key: str | None = None, allowed_hosts: Iterable[str] = ()) -> None:
+    """Load the model (failing fast on a bad folder), then `announce(url)` and serve until Ctrl-C.
+    `api_key` defaults to $TEXTFIT_API_KEY."""
     import uvicorn
 
-    app = create_app(model_dir, backend=backend, limits=limits, threads=threads)
+    app = create_app(model_dir, backend=backend, limits=limits, threads=threads, host=host,
+                     api_key=resolve_api_key(api_key), allowed_hosts=allowed_hosts)
     if announce:
         announce(f"http://{host}:{port}")
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)

@@ -5,12 +5,23 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import TextfitError
+
 log = logging.getLogger("textfit")
+
+
+class StudioError(TextfitError):
+    """A request the studio refuses, with the HTTP status to answer."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
 
 
 def error_body(message: str, **extra) -> bytes:
@@ -113,14 +124,27 @@ def describe_validation_error(errors) -> str:
     return "; ".join(parts) or "the request is not valid"
 
 
+def ascii_json_response():
+    """A JSONResponse that escapes every non-ASCII character. A JSON body may carry lone surrogates
+    ("\\ud800"); echoed back in an error message or a run's name, they cannot be encoded as UTF-8,
+    and Starlette's own JSONResponse would fail with a 500."""
+    from fastapi.responses import JSONResponse
+
+    class AsciiJSONResponse(JSONResponse):
+        def render(self, content) -> bytes:
+            return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+    return AsciiJSONResponse
+
+
 def install_error_handlers(app) -> None:
-    """Every error is a JSON object {"error": message}; nothing reaches the client as a traceback."""
+    """Every error is a JSON object {"error": message}; nothing reaches the client as a traceback.
+    Create `app` with `default_response_class=ascii_json_response()`."""
     from fastapi import HTTPException, Request
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    from ..errors import TextfitError
+    JSONResponse = ascii_json_response()
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError):
@@ -134,7 +158,7 @@ def install_error_handlers(app) -> None:
 
     @app.exception_handler(TextfitError)
     async def on_textfit(request: Request, exc: TextfitError):
-        return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"error": str(exc)}, status_code=getattr(exc, "status", 400))
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception):
@@ -147,8 +171,10 @@ def jsonable_errors(errors) -> list[dict]:
     clean = []
     for error in errors:
         item = {k: v for k, v in error.items() if k in ("type", "loc", "msg")}
-        if "input" in error and isinstance(error["input"], (str, int, float, bool, type(None))):
-            value = error["input"]
+        value = error.get("input")
+        if isinstance(value, float) and not math.isfinite(value):
+            value = str(value)  # NaN and Infinity parse from a request body but JSON cannot carry them back
+        if "input" in error and isinstance(value, (str, int, float, bool, type(None))):
             item["input"] = value[:200] if isinstance(value, str) else value
         clean.append(item)
     return clean

@@ -14,7 +14,9 @@ import time
 from pathlib import Path
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{2,63}$")
-RUN_STATUSES = ("running", "completed", "stopped", "failed", "interrupted")
+RUN_STATUSES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
+"""'queued': waiting for a free place (scheduler.py); 'stopped' also covers a run taken off the queue.
+A new word for the `status` column, so a studio.db from before the queue opens as it is."""
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS uploads (
     id TEXT PRIMARY KEY,
@@ -31,13 +33,13 @@ CREATE TABLE IF NOT EXISTS runs (
     upload_id TEXT,
     data_name TEXT,
     settings TEXT NOT NULL,        -- JSON: the TrainConfig fields the studio set
-    status TEXT NOT NULL,
+    status TEXT NOT NULL,          -- one of RUN_STATUSES
     message TEXT,                  -- why a run failed or was interrupted
     metrics TEXT,                  -- JSON: accuracy, macro_f1, weighted_f1
     record_status TEXT,            -- the trainer's own word: completed, stopped early, interrupted
     pid INTEGER,
     created REAL NOT NULL,
-    started REAL,
+    started REAL,                  -- when its process started (NULL while queued)
     finished REAL
 );
 """
@@ -85,25 +87,41 @@ class RunStore:
         return _upload(row) if row else None
 
     # --- runs ---------------------------------------------------------------------------------
-    def add_run(self, run_id: str, name: str, upload_id: str | None, data_name: str, settings: dict) -> None:
+    def add_run(self, run_id: str, name: str, upload_id: str | None, data_name: str, settings: dict,
+                status: str = "running") -> None:
         now = time.time()
         with self.lock:
             self.db.execute(
                 "INSERT INTO runs (id, name, upload_id, data_name, settings, status, created, started) "
                 "VALUES (?,?,?,?,?,?,?,?)",
-                (run_id, name, upload_id, data_name, json.dumps(settings), "running", now, now),
+                (run_id, name, upload_id, data_name, json.dumps(settings), status, now,
+                 None if status == "queued" else now),
             )
 
     def update_run(self, run_id: str, **fields) -> None:
-        allowed = {"status", "message", "metrics", "record_status", "pid", "finished", "name"}
+        self._update(run_id, None, fields)
+
+    def change_status(self, run_id: str, old: str, new: str, **fields) -> bool:
+        """Set status `new` (and `fields`) only if the run's status is still `old`, in one statement:
+        True if it was. Two studios on one folder cannot both start, or cancel, the same run."""
+        return self._update(run_id, old, {**fields, "status": new})
+
+    def _update(self, run_id: str, only_if_status: str | None, fields: dict) -> bool:
+        allowed = {"status", "message", "metrics", "record_status", "pid", "started", "finished", "name"}
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"unknown run field(s): {unknown}")
+        if fields.get("status", "queued") not in RUN_STATUSES:
+            raise ValueError(f"unknown run status {fields['status']!r}")
         if "metrics" in fields and not isinstance(fields["metrics"], (str, type(None))):
             fields["metrics"] = json.dumps(fields["metrics"])
         assignments = ", ".join(f"{name} = ?" for name in fields)
+        where, args = "id = ?", [run_id]
+        if only_if_status is not None:
+            where, args = where + " AND status = ?", args + [only_if_status]
         with self.lock:
-            self.db.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*fields.values(), run_id))
+            cursor = self.db.execute(f"UPDATE runs SET {assignments} WHERE {where}", (*fields.values(), *args))
+        return cursor.rowcount > 0
 
     def get_run(self, run_id: str) -> dict | None:
         if not valid_id(run_id):

@@ -1,41 +1,43 @@
-"""`textfit studio`: fine-tuning without code, in a browser on localhost.
+"""`textfit studio`: fine-tuning without code, in a browser.
 
 The page (static/) talks to the JSON API below. Uploads and runs live in the studio's working
-folder: `studio.db` (SQLite), `uploads/<id>/<file>`, `runs/<id>/` (settings, progress, the trained
-model). Training runs in a separate process (`python -m textfit.server.worker`), so the page stays
-responsive and a crashed run cannot take the studio down. Ids are generated here; a name a user
-types is only ever displayed."""
+folder: `studio.db` (SQLite), `uploads/<id>/<file>` (uploads.py), `runs/<id>/` (settings, progress
+log, the trained model). Training runs in a separate process (`python -m textfit.server.worker`,
+watched through progress.py), so the page stays responsive and a crashed run cannot take the
+studio down; runs beyond `max_concurrent_runs` wait in a queue (scheduler.py). Who may reach the
+studio: security.py. Ids are generated here; a name a user types is only ever displayed."""
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
-import re
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 import zipfile
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
-from urllib.parse import urlsplit
+from typing import Iterable, Optional
 
 from ..errors import TextfitError
 from . import worker
-from .common import BodyLimitMiddleware, human_bytes, install_error_handlers, rank
+from .common import (BodyLimitMiddleware, StudioError, ascii_json_response, human_bytes, install_error_handlers,
+                     rank)
+from .progress import pid_alive, read_progress
 from .runs import RunStore, new_id, valid_id
+from .scheduler import keep_scheduling, next_to_start, queue_places
+from .security import STUDIO_COOKIE, SameOriginOnly, guard, is_loopback, studio_login_page
+from .uploads import IncomingUpload, preview_file
 
 log = logging.getLogger("textfit")
 STATIC = Path(__file__).parent / "static"
 RESULT_FILES = ("confusion_matrix.png", "confusion_matrix.txt", "per_class.csv", "misclassified.csv",
                 "metrics.json", "README.md", "textfit.json")
-PREVIEW_ROWS = 10
-PREVIEW_CHARS = 300
 
 
 @dataclass
@@ -43,103 +45,10 @@ class StudioLimits:
     max_upload_bytes: int = 50 * 1024 * 1024
     """Largest data file accepted."""
     max_concurrent_runs: int = 1
-    """Trainings at once; on a CPU a second one only slows the first down."""
+    """Trainings at once (more wait in a queue); on a CPU a second one only slows the first down."""
     max_text_chars: int = 10_000
     """Longest message the try-it box accepts."""
     export_timeout_s: float = 900
-
-
-class StudioError(TextfitError):
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
-
-
-def safe_filename(name: str) -> str:
-    """The last path component of `name`, restricted to letters, digits, '.', '-' and '_'."""
-    from ..data import FORMATS
-
-    base = re.split(r"[\\/]", name or "")[-1]
-    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).lstrip("._-")[:100]
-    suffix = Path(base).suffix.lower()
-    if suffix not in FORMATS:
-        raise StudioError(
-            f"'{name}' is not a data file textfit can read: use CSV, TSV, JSON Lines, JSON or Parquet "
-            f"({', '.join(sorted(FORMATS))})", 415)
-    stem = Path(base).stem or "data"
-    return stem + suffix
-
-
-def pid_alive(pid: Optional[int], run_dir: Path) -> bool:
-    """Is `pid` still this run's worker? (Checks the command line where /proc exists: pids are reused.)"""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.parent.exists():
-        try:
-            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            return False
-        if stat.rsplit(")", 1)[-1].split()[0] == "Z":  # a zombie has finished
-            return False
-        return "textfit.server.worker" in text and run_dir.name in text
-    return True
-
-
-def read_progress(path: Path, now: Optional[float] = None) -> dict:
-    """Digest a run's progress.jsonl into what the page shows."""
-    progress = {"phase": "preparing", "step": 0, "total_steps": None, "fraction": 0.0, "loss": None,
-                "epoch": None, "epochs": None, "elapsed_s": None, "eta_s": None, "evaluations": [], "losses": []}
-    if not path.is_file():
-        return progress
-    begin = last = None
-    steps = []
-    for line in path.read_text().splitlines():
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line being written
-        last = event
-        kind = event.get("event")
-        if kind == "begin":
-            begin = event
-            progress.update(phase="training", total_steps=event.get("total_steps"), epochs=event.get("epochs"),
-                            examples=event.get("examples"), strategy=event.get("strategy"))
-        elif kind == "step":
-            steps.append(event)
-        elif kind == "evaluate":
-            progress["evaluations"].append({k: event.get(k) for k in
-                                            ("epoch", "step", "loss", "accuracy", "macro_f1", "weighted_f1", "elapsed_s", "best")})
-        elif kind == "end":
-            progress["phase"] = "done"
-    if steps:
-        latest = steps[-1]
-        total = latest.get("total_steps") or progress["total_steps"]
-        progress.update(step=latest["step"], total_steps=total, loss=latest.get("loss"), epoch=latest.get("epoch"))
-        stride = max(1, len(steps) // 200)
-        progress["losses"] = [[s["step"], s["loss"]] for s in steps[::stride]]
-        if progress["losses"][-1][0] != latest["step"]:
-            progress["losses"].append([latest["step"], latest["loss"]])
-        if total:
-            progress["fraction"] = min(1.0, latest["step"] / total)
-    if begin:
-        end_time = last["time"] if progress["phase"] == "done" else (now or time.time())
-        elapsed = max(0.0, end_time - begin["time"])
-        progress["elapsed_s"] = round(elapsed, 1)
-        if progress["phase"] != "done" and progress["step"] and progress["total_steps"]:
-            pace = elapsed / progress["step"]  # seconds per step so far, evaluations included
-            remaining = progress["total_steps"] - progress["step"]
-            progress["eta_s"] = round(pace * max(0, remaining), 1)
-            if remaining <= 0:
-                progress["phase"] = "saving"
-    return progress
 
 
 class Studio:
@@ -155,6 +64,7 @@ class Studio:
         self.procs: dict[str, subprocess.Popen] = {}
         self.stop_requested: set[str] = set()
         self.classifiers: OrderedDict = OrderedDict()
+        self.closing = False
         self.lock = threading.RLock()
         self.load_lock = threading.Lock()
         self.export_locks: dict[str, asyncio.Lock] = {}
@@ -171,88 +81,42 @@ class Studio:
 
     # --- uploads --------------------------------------------------------------------------------
     def add_upload(self, source, original_name: str) -> dict:
-        """Store a file-like object under uploads/<new id>/ and describe it; refuses what cannot be read."""
-        filename = safe_filename(original_name)
-        upload_id = new_id("data")
-        folder = self.workdir / "uploads" / upload_id
-        folder.mkdir(parents=True)
-        target = folder / filename
-        size = 0
-        try:
-            with target.open("wb") as out:
-                while chunk := source.read(1 << 20):
-                    size += len(chunk)
-                    if size > self.limits.max_upload_bytes:
-                        raise StudioError(f"'{original_name}' is larger than the limit of "
-                                          f"{human_bytes(self.limits.max_upload_bytes)}", 413)
-                    out.write(chunk)
-            if size == 0:
-                raise StudioError(f"'{original_name}' is empty")
-            preview = self.preview_file(target, original_name)
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-        self.store.add_upload(upload_id, filename, original_name, size, preview["rows"], preview["columns"])
-        return {"upload": self.store.get_upload(upload_id), **preview}
+        """Store a file-like object (a multipart upload, the sample) as a new upload and describe it."""
+        with self._incoming(original_name) as upload:
+            while chunk := source.read(1 << 20):
+                upload.write(chunk)
+            upload.finish()
+            return self._register(upload)
+
+    async def receive_upload(self, chunks, original_name: str) -> dict:
+        """Store a request body as it arrives, never whole in memory, as a new upload and describe it."""
+        with self._incoming(original_name) as upload:
+            async for chunk in chunks:
+                upload.write(chunk)  # a local disk write of one network chunk: short enough for the event loop
+            upload.finish()
+            return await asyncio.to_thread(self._register, upload)
+
+    def _incoming(self, original_name: str) -> IncomingUpload:
+        return IncomingUpload(self.workdir / "uploads", original_name, self.limits.max_upload_bytes)
+
+    def _register(self, upload: IncomingUpload) -> dict:
+        preview = preview_file(upload.path, upload.original_name)
+        self.store.add_upload(upload.id, upload.filename, upload.original_name, upload.size, preview["rows"],
+                              preview["columns"])
+        return {"upload": self.store.get_upload(upload.id), **preview}
 
     def preview(self, upload_id: str, text_column: Optional[str] = None, label_column: Optional[str] = None) -> dict:
         upload = self.store.get_upload(upload_id)
         if upload is None:
             raise StudioError("no such upload", 404)
-        preview = self.preview_file(self.upload_path(upload), upload["original_name"], text_column, label_column)
+        preview = preview_file(self.upload_path(upload), upload["original_name"], text_column, label_column)
         return {"upload": upload, **preview}
-
-    def preview_file(self, path: Path, display: str, text_column: Optional[str] = None,
-                     label_column: Optional[str] = None) -> dict:
-        from ..data import TOPIC_LABELS, DataError, detect_columns, read_table, sample_fingerprint
-
-        try:
-            frame, fingerprint, _ = read_table(path)
-        except DataError as exc:
-            raise StudioError(str(exc).replace(str(path), f"'{display}'")) from None
-        frame.columns = [str(c) for c in frame.columns]
-        columns = list(frame.columns)
-        detected, problem = {"text": None, "label": None}, None
-        try:
-            detected["text"], detected["label"] = detect_columns(frame.copy(), display, None, None)
-        except DataError as exc:
-            problem = str(exc).replace("--text-column", "the column pickers").replace("--label-column", "the column pickers")
-        for given, role in ((text_column, "text"), (label_column, "label")):
-            if given is not None and given not in columns:
-                raise StudioError(f"'{display}' has no column '{given}'. The columns are: {', '.join(columns)}")
-        text_column = text_column or detected["text"]
-        label_column = label_column or detected["label"]
-        label_names = None
-        if fingerprint == sample_fingerprint():
-            label_names = list(TOPIC_LABELS)  # the embedded sample's ids have names
-        head = frame.head(PREVIEW_ROWS)
-        rows = [[_cell(v) for v in row] for row in head.itertuples(index=False, name=None)]
-        labels = None
-        if label_column:
-            values = frame[label_column].dropna().astype(str).str.strip()
-            counts = values[values != ""].value_counts()
-            named = label_names if label_names and all(v.isdigit() and int(v) < len(label_names) for v in counts.index) else None
-            labels = {
-                "column": label_column, "distinct": int(len(counts)),
-                "missing": int(len(frame) - len(values[values != ""])),
-                "counts": [{"value": value, "name": named[int(value)] if named else None, "count": int(count)}
-                           for value, count in counts.head(100).items()],
-                "single": [value for value, count in counts.items() if count < 2][:20],
-            }
-        texts = None
-        if text_column:
-            lengths = frame[text_column].fillna("").astype(str).str.len()
-            texts = {"column": text_column, "empty": int((lengths == 0).sum()), "mean_chars": round(float(lengths.mean()), 1),
-                     "max_chars": int(lengths.max())}
-        return {"rows": int(len(frame)), "columns": columns, "preview": rows, "detected": detected,
-                "text_column": text_column, "label_column": label_column, "labels": labels, "texts": texts,
-                "label_names": label_names, "problem": problem}
 
     # --- runs -----------------------------------------------------------------------------------
     def start_run(self, upload_id: str, text_column: str, label_column: str, model: str = "default",
                   epochs: Optional[int] = None, time_budget: Optional[float] = None, name: Optional[str] = None,
                   label_names: Optional[str] = None) -> dict:
-        from ..data import check_trainable, load_data, parse_label_names
+        from ..data import check_trainable, load_data
         from ..models import resolve_model
 
         upload = self.store.get_upload(upload_id)
@@ -260,7 +124,11 @@ class Studio:
             raise StudioError("no such upload: upload a data file first", 404)
         model = (model or "default").strip()
         resolve_model(None if model == "default" else model)  # a clear error now, not in the run
-        names = parse_label_names(label_names.strip()) if label_names and label_names.strip() else None
+        # Split here: data.parse_label_names reads a text that names a file on this machine as that file.
+        names = [n.strip() for n in (label_names or "").split(",") if n.strip()] or None
+        repeated = sorted(n for n, count in Counter(names or ()).items() if count > 1)
+        if repeated:
+            raise StudioError(f"label names repeat: {', '.join(repeated)}")
         data_path = self.upload_path(upload)
         try:
             data = load_data(data_path, text_column=text_column, label_column=label_column, label_names=names)
@@ -268,15 +136,12 @@ class Studio:
         except TextfitError as exc:
             raise StudioError(str(exc).replace(str(data_path), f"'{upload['original_name']}'")
                               .replace("--skip-bad-rows", "fixing the file")) from None
-        with self.lock:  # the check and the launch together: two clicks cannot start two runs
-            return self._launch(upload, data, data_path, text_column, label_column, names, model, epochs,
-                                time_budget, name)
+        return self._enqueue(upload, data, data_path, text_column, label_column, names, model, epochs, time_budget,
+                             name)
 
-    def _launch(self, upload, data, data_path, text_column, label_column, names, model, epochs, time_budget,
-                name) -> dict:
-        running = [r for r in self.list_runs() if r["status"] == "running"]
-        if len(running) >= self.limits.max_concurrent_runs:
-            raise StudioError(f"'{running[0]['name']}' is still training; wait for it to finish or stop it first", 409)
+    def _enqueue(self, upload, data, data_path, text_column, label_column, names, model, epochs, time_budget,
+                 name) -> dict:
+        """Record the run as queued (its folder and settings ready), then let the scheduler start it."""
         settings = {"data": str(data_path), "text_column": text_column, "label_column": label_column,
                     "label_names": names, "model": model, "epochs": epochs, "time_budget": time_budget}
         settings = {k: v for k, v in settings.items() if v is not None}
@@ -287,27 +152,51 @@ class Studio:
         display = (name or "").strip()[:100] or f"{Path(upload['original_name']).stem} · {time.strftime('%b %d %H:%M')}"
         self.store.add_run(run_id, display, upload["id"], upload["original_name"],
                            {**settings, "data": upload["original_name"], "examples": len(data),
-                            "labels": len(data.label_names)})
-        env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
-        with (folder / worker.LOG).open("ab") as log_file:
-            process = subprocess.Popen(
-                [self.python, "-m", "textfit.server.worker", str(folder)], cwd=folder, env=env,
-                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        self.procs[run_id] = process
-        self.store.update_run(run_id, pid=process.pid)
+                            "labels": len(data.label_names)}, status="queued")
+        self.schedule()
         return self.get_run(run_id)
 
-    def list_runs(self) -> list[dict]:
+    def schedule(self) -> list[dict]:
+        """Bring every run up to date with its process, start queued runs while there is room
+        (scheduler.py), and return the runs, newest first, queued ones with their place in the queue."""
         with self.lock:
-            return [self._refresh(run) for run in self.store.list_runs()]
+            runs = [self._refresh(run) for run in self.store.list_runs()]
+            starting = [] if self.closing else next_to_start(runs, self.limits.max_concurrent_runs)
+            for run in starting:
+                self._launch(run)
+            if starting:
+                runs = self.store.list_runs()
+            places = queue_places(runs)
+            return [{**run, "queue": places.get(run["id"])} for run in runs]
+
+    def _launch(self, run: dict) -> None:
+        """Start a queued run's training process. The run is claimed in the database first, so two
+        studios on one folder cannot both start it."""
+        if not self.store.change_status(run["id"], "queued", "running", started=time.time()):
+            return
+        folder = self.run_dir(run["id"])
+        env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+        try:
+            with (folder / worker.LOG).open("ab") as log_file:
+                process = subprocess.Popen(
+                    [self.python, "-m", "textfit.server.worker", str(folder)], cwd=folder, env=env,
+                    stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+                )
+        except OSError as exc:
+            self.store.update_run(run["id"], status="failed", finished=time.time(),
+                                  message=f"the training process could not start: {exc}")
+            return
+        self.procs[run["id"]] = process
+        self.store.update_run(run["id"], pid=process.pid)
+
+    def list_runs(self) -> list[dict]:
+        return self.schedule()
 
     def get_run(self, run_id: str) -> dict:
-        run = self.store.get_run(run_id)
-        if run is None:
-            raise StudioError("no such run", 404)
-        with self.lock:
-            return self._refresh(run)
+        for run in self.schedule():
+            if run["id"] == run_id:
+                return run
+        raise StudioError("no such run", 404)
 
     def run_details(self, run_id: str) -> dict:
         run = self.get_run(run_id)
@@ -371,11 +260,19 @@ class Studio:
         self.store.update_run(run["id"], **fields)
 
     def recover(self) -> None:
-        """At startup: a run recorded as running whose process is gone was interrupted."""
-        self.list_runs()
+        """At startup: a run recorded as running whose process is gone was interrupted. (Queued runs
+        start once the app is up: `schedule`.)"""
+        with self.lock:
+            for run in self.store.list_runs():
+                self._refresh(run)
 
     def stop_run(self, run_id: str) -> dict:
-        run = self.get_run(run_id)
+        """Stop a training run (the best model so far is kept) or take a queued one off the queue."""
+        with self.lock:
+            run = self.get_run(run_id)
+            if run["status"] == "queued" and self.store.change_status(
+                    run_id, "queued", "stopped", finished=time.time(), message="cancelled while waiting in the queue"):
+                return self.get_run(run_id)
         if run["status"] != "running":
             raise StudioError(f"this run is not training (it is {run['status']})", 409)
         self.stop_requested.add(run_id)
@@ -386,7 +283,9 @@ class Studio:
         return self.get_run(run_id)
 
     def shutdown(self, grace_s: float = 5.0) -> None:
-        """Stop the runs this studio started and record them as interrupted."""
+        """Stop the runs this studio started and record them as interrupted; queued runs stay queued."""
+        with self.lock:
+            self.closing = True  # the scheduler starts nothing more
         live = {rid: p for rid, p in self.procs.items() if p.poll() is None}
         for process in live.values():
             try:
@@ -506,49 +405,44 @@ class Studio:
             return result
 
 
-def _cell(value) -> str:
-    text = "" if value is None or (isinstance(value, float) and value != value) else str(value)
-    return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"
-
-
 # --- the web application ----------------------------------------------------------------------------
-def create_studio_app(workdir: str | Path = "textfit-studio", limits: Optional[StudioLimits] = None):
-    from fastapi import FastAPI, File, Request, UploadFile
-    from fastapi.responses import FileResponse, JSONResponse
+def create_studio_app(workdir: str | Path = "textfit-studio", limits: Optional[StudioLimits] = None, *,
+                      host: Optional[str] = None, token: Optional[str] = None, allowed_hosts: Iterable[str] = ()):
+    """The studio's FastAPI app. `host` is the address it will listen on: on loopback, requests for
+    other host names are refused (DNS rebinding); elsewhere a `token` is required (security.py).
+    `token` set: every request needs it. `host` None (tests, embedding): no Host check."""
+    from fastapi import FastAPI, File, Query, Request, UploadFile
+    from fastapi.responses import FileResponse
     from fastapi.staticfiles import StaticFiles
     from pydantic import BaseModel, ConfigDict, Field
 
     from ..data import SAMPLE_DATA
     from ..models import DEFAULT_MODEL_NAME
 
+    if host is not None and not is_loopback(host) and not token:
+        raise TextfitError(f"a studio listening on {host} can be reached from other machines: give it an access "
+                           "token (--token, or let `textfit studio` generate one)")
     studio = Studio(workdir, limits)
     limits = studio.limits
 
     @asynccontextmanager
     async def lifespan(app):
+        await asyncio.to_thread(studio.schedule)  # runs left queued by the last studio start now
+        ticking = asyncio.create_task(keep_scheduling(studio.schedule))
         yield
+        ticking.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticking
         await asyncio.to_thread(studio.shutdown)
 
     app = FastAPI(title="textfit studio", description="Fine-tune a text classifier without writing code.",
-                  version="1", lifespan=lifespan)
+                  version="1", lifespan=lifespan, default_response_class=ascii_json_response())
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit=1_000_000,
                        limits_by_prefix={"/api/uploads": limits.max_upload_bytes + 1_000_000})
+    app.add_middleware(SameOriginOnly)  # another web site open in the same browser must not post here
+    guard(app, host=host, token=token, allowed_hosts=allowed_hosts, cookie=STUDIO_COOKIE, page=studio_login_page())
     app.state.studio = studio
-
-    @app.middleware("http")
-    async def same_origin_only(request: Request, call_next):
-        """Another web site open in the same browser must not start runs or upload files here."""
-        origin = request.headers.get("origin")
-        if request.method not in ("GET", "HEAD", "OPTIONS") and origin:
-            if urlsplit(origin).netloc != request.headers.get("host"):
-                return JSONResponse({"error": f"requests from {origin} are not allowed; use the studio's own page"},
-                                    status_code=403)
-        return await call_next(request)
-
-    @app.exception_handler(StudioError)
-    async def on_studio_error(request: Request, exc: StudioError):
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
 
     class StartRun(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -580,8 +474,14 @@ def create_studio_app(workdir: str | Path = "textfit-studio", limits: Optional[S
                 "max_upload_bytes": limits.max_upload_bytes, "max_upload": human_bytes(limits.max_upload_bytes),
                 "sample_available": SAMPLE_DATA.is_file()}
 
+    @app.put("/api/uploads")
+    async def upload_stream(request: Request, filename: str = Query(..., max_length=1000)):
+        """The page's upload: the body is the file, written to disk as it arrives (never held in memory)."""
+        return await studio.receive_upload(request.stream(), filename)
+
     @app.post("/api/uploads")
     async def upload(file: UploadFile = File(...)):
+        """A multipart form upload (curl -F file=@data.csv); python-multipart spools it first."""
         return await asyncio.to_thread(studio.add_upload, file.file, file.filename or "")
 
     @app.post("/api/uploads/sample")
@@ -646,8 +546,9 @@ def create_studio_app(workdir: str | Path = "textfit-studio", limits: Optional[S
 
 
 def run_studio(workdir: str | Path = "textfit-studio", host: str = "127.0.0.1", port: int = 8080,
-               limits: Optional[StudioLimits] = None, log_level: str = "warning") -> None:
+               limits: Optional[StudioLimits] = None, log_level: str = "warning", *, token: Optional[str] = None,
+               allowed_hosts: Iterable[str] = ()) -> None:
     import uvicorn
 
-    app = create_studio_app(workdir, limits)
+    app = create_studio_app(workdir, limits, host=host, token=token, allowed_hosts=allowed_hosts)
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)

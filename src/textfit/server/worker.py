@@ -5,6 +5,10 @@ RUN_DIR/settings.json (a TrainConfig's fields), trains into RUN_DIR/model, strea
 RUN_DIR/progress.jsonl (textfit.callbacks.JsonlLog) and ends by writing RUN_DIR/result.json:
 {"ok": true, "status", "metrics"} or {"ok": false, "error": message}.
 
+`python -m textfit.server.worker RUN_DIR --resume` continues an interrupted run from its last
+checkpoint in RUN_DIR/model.checkpoints (`textfit.checkpoint.latest(RUN_DIR / "model")` says
+whether there is one), appending to the same progress.jsonl.
+
 `python -m textfit.server.worker RUN_DIR --export [int8]` exports RUN_DIR/model to ONNX the same
 way, isolated, and writes RUN_DIR/export.json.
 
@@ -54,7 +58,7 @@ def setup_logging() -> None:
         pass
 
 
-def run_training(run_dir: Path) -> int:
+def run_training(run_dir: Path, resume: bool = False) -> int:
     from ..callbacks import JsonlLog
     from ..config import TrainConfig
     from ..errors import TextfitError
@@ -63,7 +67,7 @@ def run_training(run_dir: Path) -> int:
     try:
         settings = json.loads((run_dir / SETTINGS).read_text())
         config = TrainConfig().override(**settings)
-        result = train(config, run_dir / MODEL, callbacks=[JsonlLog(run_dir / PROGRESS, every_s=0.5)])
+        result = train(config, run_dir / MODEL, callbacks=[JsonlLog(run_dir / PROGRESS, every_s=0.5)], resume=resume)
     except TextfitError as exc:
         write_json(run_dir / RESULT, {"ok": False, "error": str(exc)})
         return 1
@@ -106,13 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m textfit.server.worker", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--export", nargs="?", const="fp32", choices=["fp32", "int8"], default=None)
+    parser.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
     setup_logging()
     if args.export:
         return run_export(args.run_dir, None if args.export == "fp32" else "int8")
-    return run_training(args.run_dir)
+    return run_training(args.run_dir, resume=args.resume)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,9 @@ async function api(path, options = {}) {
   if (type.includes("application/json")) body = await response.json();
   if (!response.ok) {
     const message = (body && body.error) || `${response.status} ${response.statusText}`;
+    // The access token is missing or stale (the studio restarted with a new one): the page at /
+    // says how to get in.
+    if (response.status === 401 || (response.status === 403 && message.includes("access token"))) location.assign("/");
     throw new Error(message);
   }
   return body;
@@ -59,7 +62,14 @@ function when(epochSeconds) {
   return new Date(epochSeconds * 1000).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 }
 
-const STATUS_WORDS = { running: "training", completed: "ready", stopped: "stopped", failed: "failed", interrupted: "interrupted" };
+const STATUS_WORDS = { queued: "waiting", running: "training", completed: "ready", stopped: "stopped", failed: "failed", interrupted: "interrupted" };
+const ACTIVE = (status) => status === "running" || status === "queued";
+
+function queueText(run) {
+  if (!run.queue) return "";
+  const after = run.queue.waiting_for ? `waiting for “${run.queue.waiting_for}” to finish` : "waiting for a free place";
+  return `${after} · place ${run.queue.position} in the queue`;
+}
 
 function fillTable(table, headers, rows) {
   table.replaceChildren();
@@ -102,14 +112,15 @@ async function loadRuns() {
     list.replaceChildren();
     if (!runs.length) list.append(el("li", { class: "muted", text: "Nothing trained yet." }));
     for (const run of runs) {
-      const score = run.metrics ? `accuracy ${pct(run.metrics.accuracy)}` : STATUS_WORDS[run.status] || run.status;
+      const score = run.metrics ? `accuracy ${pct(run.metrics.accuracy)}`
+        : run.queue ? `waiting (place ${run.queue.position})` : STATUS_WORDS[run.status] || run.status;
       const link = el("a", { href: `#run/${run.id}`, "data-run": run.id },
         el("span", { class: "run-name", text: run.name }),
         el("span", { class: "run-meta" }, el("span", { class: `dot ${run.status}` }), `${score} · ${when(run.created)}`));
       list.append(el("li", {}, link));
     }
     highlightRun();
-    if (runs.some((r) => r.status === "running")) state.runsTimer = setTimeout(loadRuns, 3000);
+    if (runs.some((r) => ACTIVE(r.status))) state.runsTimer = setTimeout(loadRuns, 3000);
   } catch (error) {
     state.runsTimer = setTimeout(loadRuns, 5000);
   }
@@ -127,10 +138,10 @@ async function uploadFile(file) {
     return;
   }
   setStatus("upload-status", `Reading “${file.name}”…`, "busy");
-  const form = new FormData();
-  form.append("file", file, file.name);
   try {
-    showPreview(await api("/api/uploads", { method: "POST", body: form }));
+    // The file itself is the body: the studio writes it to disk as it arrives.
+    const query = new URLSearchParams({ filename: file.name });
+    showPreview(await api(`/api/uploads?${query}`, { method: "PUT", body: file, headers: { "Content-Type": "application/octet-stream" } }));
     setStatus("upload-status", "");
   } catch (error) {
     setStatus("upload-status", error.message, "error");
@@ -266,8 +277,9 @@ async function loadRun() {
   }
   if (runId !== state.runId) return;
   showRun(run);
-  if (run.status === "running") state.timer = setTimeout(loadRun, 1000);
-  else if (state.lastStatus === "running") loadRuns();
+  if (ACTIVE(run.status)) state.timer = setTimeout(loadRun, 1000);
+  else if (ACTIVE(state.lastStatus)) loadRuns();
+  if (run.status === "running" && state.lastStatus === "queued") loadRuns();
   state.lastStatus = run.status;
 }
 
@@ -281,19 +293,23 @@ function showRun(run) {
   badge.textContent = STATUS_WORDS[run.status] || run.status;
   badge.className = `badge ${run.status}`;
   const message = $("run-message");
-  message.hidden = !run.message;
-  message.textContent = run.message || "";
+  const note = run.message || queueText(run);
+  message.hidden = !note;
+  message.textContent = note;
   message.className = `notice ${run.status === "failed" ? "error" : run.status === "completed" ? "info" : "warn"}`;
 
   const p = run.progress;
-  $("progress-card").hidden = run.status !== "running" && !p.evaluations.length && !p.losses.length;
-  $("stop-row").hidden = run.status !== "running";
+  $("progress-card").hidden = !ACTIVE(run.status) && !p.evaluations.length && !p.losses.length;
+  $("stop-row").hidden = !ACTIVE(run.status);
+  $("stop").textContent = run.status === "queued" ? "Take off the queue" : "Stop training";
+  $("stop-note").textContent = run.status === "queued" ? "It has not started; nothing is lost." : "Stopping keeps the best model so far.";
   const bar = $("progress-bar");
   const fraction = run.status === "completed" ? 1 : p.fraction;
   bar.style.width = `${(100 * fraction).toFixed(1)}%`;
   bar.classList.toggle("indeterminate", run.status === "running" && p.phase === "preparing");
   let text;
-  if (run.status === "running" && p.phase === "preparing") text = "Preparing: reading the data and loading the model…";
+  if (run.status === "queued") text = `Waiting: ${queueText(run)}. It starts by itself.`;
+  else if (run.status === "running" && p.phase === "preparing") text = "Preparing: reading the data and loading the model…";
   else if (run.status === "running" && p.phase === "saving") text = `Step ${p.step} of ${p.total_steps}: measuring and saving the model…`;
   else if (run.status === "running" && !p.step) text = `Starting: ${p.total_steps} steps to go over ${p.epochs} epoch${p.epochs > 1 ? "s" : ""}…`;
   else if (run.status === "running") text = `Step ${p.step} of ${p.total_steps} · epoch ${num(p.epoch, 2)} of ${p.epochs} · loss ${num(p.loss)} · ${duration(p.elapsed_s)} so far · about ${duration(p.eta_s)} left`;
@@ -406,8 +422,9 @@ async function exportOnnx() {
 
 async function stopRun() {
   try {
-    await api(`/api/runs/${state.runId}/stop`, { method: "POST" });
-    toast("Stopping: the best model so far is being saved.");
+    const run = await api(`/api/runs/${state.runId}/stop`, { method: "POST" });
+    toast(run.started ? "Stopping: the best model so far is being saved." : "Taken off the queue.");
+    loadRun();
   } catch (error) {
     toast(error.message);
   }

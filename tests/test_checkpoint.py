@@ -1,0 +1,214 @@
+"""Checkpoints and --resume: a run killed half-way continues where it was and ends as it would have."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from textfit import Classifier, TrainConfig, train
+from textfit import checkpoint
+from textfit.callbacks import Callback, JsonlLog
+from textfit.data import SAMPLE_DATA, TOPIC_LABELS
+from textfit.errors import TextfitError
+
+STEPS_PER_EPOCH = 8  # 96 examples in batches of 12 (batch size: min(16, 96 // 8))
+
+
+def tiny_config(tiny_bert, **overrides) -> TrainConfig:
+    # fp32 (bf16 off) and a checkpoint after every step (0.6 ms): runs that can be compared weight for weight
+    values = dict(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(tiny_bert), strategy="finetune",
+                  epochs=2, train_size=96, test_size=32, learning_rate=1e-3, bf16=False, checkpoint_minutes=1e-5)
+    return TrainConfig(**{**values, **overrides})
+
+
+class Crash(Exception):
+    """Stands for kill -9: training stops where it is, nothing is saved on the way out."""
+
+
+class CrashAt(Callback):
+    def __init__(self, event: str, step: int):
+        self.event, self.step = event, step
+
+    def on_step(self, step, total_steps, loss, epoch):
+        if self.event == "step" and step == self.step:
+            raise Crash
+
+    def on_checkpoint(self, info):
+        if self.event == "checkpoint" and info["event"] == "saved" and info["step"] == self.step:
+            raise Crash
+
+
+def weights(folder: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def comparable(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in entry.items() if k != "elapsed_s"} for entry in history]
+
+
+@pytest.mark.parametrize("crash_step", [STEPS_PER_EPOCH, STEPS_PER_EPOCH + 3], ids=["at-epoch-end", "mid-epoch"])
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tiny_bert, tmp_path, crash_step):
+    import torch
+
+    whole = train(tiny_config(tiny_bert), tmp_path / "whole")
+    assert not checkpoint.folder_for(whole.folder).exists()  # removed once the model is saved
+    assert whole.record["timings"]["checkpoint_s"] > 0 and "resumed" not in whole.record
+
+    out, log = tmp_path / "resumed", tmp_path / "progress.jsonl"
+    with pytest.raises(Crash):
+        train(tiny_config(tiny_bert), out, callbacks=[JsonlLog(log), CrashAt("checkpoint", crash_step)])
+    saved = checkpoint.latest(out)
+    assert saved["step"] == crash_step and saved["total_steps"] == 2 * STEPS_PER_EPOCH
+    kept = sorted(p.name for p in checkpoint.folder_for(out).iterdir())
+    assert kept == ["lexical", "run.json", f"step-{crash_step:09d}"]  # the latest only: older ones removed
+    assert {p.name for p in Path(saved["checkpoint"]).iterdir()} == {
+        "weights.safetensors", "best.safetensors", "training.pt", "state.json"}
+
+    resumed = train(tiny_config(tiny_bert), out, callbacks=[JsonlLog(log)], resume=True)
+    # Every step after the checkpoint repeats the uninterrupted run's in fp32 on the same batches,
+    # dropout masks and optimiser state, so the weights agree to rounding (they are in fact equal).
+    expected, got = weights(whole.folder), weights(resumed.folder)
+    assert expected.keys() == got.keys()
+    assert all(torch.allclose(expected[k], got[k], atol=1e-6) for k in expected)
+    assert comparable(resumed.record["history"]) == comparable(whole.record["history"])
+    assert resumed.record["metrics"] == whole.record["metrics"] and resumed.record["training"]["steps"] == 16
+    assert [r["from_step"] for r in resumed.record["resumed"]] == [crash_step]
+    assert resumed.record["resumed"][0]["checkpoint_saved"] == saved["saved"]
+    assert "interrupted and resumed" in (out / "README.md").read_text()
+    assert not checkpoint.folder_for(out).exists()
+    events = [(e["event"], e.get("step", e.get("from_step"))) for e in map(json.loads, log.read_text().splitlines())]
+    resumed_at = events.index(("resumed", crash_step))
+    assert [e for e in events[:resumed_at] if e[0] == "checkpoint"][-1] == ("checkpoint", crash_step)
+    assert events[resumed_at + 1][0] == "begin" and events[resumed_at + 2] == ("step", crash_step + 1)
+
+
+def test_resume_refuses_what_it_cannot_continue(tiny_bert, tmp_path):
+    out = tmp_path / "m"
+    with pytest.raises(TextfitError, match=r"nothing to resume in .*m\.checkpoints; start without --resume"):
+        train(tiny_config(tiny_bert), out, resume=True)
+    with pytest.raises(Crash):
+        train(tiny_config(tiny_bert), out, callbacks=[CrashAt("checkpoint", 3)])
+    with pytest.raises(TextfitError, match=r"learning_rate 0\.001 in the checkpoint, 0\.01 now"):
+        train(tiny_config(tiny_bert, learning_rate=1e-2), out, resume=True)
+    from textfit.data import load_train_eval
+
+    train_data, eval_data = load_train_eval(tiny_config(tiny_bert))
+    with pytest.raises(TextfitError, match="data differs"):
+        train(tiny_config(tiny_bert), out, data=(train_data.subset(range(90)), eval_data), resume=True)
+    with pytest.raises(TextfitError, match="unfinished run .* --resume, or delete"):
+        train(tiny_config(tiny_bert), out)  # a plain run never deletes a resumable one
+    # the interval may change on resume: it does not change the model
+    assert train(tiny_config(tiny_bert, checkpoint_minutes=0), out, resume=True).record["resumed"][0]["from_step"] == 3
+
+
+def test_runs_shorter_than_the_interval_write_no_checkpoint(tiny_bert, tmp_path):
+    seen = []
+
+    class Watch(Callback):
+        def on_train_begin(self, info):
+            seen.append(sorted(p.name for p in checkpoint.folder_for(tmp_path / "m").iterdir()))
+
+        def on_checkpoint(self, info):
+            seen.append(info)
+
+    record = train(tiny_config(tiny_bert, checkpoint_minutes=5, epochs=1), tmp_path / "m", callbacks=[Watch()]).record
+    assert seen == [["lexical", "run.json"]]  # resumable from the start, but no step was worth saving
+    assert record["timings"]["checkpoint_s"] == 0 and not checkpoint.folder_for(tmp_path / "m").exists()
+    train(tiny_config(tiny_bert, checkpoint_minutes=0, epochs=1), tmp_path / "off")
+    assert not checkpoint.folder_for(tmp_path / "off").exists()
+
+
+def test_an_interrupted_fewshot_run_starts_over_on_resume(tiny_bert, tmp_path):
+    config = tiny_config(tiny_bert, strategy="fewshot", train_size=40, test_size=16)
+    with pytest.raises(Crash):
+        train(config, tmp_path / "m", callbacks=[CrashAt("step", 2)])
+    assert checkpoint.latest(tmp_path / "m")["checkpoint"] is None
+    record = train(config, tmp_path / "m", resume=True).record
+    assert record["strategy"] == "fewshot" and record["status"] == "completed"
+    assert record["resumed"][0]["from_step"] == 0 and "from the start" in record["resumed"][0]["note"]
+
+
+def test_checkpoint_writes_are_atomic(tmp_path):
+    def half_written(tmp):
+        (tmp / "a").write_text("x")
+        raise Crash
+
+    with pytest.raises(Crash):
+        checkpoint.write_atomically(tmp_path / "step-1", half_written)
+    assert not (tmp_path / "step-1").exists()  # a killed write leaves only a .tmp- folder, which resume ignores
+    checkpoint.write_atomically(tmp_path / "step-1", lambda tmp: (tmp / "a").write_text("y"))
+    assert (tmp_path / "step-1" / "a").read_text() == "y" and not (tmp_path / ".tmp-step-1").exists()
+
+
+def wait_for(condition, timeout_s: float, process) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if process.poll() is not None or time.monotonic() > deadline:
+            out = process.stdout.read() if process.stdout else ""
+            pytest.fail(f"training ended (or hung) before a mid-epoch checkpoint: rc {process.poll()}\n{out}")
+        time.sleep(0.01)
+
+
+def start_training(how: str, out: Path, tiny_bert: Path, resume: bool, env: dict) -> subprocess.Popen:
+    """The command line's `textfit train`, or the studio's worker (which trains RUN_DIR/settings.json into RUN_DIR/model)."""
+    options = {"bf16": False, "early_stopping_patience": 100, "learning_rate": 1e-3, "checkpoint_minutes": 0.002,
+               "data": str(SAMPLE_DATA), "model": str(tiny_bert), "label_names": TOPIC_LABELS,
+               "strategy": "finetune", "epochs": 8}  # 8 epochs of 22 steps: time to catch a mid-epoch checkpoint
+    settings = out.parent / "settings.json"
+    settings.write_text(json.dumps(options))
+    if how == "worker":
+        command = [sys.executable, "-m", "textfit.server.worker", str(out.parent)] + ["--resume"] * resume
+    elif resume:  # no data, no options: --resume takes them from the checkpoint
+        command = [sys.executable, "-m", "textfit.cli", "train", "--out", str(out), "--resume"]
+    else:
+        command = [sys.executable, "-m", "textfit.cli", "train", "--out", str(out), "--config", str(settings)]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.parametrize("how", ["cli", "worker"])
+def test_kill_9_mid_epoch_then_resume(tiny_bert, tmp_path, how):
+    from transformers import pipeline
+
+    from textfit.server.worker import MODEL, PROGRESS, RESULT
+
+    out = tmp_path / MODEL  # the studio worker's layout: RUN_DIR/model
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    first = start_training(how, out, tiny_bert, resume=False, env=env)
+    try:
+        def mid_epoch_checkpoint():
+            saved = checkpoint.latest(out)
+            return saved is not None and saved["step"] > 22 and saved["step"] % 22 != 0
+
+        wait_for(mid_epoch_checkpoint, 120, first)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    finally:
+        first.kill()
+    assert first.returncode == -signal.SIGKILL and not out.exists()
+    killed_at = checkpoint.latest(out)["step"]
+
+    again = start_training(how, out, tiny_bert, resume=True, env=env)
+    output, _ = again.communicate(timeout=300)
+    assert again.returncode == 0, output
+    record = json.loads((out / "textfit.json").read_text())
+    assert record["resumed"][0]["from_step"] == killed_at and record["training"]["steps"] == 8 * 22
+    assert record["status"] == "completed" and len(record["history"]) == 8
+    assert not checkpoint.folder_for(out).exists() and not out.with_name("model.partial").exists()
+    assert Classifier.load(out).predict(["Oil prices fall"])[0] in TOPIC_LABELS
+    assert pipeline("text-classification", model=str(out))("Oil prices fall")[0]["label"] in TOPIC_LABELS
+    if how == "cli":
+        assert f"resumed from step {killed_at}" in output
+    else:
+        assert json.loads((tmp_path / RESULT).read_text())["ok"] is True
+        events = [json.loads(line) for line in (tmp_path / PROGRESS).read_text().splitlines()]
+        assert {"event": "resumed", "from_step": killed_at} in [
+            {k: e[k] for k in ("event", "from_step") if k in e} for e in events]
