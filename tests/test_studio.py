@@ -349,3 +349,51 @@ def test_read_progress_digests_the_jsonl_log(tmp_path):
     assert progress["phase"] == "training" and progress["step"] == 4 and progress["fraction"] == 0.4
     assert progress["elapsed_s"] == 4.0 and progress["eta_s"] == 6.0
     assert progress["evaluations"][0]["macro_f1"] == 0.4
+
+
+def test_a_run_killed_with_sigkill_resumes_from_its_checkpoint(workdir, tiny_bert):
+    """kill -9 of the training process mid-epoch: the run is 'interrupted' and resumable; Resume queues
+    it again, it continues from the checkpoint and ends with a complete model and a record that says so."""
+    import signal
+
+    from textfit import checkpoint
+    from textfit.classifier import Classifier
+
+    limits = StudioLimits(max_upload_bytes=200_000, checkpoint_minutes=0.002)  # a checkpoint every ~0.1 s
+    with TestClient(create_studio_app(workdir, limits)) as client:
+        data = client.post("/api/uploads/sample").json()
+        run = client.post("/api/runs", json={
+            "upload_id": data["upload"]["id"], "text_column": "text", "label_column": "label",
+            "model": str(tiny_bert), "epochs": 4, "label_names": ", ".join(TOPIC_LABELS)}).json()
+        model_dir = workdir / "runs" / run["id"] / "model"
+        assert client.post(f"/api/runs/{run['id']}/resume").status_code == 409  # running: nothing to resume
+
+        deadline = time.time() + 120
+        while not ((saved := checkpoint.latest(model_dir)) and saved["step"] > 22 and saved["step"] % 22):
+            assert time.time() < deadline and client.get(f"/api/runs/{run['id']}").json()["status"] == "running"
+            time.sleep(0.01)
+        os.kill(run["pid"], signal.SIGKILL)
+        killed = wait_for(client, run["id"])
+        assert killed["status"] == "interrupted" and "signal 9" in killed["message"], killed
+        assert killed["resumable"]["step"] >= saved["step"] and not killed["has_model"]
+
+        resumed = client.post(f"/api/runs/{run['id']}/resume").json()
+        assert resumed["status"] in ("queued", "running") and "resuming from step" in resumed["message"]
+        deadline = time.time() + 240
+        while (done := client.get(f"/api/runs/{run['id']}").json())["status"] in ("queued", "running"):
+            assert time.time() < deadline, done
+            time.sleep(0.5)
+        assert done["status"] == "completed" and done["has_model"] and done["resumable"] is None, done
+        record = json.loads((model_dir / "textfit.json").read_text())
+        assert record["resumed"][0]["from_step"] == killed["resumable"]["step"]
+        assert not checkpoint.folder_for(model_dir).exists()
+        assert Classifier.load(model_dir).predict(["Oil prices fall"])[0] in TOPIC_LABELS
+
+
+def test_upload_says_how_it_was_read_and_what_to_do_with_old_excel(client):
+    latin = upload(client, "caf\u00e9.csv", "text,label\ncaf\u00e9 cr\u00e8me,a\nna\u00efve,b\n".encode("cp1252"))
+    assert latin.status_code == 200, latin.text
+    note = latin.json()["encoding_note"]
+    assert "cp1252" in note and "'caf\u00e9.csv'" in note and "studio" not in note  # the user's name, not our folder
+    old = upload(client, "report.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100)
+    assert old.status_code == 415 and "save it as an Excel Workbook (.xlsx)" in old.json()["error"]

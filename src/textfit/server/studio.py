@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional
 
+from .. import checkpoint
 from ..errors import TextfitError
 from . import worker
 from .common import (BodyLimitMiddleware, StudioError, ascii_json_response, human_bytes, install_error_handlers,
@@ -49,6 +50,8 @@ class StudioLimits:
     max_text_chars: int = 10_000
     """Longest message the try-it box accepts."""
     export_timeout_s: float = 900
+    checkpoint_minutes: float = 5.0
+    """How often a run saves its training state (TrainConfig.checkpoint_minutes), for Resume."""
 
 
 class Studio:
@@ -135,7 +138,9 @@ class Studio:
             check_trainable(data)
         except TextfitError as exc:
             raise StudioError(str(exc).replace(str(data_path), f"'{upload['original_name']}'")
-                              .replace("--skip-bad-rows", "fixing the file")) from None
+                              .replace("--skip-bad-rows", "fixing the file")
+                              .replace("--text-column", "the column pickers")
+                              .replace("--label-column", "the column pickers")) from None
         return self._enqueue(upload, data, data_path, text_column, label_column, names, model, epochs, time_budget,
                              name)
 
@@ -143,7 +148,8 @@ class Studio:
                  name) -> dict:
         """Record the run as queued (its folder and settings ready), then let the scheduler start it."""
         settings = {"data": str(data_path), "text_column": text_column, "label_column": label_column,
-                    "label_names": names, "model": model, "epochs": epochs, "time_budget": time_budget}
+                    "label_names": names, "model": model, "epochs": epochs, "time_budget": time_budget,
+                    "checkpoint_minutes": self.limits.checkpoint_minutes}
         settings = {k: v for k, v in settings.items() if v is not None}
         run_id = new_id("run")
         folder = self.run_dir(run_id)
@@ -176,10 +182,12 @@ class Studio:
             return
         folder = self.run_dir(run["id"])
         env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+        # A run queued again by `resume_run` has checkpoints; a new run has none.
+        resume = ["--resume"] if checkpoint.latest(folder / worker.MODEL) else []
         try:
             with (folder / worker.LOG).open("ab") as log_file:
                 process = subprocess.Popen(
-                    [self.python, "-m", "textfit.server.worker", str(folder)], cwd=folder, env=env,
+                    [self.python, "-m", "textfit.server.worker", str(folder), *resume], cwd=folder, env=env,
                     stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
                 )
         except OSError as exc:
@@ -206,7 +214,29 @@ class Studio:
         run["model_folder"] = str(folder / worker.MODEL) if run["has_model"] else None
         exported = json.loads((folder / worker.EXPORT_RESULT).read_text()) if (folder / worker.EXPORT_RESULT).is_file() else None
         run["export"] = exported
+        saved = self.resumable(run)
+        run["resumable"] = {k: saved[k] for k in ("step", "total_steps", "saved")} if saved else None
         return run
+
+    def resumable(self, run: dict) -> dict | None:
+        """The checkpoint an ended run can continue from (checkpoint.latest), or None."""
+        if run["status"] not in ("interrupted", "failed"):
+            return None
+        return checkpoint.latest(self.run_dir(run["id"]) / worker.MODEL)
+
+    def resume_run(self, run_id: str) -> dict:
+        """Queue an interrupted run again; it continues from its last checkpoint (`worker --resume`)."""
+        with self.lock:
+            run = self.get_run(run_id)
+            saved = self.resumable(run)
+            if saved is None:
+                raise StudioError(f"this run cannot be resumed: it is {run['status']} and has no checkpoint", 409)
+            (self.run_dir(run_id) / worker.RESULT).unlink(missing_ok=True)  # the next result is the resumed run's
+            where = f"step {saved['step']} of {saved['total_steps']}" if saved["step"] else "the start (no checkpoint yet)"
+            if not self.store.change_status(run_id, run["status"], "queued", finished=None, pid=None,
+                                            message=f"resuming from {where}"):
+                raise StudioError("this run changed meanwhile; reload the page", 409)
+        return self.get_run(run_id)
 
     def _refresh(self, run: dict) -> dict:
         """Bring a 'running' run up to date with its process: finished, failed or gone."""
@@ -506,6 +536,10 @@ def create_studio_app(workdir: str | Path = "textfit-studio", limits: Optional[S
     @app.get("/api/runs/{run_id}")
     async def run(run_id: str):
         return await asyncio.to_thread(studio.run_details, run_id)
+
+    @app.post("/api/runs/{run_id}/resume")
+    async def resume(run_id: str):
+        return await asyncio.to_thread(studio.resume_run, run_id)
 
     @app.post("/api/runs/{run_id}/stop")
     async def stop(run_id: str):

@@ -22,9 +22,12 @@ def safe_filename(name: str) -> str:
     base = re.split(r"[\\/]", name or "")[-1]
     base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).lstrip("._-")[:100]
     suffix = Path(base).suffix.lower()
+    if suffix == ".xls":
+        raise StudioError(f"'{name}': the old Excel format (.xls, Excel 97-2003) is not read. Open it in Excel and "
+                          "save it as an Excel Workbook (.xlsx) or as CSV UTF-8, then upload that.", 415)
     if suffix not in FORMATS:
         raise StudioError(
-            f"'{name}' is not a data file textfit can read: use CSV, TSV, JSON Lines, JSON or Parquet "
+            f"'{name}' is not a data file textfit can read: use CSV, TSV, Excel (.xlsx), JSON Lines, JSON or Parquet "
             f"({', '.join(sorted(FORMATS))})", 415)
     stem = Path(base).stem or "data"
     return stem + suffix
@@ -76,10 +79,11 @@ def preview_file(path: Path, display: str, text_column: Optional[str] = None,
                  label_column: Optional[str] = None) -> dict:
     """What the page shows of a data file: columns, first rows, the detected or chosen columns and
     the examples per label. Errors name `display` (the user's file name), never the studio's folders."""
-    from ..data import TOPIC_LABELS, DataError, detect_columns, read_table, sample_fingerprint
+    from ..data import TOPIC_LABELS, DataError, detect_columns, read_source, sample_fingerprint
 
     try:
-        frame, fingerprint, _ = read_table(path)
+        table = read_source(path)
+        frame, fingerprint = table.frame, table.fingerprint
     except DataError as exc:
         raise StudioError(str(exc).replace(str(path), f"'{display}'")) from None
     frame.columns = [str(c) for c in frame.columns]
@@ -118,7 +122,8 @@ def preview_file(path: Path, display: str, text_column: Optional[str] = None,
                  "max_chars": int(lengths.max())}
     return {"rows": int(len(frame)), "columns": columns, "preview": rows, "detected": detected,
             "text_column": text_column, "label_column": label_column, "labels": labels, "texts": texts,
-            "label_names": label_names, "problem": problem}
+            "label_names": label_names, "problem": problem,
+            "encoding_note": table.note.replace(str(path), f"'{display}'") if table.note else None}
 
 
 def _cell(value) -> str:

@@ -222,8 +222,9 @@ function showPreview(data, keepPickers = false) {
   if (data.text_column && data.text_column === data.label_column) warn("The text and the label must be different columns.");
   if (data.labels && data.labels.missing) warn(`${data.labels.missing} row(s) have no label; remove them from the file or fill them in.`);
   if (data.texts && data.texts.empty) warn(`${data.texts.empty} row(s) have an empty text.`);
-  if (data.labels && data.labels.single.length) warn(`Some labels have a single example (${data.labels.single.slice(0, 5).join(", ")}). Each label needs at least two: one to learn from, one to check.`);
+  if (data.labels && data.labels.single.length) warn(`Some labels have a single example (${data.labels.single.slice(0, 5).join(", ")}). They are learned from, but cannot be checked: the score leaves them out.`);
   if (data.labels && data.labels.distinct > 200) warn(`The label column has ${data.labels.distinct} different values: is it really the label?`);
+  if (data.encoding_note) problems.append(el("p", { class: "notice info", text: data.encoding_note }));
   if (data.label_names) problems.append(el("p", { class: "notice info", text: "This is textfit's example data: its numbered labels were given their topic names (see “Label names” below)." }));
 }
 
@@ -303,6 +304,13 @@ function showRun(run) {
   $("stop-row").hidden = !ACTIVE(run.status);
   $("stop").textContent = run.status === "queued" ? "Take off the queue" : "Stop training";
   $("stop-note").textContent = run.status === "queued" ? "It has not started; nothing is lost." : "Stopping keeps the best model so far.";
+  $("resume-row").hidden = !run.resumable;
+  if (run.resumable) {
+    const r = run.resumable;
+    $("resume-note").textContent = r.step
+      ? `Continues from the checkpoint at step ${r.step} of ${r.total_steps} (saved ${when(Date.parse(r.saved) / 1000)}); nothing before it is trained again.`
+      : "No checkpoint was written before it stopped: it starts over with the same settings.";
+  }
   const bar = $("progress-bar");
   const fraction = run.status === "completed" ? 1 : p.fraction;
   bar.style.width = `${(100 * fraction).toFixed(1)}%`;
@@ -313,6 +321,7 @@ function showRun(run) {
   else if (run.status === "running" && p.phase === "saving") text = `Step ${p.step} of ${p.total_steps}: measuring and saving the model…`;
   else if (run.status === "running" && !p.step) text = `Starting: ${p.total_steps} steps to go over ${p.epochs} epoch${p.epochs > 1 ? "s" : ""}…`;
   else if (run.status === "running") text = `Step ${p.step} of ${p.total_steps} · epoch ${num(p.epoch, 2)} of ${p.epochs} · loss ${num(p.loss)} · ${duration(p.elapsed_s)} so far · about ${duration(p.eta_s)} left`;
+  else if (run.status === "interrupted" || run.status === "failed") text = p.step ? `Stopped at step ${p.step} of ${p.total_steps}, after ${duration(p.elapsed_s)}.` : "No training step was taken.";
   else text = p.step ? `Finished: ${p.step} steps in ${duration(p.elapsed_s)}.` : "No training step was taken.";
   $("progress-text").textContent = text;
   drawLoss(p.losses, p.total_steps);
@@ -420,6 +429,17 @@ async function exportOnnx() {
   }
 }
 
+async function resumeRun() {
+  try {
+    await api(`/api/runs/${state.runId}/resume`, { method: "POST" });
+    toast("Resuming: the run continues from its last checkpoint.");
+    loadRuns();
+    loadRun();
+  } catch (error) {
+    toast(error.message);
+  }
+}
+
 async function stopRun() {
   try {
     const run = await api(`/api/runs/${state.runId}/stop`, { method: "POST" });
@@ -456,6 +476,7 @@ async function init() {
   $("try-text").addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); tryText(); } });
   $("export").addEventListener("click", exportOnnx);
   $("stop").addEventListener("click", stopRun);
+  $("resume").addEventListener("click", resumeRun);
   window.addEventListener("hashchange", route);
   await loadRuns();
   if (!location.hash) location.hash = "#new";
