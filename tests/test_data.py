@@ -315,3 +315,5 @@ def test_training_with_a_single_example_class_records_it(write, tiny_bert, tmp_p
     saved = json.loads((result.folder / "textfit.json").read_text())
     assert saved["labels"] == ["down", "lonely", "up"] and saved["data"]["classes_not_evaluated"] == ["lonely"]
     assert saved["data"]["encoding"] == "utf-8"
+    card = (result.folder / "README.md").read_text()
+    assert "1 class(es) had a single example, used for training, so these figures do not measure them: lonely." in " ".join(card.split())

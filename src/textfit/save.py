@@ -122,6 +122,10 @@ def model_card(record: dict, report: EvaluationReport) -> str:
     resumed_note = "" if not resumes else (
         f" The run was interrupted and resumed from its checkpoints (at step "
         f"{', '.join(str(r['from_step']) for r in resumes)}; `resumed` in `textfit.json`).")
+    unchecked = data.get("classes_not_evaluated") or []
+    unchecked_note = "" if not unchecked else (
+        f"\n{len(unchecked)} class(es) had a single example, used for training, so these figures do not "
+        f"measure them: {', '.join(unchecked)}.\n")
     lexical = record.get("lexical")
     blend_note = "" if not lexical else f"""
 These answers blend the fine-tuned encoder with a word and character n-gram model stored beside it
@@ -130,6 +134,7 @@ Python API, every backend) uses both. Plain `transformers.pipeline` reads the en
 scores accuracy {lexical['encoder_metrics']['accuracy']:.4f} and macro-F1
 {lexical['encoder_metrics']['macro_f1']:.4f} on the same examples.
 """
+    blend_note = unchecked_note + blend_note
     return f"""---
 library_name: transformers
 pipeline_tag: text-classification
