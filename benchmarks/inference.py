@@ -155,7 +155,8 @@ def main() -> None:
         json.dump(worker(args), sys.stdout)
         return
 
-    from textfit.export import INT8_FILE, ONNX_FILE, export_onnx, read_exports
+    from textfit.backends import INT8_FILE, ONNX_FILE
+    from textfit.export import export_onnx, read_exports
 
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = set(backends) - set(BACKENDS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 
@@ -18,7 +19,8 @@ from textfit.errors import ModelError
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from textfit.export import INT8_CHUNK, INT8_FILE, ONNX_FILE, OnnxBackend, export_onnx  # noqa: E402
+from textfit.backends import INT8_CHUNK, INT8_FILE, ONNX_FILE, OnnxBackend  # noqa: E402
+from textfit.export import export_onnx  # noqa: E402
 
 runner = CliRunner()
 
@@ -117,6 +119,16 @@ def test_backend_feeds_only_declared_inputs(exported):
              "token_type_ids": np.zeros((1, 3), dtype=np.int64), "extra": np.zeros((1, 3), dtype=np.int64)}
     logits = backend.logits(batch)
     assert logits.dtype == np.float32 and logits.shape == (1, len(TOPIC_LABELS))
+
+
+def test_onnx_threads_are_set_per_model(exported):
+    """Classifier.load(threads=N) gives that model's ONNX Runtime session N threads (a Ray actor's
+    CPUs, a serve worker's share), not every core of the machine."""
+    folder, _ = exported
+    one = Classifier.load(folder, backend="onnx-int8", threads=1)
+    assert one.backend.session.get_session_options().intra_op_num_threads == 1
+    default = Classifier.load(folder, backend="onnx")
+    assert default.backend.session.get_session_options().intra_op_num_threads == len(os.sched_getaffinity(0))
 
 
 def test_missing_onnx_file_says_how_to_export(tiny_model_dir):

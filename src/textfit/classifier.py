@@ -13,24 +13,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .backends import OnnxBackend, TorchBackend
 from .errors import ModelError
 
 RUN_RECORD = "textfit.json"
 BACKENDS = ("torch", "onnx", "onnx-int8")
-
-
-class TorchBackend:
-    def __init__(self, model):
-        import torch
-
-        self.torch = torch
-        self.model = model.eval()
-
-    def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-        torch = self.torch
-        inputs = {k: torch.from_numpy(v).to(self.model.device) for k, v in batch.items()}
-        with torch.inference_mode():
-            return self.model(**inputs).logits.float().cpu().numpy()
 
 
 class Classifier:
@@ -46,7 +33,10 @@ class Classifier:
         self.lexical = lexical  # a lexical.LexicalModel, or None for the encoder alone
 
     @classmethod
-    def load(cls, folder: str | Path, backend: str = "torch") -> Classifier:
+    def load(cls, folder: str | Path, backend: str = "torch", threads: int | None = None) -> Classifier:
+        """A trained model folder on `backend`. `threads`: ONNX Runtime's threads for this model
+        (default: every core this process may use); PyTorch's are process-wide
+        (`torch.set_num_threads`), so they stay the caller's to set."""
         folder = Path(folder)
         if not Path(folder, "config.json").is_file():
             raise ModelError(f"{folder} is not a trained model folder (no config.json); train one with `textfit train`")
@@ -66,9 +56,8 @@ class Classifier:
             model = AutoModelForSequenceClassification.from_pretrained(folder)
             config, runner = model.config, TorchBackend(model)
         else:
-            from .export import OnnxBackend
-
-            config, runner = AutoConfig.from_pretrained(folder), OnnxBackend(folder, quantized=backend == "onnx-int8")
+            runner = OnnxBackend(folder, quantized=backend == "onnx-int8", threads=threads)
+            config = AutoConfig.from_pretrained(folder)
         labels = [config.id2label[i] for i in range(config.num_labels)]
         return cls(model, tokenizer, labels, max_length=record.get("max_length"), folder=folder,
                    record=record, backend=runner, lexical=LexicalModel.load(folder, tokenizer_normalizer(tokenizer)))

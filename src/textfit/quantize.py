@@ -21,7 +21,7 @@ leaves the fp32 model's answers unchanged, so only the int8 rounding differs:
 Measured on that model (2-core CPU): 98.4% -> 99.4% agreement, at 2.3-2.6x PyTorch's throughput;
 keeping whole down-projections in fp32 instead reached 99.3% at 1.8x. A model trained with the
 default mean pooling agreed on 98.9% with 64 messages per call and 99.2% with 16, the int8
-backend's chunk (export.INT8_CHUNK)."""
+backend's chunk (backends.INT8_CHUNK)."""
 
 from __future__ import annotations
 
