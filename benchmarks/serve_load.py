@@ -4,12 +4,14 @@ bounded number of concurrent clients for a fixed time, and report throughput, la
     .venv/bin/python benchmarks/serve_load.py MODEL_DIR                      # 32 clients for 30 s
     .venv/bin/python benchmarks/serve_load.py MODEL_DIR --clients 1,8,32 --duration 20 --out load.json
     .venv/bin/python benchmarks/serve_load.py MODEL_DIR --duration 300 --rss-every 10      # a 5-minute soak
+    .venv/bin/python benchmarks/serve_load.py MODEL_DIR --workers 2                       # serve --workers 2
 
 Each client sends one request at a time (a random message from the embedded sample, or
 --texts-per-request of them) and waits for the answer before sending the next: the load is
 bounded by the number of clients. Latency is measured per request, from send to full answer.
 A few seconds of warm-up at every level are not counted. The server's resident memory (RSS) is
-sampled during every level (start, end, largest), so a soak shows whether it leaks."""
+sampled during every level (start, end, largest), so a soak shows whether it leaks; with
+--workers, the supervisor's and its workers' together."""
 
 from __future__ import annotations
 
@@ -65,14 +67,26 @@ def wait_until_up(base: str, server: subprocess.Popen, timeout: float = 180, hea
 
 
 def rss_mb(pid: int) -> float | None:
-    """Resident memory of a process, from /proc (Linux); None elsewhere."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return None
+    """Resident memory of a process and its children (`serve --workers N`), from /proc (Linux); None elsewhere."""
+    total = None
+    for member in [pid, *children(pid)]:
+        try:
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total = (total or 0) + int(line.split()[1]) / 1024
+        except OSError:
+            pass
+    return None if total is None else round(total, 1)
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found += [int(c) for c in task.read_text().split()]
+        except OSError:
+            pass
+    return found
 
 
 async def sample_rss(pid: int, every_s: float, samples: list) -> None:
@@ -166,6 +180,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=30, help="seconds before a request counts as an error")
     parser.add_argument("--host", default="127.0.0.1", help="loopback only: 127.0.0.1, ::1 or localhost")
     parser.add_argument("--port", type=int, default=0, help="0 = a free port")
+    parser.add_argument("--workers", type=int, default=1, help="`textfit serve --workers N`: processes behind the port")
     parser.add_argument("--server-arg", action="append", default=[], help="extra `textfit serve` option, e.g. --server-arg=--max-batch=32")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "serve_load.json",
                         help="where to write the results as JSON (default: benchmarks/results/serve_load.json)")
@@ -188,19 +203,20 @@ def main() -> None:
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else None
     port = args.port or free_port(args.host)
     base = f"http://{'[::1]' if args.host == '::1' else args.host}:{port}"
-    server = start_server(args.model_dir, args.host, port, args.server_arg)
+    server = start_server(args.model_dir, args.host, port, [*args.server_arg, "--workers", str(args.workers)])
     try:
         model = wait_until_up(base, server, headers=headers)
         texts = sample_texts()
         print(f"textfit serve {args.model_dir} on {base}: {len(model['labels'])} labels, base model {model['base_model']}, "
-              f"backend {model['backend']}; {os.cpu_count()} CPUs")
+              f"backend {model['backend']}; {args.workers} worker(s); {os.cpu_count()} CPUs")
         results = []
         for clients in levels:
             before = httpx.get(f"{base}/health").json()["batches"]
             level = asyncio.run(drive(base, clients, args.duration, args.warmup, texts, args.texts_per_request,
                                       args.timeout, args.seed, server.pid, args.rss_every, headers))
             after = httpx.get(f"{base}/health").json()["batches"]
-            batches = after["batches"] - before["batches"]
+            # Batch counts are per process: with several workers, /health tells one worker's.
+            batches = after["batches"] - before["batches"] if args.workers == 1 else 0
             level["server_batches"] = batches
             level["mean_batch_texts"] = round((after["texts"] - before["texts"]) / batches, 1) if batches else None
             results.append(level)
@@ -223,7 +239,7 @@ def main() -> None:
         "model_dir": str(Path(args.model_dir).resolve()), "base_model": model.get("base_model"),
         "labels": len(model["labels"]), "backend": model.get("backend"), "host": args.host,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "server_args": args.server_arg, "warmup_s": args.warmup, "server_alive_after": alive, "levels": results,
+        "server_args": args.server_arg, "workers": args.workers, "warmup_s": args.warmup, "server_alive_after": alive, "levels": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))

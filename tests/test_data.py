@@ -235,7 +235,7 @@ def test_the_run_record_names_the_encoding_and_the_classes_not_evaluated(write):
     config = TrainConfig(data=str(path))
     train, held_out = load_train_eval(config)
     loop = {"status": "completed", "history": [], "best": None, "timings": {}}
-    record = build_record(config, "finetune", train, held_out, 64, loop, SimpleNamespace(metrics={}), 1.0)
+    record = build_record(config, "finetune", train, held_out, 64, loop, SimpleNamespace(metrics={}, baseline=None, beats_baseline=None, coverage=None), 1.0)
     assert record["data"]["encoding"] == "cp1252" and record["data"]["classes_not_evaluated"] == ["c"]
     assert train.texts[0] == "caf\u00e9 0"
 

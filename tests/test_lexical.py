@@ -77,7 +77,9 @@ def test_weight_zero_trains_the_encoder_alone(tiny_bert, tmp_path):
     loaded = Classifier.load(result.folder)
     assert loaded.lexical is None
     texts = ["Acme Corp announces new CEO", "Oil prices fall"]
-    assert np.array_equal(loaded.predict_proba(texts), loaded.encoder_proba(texts))
+    encoder = loaded.encoder_proba(texts)
+    assert loaded.blend(encoder, texts) is encoder  # answers are the encoder's, calibrated (calibration.py)
+    assert np.allclose(loaded.predict_proba(texts), loaded.calibration.apply(encoder), atol=1e-6)
 
 
 @pytest.mark.parametrize("weight", [-0.1, 1.0])

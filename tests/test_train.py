@@ -44,10 +44,11 @@ def test_plain_pipeline_answers_with_label_names(tiny_model_dir):
     classifier = Classifier.load(tiny_model_dir)
     encoder = classifier.encoder_proba(["Acme Corp announces new CEO"])[0]
     assert TOPIC_LABELS[encoder.argmax()] == answer["label"] and encoder.max() == pytest.approx(answer["score"], abs=1e-5)
-    # textfit's own answers blend in the n-gram model saved beside the encoder
-    assert classifier.lexical is not None
+    # textfit's own answers blend in the n-gram model saved beside the encoder, then calibrate the blend
+    assert classifier.lexical is not None and classifier.calibration is not None
     blended = classifier.lexical.blend(encoder[None], ["Acme Corp announces new CEO"])
-    assert np.allclose(classifier.predict_proba("Acme Corp announces new CEO"), blended, atol=1e-6)
+    assert np.allclose(classifier.predict_proba("Acme Corp announces new CEO"), classifier.calibration.apply(blended),
+                       atol=1e-6)
 
 
 def test_classifier_surface(tiny_model_dir):
@@ -242,3 +243,83 @@ def test_cpu_training_uses_eager_attention_and_gives_the_model_back_as_it_was(ti
     with attention_for_training(model):
         assert model.config._attn_implementation == "eager"
     assert model.config._attn_implementation == "sdpa"
+
+
+def test_majority_baseline_and_its_margin():
+    from textfit.evaluate import baseline_sentence, beats_baseline, majority_baseline
+
+    # 300 tweets, 60 held out, 38 of them Neutral: the example
+    labels = [0] * 38 + [1] * 12 + [2] * 10
+    baseline = majority_baseline({"Bearish": 40, "Bullish": 50, "Neutral": 150}, [{0: 2, 1: 1, 2: 0}[i] for i in labels],
+                                 ["Bearish", "Bullish", "Neutral"])
+    assert baseline["label"] == "Neutral" and baseline["accuracy"] == 0.6333 and baseline["examples"] == 60
+    assert baseline["macro_f1"] == pytest.approx((2 * 0.6333 / 1.6333) / 3, abs=1e-3)  # F1 of Neutral; 0 for the others
+    assert baseline["margin"] == pytest.approx((0.6333 * 0.3667 / 60) ** 0.5, abs=1e-4)  # 6.2 points: one standard error
+    assert not beats_baseline(0.6667, baseline) and beats_baseline(0.70, baseline)
+    sentence = baseline_sentence(0.6667, baseline)
+    assert sentence.startswith("Always answering 'Neutral' would score 63.3 %; this model scores 66.7 %, 3.3 points more.")
+    assert "does not clearly beat it" in sentence and "more examples per class" in sentence
+    assert "does not" not in baseline_sentence(0.75, baseline)
+    # ties go to the label listed first; on thousands of examples the margin is the 2-point floor
+    tied = majority_baseline({"a": 5, "b": 5}, [1] * 3000 + [0] * 1000, ["a", "b"])
+    assert tied["label"] == "a" and tied["accuracy"] == 0.25 and tied["margin"] == 0.02
+
+
+def test_kept_epoch_beats_the_baseline_when_any_epoch_does():
+    from textfit.evaluate import improves_on
+
+    baseline = {"label": "Neutral", "accuracy": 0.6333, "macro_f1": 0.26, "examples": 60, "margin": 0.0622}
+
+    def kept(history):
+        best = None
+        for entry in history:
+            if improves_on(entry, best, baseline):
+                best = entry
+        return history.index(best)
+
+    history = [{"accuracy": 0.64, "macro_f1": 0.50},   # not clearly above 63.3 % (needs 69.6 %)
+               {"accuracy": 0.72, "macro_f1": 0.45},   # clearly above: wins despite a lower macro-F1
+               {"accuracy": 0.667, "macro_f1": 0.60},  # the best macro-F1, but no better than answering Neutral
+               {"accuracy": 0.75, "macro_f1": 0.47},   # clearly above, and better than epoch 2
+               {"accuracy": 0.74, "macro_f1": 0.46}]
+    assert kept(history) == 3
+    assert kept([{"accuracy": a, "macro_f1": f} for a, f in [(0.60, 0.3), (0.65, 0.5), (0.62, 0.4)]]) == 1  # none does: macro-F1
+    assert kept([{"accuracy": a, "macro_f1": f} for a, f in [(0.70, 0.3), (0.80, 0.5), (0.71, 0.6)]]) == 2  # all do: macro-F1
+
+
+def test_record_card_and_metrics_carry_the_yardstick(tiny_model_dir):
+    record = json.loads((tiny_model_dir / "textfit.json").read_text())
+    metrics = json.loads((tiny_model_dir / "metrics.json").read_text())
+    counts = record["data"]["train_label_counts"]
+    baseline = record["baseline"]
+    assert baseline["label"] == max(counts, key=counts.get) and baseline["source"] == "training data"
+    support = {row["label"]: row["support"] for row in metrics["per_class"]}
+    assert baseline["accuracy"] == pytest.approx(support.get(baseline["label"], 0) / 88, abs=1e-4)
+    assert metrics["baseline"] == baseline and metrics["beats_baseline"] == record["beats_baseline"]
+    assert record["beats_baseline"] == (record["metrics"]["accuracy"] >= baseline["accuracy"] + baseline["margin"])
+    card = (tiny_model_dir / "README.md").read_text()
+    assert f"Always answering '{baseline['label']}' would score {100 * baseline['accuracy']:.1f} %" in card
+    # the coverage curve: every message answered at threshold 0, at the measured accuracy
+    assert [c["threshold"] for c in record["coverage"]] == [round(0.1 * i, 1) for i in range(10)]
+    assert record["coverage"][0] == {"threshold": 0.0, "answered": 1.0, "accuracy": round(record["metrics"]["accuracy"], 4)}
+    assert metrics["coverage"] == record["coverage"]
+    assert "| confidence at least | messages answered |" in card and "calibration.json" in card
+    assert "fitted on the same held-out messages" in card and "plain `transformers.pipeline`" in card
+
+
+def test_a_run_that_does_not_beat_the_baseline_says_so(tiny_bert, tmp_path, write, capsys):
+    from textfit.cli import print_training_summary
+
+    rows = ["text,label"] + [f"message number {i} about {'markets' if i % 3 else 'rates'},{'alarm' if i % 5 == 0 else 'calm'}"
+                             for i in range(100)]
+    config = TrainConfig(data=str(write("skewed.csv", "\n".join(rows))), model=str(tiny_bert), strategy="finetune",
+                         epochs=1, learning_rate=1e-12, lexical_weight=0)  # learns nothing
+    result = train(config, tmp_path / "m")
+    record = result.record
+    assert record["baseline"]["label"] == "calm" and record["baseline"]["accuracy"] == 0.8
+    assert record["beats_baseline"] is False and "more examples per class" in record["baseline_hint"]
+    card = (result.folder / "README.md").read_text()
+    assert "**This run does not clearly beat the majority-class baseline.** Always answering 'calm' would score 80.0 %" in card
+    print_training_summary(result)
+    out = capsys.readouterr().out
+    assert "Always answering 'calm' would score 80.0 %" in out and "does not clearly beat it" in out

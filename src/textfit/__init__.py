@@ -1,21 +1,26 @@
 """textfit: a pretrained language model + a file of labeled examples -> a deployed text classifier.
 
-    from textfit import TrainConfig, train, Classifier
+    from textfit import TrainConfig, train, Classifier, predict_file
     result = train(TrainConfig(data="tickets.csv"), "my-model")
     Classifier.load("my-model").predict(["Acme Corp announces new CEO"])
+    predict_file("my-model", "messages.csv", "labeled.csv")   # a file of any size, streamed
 """
 
+from .batch import BatchPredictor, PredictSummary, predict_file
+from .calibration import NOT_SURE, Calibration
 from .catalog import download_model
 from .classifier import Classifier
 from .config import TrainConfig
 from .data import LabeledTexts, load_data, load_train_eval
 from .errors import DataError, ModelError, TextfitError
 from .evaluate import EvaluationReport, evaluate
+from .explain import Explanation, explain
 from .fillmask import fill_mask
 from .train import TrainResult, train
 
 __all__ = [
-    "Classifier", "DataError", "EvaluationReport", "LabeledTexts", "ModelError", "TextfitError", "TrainConfig",
-    "TrainResult", "download_model", "evaluate", "fill_mask", "load_data", "load_train_eval", "train",
+    "NOT_SURE", "BatchPredictor", "Calibration", "Classifier", "DataError", "EvaluationReport", "Explanation",
+    "LabeledTexts", "ModelError", "PredictSummary", "TextfitError", "TrainConfig", "TrainResult", "download_model",
+    "evaluate", "explain", "fill_mask", "load_data", "load_train_eval", "predict_file", "train",
 ]
 __version__ = "0.1.0"

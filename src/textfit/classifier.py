@@ -1,9 +1,11 @@
 """A trained classifier: load a model folder, predict labels and probabilities.
 
 The familiar surface: `predict(texts)` -> label names, `predict_proba(texts)` -> probabilities,
-`top_k(texts, k)` -> ranked (label, score) pairs. The encoder runs on one of several backends
-(PyTorch, or the ONNX files written by `textfit export`); the answers do not depend on which.
-Where the folder holds an n-gram model (lexical.py), its answers are blended in on every backend."""
+`top_k(texts, k)` -> ranked (label, score) pairs, `explain(text)` -> the words behind an answer. The
+encoder runs on one of several backends (PyTorch, or the ONNX files written by `textfit export`);
+the answers do not depend on which. Where the folder holds an n-gram model (lexical.py), its answers
+are blended in on every backend; where it holds a calibration (calibration.py), the blended
+probabilities are calibrated, and `min_confidence` turns answers below it into "not sure"."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .backends import OnnxBackend, TorchBackend
+from .calibration import NOT_SURE, Calibration, check_min_confidence
 from .errors import ModelError
 
 RUN_RECORD = "textfit.json"
@@ -22,7 +25,8 @@ BACKENDS = ("torch", "onnx", "onnx-int8")
 
 class Classifier:
     def __init__(self, model, tokenizer, label_names: Sequence[str], *, max_length: int | None = None,
-                 folder: str | Path | None = None, record: dict | None = None, backend=None, lexical=None):
+                 folder: str | Path | None = None, record: dict | None = None, backend=None, lexical=None,
+                 calibration: Calibration | None = None):
         self.tokenizer = tokenizer
         self.label_names = list(label_names)
         self.max_length = max_length or tokenizer.model_max_length
@@ -31,6 +35,7 @@ class Classifier:
         self.model = model
         self.backend = backend or TorchBackend(model)
         self.lexical = lexical  # a lexical.LexicalModel, or None for the encoder alone
+        self.calibration = calibration  # applied by predict_proba; None answers uncalibrated
 
     @classmethod
     def load(cls, folder: str | Path, backend: str = "torch", threads: int | None = None) -> Classifier:
@@ -60,7 +65,8 @@ class Classifier:
             config = AutoConfig.from_pretrained(folder)
         labels = [config.id2label[i] for i in range(config.num_labels)]
         return cls(model, tokenizer, labels, max_length=record.get("max_length"), folder=folder,
-                   record=record, backend=runner, lexical=LexicalModel.load(folder, tokenizer_normalizer(tokenizer)))
+                   record=record, backend=runner, lexical=LexicalModel.load(folder, tokenizer_normalizer(tokenizer)),
+                   calibration=Calibration.load(folder))
 
     @property
     def backend_name(self) -> str:
@@ -72,9 +78,11 @@ class Classifier:
         return {k: v.astype(np.int64) for k, v in encoded.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
 
     def predict_proba(self, texts: str | Iterable[str], batch_size: int = 64) -> np.ndarray:
-        """Probabilities, shape (n_texts, n_labels), columns in `label_names` order."""
+        """Probabilities, shape (n_texts, n_labels), columns in `label_names` order: the blend,
+        calibrated where the folder holds a calibration."""
         texts = [texts] if isinstance(texts, str) else [str(t) for t in texts]
-        return self.blend(self.encoder_proba(texts, batch_size), texts)
+        probabilities = self.blend(self.encoder_proba(texts, batch_size), texts)
+        return self.calibration.apply(probabilities) if self.calibration else probabilities
 
     def blend(self, encoder_probabilities: np.ndarray, texts: Sequence[str]) -> np.ndarray:
         """The encoder's probabilities for `texts` with the n-gram model blended in, where there is one."""
@@ -96,15 +104,39 @@ class Classifier:
             probabilities[idx] = exp / exp.sum(axis=1, keepdims=True)
         return probabilities
 
-    def predict(self, texts: str | Iterable[str], batch_size: int = 64) -> list[str]:
-        return [self.label_names[i] for i in self.predict_proba(texts, batch_size).argmax(axis=1)]
+    def predict(self, texts: str | Iterable[str], batch_size: int = 64, min_confidence: float | None = None) -> list[str]:
+        """The most likely label of each text; with `min_confidence`, `NOT_SURE` ("not sure") where
+        the top probability is below it."""
+        check_min_confidence(min_confidence)
+        probabilities = self.predict_proba(texts, batch_size)
+        return [NOT_SURE if min_confidence is not None and row.max() < min_confidence else self.label_names[row.argmax()]
+                for row in probabilities]
 
-    def top_k(self, texts: str | Iterable[str], k: int = 1, batch_size: int = 64) -> list[list[dict]]:
-        """For each text, the k most likely labels as {"label", "score"}, best first."""
+    def top_k(self, texts: str | Iterable[str], k: int = 1, batch_size: int = 64,
+              min_confidence: float | None = None) -> list[list[dict]]:
+        """For each text, the k most likely labels as {"label", "score"}, best first. With
+        `min_confidence`, the first entry also says "not_sure" (True or False); when the top
+        probability is below the threshold it becomes {"label": None, "score": <top probability>,
+        "not_sure": True, "guess": <top label>}, and the runners-up follow as usual."""
+        check_min_confidence(min_confidence)
         probabilities = self.predict_proba(texts, batch_size)
         k = max(1, min(k, len(self.label_names)))
         ranked = np.argsort(-probabilities, axis=1)[:, :k]
-        return [[{"label": self.label_names[j], "score": float(row[j])} for j in top] for row, top in zip(probabilities, ranked)]
+        answers = [[{"label": self.label_names[j], "score": float(row[j])} for j in top]
+                   for row, top in zip(probabilities, ranked)]
+        if min_confidence is not None:
+            for answer in answers:
+                first = answer[0]
+                unsure = first["score"] < min_confidence
+                answer[0] = ({"label": None, "score": first["score"], "not_sure": True, "guess": first["label"]}
+                             if unsure else {**first, "not_sure": False})
+        return answers
+
+    def explain(self, text: str, label: str | None = None):
+        """Which words pushed the answer for `text` (explain.py): an `Explanation`."""
+        from .explain import explain
+
+        return explain(self, text, label)
 
     def __call__(self, texts: str | Iterable[str], top_k: int = 1):
         return self.top_k(texts, top_k)

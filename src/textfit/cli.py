@@ -150,6 +150,19 @@ def print_training_summary(result) -> None:
         encoder = record["lexical"]["encoder_metrics"]
         console.print(f"          (the encoder alone, without the n-gram model: accuracy {encoder['accuracy']:.4f}  "
                       f"macro-F1 {encoder['macro_f1']:.4f})")
+    print_yardstick(result.report)
+    calibration = record.get("calibration")
+    if calibration:
+        console.print(f"confidences calibrated: temperature {calibration['temperature']:g}, expected calibration error "
+                      f"{calibration['ece_before']:.3f} -> {calibration['ece_after']:.3f} on the "
+                      f"{calibration['examples']} held-out examples", highlight=False)
+
+
+def print_yardstick(report) -> None:
+    """The majority-class baseline beside the accuracy; in yellow, and plainly, when not beaten."""
+    sentence = report.baseline_sentence()
+    if sentence:
+        console.print(Text(sentence, style="" if report.beats_baseline else "bold yellow"), highlight=False)
 
 
 @app.command()
@@ -179,6 +192,7 @@ def evaluate(
     metrics = report.metrics
     console.print(styled((str(report.examples), "bold"), " examples  accuracy ", (f"{metrics['accuracy']:.4f}", "bold"),
                          "  macro-F1 ", (f"{metrics['macro_f1']:.4f}", "bold"), f"  weighted-F1 {metrics['weighted_f1']:.4f}"))
+    print_yardstick(report)
     table = Table("label", "precision", "recall", "F1", "support", title="per class")
     for label, row in report.per_class.iterrows():
         table.add_row(label, f"{row.precision:.3f}", f"{row.recall:.3f}", f"{row.f1:.3f}", str(int(row.support)))
@@ -193,16 +207,33 @@ def evaluate(
 def predict(
     model_dir: Annotated[Path, typer.Argument(help="A trained model folder.")],
     texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to classify.")] = None,
-    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="File of texts: .txt (one per line), or CSV/TSV/Excel/JSONL/Parquet with a text column.")] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write predictions to a .csv or .jsonl file.")] = None,
+    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="File of texts: .txt (one per line), CSV/TSV/Excel/JSONL/Parquet with a text column, or a folder of such files.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write predictions to a .csv, .tsv, .jsonl or .parquet file; with --input, streamed batch by batch, with the input's columns.")] = None,
     top_k: Annotated[int, typer.Option(help="How many labels to show per text, best first.")] = 1,
     text_column: TextColumn = None,
     sheet: Sheet = None,
     backend: Backend = "torch",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
+    keep_columns: Annotated[Optional[str], typer.Option(help="With --output: input columns to keep, 'a,b' (the text column and a row_id/id column always are; default: all).")] = None,
+    batch_rows: Annotated[int, typer.Option(help="With --output: rows read, classified and written at a time.")] = 1024,
+    resume: Annotated[bool, typer.Option("--resume", help="With --output: continue a killed job from its last complete batch.")] = False,
+    threads: Annotated[Optional[int], typer.Option(help="PyTorch / ONNX Runtime threads (default: their choice; 1 is best on a busy machine).")] = None,
+    engine: Annotated[str, typer.Option(help="With --input and --output: local (this process) or ray (a Ray Data pool of actors; pip install 'textfit[ray]').")] = "local",
+    actors: Annotated[int, typer.Option(help="With --engine ray: actors, each loading the model once and using --threads CPUs (default 1).")] = 2,
+    ray_address: Annotated[Optional[str], typer.Option(help="With --engine ray: a running cluster ('auto' on one of its nodes, or HEAD:6379). Default: $RAY_ADDRESS, else a local Ray started for the job.")] = None,
 ):
-    """Classify texts: label name and score, with --top-k runners-up."""
-    from .classifier import Classifier
+    """Classify texts: label name and score, with --top-k runners-up.
+
+    `--input FILE --output FILE` streams: a file of any size is read, classified and written a
+    batch at a time, with the input's columns (row ids too), under FILE.partial until complete."""
+    if input and output:
+        if texts:
+            raise TextfitError("give texts as arguments or a file with --input, not both, when writing --output")
+        predict_file_command(model_dir, input, output, top_k=top_k, text_column=text_column, sheet=sheet,
+                             backend=backend, keep_columns=keep_columns, batch_rows=batch_rows, resume=resume,
+                             threads=threads, engine=engine, actors=actors, ray_address=ray_address)
+        return
+    from .batch import load_classifier
     from .predict_io import read_texts, write_predictions
 
     all_texts = list(texts or [])
@@ -210,7 +241,7 @@ def predict(
         all_texts += read_texts(input, text_column, sheet=sheet)
     if not all_texts:
         raise TextfitError("nothing to classify: give texts as arguments or a file with --input")
-    classifier = Classifier.load(model_dir, backend=backend)
+    classifier = load_classifier(model_dir, backend=backend, threads=threads)
     results = classifier.top_k(all_texts, top_k)
     if output:
         write_predictions(output, all_texts, results)
@@ -226,6 +257,89 @@ def predict(
             table.add_row(text if rank == 0 else "", guess["label"] if rank == 0 else Text(guess["label"], style="dim"),
                           f"{guess['score']:.4f}")
     console.print(table)
+
+
+def predict_file_command(model_dir: Path, input: Path, output: Path, *, engine: str, keep_columns: str | None,
+                         actors: int = 2, ray_address: str | None = None, **options) -> None:
+    """`predict --input --output`: the streaming engine (batch.py) or Ray Data (ray_predict.py), then a summary."""
+    if engine == "local":
+        from .batch import predict_file
+
+        summary = predict_file(model_dir, input, output, progress=True,
+                               keep_columns=[c.strip() for c in keep_columns.split(",") if c.strip()] if keep_columns else None,
+                               **options)
+    elif engine == "ray":
+        if keep_columns or options.get("resume") or options.get("sheet"):
+            raise TextfitError("--keep-columns, --resume and --sheet are for --engine local")
+        from .ray_predict import predict_with_ray
+
+        summary = predict_with_ray(model_dir, input, output, backend=options["backend"], top_k=options["top_k"],
+                                   text_column=options["text_column"], batch_rows=options["batch_rows"], progress=True,
+                                   address=ray_address, actors=actors, cpus_per_actor=options["threads"] or 1)
+    else:
+        raise TextfitError(f"unknown engine '{engine}'; choose local or ray")
+    print_predict_summary(summary)
+
+
+def print_predict_summary(summary) -> None:
+    resumed = f" (continuing from row {summary.resumed_rows:,})" if summary.resumed_rows else ""
+    rate = f", {summary.rows_per_second:,.0f} rows/s" if summary.rows > summary.resumed_rows else ""
+    console.print(styled(("wrote", "bold green"), f" {summary.rows:,} rows to {summary.output} in {summary.seconds:.1f} s"
+                         f"{resumed}{rate}"), highlight=False)
+    if summary.empty_rows:
+        console.print(f"{summary.empty_rows:,} rows had an empty text: kept, with an empty label and score",
+                      highlight=False)
+    table = Table("label", "rows", title="predicted labels")
+    for label, count in summary.label_counts.items():
+        table.add_row(label, f"{count:,}")
+    console.print(table)
+
+
+@app.command()
+@friendly_errors
+def explain(
+    model_dir: Annotated[Path, typer.Argument(help="A trained model folder.")],
+    text: Annotated[str, typer.Argument(help="The text whose answer to explain.")],
+    label: Annotated[Optional[str], typer.Option(help="Explain this label instead of the one the model answers.")] = None,
+    backend: Backend = "torch",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the explanation as JSON.")] = False,
+):
+    """Which words pushed the answer: each word's weight is how much the label's probability drops
+    when the word is left out (negative: the word pushed against the label)."""
+    from .classifier import Classifier
+    from .explain import explain as run_explain
+
+    result = run_explain(Classifier.load(model_dir, backend=backend), text, label)
+    if as_json:
+        console.print_json(json.dumps(result.to_dict()))
+        return
+    console.print(styled((result.label, "bold"), f"  probability {result.probability:.4f}"), highlight=False)
+    console.print(highlighted_words(result.words, result.weights), highlight=False)
+    console.print(Text(f"green pushed toward '{result.label}', red against it; weight: how much its probability "
+                       "drops without the word" + ("; n-gram model: that model's share (log-probability)"
+                                                   if result.lexical else ""), style="dim"), highlight=False)
+    table = Table("word", "weight", *(["n-gram model"] if result.lexical else []))
+    order = sorted(range(len(result.words)), key=lambda i: -abs(result.weights[i]))
+    for i in order:
+        table.add_row(result.words[i], Text(f"{result.weights[i]:+.4f}", style=weight_style(result.weights[i], result.weights)),
+                      *([f"{result.lexical[i]:+.4f}"] if result.lexical else []))
+    console.print(table)
+
+
+def weight_style(weight: float, weights: list[float]) -> str | None:
+    """Green toward the label, red against, bold for the strongest half; none for words that barely matter."""
+    strongest = max(abs(w) for w in weights)
+    if abs(weight) < max(1e-3, 0.05 * strongest):
+        return None
+    return ("bold " if abs(weight) >= strongest / 2 else "") + ("green" if weight > 0 else "red")
+
+
+def highlighted_words(words: list[str], weights: list[float]) -> Text:
+    text = Text()
+    for i, (word, weight) in enumerate(zip(words, weights)):
+        text.append(" " if i else "")
+        text.append(word, style=weight_style(weight, weights) or "")
+    return text
 
 
 @app.command("fill-mask")
@@ -319,7 +433,8 @@ def serve(
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted, in bytes.")] = 1_048_576,
     max_batch: Annotated[int, typer.Option(help="Most texts put through the model at once.")] = 64,
     batch_wait_ms: Annotated[float, typer.Option(help="How long to gather concurrent requests into one batch.")] = 5.0,
-    threads: Annotated[Optional[int], typer.Option(help="PyTorch threads for the model (default: PyTorch's choice; 1 is best on a busy machine).")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="PyTorch threads for the model in each worker (default: PyTorch's choice with one worker, cores / workers with more; 1 is best on a busy machine).")] = None,
+    workers: Annotated[int, typer.Option(help="Processes answering on the one port, each with its own copy of the model (at most one per core).")] = 1,
     api_key: Annotated[Optional[str], typer.Option(help="Require this key on every request but /health and /docs (Authorization: Bearer KEY or X-API-Key: KEY). Default: $TEXTFIT_API_KEY, else no key.")] = None,
     allow_host: AllowHost = None,
 ):
@@ -337,8 +452,9 @@ def serve(
         console.print(f"warning: {host} is reachable from other machines and there is no --api-key: anyone who can "
                       "reach this one can use the model", highlight=False)
     run_server(model_dir, host=host, port=port, backend=backend, limits=limits, threads=threads, api_key=api_key,
-               allowed_hosts=allow_host or (), announce=lambda url: console.print(
-                   f"serving {model_dir} on {url}  (API docs: {url}/docs; Ctrl-C stops it)", highlight=False))
+               allowed_hosts=allow_host or (), workers=workers, announce=lambda url: console.print(
+                   f"serving {model_dir} on {url}{f' with {workers} workers' if workers > 1 else ''}  "
+                   f"(API docs: {url}/docs; Ctrl-C stops it)", highlight=False))
 
 
 @app.command()

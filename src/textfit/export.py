@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .backends import INT8_CHUNK, INT8_FILE, ONNX_FILE, OnnxBackend, make_session, onnx_path, require_extra  # noqa: F401
+from .backends import make_session, onnx_path, require_extra
 from .classifier import RUN_RECORD
 from .errors import ModelError
 

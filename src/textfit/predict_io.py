@@ -1,8 +1,8 @@
-"""Read texts to classify from a file and write predictions back out."""
+"""Read texts to classify from a file and write predictions back out (the in-memory path of
+`textfit predict`; batch.py streams files too large for it)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +10,36 @@ import pandas as pd
 from .data import TEXT_COLUMN_NAMES, is_text_column, log, read_table
 from .errors import DataError
 from .readers import decode
+
+ID_COLUMN_NAMES = ("row_id", "id")
+"""An input column that identifies rows: kept in the output even with --keep-columns, so results join back."""
+
+
+def find_text_column(frame: pd.DataFrame, source: str | Path, text_column: str | None = None) -> str:
+    """The column holding the texts: the one named, else the only one with a text-like name, else
+    the only string column whose values are not all numbers (CSV read as strings has ids too)."""
+    columns = [str(c) for c in frame.columns]
+    if text_column is not None:
+        if text_column not in columns:
+            raise DataError(f"{source}: no column '{text_column}'. The columns are: {', '.join(columns)}")
+        return text_column
+    named = [c for c in columns if c.lower() in TEXT_COLUMN_NAMES]
+    strings = [c for c in columns if is_text_column(frame[c]) and not _all_numbers(frame[c])]
+    candidates = named or strings
+    if len(candidates) != 1:
+        raise DataError(f"{source}: cannot tell which column holds the texts ({', '.join(columns)}); use --text-column")
+    return candidates[0]
+
+
+def _all_numbers(values: pd.Series) -> bool:
+    present = values.dropna()
+    present = present[present.astype(str).str.strip() != ""]
+    return len(present) > 0 and pd.to_numeric(present, errors="coerce").notna().all()
+
+
+def empty_texts(values: pd.Series) -> pd.Series:
+    """True where a text is missing or blank: such rows get an empty prediction, never dropped."""
+    return values.isna() | (values.astype(str).str.strip() == "")
 
 
 def read_texts(path: str | Path, text_column: str | None = None, sheet: str | int | None = None) -> list[str]:
@@ -29,38 +59,37 @@ def read_texts(path: str | Path, text_column: str | None = None, sheet: str | in
             raise DataError(f"{path}: no texts in the file")
         return texts
     frame, _, _ = read_table(path, sheet=sheet)
-    columns = [str(c) for c in frame.columns]
-    frame.columns = columns
-    if text_column is None:
-        named = [c for c in columns if c.lower() in TEXT_COLUMN_NAMES]
-        strings = [c for c in columns if is_text_column(frame[c])]
-        candidates = named or strings
-        if len(candidates) != 1:
-            raise DataError(f"{path}: cannot tell which column holds the texts ({', '.join(columns)}); use --text-column")
-        text_column = candidates[0]
-    if text_column not in columns:
-        raise DataError(f"{path}: no column '{text_column}'. The columns are: {', '.join(columns)}")
-    empty = frame[text_column].isna() | (frame[text_column].astype(str).str.strip() == "")
+    frame.columns = [str(c) for c in frame.columns]
+    text_column = find_text_column(frame, path, text_column)
+    empty = empty_texts(frame[text_column])
     if empty.any():
         rows = ", ".join(str(i + 1) for i in empty.to_numpy().nonzero()[0][:10])
-        raise DataError(f"{path}: empty text in column '{text_column}' (rows {rows})")
+        raise DataError(f"{path}: empty text in column '{text_column}' (rows {rows}); "
+                        "`--output FILE` keeps such rows with an empty prediction")
     return frame[text_column].astype(str).tolist()
 
 
+def prediction_columns(top_k: int) -> list[str]:
+    """label, score, label_2, score_2, ...: the columns a prediction adds to a row."""
+    names = ["label", "score"]
+    for rank in range(2, top_k + 1):
+        names += [f"label_{rank}", f"score_{rank}"]
+    return names
+
+
 def write_predictions(path: str | Path, texts: list[str], results: list[list[dict]]) -> None:
-    path = Path(path)
-    if path.suffix.lower() in (".jsonl", ".json"):
-        with path.open("w", encoding="utf-8") as f:
-            for text, ranked in zip(texts, results):
-                f.write(json.dumps({"text": text, "label": ranked[0]["label"], "score": ranked[0]["score"],
-                                    "top_k": ranked}, ensure_ascii=False) + "\n")
-        return
-    if path.suffix.lower() not in (".csv", ".tsv"):
-        raise DataError(f"--output must end in .csv, .tsv or .jsonl, not '{path.suffix}'")
+    """Texts given on the command line, with their predictions, in the columns `--input` files get."""
+    from .batch_io import open_sink, partial_path, remove_partial
+
     rows = []
     for text, ranked in zip(texts, results):
-        row = {"text": text, "label": ranked[0]["label"], "score": round(ranked[0]["score"], 6)}
-        for rank, guess in enumerate(ranked[1:], start=2):
-            row[f"label_{rank}"], row[f"score_{rank}"] = guess["label"], round(guess["score"], 6)
+        row = {"text": text}
+        for rank, guess in enumerate(ranked, start=1):
+            suffix = "" if rank == 1 else f"_{rank}"
+            row[f"label{suffix}"], row[f"score{suffix}"] = guess["label"], guess["score"]
         rows.append(row)
-    pd.DataFrame(rows).to_csv(path, index=False, sep="\t" if path.suffix.lower() == ".tsv" else ",")
+    path = Path(path)
+    sink = open_sink(path, partial_path(path), position=0)
+    sink.write(pd.DataFrame(rows))
+    sink.finish(path)
+    remove_partial(partial_path(path))

@@ -1,6 +1,6 @@
 """Write a trained model folder: weights and tokenizer (loadable by plain `transformers.pipeline`),
-the n-gram model textfit blends in (lexical.py), the run record `textfit.json`, the evaluation
-report, and a README.md model card.
+the n-gram model textfit blends in (lexical.py), the calibration of its confidences
+(calibration.py), the run record `textfit.json`, the evaluation report, and a README.md model card.
 
 The folder is written beside its destination (OUT.partial), fsynced, and moved into place at the
 end; a model already there is moved aside (OUT.previous) first and deleted only once the new one is
@@ -17,11 +17,12 @@ import shutil
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from .calibration import MIN_EXAMPLES as MIN_CALIBRATION_EXAMPLES
 from .checkpoint import sync_directory, sync_tree
 from .classifier import RUN_RECORD, Classifier
 from .config import TrainConfig
 from .data import LabeledTexts, classes_not_evaluated
-from .evaluate import EvaluationReport
+from .evaluate import BASELINE_HINT, EvaluationReport
 from .models import display_name, save_tokenizer
 
 LIBRARIES = ("textfit", "torch", "transformers", "accelerate", "tokenizers", "datasets", "scikit-learn", "onnxruntime")
@@ -64,6 +65,12 @@ def build_record(config: TrainConfig, strategy: str, train_data: LabeledTexts, e
         "history": loop["history"],
         "best": loop["best"],
         "metrics": report.metrics,
+        # the yardstick: what always answering the most common training label scores
+        "baseline": report.baseline,
+        "beats_baseline": report.beats_baseline,
+        "baseline_hint": BASELINE_HINT if report.beats_baseline is False else None,
+        "calibration": loop.get("calibration"),
+        "coverage": report.coverage,
         "lexical": loop.get("lexical"),
         "timings": {**loop["timings"], "total_s": round(total_s, 2)},
         "versions": library_versions(),
@@ -80,6 +87,8 @@ def save_model(out_dir: str | Path, classifier: Classifier, record: dict, report
     save_tokenizer(classifier.tokenizer, staging, record["max_length"])
     if classifier.lexical:
         classifier.lexical.save(staging)
+    if classifier.calibration:
+        classifier.calibration.save(staging)
     (staging / RUN_RECORD).write_text(json.dumps(record, indent=2, default=str))
     report.save(staging)
     (staging / "README.md").write_text(model_card(record, report))
@@ -135,6 +144,10 @@ scores accuracy {lexical['encoder_metrics']['accuracy']:.4f} and macro-F1
 {lexical['encoder_metrics']['macro_f1']:.4f} on the same examples.
 """
     blend_note = unchecked_note + blend_note
+    yardstick = report.baseline_sentence()
+    if yardstick and not report.beats_baseline:
+        yardstick = f"**This run does not clearly beat the majority-class baseline.** {yardstick}"
+    yardstick_note = f"\n{yardstick}\n" if yardstick else ""
     return f"""---
 library_name: transformers
 pipeline_tag: text-classification
@@ -159,7 +172,8 @@ Measured on {data['eval_examples']} examples not used for training ({data['eval_
 
 Accuracy is the share of messages labelled correctly. Macro-F1 averages the F1 of every class, so
 it drops when rare classes are missed even if the common ones are right.
-{blend_note}
+{yardstick_note}{blend_note}
+{confidence_section(record)}
 ### Per class
 
 | label | precision | recall | F1 | support |
@@ -200,3 +214,35 @@ runtime sees text the way the model was trained on it.
 `textfit.json` holds the full run record: the config (`textfit train --config textfit.json`
 repeats the run), the data fingerprint, per-epoch metrics, timings and library versions.
 """
+
+
+def confidence_section(record: dict) -> str:
+    """The model card's account of its confidences: calibration, its caveat, the coverage curve."""
+    calibration, coverage = record.get("calibration"), record.get("coverage") or []
+    if calibration:
+        how = f"""Confidences are calibrated by temperature scaling (`calibration.json`: temperature
+{calibration['temperature']:g}, fitted on the {calibration['examples']} held-out examples; expected calibration error
+{calibration['ece_before']:.3f} before, {calibration['ece_after']:.3f} after), so that a score of 0.8 should be right
+about 8 times in 10. textfit (`predict`, `serve`, the studio, `Classifier`) applies it; plain `transformers.pipeline`
+gives the encoder's raw scores. The one temperature was fitted on the same held-out messages the
+figures here are measured on: a one-parameter fit, so little optimism, but some; `textfit evaluate`
+on new labelled messages measures it afresh."""
+    else:
+        how = (f"Confidences are not calibrated: calibration needs at least {MIN_CALIBRATION_EXAMPLES} held-out "
+               "examples, and this run had fewer.")
+    rows = "\n".join(f"| {c['threshold']:.1f} | {100 * c['answered']:.1f} % | {percent(c['accuracy'])} |" for c in coverage)
+    return f"""### Confidence and "not sure"
+
+{how}
+
+Below a confidence threshold textfit can answer "not sure" instead (`predict(..., min_confidence=0.5)`).
+What each threshold costs on the held-out messages:
+
+| confidence at least | messages answered | accuracy of those answered |
+|---|---|---|
+{rows}
+"""
+
+
+def percent(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.1f} %"

@@ -8,9 +8,11 @@ The recipe, top to bottom:
  4. batches: grouped by length and padded per batch, never to 512 tokens;
  5. optimiser: AdamW, linear warm-up then decay, sized to the epochs or to a time budget;
  6. n-grams: a TF-IDF linear model of the same labels, blended with the encoder (lexical.py);
- 7. loop: evaluate each epoch (blended), keep the best weights by macro-F1, stop early when it stalls;
-    checkpoint the whole state every few minutes, so a killed run resumes (checkpoint.py);
- 8. save: weights, n-gram model, tokenizer, run record, evaluation report and model card (save.py).
+ 7. loop: evaluate each epoch (blended), keep the best weights by macro-F1 (among the evaluations
+    that clearly beat the majority-class baseline, when any does: evaluate.improves_on), stop early
+    when it stalls; checkpoint the whole state every few minutes, so a killed run resumes (checkpoint.py);
+ 8. calibration: one temperature fitted on the held-out answers, for honest confidences (calibration.py);
+ 9. save: weights, n-gram model, calibration, tokenizer, run record, evaluation report and model card (save.py).
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from . import checkpoint
+from .calibration import calibrate
 from .callbacks import Callback
 from .classifier import Classifier
 from .config import TrainConfig
 from .data import LabeledTexts, load_train_eval
 from .errors import TextfitError
-from .evaluate import EvaluationReport, build_report, compute_metrics
+from .evaluate import EvaluationReport, build_report, compute_metrics, improves_on, majority_baseline
 from .fewshot import fit_fewshot, head_shape
 from .lexical import fit_lexical, tokenizer_normalizer
 from .loop import (LoopState, attention_for_training, build_optimizer, loop_result, steps_for_budget, trained_weights,
@@ -107,7 +110,14 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = 
     encoder_probabilities = loop.pop("eval_encoder_probabilities", None)  # the loop's scores of the kept weights
     if encoder_probabilities is None:
         encoder_probabilities = classifier.encoder_proba(eval_data.texts)
-    report = build_report(eval_data, classifier.blend(encoder_probabilities, eval_data.texts))
+    probabilities = classifier.blend(encoder_probabilities, eval_data.texts)
+    # Fitted on the held-out answers after training (calibration.py says why that is acceptable);
+    # it changes confidences, never the top label, so the report's metrics are the same either way.
+    classifier.calibration = calibrate(probabilities, eval_data.labels)
+    if classifier.calibration:
+        loop["calibration"] = classifier.calibration.to_dict()
+        probabilities = classifier.calibration.apply(probabilities)
+    report = build_report(eval_data, probabilities, train_data.label_counts())
     if lexical:  # what the encoder alone (plain `transformers.pipeline`) scores, for the record
         loop["lexical"] = {"weight": lexical.weight, "fit_s": round(lexical_s, 2),
                            "encoder_metrics": compute_metrics(eval_data.labels, encoder_probabilities.argmax(axis=1))}
@@ -246,6 +256,7 @@ def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data:
         for callback in callbacks:
             callback.on_checkpoint({**saved, "epoch": round(state.step / steps_per_epoch, 3)})
 
+    baseline = majority_baseline(train_data.label_counts(), eval_data.labels, train_data.label_names)
     budget_s = config.time_budget * 60 if config.time_budget else None
     probe = (min(10, state.planned_steps // 20 + 1), min(50, state.planned_steps // 10 + 2))  # steps that time the pace
     status = "completed"
@@ -290,7 +301,7 @@ def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data:
                 tick = time.perf_counter()
                 metrics = evaluate_now()
                 state.eval_s += time.perf_counter() - tick
-                improved = state.best is None or metrics["macro_f1"] > state.best["macro_f1"]
+                improved = improves_on(metrics, state.best, baseline)
                 entry = {"epoch": round(state.step / steps_per_epoch, 3), "step": state.step,
                          "loss": float(np.mean(state.losses[-eval_every:])), **metrics,
                          "elapsed_s": round(time.perf_counter() - started, 1), "best": improved}

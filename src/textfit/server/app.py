@@ -7,11 +7,19 @@
 
 Bad input gets a 4xx JSON answer {"error": "..."}; concurrent requests are batched for the model.
 With an API key, every request but /health, /docs and /openapi.json must carry it; bound to
-loopback, requests for other host names are refused (security.py)."""
+loopback, requests for other host names are refused (security.py).
 
+`serve(..., workers=N)` runs N such apps in N processes on one port (uvicorn's supervisor), each
+with its own model and cores // N threads: one Python process answers requests on one core at a
+time, so N workers let a machine with N cores answer N batches at once."""
+
+import json
+import os
+import sys
+import tempfile
 import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Union
 
@@ -43,7 +51,7 @@ def create_app(model_dir: str | Path, *, backend: str = "torch", limits: ServeLi
                allowed_hosts: Iterable[str] = ()):
     """The FastAPI application serving one model folder (loaded now, so a bad folder fails at once).
 
-    `threads` sets PyTorch's intra-op threads for the model calls (default: PyTorch's choice). On a
+    `threads` sets PyTorch's (or ONNX Runtime's) threads for the model calls (default: their choice). On a
     busy machine with few cores, 1 thread can be many times faster than PyTorch's default.
     `api_key`: required on every request but PUBLIC_PATHS. `host`: the address the server listens
     on; on loopback, requests for other host names (and not in `allowed_hosts`) are refused."""
@@ -51,7 +59,7 @@ def create_app(model_dir: str | Path, *, backend: str = "torch", limits: ServeLi
     from fastapi.security import APIKeyHeader, HTTPBearer
     from pydantic import BaseModel, ConfigDict, Field
 
-    from ..classifier import Classifier
+    from ..batch import load_classifier
     from ..errors import TextfitError
 
     limits = limits or ServeLimits()
@@ -61,7 +69,7 @@ def create_app(model_dir: str | Path, *, backend: str = "torch", limits: ServeLi
         import torch
 
         torch.set_num_threads(threads)
-    classifier = classifier or Classifier.load(model_dir, backend=backend)
+    classifier = classifier or load_classifier(model_dir, backend, threads)  # ONNX Runtime's threads too
     batcher = Batcher(classifier, max_batch=limits.max_batch, max_wait_ms=limits.batch_wait_ms)
     labels = list(classifier.label_names)
     record = classifier.record or {}
@@ -131,7 +139,8 @@ def create_app(model_dir: str | Path, *, backend: str = "torch", limits: ServeLi
     @app.get("/health", summary="Is the model loaded and answering?")
     async def health():
         return {"status": "ok", "labels": len(labels), "uptime_s": round(time.time() - started, 1),
-                "queued": batcher.pending, "batches": batcher.stats, "threads": _torch_threads()}
+                "queued": batcher.pending, "batches": batcher.stats, "threads": _torch_threads(),
+                "pid": os.getpid()}  # behind --workers, which process answered
 
     @app.get("/model", summary="Labels, base model and metrics of the served model", dependencies=key_schemes)
     async def model():
@@ -159,16 +168,87 @@ def create_app(model_dir: str | Path, *, backend: str = "torch", limits: ServeLi
 
 def serve(model_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, *, backend: str = "torch",
           limits: ServeLimits | None = None, threads: int | None = None, log_level: str = "info",
-          announce=None, api_key: str | None = None, allowed_hosts: Iterable[str] = ()) -> None:
+          announce=None, api_key: str | None = None, allowed_hosts: Iterable[str] = (), workers: int = 1) -> None:
     """Load the model (failing fast on a bad folder), then `announce(url)` and serve until Ctrl-C.
-    `api_key` defaults to $TEXTFIT_API_KEY."""
+    `api_key` defaults to $TEXTFIT_API_KEY. `workers` > 1: that many processes on the one port,
+    each with `threads` (default: cores // workers) threads."""
     import uvicorn
 
-    app = create_app(model_dir, backend=backend, limits=limits, threads=threads, host=host,
-                     api_key=resolve_api_key(api_key), allowed_hosts=allowed_hosts)
-    if announce:
-        announce(f"http://{host}:{port}")
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+    from ..backends import default_threads
+    from ..errors import TextfitError
+
+    if workers < 1:
+        raise TextfitError(f"workers must be at least 1, got {workers}")
+    api_key = resolve_api_key(api_key)
+    if workers == 1:
+        app = create_app(model_dir, backend=backend, limits=limits, threads=threads, host=host,
+                         api_key=api_key, allowed_hosts=allowed_hosts)
+        if announce:
+            announce(f"http://{host}:{port}")
+        uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+        return
+    settings = {"model_dir": str(model_dir), "backend": backend, "limits": asdict(limits or ServeLimits()),
+                "threads": threads or max(1, default_threads() // workers), "host": host, "api_key": api_key,
+                "allowed_hosts": list(allowed_hosts)}
+    _serve_workers(settings, port, workers, log_level, announce)
+
+
+WORKER_SETTINGS_ENV = "TEXTFIT_SERVE_SETTINGS"
+"""Path of the JSON file from which each worker process builds its app (they are spawned, not
+forked: nothing but the environment and files reaches them). It holds the API key."""
+WORKER_FAILED = "failed.txt"
+
+
+def _serve_workers(settings: dict, port: int, workers: int, log_level: str, announce) -> None:
+    """uvicorn's supervisor: one socket, `workers` spawned processes each running `worker_app()`;
+    it restarts a worker that dies, and Ctrl-C (SIGINT) or SIGTERM stops them all. A worker that
+    cannot load the model writes why, and the supervisor stops: the error is raised here."""
+    import uvicorn
+
+    from ..classifier import BACKENDS
+    from ..errors import ModelError, TextfitError
+
+    if not Path(settings["model_dir"], "config.json").is_file():  # the common mistakes, before N processes start
+        raise ModelError(f"{settings['model_dir']} is not a trained model folder (no config.json); "
+                         "train one with `textfit train`")
+    if settings["backend"] not in BACKENDS:
+        raise ModelError(f"unknown backend '{settings['backend']}'; choose one of {', '.join(BACKENDS)}")
+    with tempfile.TemporaryDirectory(prefix="textfit-serve-") as folder:
+        path = Path(folder, "settings.json")  # the folder is the user's alone (mode 0700)
+        path.write_text(json.dumps({**settings, "failure_file": str(Path(folder, WORKER_FAILED))}))
+        previous = os.environ.get(WORKER_SETTINGS_ENV)
+        os.environ[WORKER_SETTINGS_ENV] = str(path)
+        try:
+            if announce:
+                announce(f"http://{settings['host']}:{port}")
+            uvicorn.run("textfit.server.app:worker_app", factory=True, workers=workers, host=settings["host"],
+                        port=port, log_level=log_level, timeout_graceful_shutdown=5)
+        finally:
+            if previous is None:
+                os.environ.pop(WORKER_SETTINGS_ENV, None)
+            else:
+                os.environ[WORKER_SETTINGS_ENV] = previous
+        failed = Path(folder, WORKER_FAILED)
+        if failed.is_file():
+            raise TextfitError(f"a worker could not start: {failed.read_text()}")
+
+
+def worker_app():
+    """The app of one `serve --workers N` process, from the settings `serve` wrote (an import-string
+    factory: uvicorn calls it in each worker)."""
+    from uvicorn.config import STARTUP_FAILURE
+
+    settings = json.loads(Path(os.environ[WORKER_SETTINGS_ENV]).read_text())
+    try:
+        return create_app(settings["model_dir"], backend=settings["backend"], limits=ServeLimits(**settings["limits"]),
+                          threads=settings["threads"], host=settings["host"], api_key=settings["api_key"],
+                          allowed_hosts=settings["allowed_hosts"])
+    except Exception as exc:  # the supervisor stops on this exit code instead of restarting the worker forever
+        from ..errors import TextfitError
+
+        reason = str(exc) if isinstance(exc, TextfitError) else f"{type(exc).__name__}: {exc}"
+        Path(settings["failure_file"]).write_text(reason)
+        sys.exit(STARTUP_FAILURE)
 
 
 def _torch_threads() -> int | None:

@@ -1,0 +1,119 @@
+"""The Ray engine (`predict_with_ray`): a local Ray with 2 actors x 1 CPU gives the plain path's
+answers, every row exactly once, in the input's order."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+# Quiet and offline: no usage report, no dashboard, no prompt (set before Ray is imported).
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_USAGE_STATS_PROMPT_ENABLED", "0")
+os.environ.pop("RAY_ADDRESS", None)  # never a cluster the machine happens to have
+
+ray = pytest.importorskip("ray")
+pytest.importorskip("ray.data")
+
+from textfit.batch import BatchPredictor  # noqa: E402
+from textfit.data import SAMPLE_DATA  # noqa: E402
+from textfit.errors import DataError, TextfitError  # noqa: E402
+from textfit.ray_predict import predict_with_ray, require_ray  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray for the module (starting it takes seconds): 2 actors x 1 CPU, and one CPU to read."""
+    from textfit.ray_predict import _init
+
+    _init(ray, None, 3)  # textfit's own local start: loopback-only proxying, nothing leaves the machine
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def messages() -> pd.DataFrame:
+    """The embedded sample three times over (1,320 rows), with a few empty texts."""
+    texts = pd.read_csv(SAMPLE_DATA, dtype=str)["text"]
+    frame = pd.DataFrame({"text": pd.concat([texts] * 3, ignore_index=True)})
+    frame.loc[[5, 700, 1319], "text"] = ["", "   ", ""]
+    return frame
+
+
+def plain(model_dir, frame: pd.DataFrame, top_k: int) -> pd.DataFrame:
+    return BatchPredictor(model_dir, top_k=top_k, threads=1)(frame)
+
+
+def test_two_actors_equal_the_plain_path_row_for_row(local_ray, tiny_model_dir, messages, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for part, start in enumerate(range(0, len(messages), 500)):  # three files: the ids run across them
+        messages.iloc[start:start + 500].to_csv(folder / f"part-{part}.csv", index=False)
+    output = tmp_path / "labeled.csv"
+
+    summary = predict_with_ray(tiny_model_dir, folder, output, actors=2, cpus_per_actor=1, top_k=2, batch_rows=128)
+
+    got = pd.read_csv(output, dtype={"text": str, "label": str, "label_2": str}, keep_default_na=False,
+                      na_values={"score": [""], "score_2": [""]})
+    assert list(got.columns) == ["row_id", "text", "label", "score", "label_2", "score_2"]
+    assert got["row_id"].tolist() == list(range(len(messages)))  # each row once, in the input's order
+    want = plain(tiny_model_dir, messages, top_k=2)
+    assert got["text"].tolist() == want["text"].tolist()
+    assert got["label"].tolist() == want["label"].tolist()
+    assert got["label_2"].tolist() == want["label_2"].tolist()
+    assert np.allclose(got["score"], want["score"], atol=1e-5, equal_nan=True)
+    assert np.allclose(got["score_2"], want["score_2"], atol=1e-5, equal_nan=True)
+    assert (got.loc[[5, 700, 1319], "label"] == "").all() and got.loc[[5, 700, 1319], "score"].isna().all()
+    assert summary.rows == len(messages) and summary.empty_rows == 3
+    assert summary.label_counts == want["label"][want["label"] != ""].value_counts().to_dict()
+    assert not output.with_name(output.name + ".partial").exists()
+
+
+def test_an_id_column_is_kept_and_parquet_in_and_out(local_ray, tiny_model_dir, messages, tmp_path):
+    frame = messages.iloc[:300].assign(id=[f"m{i:04d}" for i in range(300)])[["id", "text"]]
+    frame = frame.iloc[::-1].reset_index(drop=True)  # ids not in order: they are the input's, not positions
+    source = tmp_path / "messages.parquet"
+    frame.to_parquet(source, row_group_size=64)
+    output = tmp_path / "labeled.parquet"
+
+    summary = predict_with_ray(tiny_model_dir, source, output, actors=2, batch_rows=50)
+
+    got = pd.read_parquet(output)
+    assert list(got.columns) == ["id", "text", "label", "score"]
+    assert got["id"].tolist() == frame["id"].tolist()
+    want = plain(tiny_model_dir, frame, top_k=1)
+    assert got["label"].tolist() == want["label"].tolist()
+    assert np.allclose(got["score"], want["score"], atol=1e-5, equal_nan=True)
+    assert summary.rows == 300
+
+
+def test_actors_that_leave_no_cpu_to_read_are_refused(local_ray, tiny_model_dir, tmp_path):
+    source = tmp_path / "messages.csv"
+    pd.DataFrame({"text": ["Oil falls"]}).to_csv(source, index=False)
+    with pytest.raises(TextfitError, match="has 3 CPUs; 3 actors x 1 CPUs and one CPU to read the input need 4"):
+        predict_with_ray(tiny_model_dir, source, tmp_path / "out.csv", actors=3)
+
+
+def test_mistakes_are_named_before_ray_starts(tiny_model_dir, tmp_path):
+    source = tmp_path / "messages.csv"
+    pd.DataFrame({"text": ["Oil falls"], "label": ["x"]}).to_csv(source, index=False)
+    with pytest.raises(DataError, match="already has column"):
+        predict_with_ray(tiny_model_dir, source, tmp_path / "out.csv")
+    with pytest.raises(DataError, match="no column 'body'"):
+        predict_with_ray(tiny_model_dir, source, tmp_path / "out.csv", text_column="body")
+    (tmp_path / "messages.jsonl").write_text('{"text": "Oil falls"}\n')
+    with pytest.raises(DataError, match="Ray engine reads CSV, TSV or Parquet"):
+        predict_with_ray(tiny_model_dir, tmp_path / "messages.jsonl", tmp_path / "out.csv")
+    with pytest.raises(TextfitError, match="not a trained model folder"):
+        predict_with_ray(tmp_path, source, tmp_path / "out.csv")
+    with pytest.raises(TextfitError, match="actors must be at least 1"):
+        predict_with_ray(tiny_model_dir, source, tmp_path / "out.csv", actors=0)
+
+
+def test_without_ray_the_error_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    with pytest.raises(TextfitError, match=r"pip install 'textfit\[ray\]'"):
+        require_ray()
