@@ -3,12 +3,13 @@ the streaming engine, as a Ray Data pool of actors, each loading the model once.
 
     summary = predict_with_ray("my-model", "messages/", "labeled.csv", actors=8, cpus_per_actor=2)
 
-Ray reads the CSV/TSV/Parquet input (a file or a folder of them) on the cluster's nodes, numbers
-the rows (`row_id`, 0 for the first data row, unless the input has a `row_id` or `id` column),
-and the actors classify batches of `batch_rows` rows, each with as many torch / ONNX Runtime
-threads as the CPUs Ray gives it (`cpus_per_actor`). The rows come back to this machine in the
-input's order and are written to the one `output` file (.csv, .tsv, .jsonl or .parquet, under a
-partial name until complete), with the counts of the summary. Every node reads the input and the
+Ray reads the CSV/TSV/Parquet input (a file or a folder of them) on the cluster's nodes, and the
+actors classify batches of `batch_rows` rows, each with as many torch / ONNX Runtime threads as
+the CPUs Ray gives it (`cpus_per_actor`). The rows come back to this machine in the input's order
+(Ray Data's `preserve_order`), are numbered (`row_id`, the row's position from 0, unless the
+input has a `row_id` or `id` column of its own, which is kept) and are written to the one
+`output` file (.csv, .tsv, .jsonl or .parquet, under a partial name until complete), with the
+counts of the summary. Every node reads the input and the
 model folder at the same path: a shared file system, or copies in the same place.
 
 `ray.init()` starts a local Ray on this machine unless `address` (or $RAY_ADDRESS, e.g. "auto"
@@ -25,7 +26,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from .batch import BatchPredictor, PredictSummary
 from .batch_io import Source, check_output, kind, open_sink, partial_path, remove_partial, sniff
@@ -48,19 +48,6 @@ def require_ray():
     except ImportError:
         raise TextfitError("the Ray engine needs Ray Data: pip install 'textfit[ray]'") from None
     return ray
-
-
-class RowIds:
-    """Numbers rows in the order they arrive. Run as one actor on a dataset executed with
-    `preserve_order`, it sees the rows in the input's order: row_id is then the row's position."""
-
-    def __init__(self):
-        self.next = 0
-
-    def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
-        ids = np.arange(self.next, self.next + len(frame), dtype=np.int64)
-        self.next += len(frame)
-        return pd.concat([pd.DataFrame({ROW_ID: ids}, index=frame.index), frame], axis=1)
 
 
 def predict_with_ray(model_dir: str | Path, input: str | Path, output: str | Path, *, address: str | None = None,
@@ -109,9 +96,6 @@ def predict_with_ray(model_dir: str | Path, input: str | Path, output: str | Pat
     try:
         _check_cpus(ray, actors, cpus_per_actor)
         dataset = _read(ray, source, formats.pop(), first.columns)
-        if not has_ids:
-            dataset = dataset.map_batches(RowIds, compute=ray.data.ActorPoolStrategy(size=1), num_cpus=0,
-                                          batch_format="pandas", batch_size=None)
         predictor = dict(model_dir=str(model_dir), backend=backend, threads=cpus_per_actor, top_k=top_k,
                          text_column=text_column)  # each actor builds its own, with its CPUs as threads
         dataset = dataset.map_batches(BatchPredictor, fn_constructor_kwargs=predictor,
@@ -119,7 +103,7 @@ def predict_with_ray(model_dir: str | Path, input: str | Path, output: str | Pat
                                       batch_format="pandas", batch_size=batch_rows)
         with warnings.catch_warnings():  # a small input has fewer blocks than actors: harmless
             warnings.filterwarnings("ignore", message=r".*only received \d+ input", category=UserWarning)
-            return _write(dataset, output, source, started, progress)
+            return _write(dataset, output, source, started, progress, number_rows=not has_ids)
     except ray.exceptions.RayError as exc:
         raise TextfitError(f"the Ray job failed: {_cause(exc)}") from None
     finally:
@@ -186,7 +170,10 @@ def _read(ray, source: Source, file_kind: str, columns: list[str]):
         convert_options=csv.ConvertOptions(column_types={name: pa.string() for name in header}))
 
 
-def _write(dataset, output: Path, source: Source, started: float, progress: bool) -> PredictSummary:
+def _write(dataset, output: Path, source: Source, started: float, progress: bool, number_rows: bool) -> PredictSummary:
+    """Write the rows as they come back, in the input's order (`preserve_order`); with
+    `number_rows`, each gets its position in the input as `row_id` (numbered here, on the driver:
+    inside Ray, blocks reach even a single numbering actor in whatever order their reads finish)."""
     partial = partial_path(output)
     remove_partial(partial)
     sink = open_sink(output, partial, 0)
@@ -194,6 +181,8 @@ def _write(dataset, output: Path, source: Source, started: float, progress: bool
     bar = _Progress(source.total_rows) if progress else None
     try:
         for frame in dataset.iter_batches(batch_size=None, batch_format="pandas"):
+            if number_rows:
+                frame.insert(0, ROW_ID, np.arange(rows, rows + len(frame), dtype=np.int64))
             sink.write(frame)
             labelled = frame["label"][frame["label"] != ""]
             counts.update(labelled.tolist())
