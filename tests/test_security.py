@@ -338,8 +338,9 @@ def test_a_second_run_waits_in_the_queue_and_starts_when_the_first_ends(workdir,
         assert cancelled["status"] == "stopped" and "cancelled while waiting" in cancelled["message"]
         assert client.post(f"/api/runs/{third['id']}/stop").status_code == 409
 
+        process = studio.procs[first["id"]]  # taken first: once it ends, the scheduler forgets it
         client.post(f"/api/runs/{first['id']}/stop")
-        studio.procs[first["id"]].wait(10)
+        process.wait(10)
         # no request needed: the lifespan's scheduler starts the next run by itself
         store = RunStore(workdir / "studio.db")
         wait_until(lambda: store.get_run(second["id"])["status"] == "running")

@@ -305,8 +305,9 @@ def test_killed_worker_is_interrupted_and_stopping_the_studio_interrupts_its_run
         body = {"upload_id": upload_id, "text_column": "text", "label_column": "label"}
         killed = client.post("/api/runs", json=body).json()
         assert client.get(f"/api/runs/{killed['id']}").json()["status"] == "running"
+        process = studio.procs[killed["id"]]  # taken first: once it ends, the scheduler forgets it
         os.kill(killed["pid"], 9)
-        studio.procs[killed["id"]].wait()
+        process.wait()
         run = client.get(f"/api/runs/{killed['id']}").json()
         assert run["status"] == "interrupted" and "signal 9" in run["message"]
 
@@ -324,12 +325,13 @@ def test_a_run_still_training_after_a_restart_stays_running(workdir, sleeper):
     with TestClient(first) as client:
         upload_id = upload(client, "d.csv", "text,label\na,x\nb,y\nc,x\nd,y\n").json()["upload"]["id"]
         run = client.post("/api/runs", json={"upload_id": upload_id, "text_column": "text", "label_column": "label"}).json()
+        process = first.state.studio.procs[run["id"]]  # taken first: once it ends, the scheduler forgets it
         # a second studio on the same folder (as after a crash of the first) sees the worker alive
         with TestClient(create_studio_app(workdir, LIMITS)) as second:
             assert second.get(f"/api/runs/{run['id']}").json()["status"] == "running"
             stopped = second.post(f"/api/runs/{run['id']}/stop")
             assert stopped.status_code == 200
-        first.state.studio.procs[run["id"]].wait(10)
+        process.wait(10)
         final = client.get(f"/api/runs/{run['id']}").json()
         assert final["status"] in ("stopped", "interrupted")
         assert client.post(f"/api/runs/{run['id']}/stop").status_code == 409
