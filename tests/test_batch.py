@@ -366,3 +366,28 @@ def test_a_kill_while_finishing_is_resumed(tiny_model_dir, tmp_path, monkeypatch
         assert summary.rows == 120 and summary.resumed_rows == 120
         assert [int(i) for i in read_output(target)["row_id"]] == list(range(120))
         assert not list(tmp_path.glob(f"{output}.partial*"))
+
+
+def test_rows_below_min_confidence_are_not_sure_and_counted(tiny_model_dir, tmp_path):
+    """The median best score splits the rows: those below it say "not sure" (score and runners-up
+    kept), those above keep their label; the summary counts "not sure" as an answer."""
+    source = tmp_path / "in.csv"
+    messages(300).to_csv(source, index=False)
+    expected = reference(tiny_model_dir, messages(300)["text"].tolist(), k=2)
+    threshold = float(np.median(expected["score"]))
+    summary = predict_file(tiny_model_dir, source, tmp_path / "out.csv", top_k=2, min_confidence=threshold)
+    written = pd.read_csv(tmp_path / "out.csv")
+    below = expected["score"].to_numpy() < threshold
+    assert (written.loc[below, "label"] == "not sure").all()
+    assert (written.loc[~below, "label"] == expected.loc[~below, "label"]).all()
+    assert np.allclose(written["score"], expected["score"], atol=SCORE_TOLERANCE)
+    assert (written["label_2"] == expected["label_2"]).all()
+    assert summary.label_counts["not sure"] == int(below.sum()) > 0
+    with pytest.raises(TextfitError, match="between 0 and 1"):
+        predict_file(tiny_model_dir, source, tmp_path / "bad.csv", min_confidence=1.5)
+
+
+def test_cli_table_says_not_sure_with_the_guess(tiny_model_dir):
+    result = run("predict", tiny_model_dir, "Oil prices fall", "--min-confidence", "1")
+    assert result.exit_code == 0, result.output
+    assert "not sure (" in result.output

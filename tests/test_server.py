@@ -210,3 +210,19 @@ def test_serve_command_refuses_a_folder_that_is_not_a_model(tmp_path):
     assert result.exit_code == 1
     output = " ".join(result.output.split())
     assert "not a trained model folder" in output and "serving" not in output
+
+
+def test_not_sure_below_the_threshold_of_the_server_or_the_request(tiny_model_dir, classifier):
+    """Above every score, each answer is 'not sure' (label null) with the best label as guess; a
+    request's own min_confidence wins over the server's."""
+    text = "Oil prices fall"
+    best = classifier.top_k([text], 1)[0][0]
+    limits = ServeLimits(max_texts=8, min_confidence=1.0)
+    with TestClient(create_app(tiny_model_dir, limits=limits, classifier=classifier)) as client:
+        unsure = client.post("/predict", json={"texts": text}).json()["predictions"][0]
+        assert unsure["label"] is None and unsure["not_sure"] and unsure["guess"] == best["label"]
+        assert unsure["top_k"][0]["label"] == best["label"]
+        sure = client.post("/predict", json={"texts": text, "min_confidence": 0}).json()["predictions"][0]
+        assert sure["label"] == best["label"] and not sure["not_sure"] and sure["guess"] is None
+        bad = client.post("/predict", json={"texts": text, "min_confidence": 2})
+        assert bad.status_code == 422 and "min_confidence" in bad.json()["error"]

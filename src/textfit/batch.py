@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .batch_io import Source, batches, check_output, open_sink, partial_path, remove_partial
+from .calibration import NOT_SURE, check_min_confidence
 from .classifier import Classifier
 from .errors import DataError, ModelError, TextfitError
 from .predict_io import ID_COLUMN_NAMES, empty_texts, find_text_column, prediction_columns
@@ -64,14 +65,18 @@ class BatchPredictor:
 
     `predictor(frame)` returns the frame with `label`, `score` (and `label_2`, `score_2`, ... up to
     `top_k`) added; a row whose text is missing or blank gets label "" and score NaN, never
-    dropped. Pickled, it is its construction arguments (Ray Data builds one in each actor)."""
+    dropped. With `min_confidence`, a row whose best score is below it gets the label "not sure"
+    (`NOT_SURE`; its score stays, and the runners-up are still given). Pickled, it is its
+    construction arguments (Ray Data builds one in each actor)."""
 
     def __init__(self, model_dir: str | Path, *, backend: str = "torch", threads: int | None = None, top_k: int = 1,
-                 text_column: str = "text", batch_size: int = 64):
+                 text_column: str = "text", batch_size: int = 64, min_confidence: float | None = None):
         if top_k < 1:
             raise TextfitError(f"top_k must be at least 1, got {top_k}")
+        check_min_confidence(min_confidence)
         self.settings = dict(model_dir=str(model_dir), backend=backend, threads=threads, top_k=top_k,
-                             text_column=text_column, batch_size=batch_size)
+                             text_column=text_column, batch_size=batch_size, min_confidence=min_confidence)
+        self.min_confidence = min_confidence
         self.classifier = load_classifier(model_dir, backend, threads)
         self.labels = np.array(self.classifier.label_names, dtype=object)
         self.top_k = min(top_k, len(self.labels))
@@ -104,6 +109,8 @@ class BatchPredictor:
             if texts:
                 labels[filled] = self.labels[ranked[:, rank]]
                 scores[filled] = np.take_along_axis(probabilities, ranked[:, rank:rank + 1], axis=1)[:, 0]
+            if rank == 0 and self.min_confidence is not None:
+                labels[filled & (scores < self.min_confidence)] = NOT_SURE
             suffix = "" if rank == 0 else f"_{rank + 1}"
             added[f"label{suffix}"], added[f"score{suffix}"] = labels, scores
         return frame.assign(**added)
@@ -112,9 +119,11 @@ class BatchPredictor:
 def predict_file(model_dir: str | Path, input: str | Path, output: str | Path, *, backend: str = "torch",
                  threads: int | None = None, top_k: int = 1, text_column: str | None = None,
                  keep_columns: list[str] | None = None, batch_rows: int = 1024, resume: bool = False,
-                 sheet: str | int | None = None, progress: bool = False) -> PredictSummary:
+                 sheet: str | int | None = None, progress: bool = False,
+                 min_confidence: float | None = None) -> PredictSummary:
     """Classify every row of `input` (a file or a folder of files) into `output` (.csv, .tsv, .jsonl,
-    .parquet), a batch of `batch_rows` at a time. `resume=True` continues a killed job."""
+    .parquet), a batch of `batch_rows` at a time. `resume=True` continues a killed job.
+    `min_confidence`: rows whose best score is below it are labelled "not sure" (BatchPredictor)."""
     if batch_rows < 1:
         raise TextfitError(f"batch_rows must be at least 1, got {batch_rows}")
     output = Path(output)
@@ -135,7 +144,8 @@ def predict_file(model_dir: str | Path, input: str | Path, output: str | Path, *
         raise DataError(f"{input}: already has column(s) {', '.join(clashes)}, which the predictions are written to; "
                         f"leave them out with --keep-columns (e.g. --keep-columns {others})")
     job = {"version": SIDECAR_VERSION, "input": source.fingerprint(), "model": _model_fingerprint(model_dir, backend),
-           "options": {"top_k": top_k, "text_column": text_column, "columns": columns, "sheet": sheet}}
+           "options": {"top_k": top_k, "text_column": text_column, "columns": columns, "sheet": sheet,
+                       "min_confidence": min_confidence}}
     if state and any(state[key] != job[key] for key in job):
         changed = [key for key in job if state[key] != job[key]]
         raise TextfitError(f"cannot resume {output}: its {', '.join(changed)} changed since the job started "
@@ -149,7 +159,8 @@ def predict_file(model_dir: str | Path, input: str | Path, output: str | Path, *
     elif not partial.exists():
         raise TextfitError(f"cannot resume {output}: {partial} is gone; delete {sidecar} to start over")
 
-    predictor = BatchPredictor(model_dir, backend=backend, threads=threads, top_k=top_k, text_column=text_column)
+    predictor = BatchPredictor(model_dir, backend=backend, threads=threads, top_k=top_k, text_column=text_column,
+                               min_confidence=min_confidence)
     resumed_rows, started = state["rows"], time.perf_counter()
     counts = Counter(state["label_counts"])
     sink = open_sink(output, partial, state["position"])

@@ -221,6 +221,7 @@ def predict(
     engine: Annotated[str, typer.Option(help="With --input and --output: local (this process) or ray (a Ray Data pool of actors; pip install 'textfit[ray]').")] = "local",
     actors: Annotated[int, typer.Option(help="With --engine ray: actors, each loading the model once and using --threads CPUs (default 1).")] = 2,
     ray_address: Annotated[Optional[str], typer.Option(help="With --engine ray: a running cluster ('auto' on one of its nodes, or HEAD:6379). Default: $RAY_ADDRESS, else a local Ray started for the job.")] = None,
+    min_confidence: Annotated[Optional[float], typer.Option(help="Answer 'not sure' where the best score is below this (0-1; the model's calibrated confidence).")] = None,
 ):
     """Classify texts: label name and score, with --top-k runners-up.
 
@@ -231,9 +232,11 @@ def predict(
             raise TextfitError("give texts as arguments or a file with --input, not both, when writing --output")
         predict_file_command(model_dir, input, output, top_k=top_k, text_column=text_column, sheet=sheet,
                              backend=backend, keep_columns=keep_columns, batch_rows=batch_rows, resume=resume,
-                             threads=threads, engine=engine, actors=actors, ray_address=ray_address)
+                             threads=threads, engine=engine, actors=actors, ray_address=ray_address,
+                             min_confidence=min_confidence)
         return
     from .batch import load_classifier
+    from .calibration import NOT_SURE
     from .predict_io import read_texts, write_predictions
 
     all_texts = list(texts or [])
@@ -242,7 +245,11 @@ def predict(
     if not all_texts:
         raise TextfitError("nothing to classify: give texts as arguments or a file with --input")
     classifier = load_classifier(model_dir, backend=backend, threads=threads)
-    results = classifier.top_k(all_texts, top_k)
+    results = classifier.top_k(all_texts, top_k, min_confidence=min_confidence)
+    for ranked in results:  # in a file "not sure", as --input files get it; in the table, with the guess
+        if ranked[0].get("not_sure") and not as_json:
+            shown = NOT_SURE if output else f"{NOT_SURE} ({ranked[0]['guess']}?)"
+            ranked[0] = {"label": shown, "score": ranked[0]["score"]}
     if output:
         write_predictions(output, all_texts, results)
         console.print(f"wrote {len(all_texts)} predictions to {output}")
@@ -275,7 +282,8 @@ def predict_file_command(model_dir: Path, input: Path, output: Path, *, engine: 
 
         summary = predict_with_ray(model_dir, input, output, backend=options["backend"], top_k=options["top_k"],
                                    text_column=options["text_column"], batch_rows=options["batch_rows"], progress=True,
-                                   address=ray_address, actors=actors, cpus_per_actor=options["threads"] or 1)
+                                   address=ray_address, actors=actors, cpus_per_actor=options["threads"] or 1,
+                                   min_confidence=options["min_confidence"])
     else:
         raise TextfitError(f"unknown engine '{engine}'; choose local or ray")
     print_predict_summary(summary)
@@ -437,6 +445,7 @@ def serve(
     workers: Annotated[int, typer.Option(help="Processes answering on the one port, each with its own copy of the model (at most one per core).")] = 1,
     api_key: Annotated[Optional[str], typer.Option(help="Require this key on every request but /health and /docs (Authorization: Bearer KEY or X-API-Key: KEY). Default: $TEXTFIT_API_KEY, else no key.")] = None,
     allow_host: AllowHost = None,
+    min_confidence: Annotated[Optional[float], typer.Option(help="Answer 'not sure' (label null) below this score (0-1); a request's own min_confidence wins.")] = None,
 ):
     """Serve a trained model over HTTP: POST /predict, GET /health, GET /model, docs at /docs."""
     from .server import require_server_extra
@@ -446,7 +455,7 @@ def serve(
     from .server.security import is_loopback, resolve_api_key
 
     limits = ServeLimits(max_body_bytes=max_body_bytes, max_texts=max_texts, max_text_chars=max_text_chars,
-                         max_batch=max_batch, batch_wait_ms=batch_wait_ms)
+                         max_batch=max_batch, batch_wait_ms=batch_wait_ms, min_confidence=min_confidence)
     api_key = resolve_api_key(api_key)
     if not api_key and not is_loopback(host):
         console.print(f"warning: {host} is reachable from other machines and there is no --api-key: anyone who can "

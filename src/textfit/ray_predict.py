@@ -29,6 +29,7 @@ import numpy as np
 
 from .batch import BatchPredictor, PredictSummary
 from .batch_io import Source, check_output, kind, open_sink, partial_path, remove_partial, sniff
+from .calibration import check_min_confidence
 from .errors import DataError, ModelError, TextfitError
 from .predict_io import ID_COLUMN_NAMES, find_text_column, prediction_columns
 from .readers import csv_rows, guess_separator
@@ -52,8 +53,10 @@ def require_ray():
 
 def predict_with_ray(model_dir: str | Path, input: str | Path, output: str | Path, *, address: str | None = None,
                      actors: int = 2, cpus_per_actor: int = 1, backend: str = "torch", top_k: int = 1,
-                     text_column: str | None = None, batch_rows: int = 1024, progress: bool = False) -> PredictSummary:
+                     text_column: str | None = None, batch_rows: int = 1024, progress: bool = False,
+                     min_confidence: float | None = None) -> PredictSummary:
     """Classify every row of `input` into `output` with `actors` Ray actors of `cpus_per_actor` CPUs each."""
+    check_min_confidence(min_confidence)
     for name, value in (("actors", actors), ("cpus_per_actor", cpus_per_actor), ("batch_rows", batch_rows)):
         if value < 1:
             raise TextfitError(f"{name} must be at least 1, got {value}")
@@ -97,7 +100,7 @@ def predict_with_ray(model_dir: str | Path, input: str | Path, output: str | Pat
         _check_cpus(ray, actors, cpus_per_actor)
         dataset = _read(ray, source, formats.pop(), first.columns)
         predictor = dict(model_dir=str(model_dir), backend=backend, threads=cpus_per_actor, top_k=top_k,
-                         text_column=text_column)  # each actor builds its own, with its CPUs as threads
+                         text_column=text_column, min_confidence=min_confidence)  # each actor builds its own, with its CPUs as threads
         dataset = dataset.map_batches(BatchPredictor, fn_constructor_kwargs=predictor,
                                       compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=cpus_per_actor,
                                       batch_format="pandas", batch_size=batch_rows)

@@ -21,7 +21,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Union
+from typing import Iterable, Optional, Union
 
 from .common import Batcher, BodyLimitMiddleware, ascii_json_response, install_error_handlers, rank
 from .security import guard, resolve_api_key
@@ -44,6 +44,8 @@ class ServeLimits:
     """Most texts the batcher puts through the model at once."""
     batch_wait_ms: float = 5.0
     """How long the batcher waits for more requests once one has arrived."""
+    min_confidence: float | None = None
+    """Answer "not sure" (label null) below this score, unless a request sets its own threshold."""
 
 
 def create_app(model_dir: str | Path, *, backend: str = "torch", limits: ServeLimits | None = None, classifier=None,
@@ -60,9 +62,11 @@ def create_app(model_dir: str | Path, *, backend: str = "torch", limits: ServeLi
     from pydantic import BaseModel, ConfigDict, Field
 
     from ..batch import load_classifier
+    from ..calibration import check_min_confidence
     from ..errors import TextfitError
 
     limits = limits or ServeLimits()
+    check_min_confidence(limits.min_confidence)
     if threads is not None:
         if threads < 1:
             raise TextfitError(f"threads must be at least 1, got {threads}")
@@ -83,14 +87,20 @@ def create_app(model_dir: str | Path, *, backend: str = "torch", limits: ServeLi
             description=f"One text, or a list of at most {limits.max_texts} texts "
                         f"(each at most {limits.max_text_chars} characters).")
         top_k: int = Field(1, ge=1, le=len(labels), description="How many labels to return per text, best first.")
+        min_confidence: Optional[float] = Field(
+            limits.min_confidence, ge=0, le=1,
+            description="Below this score the answer is 'not sure': label null, not_sure true, the best label as guess "
+                        f"(default: the server's, {limits.min_confidence}).")
 
     class Guess(BaseModel):
         label: str
         score: float
 
     class Prediction(BaseModel):
-        label: str
+        label: Optional[str] = Field(description="The label; null when not sure.")
         score: float
+        not_sure: bool = False
+        guess: Optional[str] = Field(None, description="When not sure: the best label all the same.")
         top_k: list[Guess]
 
     class PredictResponse(BaseModel):
@@ -134,7 +144,7 @@ def create_app(model_dir: str | Path, *, backend: str = "torch", limits: ServeLi
             probabilities = await batcher.predict_proba(texts)
         except Exception as exc:  # logged by the batcher; this request fails, the server carries on
             raise HTTPException(500, f"prediction failed: {type(exc).__name__}: {exc}") from None
-        return {"predictions": rank(probabilities, labels, request.top_k)}
+        return {"predictions": rank(probabilities, labels, request.top_k, request.min_confidence)}
 
     @app.get("/health", summary="Is the model loaded and answering?")
     async def health():

@@ -269,12 +269,16 @@ class Batcher:
                 start = end
 
 
-def rank(probabilities: np.ndarray, label_names: list[str], k: int) -> list[dict]:
-    """Per text: the best label and score, and the k best as a list."""
+def rank(probabilities: np.ndarray, label_names: list[str], k: int, min_confidence: float | None = None) -> list[dict]:
+    """Per text: the best label and score, and the k best as a list. Below `min_confidence` the
+    label is None, with "not_sure": True and the best label as "guess"."""
     k = max(1, min(k, len(label_names)))
     results = []
     for row in probabilities:
         order = np.argsort(-row)[:k]
         ranked = [{"label": label_names[j], "score": round(float(row[j]), 6)} for j in order]
-        results.append({"label": ranked[0]["label"], "score": ranked[0]["score"], "top_k": ranked})
+        answer = {"label": ranked[0]["label"], "score": ranked[0]["score"], "top_k": ranked}
+        if min_confidence is not None and row[order[0]] < min_confidence:
+            answer.update(label=None, not_sure=True, guess=ranked[0]["label"])
+        results.append(answer)
     return results
