@@ -49,14 +49,19 @@ class PredictSummary:
         return (self.rows - self.resumed_rows) / self.seconds if self.seconds else 0.0
 
 
-def load_classifier(model_dir: str | Path, backend: str = "torch", threads: int | None = None) -> Classifier:
-    """`Classifier.load`, with PyTorch's (process-wide) and ONNX Runtime's threads set to `threads` when given."""
+def set_torch_threads(threads: int | None) -> None:
+    """PyTorch's intra-op threads for this process (they are process-wide), when given."""
     if threads is not None:
         if threads < 1:
             raise TextfitError(f"threads must be at least 1, got {threads}")
         import torch
 
         torch.set_num_threads(threads)
+
+
+def load_classifier(model_dir: str | Path, backend: str = "torch", threads: int | None = None) -> Classifier:
+    """`Classifier.load`, with PyTorch's (process-wide) and ONNX Runtime's threads set to `threads` when given."""
+    set_torch_threads(threads)
     return Classifier.load(model_dir, backend=backend, threads=threads)
 
 
@@ -165,7 +170,7 @@ def predict_file(model_dir: str | Path, input: str | Path, output: str | Path, *
     counts = Counter(state["label_counts"])
     sink = open_sink(output, partial, state["position"])
     _write_sidecar(sidecar, state)
-    bar = _progress_bar(source, resumed_rows) if progress else None
+    bar = RowProgress(source, resumed_rows) if progress else None
     try:
         for frame in batches(_chained(first, frames), batch_rows, skip=resumed_rows):
             frame.columns = [str(c) for c in frame.columns]
@@ -250,16 +255,17 @@ def _summary(state: dict, seconds: float, output: Path, resumed_rows: int = 0) -
     return PredictSummary(state["rows"], state["empty_rows"], seconds, counts, output, resumed_rows)
 
 
-class _progress_bar:
-    """Rows done, rows/s and ETA on stderr; the total is exact for Parquet, else estimated from the bytes read."""
+class RowProgress:
+    """Rows done, rows/s and ETA on stderr; the total is exact for Parquet, else estimated from the
+    bytes this process has read (with `estimate`; Ray's driver reads none of them)."""
 
-    def __init__(self, source: Source, done: int):
+    def __init__(self, source: Source, done: int = 0, what: str = "classifying", estimate: bool = True):
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-        self.source = source
+        self.source, self.estimate = source, estimate
         self.progress = Progress(
-            TextColumn("classifying"), BarColumn(), TextColumn("{task.fields[rows]} rows"),
+            TextColumn(what), BarColumn(), TextColumn("{task.fields[rows]} rows"),
             TextColumn("{task.fields[rate]} rows/s"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
             console=Console(stderr=True, markup=False), transient=False)
         self.task = self.progress.add_task("classifying", total=source.total_rows, completed=done, rows=f"{done:,}",
@@ -270,10 +276,11 @@ class _progress_bar:
     def advance(self, rows: int) -> None:
         now = time.perf_counter()
         total = self.source.total_rows
-        if total is None and self.source.bytes_read:  # rows so far, scaled by the bytes still to read
+        if total is None and self.estimate and self.source.bytes_read:  # rows so far, scaled by the bytes still to read
             total = max(rows, round(rows * self.source.total_bytes / self.source.bytes_read))
         rate = (rows - self.first) / (now - self.started) if now > self.started else 0
-        shown = f"{rows:,}/{total:,}" if total == self.source.total_rows else f"{rows:,}/~{total:,}"
+        shown = (f"{rows:,}" if total is None else f"{rows:,}/{total:,}" if total == self.source.total_rows
+                 else f"{rows:,}/~{total:,}")
         self.progress.update(self.task, completed=rows, total=total, rows=shown, rate=f"{rate:,.0f}" if rate else "-")
 
     def stop(self) -> None:

@@ -27,7 +27,7 @@ import pandas as pd
 
 from .data import log
 from .errors import DataError
-from .readers import BOMS, FORMATS, check_header, csv_rows, decode, guess_separator, read_file
+from .readers import BOMS, FORMATS, check_header, choose_sheet, csv_rows, decode, guess_separator, read_file
 
 HEAD_BYTES = 64 * 1024
 OUTPUTS = (".csv", ".tsv", ".jsonl", ".parquet")
@@ -243,16 +243,7 @@ def read_excel_file(source: Source, path: Path) -> Iterator[pd.DataFrame]:
         raise DataError(f"{path}: is not a readable Excel workbook ({type(exc).__name__}: {exc}). "
                         "Open it in Excel and save it again as .xlsx, or as CSV.") from None
     try:
-        names, sheet = workbook.sheetnames, source.sheet
-        if sheet in (None, ""):
-            chosen = names[0]
-        elif str(sheet) in names:
-            chosen = str(sheet)
-        elif str(sheet).isdigit() and 1 <= int(sheet) <= len(names):
-            chosen = names[int(sheet) - 1]
-        else:
-            raise DataError(f"{path}: no sheet {str(sheet)!r}. The sheets are: {', '.join(map(repr, names))}")
-        rows = workbook[chosen].iter_rows(values_only=True)
+        rows = workbook[choose_sheet(workbook.sheetnames, source.sheet, path)].iter_rows(values_only=True)
         header = list(next(rows, ()))
         check_header(header, path)
         columns = [f"Unnamed: {i}" if value is None else str(value) for i, value in enumerate(header)]

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .batch import BatchPredictor, PredictSummary
+from .batch import BatchPredictor, PredictSummary, RowProgress
 from .batch_io import Source, check_output, kind, open_sink, partial_path, remove_partial, sniff
 from .calibration import check_min_confidence
 from .errors import DataError, ModelError, TextfitError
@@ -181,7 +181,7 @@ def _write(dataset, output: Path, source: Source, started: float, progress: bool
     remove_partial(partial)
     sink = open_sink(output, partial, 0)
     counts, rows, empty = Counter(), 0, 0
-    bar = _Progress(source.total_rows) if progress else None
+    bar = RowProgress(source, what="classifying on Ray", estimate=False) if progress else None
     try:
         for frame in dataset.iter_batches(batch_size=None, batch_format="pandas"):
             if number_rows:
@@ -202,29 +202,6 @@ def _write(dataset, output: Path, source: Source, started: float, progress: bool
             bar.stop()
     label_counts = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
     return PredictSummary(rows, empty, time.perf_counter() - started, label_counts, output)
-
-
-class _Progress:
-    """Rows written and rows/s on stderr (the total, and so an ETA, when the input is Parquet)."""
-
-    def __init__(self, total: int | None):
-        from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
-
-        self.progress = Progress(TextColumn("classifying on Ray"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("rows, {task.fields[rate]} rows/s"), TimeElapsedColumn(),
-                                 TimeRemainingColumn(), console=Console(stderr=True, markup=False))
-        self.task = self.progress.add_task("ray", total=total, rate="-")
-        self.started = time.perf_counter()
-        self.progress.start()
-
-    def advance(self, rows: int) -> None:
-        rate = rows / max(time.perf_counter() - self.started, 1e-9)
-        self.progress.update(self.task, completed=rows, rate=f"{rate:,.0f}")
-
-    def stop(self) -> None:
-        self.progress.stop()
 
 
 def _cause(exc: Exception) -> str:

@@ -229,6 +229,18 @@ def _records(values: list, path: Path, unit: str, numbers: list[int] | None = No
     return pd.DataFrame.from_records(values) if values else pd.DataFrame()
 
 
+def choose_sheet(names: list[str], sheet: str | int | None, path: Path) -> str:
+    """The sheet to read: the first, or `sheet` by name or by position counted from 1."""
+    if sheet is None or sheet == "":
+        return names[0]
+    if str(sheet) in names:
+        return str(sheet)
+    if str(sheet).isdigit() and 1 <= int(sheet) <= len(names):
+        return names[int(sheet) - 1]
+    raise DataError(f"{path}: no sheet {str(sheet)!r}. The sheets are: {', '.join(map(repr, names))} "
+                    "(give a name, or a position counted from 1)")
+
+
 def read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
     """One sheet of a workbook: the first, or `sheet` by name or by position counted from 1."""
     try:
@@ -241,16 +253,7 @@ def read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
                         + (f"; it looks like {what}" if what and "zip" not in what else "")
                         + ". Open it in Excel and save it again as .xlsx, or as CSV.") from None
     with workbook:
-        names = workbook.sheet_names
-        if sheet is None or sheet == "":
-            chosen = names[0]
-        elif str(sheet) in names:
-            chosen = str(sheet)
-        elif str(sheet).isdigit() and 1 <= int(sheet) <= len(names):
-            chosen = names[int(sheet) - 1]
-        else:
-            raise DataError(f"{path}: no sheet {str(sheet)!r}. The sheets are: {', '.join(map(repr, names))} "
-                            "(give a name, or a position counted from 1)")
+        chosen = choose_sheet(workbook.sheet_names, sheet, path)
         try:
             header = workbook.parse(chosen, header=None, nrows=1)
             check_header(header.iloc[0].tolist() if len(header) else [], path)

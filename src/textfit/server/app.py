@@ -61,19 +61,14 @@ def create_app(model_dir: str | Path, *, backend: str = "torch", limits: ServeLi
     from fastapi.security import APIKeyHeader, HTTPBearer
     from pydantic import BaseModel, ConfigDict, Field
 
-    from ..batch import load_classifier
+    from ..batch import set_torch_threads
     from ..calibration import check_min_confidence
-    from ..errors import TextfitError
+    from ..classifier import Classifier
 
     limits = limits or ServeLimits()
     check_min_confidence(limits.min_confidence)
-    if threads is not None:
-        if threads < 1:
-            raise TextfitError(f"threads must be at least 1, got {threads}")
-        import torch
-
-        torch.set_num_threads(threads)
-    classifier = classifier or load_classifier(model_dir, backend, threads)  # ONNX Runtime's threads too
+    set_torch_threads(threads)  # for a classifier given, too
+    classifier = classifier or Classifier.load(model_dir, backend, threads=threads)  # ONNX Runtime's threads too
     batcher = Batcher(classifier, max_batch=limits.max_batch, max_wait_ms=limits.batch_wait_ms)
     labels = list(classifier.label_names)
     record = classifier.record or {}
