@@ -82,3 +82,48 @@ def write(tmp_path):
         return path
 
     return _write
+
+
+# --- the studio in a real browser (tests/studio_page.py; modules call skip_without_browser) ---------
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    from studio_page import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page; the test fails if the page raised a JavaScript error."""
+    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def one_thread(monkeypatch):
+    """Training and classifying processes started by the studio inherit this: the tiny model gains
+    nothing from more threads, and on a busy machine PyTorch's thread pool can make every step
+    many times slower."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture(scope="module")
+def studio_url(tmp_path_factory):
+    """An empty studio served from a thread, for the module's tests."""
+    from studio_page import studio_in_a_thread
+
+    from textfit.server.studio import create_studio_app
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OMP_NUM_THREADS", "1")  # see one_thread
+        with studio_in_a_thread(create_studio_app(tmp_path_factory.mktemp("studio"))) as url:
+            yield url

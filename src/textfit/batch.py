@@ -7,7 +7,8 @@ The output keeps the input's columns (or `keep_columns`, with the text and any `
 column) in the input's row order and adds `label`, `score` (and `label_2`, `score_2`, ... with
 `top_k`). It is written under a partial name (`OUT.partial`) and renamed only when complete; after
 each batch `OUT.partial.json` records the rows done and the partial output's length, so
-`resume=True` continues a killed job from its last complete batch (batch_io.py)."""
+`resume=True` continues a killed job from its last complete batch (batch_io.py); an Excel output
+(.xlsx) is written in one piece at the end and cannot be resumed."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .batch_io import Source, batches, check_output, open_sink, partial_path, remove_partial
+from .batch_io import Source, batches, check_fits, check_output, open_sink, partial_path, remove_partial, resumable
 from .calibration import NOT_SURE, check_min_confidence
 from .classifier import Classifier
 from .errors import DataError, ModelError, TextfitError
@@ -127,15 +128,21 @@ def predict_file(model_dir: str | Path, input: str | Path, output: str | Path, *
                  sheet: str | int | None = None, progress: bool = False,
                  min_confidence: float | None = None) -> PredictSummary:
     """Classify every row of `input` (a file or a folder of files) into `output` (.csv, .tsv, .jsonl,
-    .parquet), a batch of `batch_rows` at a time. `resume=True` continues a killed job.
+    .parquet, .xlsx), a batch of `batch_rows` at a time. `resume=True` continues a killed job (not .xlsx).
     `min_confidence`: rows whose best score is below it are labelled "not sure" (BatchPredictor)."""
     if batch_rows < 1:
         raise TextfitError(f"batch_rows must be at least 1, got {batch_rows}")
     output = Path(output)
     check_output(output)
     partial, sidecar = partial_path(output), output.with_name(output.name + ".partial.json")
+    if not resumable(output):  # no record of progress: a killed job starts over
+        if resume:
+            raise TextfitError(f"--resume: {output.name} is an Excel workbook, written in one piece at the end, so a "
+                               "job writing it cannot be resumed; write .csv, .tsv, .jsonl or .parquet to resume")
+        sidecar = None
     state = _read_sidecar(sidecar, output, resume)
     source = Source(input, sheet)
+    check_fits(output, source.total_rows)
     frames = source.frames()
     first = next((frame for frame in frames if len(frame)), None)
     if first is None:
@@ -196,7 +203,8 @@ def predict_file(model_dir: str | Path, input: str | Path, output: str | Path, *
         if bar:
             bar.stop()
     remove_partial(partial)  # Parquet's part files
-    sidecar.unlink()
+    if sidecar:
+        sidecar.unlink()
     return _summary(state, time.perf_counter() - started, output, resumed_rows)
 
 
@@ -225,8 +233,8 @@ def _model_fingerprint(model_dir: str | Path, backend: str) -> list:
     return [backend, [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]]
 
 
-def _read_sidecar(sidecar: Path, output: Path, resume: bool) -> dict | None:
-    if not sidecar.exists():
+def _read_sidecar(sidecar: Path | None, output: Path, resume: bool) -> dict | None:
+    if sidecar is None or not sidecar.exists():
         return None
     if not resume:
         raise TextfitError(f"{sidecar} records an unfinished job writing {output}: continue it with --resume, "
@@ -240,8 +248,10 @@ def _read_sidecar(sidecar: Path, output: Path, resume: bool) -> dict | None:
     return state
 
 
-def _write_sidecar(sidecar: Path, state: dict) -> None:
+def _write_sidecar(sidecar: Path | None, state: dict) -> None:
     """Atomically and durably: a kill at any moment leaves the previous record or this one."""
+    if sidecar is None:
+        return
     written = sidecar.with_name(sidecar.name + ".tmp")
     with written.open("w", encoding="utf-8") as f:
         json.dump(state, f)

@@ -9,7 +9,8 @@ batches), JSON Lines (lines), .txt (one text a line; blank lines are not texts),
 Outputs: CSV, TSV, JSON Lines (appended to `OUT.partial`; the position after a batch is a byte
 offset) and Parquet (one part file a batch in the folder `OUT.partial`, the position a count of
 parts; merged by streaming at the end). A resumed job cuts the partial output back to the position
-recorded after its last complete batch."""
+recorded after its last complete batch. Excel (.xlsx: openpyxl's write-only rows, one sheet
+"predictions") is zipped in one piece at the end, so an Excel output cannot be resumed."""
 
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ import json
 import os
 import re
 import shutil
+from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pandas as pd
 
 from .data import log
@@ -30,7 +33,10 @@ from .errors import DataError
 from .readers import BOMS, FORMATS, check_header, choose_sheet, csv_rows, decode, guess_separator, read_file
 
 HEAD_BYTES = 64 * 1024
-OUTPUTS = (".csv", ".tsv", ".jsonl", ".parquet")
+OUTPUTS = (".csv", ".tsv", ".jsonl", ".parquet", ".xlsx")
+RESUMABLE_OUTPUTS = (".csv", ".tsv", ".jsonl", ".parquet")
+EXCEL_MAX_ROWS = 1_048_576
+"""Rows in one Excel sheet, the header included."""
 SCORE_DIGITS = 6
 
 
@@ -290,11 +296,28 @@ def check_output(output: Path) -> None:
         raise DataError(f"--output: the folder {output.parent} does not exist")
 
 
+def resumable(output: Path) -> bool:
+    return output.suffix.lower() in RESUMABLE_OUTPUTS
+
+
+def check_fits(output: Path, rows: int | None) -> None:
+    """Refuse, before any work, an input known (`rows`) to be too long for an Excel sheet."""
+    if output.suffix.lower() == ".xlsx" and rows is not None and rows > EXCEL_MAX_ROWS - 1:
+        raise DataError(excel_too_long(output, f"the input has {rows:,} rows"))
+
+
+def excel_too_long(output: Path, why: str) -> str:
+    return (f"{output.name}: an Excel sheet holds at most {EXCEL_MAX_ROWS:,} rows (header included) and {why}; "
+            "write .csv or .parquet instead")
+
+
 def open_sink(output: Path, partial: Path, position: int):
     """A writer for `output`'s format into `partial`, cut back to `position` (0: a new file)."""
     check_output(output)
     if output.suffix.lower() == ".parquet":
         return ParquetSink(partial, position)
+    if output.suffix.lower() == ".xlsx":
+        return ExcelSink(output, partial)
     return TextSink(output, partial, position)
 
 
@@ -400,6 +423,70 @@ class ParquetSink:
 
     def close(self) -> None:
         pass
+
+
+class ExcelSink:
+    """An .xlsx workbook of one sheet, "predictions", written row by row (openpyxl's write-only mode
+    keeps the rows in a temporary file, not in memory) and zipped into `partial` at the end. Not
+    resumable: the position is the rows written. Texts stay texts: one starting with "=" is not run
+    as a formula, characters Excel cannot hold are dropped, a cell is cut at Excel's 32,767."""
+
+    SHEET = "predictions"
+    MAX_CHARS = 32_767
+
+    def __init__(self, output: Path, partial: Path):
+        from openpyxl import Workbook
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
+
+        self.output, self.partial = output, partial
+        self.text_cell, self.error_codes, self.illegal = WriteOnlyCell, ERROR_CODES, ILLEGAL_CHARACTERS_RE
+        self.workbook = Workbook(write_only=True)
+        self.sheet = self.workbook.create_sheet(self.SHEET)
+        self.rows = 0  # the header included
+
+    def write(self, frame: pd.DataFrame) -> int:
+        if self.rows + len(frame) + (self.rows == 0) > EXCEL_MAX_ROWS:
+            raise DataError(excel_too_long(self.output, f"the input has more than {EXCEL_MAX_ROWS - 1:,} rows"))
+        if self.rows == 0:
+            self.sheet.append([self._cell(str(c)) for c in frame.columns])
+            self.rows = 1
+        for row in _rounded(frame).itertuples(index=False, name=None):
+            self.sheet.append([self._cell(v) for v in row])
+        self.rows += len(frame)
+        return self.rows
+
+    def _cell(self, value):
+        if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value):
+            return None
+        if isinstance(value, (list, dict, np.ndarray)):  # nested JSON Lines values
+            value = json.dumps(value.tolist() if isinstance(value, np.ndarray) else value, ensure_ascii=False,
+                               default=str)
+        elif isinstance(value, datetime) and value.tzinfo is not None:  # Excel has no time zones
+            value = value.isoformat()
+        elif isinstance(value, bytes):
+            value = value.decode("utf-8", errors="replace")
+        if not isinstance(value, str):
+            return value
+        value = self.illegal.sub("", value)[:self.MAX_CHARS]
+        if not value.startswith("=") and value not in self.error_codes:
+            return value
+        cell = self.text_cell(self.sheet, value=value)
+        cell.data_type = "s"  # "=..." or "#N/A" in a message is text, not a formula or an error
+        return cell
+
+    def finish(self, output: Path) -> None:
+        self.workbook.save(self.partial)
+        os.replace(self.partial, output)
+
+    def close(self) -> None:
+        """Given up part-way: end openpyxl's row writer (collected open, it writes to a closed file)
+        and remove its temporary file."""
+        if self.sheet.closed:
+            return
+        self.sheet.close()
+        if self.sheet._writer is not None:
+            self.sheet._writer.cleanup()
 
 
 def remove_partial(partial: Path) -> None:

@@ -142,6 +142,13 @@ class RunStore:
         with self.lock:
             self.db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
+    def delete_ended_run(self, run_id: str) -> bool:
+        """Delete a run's record unless it is training or queued, in one statement: True if it was
+        deleted. A run cannot be started (or resumed) by another studio between the check and the delete."""
+        with self.lock:
+            cursor = self.db.execute("DELETE FROM runs WHERE id = ? AND status NOT IN ('running', 'queued')", (run_id,))
+        return cursor.rowcount > 0
+
 
 def _upload(row: sqlite3.Row) -> dict:
     item = dict(row)

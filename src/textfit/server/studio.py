@@ -17,22 +17,27 @@ import subprocess
 import sys
 import threading
 import time
-import zipfile
 from collections import Counter, OrderedDict
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Annotated, Iterable, Optional
 
 from .. import checkpoint
 from ..errors import TextfitError
 from . import worker
+from .classify_files import classify_router
 from .common import (BodyLimitMiddleware, StudioError, ascii_json_response, human_bytes, install_error_handlers,
                      rank)
+from .download import is_fresh, write_zip, zip_name
+from .housekeeping import housekeeping_router
+from .insight import insight_router
 from .progress import pid_alive, read_progress
+from .recovery import ENDINGS, adopt_orphans, recovery_router, stop_adopted
 from .runs import RunStore, new_id, valid_id
 from .scheduler import keep_scheduling, next_to_start, queue_places
 from .security import STUDIO_COOKIE, SameOriginOnly, guard, is_loopback, studio_login_page
+from .sharing import ModelServers, sharing_router
 from .uploads import IncomingUpload, preview_file
 
 log = logging.getLogger("textfit")
@@ -72,6 +77,7 @@ class Studio:
         self.load_lock = threading.Lock()
         self.export_locks: dict[str, asyncio.Lock] = {}
         self.recover()
+        self.servers = ModelServers(self)  # "Serve this model"; adopts servers a crashed studio left
 
     # --- paths ----------------------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:
@@ -209,7 +215,8 @@ class Studio:
     def run_details(self, run_id: str) -> dict:
         run = self.get_run(run_id)
         folder = self.run_dir(run_id)
-        run["progress"] = read_progress(folder / worker.PROGRESS)
+        run["progress"] = read_progress(folder / worker.PROGRESS, time_budget_min=run["settings"].get("time_budget"),
+                                        live=run["status"] == "running")
         run["has_model"] = (folder / worker.MODEL / "config.json").is_file()
         run["model_folder"] = str(folder / worker.MODEL) if run["has_model"] else None
         exported = json.loads((folder / worker.EXPORT_RESULT).read_text()) if (folder / worker.EXPORT_RESULT).is_file() else None
@@ -272,14 +279,16 @@ class Studio:
                                      "the studio was stopped during training; the best model so far was saved")
             else:
                 fields["status"] = "completed"
-                fields["message"] = "stopped early: the score stopped improving" if record_status == "stopped early" else None
+                fields["message"] = ENDINGS.get(record_status)
         elif result:
             fields["status"] = "stopped" if result.get("stopped") and by_user else (
                 "interrupted" if result.get("stopped") else "failed")
             fields["message"] = result.get("error")
-        else:
-            fields["status"] = "interrupted"
-            if studio_stopped:
+        else:  # no result: the process died (or was stopped while it was still starting)
+            fields["status"] = "stopped" if by_user else "interrupted"
+            if by_user:
+                fields["message"] = "stopped by you before a model was saved"
+            elif studio_stopped:
                 fields["message"] = "the studio was stopped while this run was training"
             elif code is None:
                 fields["message"] = "the training process is gone (the studio or the computer was restarted)"
@@ -295,6 +304,7 @@ class Studio:
         with self.lock:
             for run in self.store.list_runs():
                 self._refresh(run)
+            self.adopted = adopt_orphans(self)  # workers alive without their studio: followed again
 
     def stop_run(self, run_id: str) -> dict:
         """Stop a training run (the best model so far is kept) or take a queued one off the queue."""
@@ -334,6 +344,8 @@ class Studio:
             if run and run["status"] == "running":
                 self._finalize(run, process.returncode, studio_stopped=True)
         self.procs.clear()
+        stop_adopted(self, grace_s)
+        self.servers.stop_all()
         self.store.close()
 
     # --- results --------------------------------------------------------------------------------
@@ -389,19 +401,14 @@ class Studio:
         threading.Thread(target=load, daemon=True).start()
 
     def archive(self, run_id: str) -> Path:
-        """The model folder as a .zip (rebuilt when the folder changed, e.g. after an ONNX export)."""
+        """The model folder as a .zip of what serving needs (download.py), rebuilt when the folder
+        changed (e.g. after an ONNX export)."""
         folder = self.model_folder(run_id)
-        target = self.run_dir(run_id) / f"textfit-model-{run_id}.zip"
-        newest = max(p.stat().st_mtime for p in folder.rglob("*"))
-        if target.is_file() and target.stat().st_mtime >= newest:
+        target = self.run_dir(run_id) / f"{zip_name(run_id)}.zip"
+        if is_fresh(target, folder):
             return target
-        partial = target.with_suffix(".partial")
-        with zipfile.ZipFile(partial, "w") as archive:
-            for path in sorted(folder.rglob("*")):
-                if path.is_file():
-                    stored = path.suffix in (".safetensors", ".onnx", ".png", ".bin")  # already compact
-                    archive.write(path, f"textfit-model-{run_id}/{path.relative_to(folder)}",
-                                  compress_type=zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED)
+        partial = target.with_suffix(f".{threading.get_ident()}.partial")  # two downloads at once: two files
+        write_zip(folder, partial, zip_name(run_id))
         os.replace(partial, target)
         return target
 
@@ -486,8 +493,11 @@ def create_studio_app(workdir: str | Path = "textfit-studio", limits: Optional[S
         label_names: Optional[str] = Field(None, max_length=20_000)
 
     class TryText(BaseModel):
-        text: str = Field(..., min_length=1, max_length=limits.max_text_chars)
+        text: Optional[str] = Field(None, min_length=1, max_length=limits.max_text_chars)
+        texts: Optional[list[Annotated[str, Field(min_length=1, max_length=limits.max_text_chars)]]] = Field(
+            None, min_length=1, max_length=100, description="several messages: answered as {results: [...]}")
         top_k: int = Field(5, ge=1, le=100)
+        min_confidence: Optional[float] = Field(None, ge=0, le=1, description="below it: 'not sure' (insight.py)")
 
     class Export(BaseModel):
         quantize: bool = False
@@ -562,9 +572,13 @@ def create_studio_app(workdir: str | Path = "textfit-studio", limits: Optional[S
 
     @app.post("/api/runs/{run_id}/predict")
     async def try_text(run_id: str, request: TryText):
+        texts = request.texts or ([request.text] if request.text else [])
+        if not texts or (request.text and request.texts):
+            raise StudioError("give either a text or texts (at most 100) to classify", 422)
         classifier = await asyncio.to_thread(studio.classifier, run_id)
-        probabilities = await asyncio.to_thread(classifier.predict_proba, [request.text])
-        return rank(probabilities, classifier.label_names, request.top_k)[0]
+        probabilities = await asyncio.to_thread(classifier.predict_proba, texts)
+        answers = rank(probabilities, classifier.label_names, request.top_k, request.min_confidence)
+        return {"results": [{"text": t, **a} for t, a in zip(texts, answers)]} if request.texts else answers[0]
 
     @app.get("/api/runs/{run_id}/download")
     async def download(run_id: str):
@@ -575,6 +589,11 @@ def create_studio_app(workdir: str | Path = "textfit-studio", limits: Optional[S
     async def export(run_id: str, request: Optional[Export] = None):
         return await studio.export(run_id, (request or Export()).quantize)
 
+    app.include_router(insight_router(studio))  # the yardstick, "not sure" and "why this label"
+    app.include_router(housekeeping_router(studio))  # rename, delete, disk use, the download's size
+    app.include_router(sharing_router(studio))  # "Serve this model"
+    app.include_router(classify_router(studio))  # "Classify a file"
+    app.include_router(recovery_router(studio))  # "Train again with the same settings"
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 

@@ -15,8 +15,9 @@ PREVIEW_ROWS = 10
 PREVIEW_CHARS = 300
 
 
-def safe_filename(name: str) -> str:
-    """The last path component of `name`, restricted to letters, digits, '.', '-' and '_'."""
+def safe_filename(name: str, also: tuple[str, ...] = ()) -> str:
+    """The last path component of `name`, restricted to letters, digits, '.', '-' and '_'; a data
+    file's extension (or one of `also`)."""
     from ..data import FORMATS
 
     base = re.split(r"[\\/]", name or "")[-1]
@@ -25,7 +26,7 @@ def safe_filename(name: str) -> str:
     if suffix == ".xls":
         raise StudioError(f"'{name}': the old Excel format (.xls, Excel 97-2003) is not read. Open it in Excel and "
                           "save it as an Excel Workbook (.xlsx) or as CSV UTF-8, then upload that.", 415)
-    if suffix not in FORMATS:
+    if suffix not in FORMATS and suffix not in also:
         raise StudioError(
             f"'{name}' is not a data file textfit can read: use CSV, TSV, Excel (.xlsx), JSON Lines, JSON or Parquet "
             f"({', '.join(sorted(FORMATS))})", 415)
@@ -43,9 +44,9 @@ class IncomingUpload:
             ...describe it...            # any error here removes the folder too
     """
 
-    def __init__(self, root: Path, original_name: str, limit: int):
+    def __init__(self, root: Path, original_name: str, limit: int, also: tuple[str, ...] = ()):
         self.original_name = original_name
-        self.filename = safe_filename(original_name)
+        self.filename = safe_filename(original_name, also)
         self.id = new_id("data")
         self.folder = Path(root) / self.id
         self.path = self.folder / self.filename

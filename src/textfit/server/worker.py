@@ -12,6 +12,10 @@ whether there is one), appending to the same progress.jsonl.
 `python -m textfit.server.worker RUN_DIR --export [int8]` exports RUN_DIR/model to ONNX the same
 way, isolated, and writes RUN_DIR/export.json.
 
+A training process writes RUN_DIR/worker.json first ({"pid", "parent"}): a studio started later can
+tell a worker whose studio died (its parent is no longer the one that started it: recovery.py
+adopts it) from one another live studio on the same folder still owns.
+
 SIGINT or SIGTERM stop training early; the trainer still saves the best model so far."""
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ RESULT = "result.json"
 EXPORT_RESULT = "export.json"
 MODEL = "model"
 LOG = "worker.log"
+IDENTITY = "worker.json"
 
 
 def write_json(path: Path, payload: dict) -> None:
@@ -59,12 +64,15 @@ def setup_logging() -> None:
 
 
 def run_training(run_dir: Path, resume: bool = False) -> int:
-    from ..callbacks import JsonlLog
-    from ..config import TrainConfig
     from ..errors import TextfitError
-    from ..train import train
 
     try:
+        # Inside the try: a Stop during the seconds the imports take is a stop too.
+        setup_logging()
+        from ..callbacks import JsonlLog
+        from ..config import TrainConfig
+        from ..train import train
+
         settings = json.loads((run_dir / SETTINGS).read_text())
         config = TrainConfig().override(**settings)
         result = train(config, run_dir / MODEL, callbacks=[JsonlLog(run_dir / PROGRESS, every_s=0.5)], resume=resume)
@@ -114,9 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
-    setup_logging()
     if args.export:
+        setup_logging()
         return run_export(args.run_dir, None if args.export == "fp32" else "int8")
+    write_json(args.run_dir / IDENTITY, {"pid": os.getpid(), "parent": os.getppid()})
     return run_training(args.run_dir, resume=args.resume)
 
 

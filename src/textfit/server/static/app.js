@@ -6,7 +6,12 @@ const state = { upload: null, preview: null, runId: null, timer: null, runsTimer
 
 // ---------------------------------------------------------------- helpers
 async function api(path, options = {}) {
-  const response = await fetch(path, options);
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch (error) {
+    throw textfitConnection.failed(error);  // no answer at all: a banner and retries (connection.js)
+  }
   let body = null;
   const type = response.headers.get("content-type") || "";
   if (type.includes("application/json")) body = await response.json();
@@ -46,8 +51,9 @@ function setStatus(id, message, kind = "") {
   node.className = "status-line " + kind;
 }
 
-const pct = (x) => (x == null ? "–" : (100 * x).toFixed(1) + "%");
-const num = (x, d = 3) => (x == null ? "–" : Number(x).toFixed(d));
+const known = (x) => x != null && x !== "" && isFinite(x);  // never "null", "undefined" or "NaN" on the page
+const pct = (x) => (known(x) ? (100 * x).toFixed(1) + "%" : "–");
+const num = (x, d = 3) => (known(x) ? Number(x).toFixed(d) : "–");
 
 function duration(seconds) {
   if (seconds == null || !isFinite(seconds)) return "–";
@@ -71,6 +77,9 @@ function queueText(run) {
   return `${after} · place ${run.queue.position} in the queue`;
 }
 
+// A cell of figures ("0.93", "86.4%", "2.96 / 4"), never a message: such cells do not wrap.
+const numeric = (cell) => /\d/.test(String(cell ?? "")) && !/[A-Za-z]{2,}/.test(String(cell));
+
 function fillTable(table, headers, rows) {
   table.replaceChildren();
   const head = el("tr");
@@ -79,7 +88,8 @@ function fillTable(table, headers, rows) {
   const body = el("tbody");
   rows.forEach((cells) => {
     const tr = el("tr");
-    cells.forEach((cell) => tr.append(cell instanceof Node ? el("td", {}, cell) : el("td", { text: cell })));
+    cells.forEach((cell) => tr.append(cell instanceof Node ? el("td", {}, cell)
+      : el("td", { text: cell ?? "", class: numeric(cell) ? "num" : "" })));
     body.append(tr);
   });
   table.append(body);
@@ -113,13 +123,15 @@ async function loadRuns() {
     if (!runs.length) list.append(el("li", { class: "muted", text: "Nothing trained yet." }));
     for (const run of runs) {
       const score = run.metrics ? `accuracy ${pct(run.metrics.accuracy)}`
-        : run.queue ? `waiting (place ${run.queue.position})` : STATUS_WORDS[run.status] || run.status;
+        : run.queue ? `waiting (place ${run.queue.position})` : textfitOutcome.word(run);
       const link = el("a", { href: `#run/${run.id}`, "data-run": run.id },
         el("span", { class: "run-name", text: run.name }),
-        el("span", { class: "run-meta" }, el("span", { class: `dot ${run.status}` }), `${score} · ${when(run.created)}`));
+        el("span", { class: "run-meta" }, el("span", { class: `dot ${run.status}` }), `${score} · ${when(run.created)}`),
+        textfitOutcome.ending(run));  // "stopped: time budget reached" under a scored run (outcome.js)
       list.append(el("li", {}, link));
     }
     highlightRun();
+    textfitRuns.listed(runs);  // disk use (runs-admin.js)
     if (runs.some((r) => ACTIVE(r.status))) state.runsTimer = setTimeout(loadRuns, 3000);
   } catch (error) {
     state.runsTimer = setTimeout(loadRuns, 5000);
@@ -177,11 +189,11 @@ function showPreview(data, keepPickers = false) {
   state.preview = data;
   $("data-summary").hidden = false;
   $("settings-card").hidden = false;
-  $("file-facts").replaceChildren(
+  $("file-facts").replaceChildren(...[
     el("span", { class: "file-name", text: data.upload.original_name }),
     el("span", { text: `${data.rows.toLocaleString()} rows` }),
-    el("span", { text: `${data.columns.length} columns` }),
-    data.labels ? el("span", { text: `${data.labels.distinct} labels` }) : null);
+    el("span", { text: data.columns.length === 1 ? "1 column" : `${data.columns.length} columns` }),
+    data.labels ? el("span", { text: `${data.labels.distinct} labels` }) : null].filter(Boolean));  // null would print "null"
 
   if (!keepPickers) {
     for (const [id, chosen] of [["text-column", data.text_column], ["label-column", data.label_column]]) {
@@ -218,13 +230,15 @@ function showPreview(data, keepPickers = false) {
   const problems = $("data-problems");
   problems.replaceChildren();
   const warn = (text) => problems.append(el("p", { class: "notice warn", text }));
-  if (!data.text_column || !data.label_column) warn("Pick the text column and the label column above.");
+  if (data.columns.length === 1) warn("No label column: this file has only one column; add a column with the label of each message. (If it has one, its separator was not recognised: use commas, semicolons or tabs between columns.)");
+  else if (!data.text_column || !data.label_column) warn("Pick the text column and the label column above.");
   if (data.text_column && data.text_column === data.label_column) warn("The text and the label must be different columns.");
   if (data.labels && data.labels.missing) warn(`${data.labels.missing} row(s) have no label; remove them from the file or fill them in.`);
   if (data.texts && data.texts.empty) warn(`${data.texts.empty} row(s) have an empty text.`);
   if (data.labels && data.labels.single.length) warn(`Some labels have a single example (${data.labels.single.slice(0, 5).join(", ")}). They are learned from, but cannot be checked: the score leaves them out.`);
   if (data.labels && data.labels.distinct > 200) warn(`The label column has ${data.labels.distinct} different values: is it really the label?`);
   if (data.encoding_note) problems.append(el("p", { class: "notice info", text: data.encoding_note }));
+  textfitLabels.checked(data);  // number labels: a prompt to name them; one column: no training (labels.js)
   if (data.label_names) problems.append(el("p", { class: "notice info", text: "This is textfit's example data: its numbered labels were given their topic names (see “Label names” below)." }));
 }
 
@@ -270,6 +284,7 @@ async function loadRun() {
   try {
     run = await api(`/api/runs/${runId}`);
   } catch (error) {
+    if (error.offline) return;  // connection.js says so, and loads the run again when the studio answers
     $("run-title").textContent = "Run not found";
     $("run-subtitle").textContent = error.message;
     $("progress-card").hidden = true;
@@ -289,7 +304,9 @@ function showRun(run) {
   $("run-title").textContent = run.name;
   const model = !s.model || s.model === "default" ? "all-MiniLM-L6-v2" : s.model;
   const length = s.epochs ? `at most ${s.epochs} epoch${s.epochs > 1 ? "s" : ""}` : s.time_budget ? `at most ${s.time_budget} min` : "automatic length";
-  $("run-subtitle").textContent = `${run.data_name}: ${s.examples} examples, ${s.labels} labels · text “${s.text_column}”, label “${s.label_column}” · ${model} · ${length} · started ${when(run.created)}`;
+  const data = [run.data_name, s.examples != null && s.labels != null ? `${s.examples} examples, ${s.labels} labels` : null].filter((x) => x != null).join(": ");
+  const columns = s.text_column && s.label_column ? `text “${s.text_column}”, label “${s.label_column}”` : null;
+  $("run-subtitle").textContent = [data, columns, model, length, `started ${when(run.created)}`].filter(Boolean).join(" · ");
   const badge = $("run-status");
   badge.textContent = STATUS_WORDS[run.status] || run.status;
   badge.className = `badge ${run.status}`;
@@ -308,9 +325,10 @@ function showRun(run) {
   if (run.resumable) {
     const r = run.resumable;
     $("resume-note").textContent = r.step
-      ? `Continues from the checkpoint at step ${r.step} of ${r.total_steps} (saved ${when(Date.parse(r.saved) / 1000)}); nothing before it is trained again.`
+      ? `Continues from the checkpoint at step ${r.step} of ${r.total_steps}${r.saved ? ` (saved ${when(Date.parse(r.saved) / 1000)})` : ""}; nothing before it is trained again.`
       : "No checkpoint was written before it stopped: it starts over with the same settings.";
   }
+  textfitOutcome.shown(run);  // a run that ended early: how far it got, "Train again" (outcome.js)
   const bar = $("progress-bar");
   const fraction = run.status === "completed" ? 1 : p.fraction;
   bar.style.width = `${(100 * fraction).toFixed(1)}%`;
@@ -319,15 +337,16 @@ function showRun(run) {
   if (run.status === "queued") text = `Waiting: ${queueText(run)}. It starts by itself.`;
   else if (run.status === "running" && p.phase === "preparing") text = "Preparing: reading the data and loading the model…";
   else if (run.status === "running" && p.phase === "saving") text = `Step ${p.step} of ${p.total_steps}: measuring and saving the model…`;
-  else if (run.status === "running" && !p.step) text = `Starting: ${p.total_steps} steps to go over ${p.epochs} epoch${p.epochs > 1 ? "s" : ""}…`;
-  else if (run.status === "running") text = `Step ${p.step} of ${p.total_steps} · epoch ${num(p.epoch, 2)} of ${p.epochs} · loss ${num(p.loss)} · ${duration(p.elapsed_s)} so far · about ${duration(p.eta_s)} left`;
-  else if (run.status === "interrupted" || run.status === "failed") text = p.step ? `Stopped at step ${p.step} of ${p.total_steps}, after ${duration(p.elapsed_s)}.` : "No training step was taken.";
-  else text = p.step ? `Finished: ${p.step} steps in ${duration(p.elapsed_s)}.` : "No training step was taken.";
-  $("progress-text").textContent = text;
+  else if (run.status === "running" && !p.step) text = p.total_steps ? `Starting: ${p.total_steps} steps to go over ${p.epochs} epoch${p.epochs > 1 ? "s" : ""}…` : "Starting…";
+  else if (run.status === "running") text = `Step ${p.step} of ${p.total_steps} · epoch ${num(p.epoch, 2)} of ${p.epochs} · loss ${num(p.loss)} · ${duration(p.elapsed_s)} so far` +
+    (p.eta_s != null ? ` · about ${duration(p.eta_s)} left` : "");  // the measured pace (progress.py)
+  else text = textfitOutcome.progressText(run);
+  // each "·" part stays on one line: "epoch 2.96 of 4" never breaks inside
+  $("progress-text").replaceChildren(...text.split(" · ").flatMap((part, i) => [i ? " · " : "", el("span", { class: "nowrap", text: part })]));
   drawLoss(p.losses, p.total_steps);
   fillTable($("epochs-table"), ["epoch", "loss", "accuracy", "macro-F1", ""],
     p.evaluations.map((e) => [num(e.epoch, 2), num(e.loss), pct(e.accuracy), num(e.macro_f1), e.best ? "★ best" : ""]));
-  if (!p.evaluations.length) $("epochs-table").append(el("caption", { class: "muted", text: "The first score comes at the end of the first epoch." }));
+  if (!p.evaluations.length) $("epochs-table").append(el("caption", { class: "muted", text: textfitOutcome.noScoreYet(run) }));
 
   $("results").hidden = !run.has_model;
   if (run.has_model && state.shownResults !== run.id + run.status) {
@@ -335,6 +354,7 @@ function showRun(run) {
     loadResults(run);
   }
   showExport(run.export);
+  textfitRuns.shown(run);  // rename, delete, disk use, the zip's size, "Serve this model" (runs-admin.js)
 }
 
 function drawLoss(points, total) {
@@ -385,24 +405,26 @@ async function loadResults(run) {
   $("download").href = `/api/runs/${run.id}/download`;
   $("serve-command").textContent = `textfit serve "${r.model_folder}"`;
   $("try-result").replaceChildren();
+  textfitInsight.show(run);  // the yardstick, the "not sure" threshold (insight.js)
 }
 
 async function tryText() {
   const text = $("try-text").value.trim();
   if (!text || !state.runId) return;
+  if (text.includes("\n")) return textfitClassify.tryLines(text, state.runId);  // one message a line (classify.js)
   const box = $("try-result");
   box.replaceChildren(el("span", { class: "muted", text: "Thinking…" }));
   try {
     const result = await api(`/api/runs/${state.runId}/predict`, {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text, top_k: 3 }),
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text, top_k: 3, min_confidence: textfitInsight.minConfidence() }),
     });
     box.replaceChildren(
-      el("div", { class: "answer" }, el("span", { class: "answer-label", id: "try-label", text: result.label }),
-        el("span", { class: "answer-score", text: `${pct(result.score)} sure` })),
+      textfitInsight.answer(result, "try-label"),
       ...result.top_k.slice(1).map((g) => el("div", { class: "runner-up" },
         el("span", { class: "bar-label", text: g.label }),
         el("span", { class: "bar-track" }, el("span", { class: "bar-fill light", style: `width:${100 * g.score}%` })),
-        el("span", { class: "bar-count", text: pct(g.score) }))));
+        el("span", { class: "bar-count", text: pct(g.score) }))),
+      textfitInsight.why(text, true));
   } catch (error) {
     box.replaceChildren(el("span", { class: "error", text: error.message }));
   }
@@ -422,6 +444,7 @@ async function exportOnnx() {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ quantize: $("export-int8").checked }),
     });
     setStatus("export-status", `Exported: ${result.files.map((f) => f.name).join(", ")} (inside the model folder and the .zip).`, "ok");
+    textfitRuns.refresh();  // the zip's size changed
   } catch (error) {
     setStatus("export-status", error.message, "error");
   } finally {
@@ -458,7 +481,7 @@ async function init() {
     state.maxUpload = info.max_upload_bytes;
     $("sample-line").hidden = !info.sample_available;
   } catch (error) {
-    toast("The studio is not answering: is `textfit studio` still running?");
+    if (!error.offline) toast(error.message);  // no answer: connection.js's banner says so
   }
   $("file-input").addEventListener("change", (e) => uploadFile(e.target.files[0]));
   const zone = $("dropzone");
@@ -477,6 +500,8 @@ async function init() {
   $("export").addEventListener("click", exportOnnx);
   $("stop").addEventListener("click", stopRun);
   $("resume").addEventListener("click", resumeRun);
+  $("train-again").addEventListener("click", textfitOutcome.trainAgain);
+  textfitConnection.onBack(() => { loadRuns(); if (state.runId) loadRun(); });  // the studio answers again
   window.addEventListener("hashchange", route);
   await loadRuns();
   if (!location.hash) location.hash = "#new";

@@ -1,0 +1,106 @@
+"""The run page's insight in a real browser (insight.js): the yardstick beside the accuracy, the
+"not sure" slider over the coverage curve (remembered, and sent with "try it"), and the words an
+answer is explained by. One run is trained once for the module on the tiny test BERT."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.request
+
+import pytest
+from studio_page import shoot, skip_without_browser
+
+pytestmark = pytest.mark.browser
+skip_without_browser()
+
+from playwright.sync_api import expect  # noqa: E402
+
+from textfit.data import TOPIC_LABELS  # noqa: E402
+
+
+def call(url: str, body: dict | None = None) -> dict:
+    request = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())
+
+
+@pytest.fixture(scope="module")
+def run_url(studio_url, tiny_bert):
+    """The page of a run trained through the studio (its worker process) on the sample data."""
+    upload = call(studio_url + "api/uploads/sample", {})
+    run = call(studio_url + "api/runs", {"upload_id": upload["upload"]["id"], "text_column": "text",
+                                          "label_column": "label", "model": str(tiny_bert), "epochs": 2,
+                                          "label_names": ", ".join(TOPIC_LABELS)})
+    deadline = time.time() + 240
+    while (status := call(f"{studio_url}api/runs/{run['id']}")["status"]) in ("queued", "running"):
+        assert time.time() < deadline, "the run did not finish in 240 s"
+        time.sleep(0.5)
+    assert status == "completed"
+    return f"{studio_url}#run/{run['id']}"
+
+
+def test_the_yardstick_stands_beside_the_accuracy(page, run_url):
+    page.goto(run_url)
+    expect(page.locator("#run-status")).to_have_text("ready", timeout=30_000)
+    expect(page.locator("#yardstick")).to_be_visible()
+    expect(page.locator("#yardstick-sentence")).to_contain_text(re.compile(r"lways answering ‘.+’ would score \d+\.\d%"))
+    expect(page.locator("#metric-yardstick")).to_contain_text(re.compile(r"always answering ‘.+’ would score \d+\.\d%"))
+    expect(page.locator("#epochs-yardstick")).to_contain_text("to clearly beat that")
+    for box in ("#yardstick", "#metric-yardstick", "#epochs-yardstick"):
+        assert not re.search(r"null|undefined|NaN", page.locator(box).inner_text())
+    shoot(page, "insight-1-yardstick")
+
+
+def test_the_threshold_slider_changes_the_coverage_readout_and_is_remembered(page, run_url):
+    page.goto(run_url)
+    slider = page.locator("#min-confidence")
+    expect(slider).to_be_visible(timeout=30_000)
+    readout = page.locator("#coverage-readout")
+    expect(readout).to_contain_text("At 0% (always answer): 100% of messages answered")
+    expect(page.locator("#coverage-chart path.accuracy-line")).to_have_count(1)
+    slider.fill("9")  # the last point of the curve: 90 %
+    expect(readout).to_contain_text(re.compile(r"^At 90%: "))
+    expect(page.locator("#min-confidence-value")).to_have_text("90% sure")
+    assert slider.get_attribute("data-min-confidence") == "0.9"
+    assert page.evaluate("textfitInsight.minConfidence()") == 0.9  # what other code reads
+    assert not re.search(r"null|undefined|NaN", readout.inner_text())
+    page.locator("#insight-threshold").scroll_into_view_if_needed()
+    shoot(page, "insight-2-threshold")
+
+    page.reload()
+    expect(page.locator("#min-confidence")).to_have_value("9", timeout=30_000)  # remembered for this run
+    expect(readout).to_contain_text("At 90%")
+
+    # "try it" sends the threshold and shows a low-confidence answer as "not sure (best guess: ...)"
+    page.fill("#try-text", "asdfgh qwerty")
+    with page.expect_response(re.compile(r"/predict$")) as answered:
+        page.click("#try-button")
+    request = answered.value.request
+    assert json.loads(request.post_data)["min_confidence"] == 0.9
+    result = answered.value.json()
+    if result.get("not_sure"):
+        expect(page.locator("#try-label")).to_have_text("not sure")
+        expect(page.locator("#try-result .answer-score")).to_contain_text(f"best guess: {result['guess']}")
+    else:
+        expect(page.locator("#try-label")).to_have_text(result["label"])
+    slider.fill("0")
+    assert page.evaluate("textfitInsight.minConfidence()") is None  # 0: every message gets a label
+
+
+def test_an_answer_is_explained_by_highlighted_words(page, run_url):
+    page.goto(run_url)
+    expect(page.locator("#results")).to_be_visible(timeout=30_000)
+    page.fill("#try-text", "Oil prices fall as OPEC raises output")
+    page.click("#try-button")
+    words = page.locator(".why-words .why-word")
+    expect(words).to_have_count(7, timeout=30_000)  # one per word, explained at once for one message
+    weights = [float(w) for w in words.evaluate_all("nodes => nodes.map((n) => n.dataset.weight)")]
+    coloured = words.evaluate_all("nodes => nodes.filter((n) => n.style.background).length")
+    assert coloured == sum(1 for w in weights if w) > 0  # every word that mattered, and only those, is coloured
+    expect(page.locator(".why-head")).to_contain_text("Why “")
+    expect(page.locator(".why-legend")).to_contain_text("pushed toward")
+    expect(page.locator(".why-lexical .why-word")).to_have_count(7)  # the n-gram part
+    shoot(page, "insight-3-why")
