@@ -28,11 +28,20 @@ def test_saved_folder_has_everything(tiny_model_dir):
     assert record["timings"]["train_s"] > 0 and record["training"]["peak_rss_mb"] > 0
     assert record["data"]["eval_examples"] == 88  # stratified 20% of 440
     # the blended answers are the metrics; the encoder alone (what plain pipeline gives) is on record
-    assert record["lexical"]["weight"] == 0.5 and record["lexical"]["fit_s"] >= 0
+    # the n-gram weight is chosen on the held-out answers: the most accurate there, the smallest among equals
+    lexical = record["lexical"]
+    accuracy = {float(w): a for w, a in lexical["accuracy_by_weight"].items()}
+    assert lexical["weight"] == min(w for w, a in accuracy.items() if a == max(accuracy.values())) and lexical["fit_s"] >= 0
+    assert lexical["weight"] > 0  # the tiny random encoder knows little: the n-grams help it
     assert set(record["lexical"]["encoder_metrics"]) == {"accuracy", "macro_f1", "weighted_f1"}
     card = (tiny_model_dir / "README.md").read_text()
     assert "| accuracy |" in card and "Personnel Change" in card
     assert "Plain `transformers.pipeline` reads the encoder alone" in card
+    # a label with "|" stays in its cell, and the data is named by its file, not its folder
+    assert "\n| Fed \\| Central Banks | " in card and f"from `{SAMPLE_DATA.name}`" in card
+    assert str(SAMPLE_DATA.parent) not in card
+    per_class = card[card.index("### Per class"):card.index("The confusion matrix")]
+    assert all(line.replace("\\|", "").count("|") == 6 for line in per_class.splitlines() if line.startswith("|"))
 
 
 def test_plain_pipeline_answers_with_label_names(tiny_model_dir):

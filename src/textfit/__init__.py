@@ -16,11 +16,12 @@ from .errors import DataError, ModelError, TextfitError
 from .evaluate import EvaluationReport, evaluate
 from .explain import Explanation, explain
 from .fillmask import fill_mask
+from .labeling import AuditReport, LabelingSession, Suggestions, audit, suggest
 from .train import TrainResult, train
 
 __all__ = [
-    "NOT_SURE", "BatchPredictor", "Calibration", "Classifier", "DataError", "EvaluationReport", "Explanation",
-    "LabeledTexts", "ModelError", "PredictSummary", "TextfitError", "TrainConfig", "TrainResult", "download_model",
-    "evaluate", "explain", "fill_mask", "load_data", "load_train_eval", "predict_file", "train",
+    "NOT_SURE", "AuditReport", "BatchPredictor", "Calibration", "Classifier", "DataError", "EvaluationReport", "Explanation",
+    "LabeledTexts", "LabelingSession", "ModelError", "PredictSummary", "Suggestions", "TextfitError", "TrainConfig", "TrainResult", "audit",
+    "download_model", "evaluate", "explain", "fill_mask", "load_data", "load_train_eval", "predict_file", "suggest", "train",
 ]
 __version__ = "0.1.0"

@@ -39,7 +39,7 @@ class RichProgress(Callback):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         self.progress = Progress(
-            TextColumn("[bold]training[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
+            TextColumn("final fit" if info.get("phase") == "final fit" else "training", style="bold"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
             TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
             console=self.console, transient=True,
         )

@@ -47,7 +47,7 @@ STATE_FILE = "state.json"
 TRAINING_FILE = "training.pt"
 WEIGHTS_FILE = "weights.safetensors"
 BEST_FILE = "best.safetensors"
-MAY_DIFFER = ("checkpoint_minutes",)  # config fields a resumed run may change: they do not change the model
+MAY_DIFFER = ("checkpoint_minutes", "distributed_timeout_minutes")  # config fields a resumed run may change: they do not change the model
 
 
 def folder_for(out_dir: str | Path) -> Path:
@@ -87,9 +87,11 @@ def latest(out_dir: str | Path) -> dict | None:
     return info
 
 
-def begin(out_dir: str | Path, config: TrainConfig, fingerprint: str, strategy: str, resume: bool) -> Checkpoints | None:
+def begin(out_dir: str | Path, config: TrainConfig, fingerprint: str, strategy: str, resume: bool,
+          processes: int = 1) -> Checkpoints | None:
     """The checkpoints of a run about to train into `out_dir`: a new run's (None with checkpoints
-    off), or, with `resume`, the interrupted run's, with its latest checkpoint loaded."""
+    off), or, with `resume`, the interrupted run's, with its latest checkpoint loaded. A run over
+    several `processes` resumes with as many: each continues its own random draws."""
     root = folder_for(out_dir)
     if not resume:
         if latest(out_dir):
@@ -112,6 +114,10 @@ def begin(out_dir: str | Path, config: TrainConfig, fingerprint: str, strategy: 
     for leftover in root.glob(".tmp-*"):  # a checkpoint the kill interrupted
         shutil.rmtree(leftover, ignore_errors=True)
     restored = load(Path(info["checkpoint"])) if info["checkpoint"] else None
+    if restored and restored["training"].get("processes", 1) != processes:
+        raise TextfitError(f"the run in {root} was checkpointed with {restored['training'].get('processes', 1)} "
+                           f"process(es): resume it with as many (this run has {processes}), or delete {root} "
+                           "and start over")
     run["resumed"].append({"from_step": info["step"], "at": now_iso(), "checkpoint_saved": info["saved"], **(
         {} if restored else {"note": "no checkpoint had been written (few-shot runs and runs shorter than "
                                      "checkpoint_minutes write none): trained again from the start"})})

@@ -88,6 +88,7 @@ def train(
     label_names: Annotated[Optional[str], typer.Option(help="Label names in id order: 'a,b,c' or a file with one per line.")] = None,
     eval_data: Annotated[Optional[str], typer.Option(help="Evaluate on this file / hub id instead of a hold-out.")] = None,
     eval_split: Annotated[Optional[float], typer.Option(help="Fraction held out for evaluation (default 0.2, stratified).")] = None,
+    final_fit: Annotated[Optional[bool], typer.Option("--final-fit/--no-final-fit", help="Once the held-out part has chosen the schedule, train the saved model again on every example (default: on from 100 held-out examples; the reported scores stay the hold-out run's).")] = None,
     split: Annotated[Optional[str], typer.Option(help="Split of a hub data set to train on (default train).")] = None,
     data_config: Annotated[Optional[str], typer.Option(help="Config (subset) of a hub data set.")] = None,
     train_size: Annotated[Optional[int], typer.Option(help="Train on a random sample of N examples.")] = None,
@@ -97,14 +98,15 @@ def train(
     time_budget: Annotated[Optional[float], typer.Option(help="Minutes you can spare; the run is sized to fit.")] = None,
     strategy: Annotated[Optional[str], typer.Option(help="auto, finetune or fewshot (auto picks few-shot for tiny data).")] = None,
     learning_rate: Annotated[Optional[float], typer.Option(help="Peak learning rate (default 1e-4).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Examples per step (default 16).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Examples per step (default 16); under torchrun / accelerate launch the global batch, split between the processes.")] = None,
     max_length: Annotated[Optional[int], typer.Option(help="Token limit per text (default: from the data).")] = None,
     strip_urls: Annotated[Optional[bool], typer.Option("--strip-urls/--keep-urls", help="Drop URLs and decode HTML entities (default on).")] = None,
     pooling: Annotated[Optional[str], typer.Option(help="mean (default: the head reads the mean of the token vectors, as sentence encoders are trained) or cls.")] = None,
-    lexical_weight: Annotated[Optional[float], typer.Option(help="Weight of the word/character n-gram model blended with the encoder (default 0.5; 0 turns it off).")] = None,
+    lexical_weight: Annotated[Optional[float], typer.Option(help="Weight of the word/character n-gram model blended with the encoder (default: chosen on the held-out answers, 0 when it does not help; 0 turns it off).")] = None,
     skip_bad_rows: Annotated[Optional[bool], typer.Option("--skip-bad-rows", help="Skip and report rows with an empty text or label.")] = None,
     checkpoint_minutes: Annotated[Optional[float], typer.Option(help="Save the training state beside --out this often and at each epoch's end, once the run lasts that long (default 5; 0 turns it off).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run into --out from its last checkpoint, with its settings.")] = False,
+    distributed_timeout: Annotated[Optional[float], typer.Option(help="Under torchrun / accelerate launch: minutes a process waits for the others before stopping with an error (default 10).")] = None,
 ):
     """Fine-tune a model on labeled data and save it, with its metrics and model card, to --out."""
     from . import checkpoint
@@ -124,32 +126,37 @@ def train(
         settings = TrainConfig()
     settings = settings.override(
         data=data, model=model, text_column=text_column, label_column=label_column, sheet=sheet,
-        label_names=parse_label_names(label_names), eval_data=eval_data, eval_split=eval_split, split=split,
+        label_names=parse_label_names(label_names), eval_data=eval_data, eval_split=eval_split, final_fit=final_fit, split=split,
         data_config=data_config, train_size=train_size, test_size=test_size, seed=seed, epochs=epochs,
         time_budget=time_budget, strategy=strategy, learning_rate=learning_rate, batch_size=batch_size,
         max_length=max_length, strip_urls=strip_urls, pooling=pooling, lexical_weight=lexical_weight,
         skip_bad_rows=skip_bad_rows, checkpoint_minutes=checkpoint_minutes,
+        distributed_timeout_minutes=distributed_timeout,
     )
     if not settings.data:
         raise TextfitError("no training data: give a file or hub id, or set `data` in --config")
     result = run_training(settings, out, callbacks=[RichProgress(err_console)], resume=resume)
-    print_training_summary(result)
+    if result:  # None on the other processes of a distributed run: the main one reports
+        print_training_summary(result)
 
 
 def print_training_summary(result) -> None:
     record, metrics = result.record, result.report.metrics
     console.print(styled(
         ("saved", "bold green"), f" {result.folder}  ({record['strategy']}, {record['status']}, "
-        f"{record['timings']['train_s']:.0f} s training, peak memory {record['training']['peak_rss_mb']:.0f} MB)"
+        f"{record['timings']['train_s']:.0f} s training, peak memory {record['training']['peak_rss_mb']:.0f} MB"
+        + (f" per process, {processes} processes)" if (processes := record["training"].get("processes") or 1) > 1 else ")")
     ))
     console.print(styled(
         "held-out: accuracy ", (f"{metrics['accuracy']:.4f}", "bold"), "  macro-F1 ", (f"{metrics['macro_f1']:.4f}", "bold"),
         f"  weighted-F1 {metrics['weighted_f1']:.4f}  on {record['data']['eval_examples']} examples"
     ))
     if record.get("lexical"):
-        encoder = record["lexical"]["encoder_metrics"]
-        console.print(f"          (the encoder alone, without the n-gram model: accuracy {encoder['accuracy']:.4f}  "
-                      f"macro-F1 {encoder['macro_f1']:.4f})")
+        lexical, encoder = record["lexical"], record["lexical"]["encoder_metrics"]
+        how = "chosen on the held-out answers" if lexical.get("accuracy_by_weight") else "given"
+        blend = f"n-gram weight {lexical['weight']:g}, {how}" if lexical["weight"] else f"n-gram model left out ({how})"
+        console.print(f"          ({blend}; the encoder alone: accuracy {encoder['accuracy']:.4f}  "
+                      f"macro-F1 {encoder['macro_f1']:.4f})", highlight=False)
     print_yardstick(result.report)
     calibration = record.get("calibration")
     if calibration:
@@ -208,7 +215,7 @@ def predict(
     model_dir: Annotated[Path, typer.Argument(help="A trained model folder.")],
     texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to classify.")] = None,
     input: Annotated[Optional[Path], typer.Option("--input", "-i", help="File of texts: .txt (one per line), CSV/TSV/Excel/JSONL/Parquet with a text column, or a folder of such files.")] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write predictions to a .csv, .tsv, .jsonl or .parquet file; with --input, streamed batch by batch, with the input's columns.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write predictions to a .csv, .tsv, .jsonl, .parquet or .xlsx (Excel, at most 1,048,575 rows) file; with --input, streamed batch by batch, with the input's columns.")] = None,
     top_k: Annotated[int, typer.Option(help="How many labels to show per text, best first.")] = 1,
     text_column: TextColumn = None,
     sheet: Sheet = None,
@@ -216,7 +223,7 @@ def predict(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
     keep_columns: Annotated[Optional[str], typer.Option(help="With --output: input columns to keep, 'a,b' (the text column and a row_id/id column always are; default: all).")] = None,
     batch_rows: Annotated[int, typer.Option(help="With --output: rows read, classified and written at a time.")] = 1024,
-    resume: Annotated[bool, typer.Option("--resume", help="With --output: continue a killed job from its last complete batch.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="With --output: continue a killed job from its last complete batch (not for .xlsx, written in one piece).")] = False,
     threads: Annotated[Optional[int], typer.Option(help="PyTorch / ONNX Runtime threads (default: their choice; 1 is best on a busy machine).")] = None,
     engine: Annotated[str, typer.Option(help="With --input and --output: local (this process) or ray (a Ray Data pool of actors; pip install 'textfit[ray]').")] = "local",
     actors: Annotated[int, typer.Option(help="With --engine ray: actors, each loading the model once and using --threads CPUs (default 1).")] = 2,
@@ -495,6 +502,74 @@ def studio(
         threading.Timer(1.5, webbrowser.open, args=(url,)).start()
     run_studio(workdir, host=host, port=port, limits=StudioLimits(max_upload_bytes=int(max_upload_mb * 1024 * 1024)),
                token=token, allowed_hosts=allow_host or ())
+
+
+@app.command()
+@friendly_errors
+def suggest(
+    data: Annotated[str, typer.Argument(help="Unlabeled texts: CSV, TSV, Excel (.xlsx), JSON Lines or Parquet (a label column is allowed and ignored).")],
+    labels: Annotated[str, typer.Option(help="The label names, e.g. \"billing,shipping,other\" (or a file with one per line). Clear names suggest better than codes.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write (.csv, .tsv, .jsonl, .parquet or .xlsx): every input row and column, plus suggested_label, confidence and label_next.")],
+    descriptions: Annotated[Optional[Path], typer.Option(help="Optional one-line description per label: a text file of 'name: description' lines, or a table with label and description columns.")] = None,
+    text_column: TextColumn = None,
+    sheet: Sheet = None,
+    model: Annotated[Optional[str], typer.Option(help="Base model whose sentence vectors are compared (default: embedded all-MiniLM-L6-v2).")] = None,
+):
+    """Suggest a label for every message from the label names alone: no labeled examples needed.
+
+    Each row gets `suggested_label`, its `confidence` (0-1) and `label_next`: label the rows in this
+    order (1 first) and the model learns fastest (uncertain, typical, unlike each other). Vectors are
+    cached, so a second run on the same file is quick. Example:
+
+        textfit suggest tweets.csv --labels "Earnings,Dividend,IPO,Macro" --output suggested.xlsx"""
+    from .data import parse_label_names
+    from .labeling.files import ProgressBar, read_descriptions, suggest_file
+
+    names = parse_label_names(labels)
+    with ProgressBar(err_console, "encoding messages") as bar:
+        summary = suggest_file(data, output, names, descriptions=read_descriptions(descriptions, names),
+                               text_column=text_column, sheet=sheet, model=model, progress=bar)
+    console.print(styled(("wrote", "bold green"), f" {summary['rows']:,} rows to {output} "
+                         f"({summary['suggested']:,} with a suggestion)"), highlight=False)
+    table = Table("suggested label", "rows")
+    for label, count in summary["per_label"].items():
+        table.add_row(label, f"{count:,}")
+    console.print(table)
+    console.print("next: label the rows with the smallest label_next first, then `textfit train` on them; "
+                  "`textfit audit` checks labels you already have", highlight=False)
+
+
+@app.command()
+@friendly_errors
+def audit(
+    data: Annotated[str, typer.Argument(help="Labeled data: CSV, TSV, Excel (.xlsx), JSON Lines or Parquet with a text and a label column.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write (.csv, .tsv, .jsonl, .parquet or .xlsx): the input's rows, most suspicious first, with suggested_label, suspicion, likely_mislabeled, reason and row.")],
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
+    label_names: Annotated[Optional[str], typer.Option(help="Names for numeric label ids, in id order: 'a,b,c' or a file with one per line.")] = None,
+    sheet: Sheet = None,
+    model: Annotated[Optional[str], typer.Option(help="Base model whose sentence vectors are used (default: embedded all-MiniLM-L6-v2).")] = None,
+):
+    """Find labels that are probably wrong, and near-duplicate messages labeled differently.
+
+    Each row is judged by a model that never saw it (10-fold), so a wrong label cannot vouch for
+    itself. `suspicion` is 1 minus that model's probability of the given label (0-1), highest first;
+    `likely_mislabeled` marks rows it is confident belong to another label. Fix them and train again. `row` is the row's
+    place in the input (1 = the first data row). Example:
+
+        textfit audit labeled.csv --output to-check.xlsx"""
+    from .data import parse_label_names
+    from .labeling.files import ProgressBar, audit_file
+
+    with ProgressBar(err_console, "encoding messages") as bar:
+        summary = audit_file(data, output, text_column=text_column, label_column=label_column,
+                             label_names=parse_label_names(label_names), sheet=sheet, model=model, progress=bar)
+    console.print(styled(("wrote", "bold green"), f" {summary['rows']:,} rows to {output}: "
+                         f"{summary['flagged']:,} of {summary['audited']:,} look mislabeled"), highlight=False)
+    table = Table("row", "label", "suggested", "suspicion", "reason")
+    for item in summary["top"]:
+        table.add_row(str(item["row"]), item["label"], item["suggested_label"], f"{item['suspicion']:.2f}", item["reason"])
+    console.print(table)
 
 
 def main() -> None:  # pragma: no cover - console-script entry point

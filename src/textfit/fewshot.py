@@ -157,7 +157,7 @@ def fit_head(model, vectors: np.ndarray, labels: list[int], n_labels: int) -> No
 
 
 def fit_fewshot(model, tokenizer, config: TrainConfig, max_length: int, train_data: LabeledTexts,
-                eval_data: LabeledTexts, callbacks: list[Callback], lexical=None, clock: float | None = None) -> dict:
+                eval_data: LabeledTexts, callbacks: list[Callback], held_out=None, clock: float | None = None) -> dict:
     """Contrastive fine-tuning of the encoder, then a logistic-regression head (module docstring).
 
     Takes and returns what `train.finetune` does and calls the same callbacks with the same shapes.
@@ -235,9 +235,9 @@ def fit_fewshot(model, tokenizer, config: TrainConfig, max_length: int, train_da
     tick_eval = time.perf_counter()
     # One evaluation, in float32 as the saved model runs; train() reuses it for the final report
     # (all-mpnet-base-v2 on 3,398 messages: ~100 s a pass on 2 cores).
-    classifier = Classifier(model, tokenizer, train_data.label_names, max_length=max_length, lexical=lexical)
+    classifier = Classifier(model, tokenizer, train_data.label_names, max_length=max_length)
     encoder_probabilities = classifier.encoder_proba(eval_data.texts)
-    probabilities = classifier.blend(encoder_probabilities, eval_data.texts)
+    probabilities = held_out.answers(encoder_probabilities) if held_out else encoder_probabilities  # blend.py
     metrics = compute_metrics(eval_data.labels, probabilities.argmax(axis=1))
     state.eval_s = time.perf_counter() - tick_eval
     entry = {"epoch": round(state.step / steps_per_epoch, 3), "step": state.step,

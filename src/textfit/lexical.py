@@ -2,16 +2,10 @@
 
 A fine-tuned sentence encoder and a TF-IDF linear model make different mistakes: the encoder
 reads meaning, the n-grams see exact strings (tickers, cashtags, names, fixed phrases) that a
-6-layer encoder blurs. Blending the two is cheap and reliably better (finance topics, held-out
-20 %, benchmarks/benchmark.py: encoder 0.890 after 3 epochs and 0.895 after 8; n-gram model alone
-0.84; blended 0.901 and 0.902; 8 examples per class: 0.599 -> 0.619). The blend is a weighted geometric mean of the two
-probability vectors, renormalised:
-
-    log p = (1 - w) * log p_encoder + w * log p_ngrams + const,     w = TrainConfig.lexical_weight
-
-w = 0.5 (the plain geometric mean) is a fixed default, not tuned on the evaluation data. With
-fewer than 8 training examples per class it shrinks in proportion: n-grams need examples to count
-(50 random finance tweets, mean of 5 samples: encoder 0.504; blended at 0.5, 0.490; at 0.2, 0.505).
+6-layer encoder blurs. On enough data blending the two is cheap and better (finance topics,
+held-out 20 %, benchmarks/benchmark.py: encoder 0.890 after 3 epochs and 0.895 after 8; n-gram
+model alone 0.84; blended at weight 0.5, 0.901 and 0.902); on a few hundred messages it can hurt.
+How the two are blended, and how the weight is chosen from held-out answers, is blend.py.
 
 The model sees text as the encoder does: through the saved tokenizer's normalizer (URLs removed,
 HTML entities decoded, lower-cased for uncased models). It is stored beside the encoder as
@@ -30,12 +24,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .blend import LOG_FLOOR, mix
 from .data import with_label_names
 
 SETTINGS_FILE = "lexical.json"
 WEIGHTS_FILE = "lexical.safetensors"
 log = logging.getLogger("textfit")
-LOG_FLOOR = float(np.log(1e-7))  # keeps log(0) out of the blend
 
 # Word uni- and bigrams plus character 2-5-grams inside word boundaries, sublinear TF-IDF.
 WORDS = {"ngram_range": (1, 2), "sublinear_tf": True}
@@ -44,7 +38,8 @@ CHARS = {"analyzer": "char_wb", "ngram_range": (2, 5), "sublinear_tf": True}
 # encoder: 0.903 against 0.900 for a calibrated SVM). C=20 (10/20/50 within 0.1 point); tol 1e-3
 # halves the fit at the same accuracy (20 s on 13,592 tweets, 2 cores, with min_df 2 below).
 REGRESSION = {"C": 20.0, "tol": 1e-3, "max_iter": 2000}
-FULL_WEIGHT_PER_CLASS = 8  # examples per class from which the n-grams get the whole weight
+FULL_WEIGHT_PER_CLASS = 8  # examples per class from which a weight given gets its whole value
+UNCHOSEN_WEIGHT = 0.5  # a model's weight before blend.choose_weight sets it
 
 
 class LexicalModel:
@@ -98,13 +93,10 @@ class LexicalModel:
         return scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
 
     def blend(self, probabilities: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-        """The encoder's probabilities for `texts`, blended with this model's (module docstring)."""
+        """The encoder's probabilities for `texts`, blended with this model's at `self.weight` (blend.py)."""
         if not len(texts) or self.weight <= 0:
             return probabilities
-        encoder = np.log(np.maximum(probabilities, np.exp(LOG_FLOOR)))  # float32 softmax can underflow to 0
-        mixed = (1 - self.weight) * encoder + self.weight * self.log_proba(texts)
-        mixed = np.exp(mixed - mixed.max(axis=1, keepdims=True))
-        return (mixed / mixed.sum(axis=1, keepdims=True)).astype(np.float32)
+        return mix(probabilities, self.log_proba(texts), self.weight)
 
     def save(self, folder: str | Path) -> None:
         from safetensors.numpy import save_file
@@ -164,17 +156,22 @@ def tokenizer_normalizer(tokenizer) -> Callable[[str], str] | None:
     return normalizer.normalize_str if normalizer is not None else None
 
 
-def fit_lexical(train_data, tokenizer, weight: float) -> tuple[LexicalModel | None, float]:
+def fit_lexical(train_data, tokenizer, weight: float | None) -> tuple[LexicalModel | None, float]:
     """The n-gram model for `train_data` and the seconds it took; None when `weight` is 0.
 
     Each label name joins the texts as one example of its class, as in few-shot training: with a
     few random examples some classes have none, and the name keeps the n-grams from vetoing them.
-    Below FULL_WEIGHT_PER_CLASS examples per class the weight shrinks in proportion."""
-    if weight <= 0:
+    `weight` None: chosen later from held-out answers (blend.py; the model says 0.5 until then).
+    A weight given is used as it is, shrunk in proportion below FULL_WEIGHT_PER_CLASS examples per
+    class (n-grams need examples to count)."""
+    if weight is not None and weight <= 0:
         return None, 0.0
     started = time.perf_counter()
     n_labels = len(train_data.label_names)
-    weight *= min(1.0, len(train_data) / n_labels / FULL_WEIGHT_PER_CLASS)
+    if weight is None:
+        weight = UNCHOSEN_WEIGHT
+    else:
+        weight *= min(1.0, len(train_data) / n_labels / FULL_WEIGHT_PER_CLASS)
     texts, labels = with_label_names(train_data)
     try:
         model = LexicalModel.fit(texts, labels, n_labels, round(weight, 4), tokenizer_normalizer(tokenizer))

@@ -10,6 +10,7 @@ import resource
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from . import distributed
 from .config import TrainConfig
 
 
@@ -62,9 +63,20 @@ def loop_result(model, state: LoopState, status: str, batch_size: int, epochs: i
             "tokens_per_s": round(state.tokens_seen / stepping_s, 1) if stepping_s > 0 else None,
             "tokens_trained": state.tokens_seen, "checkpoint_s": round(state.checkpoint_s, 2),
         },
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),  # this process's
+        **peak_gpu_mb(),
         "precision": "bf16" if bf16 else "fp32",
+        **distributed.description(),  # processes, backend
     }
+
+
+def peak_gpu_mb() -> dict:
+    """{"peak_gpu_mb": this process's peak of GPU memory held by tensors} on a GPU, else {}."""
+    import torch
+
+    if not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return {}
+    return {"peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)}
 
 
 def build_optimizer(model, config: TrainConfig, exclude=()):

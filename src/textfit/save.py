@@ -25,6 +25,8 @@ from .data import LabeledTexts, classes_not_evaluated
 from .evaluate import BASELINE_HINT, EvaluationReport
 from .models import display_name, save_tokenizer
 
+# In a run over several processes: the peak memory is the main process's, these add the rest.
+DISTRIBUTED_KEYS = ("batch_size_per_process", "peak_rss_mb_by_process", "peak_gpu_mb", "gradient_mb_per_step")
 LIBRARIES = ("textfit", "torch", "transformers", "accelerate", "tokenizers", "datasets", "scikit-learn", "onnxruntime")
 
 
@@ -61,7 +63,9 @@ def build_record(config: TrainConfig, strategy: str, train_data: LabeledTexts, e
             "classes_not_evaluated": classes_not_evaluated(train_data, eval_data),
         },
         "config": config.to_dict(),
-        "training": {k: loop.get(k) for k in ("steps", "batch_size", "epochs_planned", "precision", "peak_rss_mb")},
+        # batch_size is global: examples per optimiser step, over all the processes (distributed.py)
+        "training": {k: loop.get(k) for k in ("steps", "batch_size", "epochs_planned", "precision", "peak_rss_mb",
+                                              "processes", "backend") + DISTRIBUTED_KEYS if k in loop},
         "history": loop["history"],
         "best": loop["best"],
         "metrics": report.metrics,
@@ -116,10 +120,22 @@ def recover_model_folder(out_dir: str | Path) -> None:
         os.replace(previous, folder)
 
 
+def table_cell(text) -> str:
+    """Text safe inside a Markdown table cell: "Fed | Central Banks" would split the row in two."""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def shown_source(source: str) -> str:
+    """A data source as the card shows it: a local file by its name (its folder says nothing to the
+    card's readers, and the studio's is internal), a hub id as it is."""
+    path = Path(source)
+    return path.name if path.is_absolute() or path.exists() else source
+
+
 def model_card(record: dict, report: EvaluationReport) -> str:
     data, metrics, timings = record["data"], record["metrics"], record["timings"]
     rows = "\n".join(
-        f"| {label} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {int(r['support'])} |"
+        f"| {table_cell(label)} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {int(r['support'])} |"
         for label, r in report.per_class.iterrows()
     )
     history = "\n".join(
@@ -136,14 +152,26 @@ def model_card(record: dict, report: EvaluationReport) -> str:
         f"\n{len(unchecked)} class(es) had a single example, used for training, so these figures do not "
         f"measure them: {', '.join(unchecked)}.\n")
     lexical = record.get("lexical")
+    chosen = " (chosen on the held-out answers; the figures above are cross-fitted, so the choice does not flatter them)" \
+        if lexical and lexical.get("accuracy_by_weight") else ""
     blend_note = "" if not lexical else f"""
+A word and character n-gram model was fitted too, and blending it in did not help on the held-out
+examples{chosen}: the answers are the fine-tuned encoder's alone, as plain `transformers.pipeline` gives them.
+""" if not lexical["weight"] else f"""
 These answers blend the fine-tuned encoder with a word and character n-gram model stored beside it
-(`lexical.json`, `lexical.safetensors`; weight {lexical['weight']}). textfit (`predict`, `serve`, the
+(`lexical.json`, `lexical.safetensors`; weight {lexical['weight']}{chosen}). textfit (`predict`, `serve`, the
 Python API, every backend) uses both. Plain `transformers.pipeline` reads the encoder alone, which
 scores accuracy {lexical['encoder_metrics']['accuracy']:.4f} and macro-F1
 {lexical['encoder_metrics']['macro_f1']:.4f} on the same examples.
 """
-    blend_note = unchecked_note + blend_note
+    final = record.get("final_fit") or {}
+    final_note = "" if not final.get("done") else f"""
+**These figures are the hold-out run's.** That run trained on {data['train_examples']} examples and chose its
+schedule (steps, n-gram weight) on the {data['eval_examples']} held out; the saved model was then trained afresh
+on all {final['examples']} examples, the held-out ones included ({final['steps']} steps). Its own accuracy cannot
+be measured on examples it learned from: likely a little higher than above, not measured.
+"""
+    blend_note = final_note + unchecked_note + blend_note
     yardstick = report.baseline_sentence()
     if yardstick and not report.beats_baseline:
         yardstick = f"**This run does not clearly beat the majority-class baseline.** {yardstick}"
@@ -158,11 +186,11 @@ tags: [textfit, text-classification]
 # Text classifier trained with textfit
 
 A {len(record['labels'])}-class text classifier fine-tuned from **{record['base_model']}**
-on {data['train_examples']} examples from `{data['source']}` ({record['strategy']}, {record['status']}).
+on {data['train_examples']} examples from `{shown_source(data['source'])}` ({record['strategy']}, {record['status']}).
 
 ## How good is it?
 
-Measured on {data['eval_examples']} examples not used for training ({data['eval_source']}):
+Measured on {data['eval_examples']} examples not used for training ({shown_source(data['eval_source'])}):
 
 | metric | value |
 |---|---|
@@ -180,7 +208,7 @@ it drops when rare classes are missed even if the common ones are right.
 |---|---|---|---|---|
 {rows}
 
-The confusion matrix is in `confusion_matrix.png` (and `.txt`); the messages it got wrong are in
+The confusion matrix is in `confusion_matrix.txt` (drawn in `confusion_matrix.png` where the folder has it); the messages it got wrong are in
 `misclassified.csv`.
 
 ### Training history

@@ -125,7 +125,7 @@ def read_progress(path: Path, now: Optional[float] = None, time_budget_min: Opti
         kind = event.get("event")
         if kind == "begin":  # a resumed run begins again: its pace is measured afresh
             begin, recent, evaluations, pauses = event, [], [], []
-            progress.update(phase="training", total_steps=event.get("total_steps"), epochs=event.get("epochs"),
+            progress.update(phase=event.get("phase", "training"), total_steps=event.get("total_steps"), epochs=event.get("epochs"),
                             examples=event.get("examples"), strategy=event.get("strategy"))
         elif kind == "step":
             steps.append(event)

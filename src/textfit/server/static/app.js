@@ -338,6 +338,8 @@ function showRun(run) {
   else if (run.status === "running" && p.phase === "preparing") text = "Preparing: reading the data and loading the model…";
   else if (run.status === "running" && p.phase === "saving") text = `Step ${p.step} of ${p.total_steps}: measuring and saving the model…`;
   else if (run.status === "running" && !p.step) text = p.total_steps ? `Starting: ${p.total_steps} steps to go over ${p.epochs} epoch${p.epochs > 1 ? "s" : ""}…` : "Starting…";
+  else if (run.status === "running" && p.phase === "final fit") text = `Final fit on every example: step ${p.step} of ${p.total_steps} · ${duration(p.elapsed_s)} so far` +
+    (p.eta_s != null ? ` · about ${duration(p.eta_s)} left` : "");  // the scores are the hold-out run's, already shown
   else if (run.status === "running") text = `Step ${p.step} of ${p.total_steps} · epoch ${num(p.epoch, 2)} of ${p.epochs} · loss ${num(p.loss)} · ${duration(p.elapsed_s)} so far` +
     (p.eta_s != null ? ` · about ${duration(p.eta_s)} left` : "");  // the measured pace (progress.py)
   else text = textfitOutcome.progressText(run);

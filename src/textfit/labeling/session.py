@@ -1,0 +1,304 @@
+"""An active-learning labeling session: the model picks what a person labels next.
+
+    session = LabelingSession("labels.sqlite", texts, ["billing", "shipping", "other"])
+    for item in session.next_batch(10):          # [{"index", "text", "suggestion", "confidence", "top"}]
+        session.add_label(item["index"], "billing")   # stored the moment it is given
+    session.estimate()                            # {"accuracy": 0.71, "low": 0.62, "high": 0.79, ...}
+    session.learning_curve()                      # {"points": [...], "flattened": False, "verdict": "..."}
+
+Every label is written to SQLite in its own transaction before `add_label` returns: a reload, a
+crash or a second browser tab loses nothing, and two session objects on one file (two tabs, two
+processes) see each other's labels. A batch handed out is leased for `lease_seconds`, so two tabs
+asking at once get different messages; a message labeled or skipped is never offered again.
+
+The head (frozen vectors + logistic regression, `head.py`) is refitted when `refit_every` new
+labels have arrived, at the next `next_batch` (or on `refit()`, which a web page can run in a
+background thread: the head is swapped under a lock, and every method returns plain JSON types)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from . import head as fast_head
+from . import select
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS texts (idx INTEGER PRIMARY KEY, text TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS labels (idx INTEGER PRIMARY KEY, label INTEGER NOT NULL, seq INTEGER NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS skipped (idx INTEGER PRIMARY KEY, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (idx INTEGER PRIMARY KEY, until REAL NOT NULL);
+"""
+FLAT_GAIN = 0.02
+"""A doubling of the labels that raises the estimate by less than this has stopped paying."""
+CEILING = 0.98
+"""An estimate this high has nowhere left to rise."""
+CURVE_START = 20
+
+
+def texts_fingerprint(texts: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8", errors="surrogatepass") + b"\0")
+    return digest.hexdigest()
+
+
+class LabelingSession:
+    """See the module docstring. `texts` and `label_names` may be left out to reopen a session file;
+    given, they must be the ones it was started with. `vectors`: the texts' vectors when at hand
+    (else embedded with `model`, cached on disk). `zero_shot`: start from suggestions made from the
+    label names (`suggest`); without it, the first batches are the most representative messages."""
+
+    def __init__(self, path: str | Path, texts: Sequence[str] | None = None, label_names: Sequence[str] | None = None,
+                 descriptions=None, *, model: str | None = None, vectors: np.ndarray | None = None,
+                 zero_shot: bool = True, refit_every: int = 5, lease_seconds: float = 300, seed: int = 0,
+                 progress=None):
+        self.path = Path(path)
+        self.refit_every, self.lease_seconds, self.seed = max(1, int(refit_every)), float(lease_seconds), seed
+        self._lock = threading.Lock()
+        db = sqlite3.connect(self.path, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer; stored in the file
+            db.executescript(SCHEMA)
+        finally:
+            db.close()
+        self.texts, self.label_names, self.model = self._open(texts, label_names, model)
+        self.vectors = vectors if vectors is not None else self._embed(progress)
+        if len(self.vectors) != len(self.texts):
+            raise DataError(f"{len(self.vectors)} vectors for {len(self.texts)} texts: give one vector per text")
+        self.vectors = np.ascontiguousarray(self.vectors, dtype=np.float32)
+        self.prior = None
+        if zero_shot:
+            from .zeroshot import suggest
+
+            self.prior = suggest(None, self.label_names, descriptions, model=self.model, vectors=self.vectors).probabilities
+        self.density = select.density(self.vectors, seed=seed)
+        self.head, self.fitted_labels, self._probabilities = None, -1, self.prior
+
+    # --- storage ------------------------------------------------------------------------------
+    @contextmanager
+    def _db(self, write: bool = False):
+        """One connection per call (safe from any thread); `write` takes the write lock at once, so
+        a read-then-write (leasing a batch) is one transaction no other tab can interleave with."""
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        finally:
+            db.close()
+
+    def _open(self, texts, label_names, model):
+        with self._db(write=True) as db:
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            if not meta:
+                if texts is None or label_names is None:
+                    raise DataError(f"{self.path} is not a labeling session yet: give the texts and the label names to start one")
+                from .zeroshot import check_labels
+
+                texts = [str(t) for t in texts]
+                names, _ = check_labels(label_names, None)
+                if not texts:
+                    raise DataError("no texts to label")
+                db.executemany("INSERT INTO texts VALUES (?, ?)", enumerate(texts))
+                db.executemany("INSERT INTO meta VALUES (?, ?)", [
+                    ("texts", texts_fingerprint(texts)), ("label_names", json.dumps(names)),
+                    ("model", json.dumps(model)), ("created", str(time.time()))])
+                return texts, names, model
+            stored_names = json.loads(meta["label_names"])
+            if label_names is not None and list(label_names) != stored_names:
+                raise DataError(f"{self.path} was started with the labels {', '.join(stored_names)}; reopen it with "
+                                "those (or none), or start a new session file for other labels")
+            if texts is not None and texts_fingerprint([str(t) for t in texts]) != meta["texts"]:
+                raise DataError(f"{self.path} was started for other texts; reopen it without texts, or start a new "
+                                "session file for this data")
+            stored = [t for (t,) in db.execute("SELECT text FROM texts ORDER BY idx")]
+            return stored, stored_names, json.loads(meta["model"]) if model is None else model
+
+    def _embed(self, progress):
+        from .vectors import embed
+
+        return embed(self.texts, self.model, progress=progress)
+
+    def _labeled(self) -> tuple[np.ndarray, np.ndarray]:
+        """(indices, label ids) in the order the labels were first given."""
+        with self._db() as db:
+            rows = db.execute("SELECT idx, label FROM labels ORDER BY seq").fetchall()
+        return np.array([r[0] for r in rows], int), np.array([r[1] for r in rows], int)
+
+    def _check_index(self, index) -> int:
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < len(self.texts):
+            raise DataError(f"no message {index!r}: indices run from 0 to {len(self.texts) - 1}")
+        return int(index)
+
+    def _label_id(self, label) -> int:
+        if isinstance(label, str) and label in self.label_names:
+            return self.label_names.index(label)
+        if isinstance(label, (int, np.integer)) and not isinstance(label, bool) and 0 <= label < len(self.label_names):
+            return int(label)
+        raise DataError(f"unknown label {label!r}; the labels are: {', '.join(self.label_names)}")
+
+    # --- labeling -----------------------------------------------------------------------------
+    def add_label(self, index: int, label: str | int) -> dict:
+        """Store (or correct) one label; returns `status()`."""
+        index, label = self._check_index(index), self._label_id(label)
+        with self._db(write=True) as db:
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM labels").fetchone()[0]
+            db.execute("INSERT INTO labels VALUES (?, ?, ?, ?) ON CONFLICT(idx) DO UPDATE SET label = excluded.label, "
+                       "at = excluded.at", (index, label, seq, time.time()))
+            db.execute("DELETE FROM skipped WHERE idx = ?", (index,))
+            db.execute("DELETE FROM leases WHERE idx = ?", (index,))
+        return self.status()
+
+    def skip(self, index: int) -> dict:
+        """Leave a message unlabeled; it is not offered again."""
+        index = self._check_index(index)
+        with self._db(write=True) as db:
+            db.execute("INSERT OR IGNORE INTO skipped VALUES (?, ?)", (index, time.time()))
+            db.execute("DELETE FROM leases WHERE idx = ?", (index,))
+        return self.status()
+
+    def remove_label(self, index: int) -> dict:
+        index = self._check_index(index)
+        with self._db(write=True) as db:
+            db.execute("DELETE FROM labels WHERE idx = ?", (index,))
+        return self.status()
+
+    def labels(self) -> dict[int, str]:
+        """Every label given so far: message index -> label name."""
+        indices, ids = self._labeled()
+        return {int(i): self.label_names[j] for i, j in zip(indices, ids)}
+
+    def status(self) -> dict:
+        indices, ids = self._labeled()
+        with self._db() as db:
+            skipped = db.execute("SELECT COUNT(*) FROM skipped").fetchone()[0]
+        counts = np.bincount(ids, minlength=len(self.label_names)) if len(ids) else np.zeros(len(self.label_names), int)
+        return {"total": len(self.texts), "labeled": len(indices), "skipped": int(skipped),
+                "remaining": len(self.texts) - len(indices) - int(skipped),
+                "per_label": {n: int(c) for n, c in zip(self.label_names, counts)},
+                "head_fitted_on": max(self.fitted_labels, 0), "refit_due": self._refit_due(len(indices))}
+
+    # --- the head -----------------------------------------------------------------------------
+    def _refit_due(self, labeled: int) -> bool:
+        return self.fitted_labels < 0 or labeled - self.fitted_labels >= self.refit_every or labeled < self.fitted_labels
+
+    def refit(self, force: bool = False) -> bool:
+        """Refit the head on every label so far, when `refit_every` new ones came (or `force`).
+        Returns whether it refitted."""
+        indices, ids = self._labeled()
+        if not force and not self._refit_due(len(indices)):
+            return False
+        probabilities = self.prior
+        if len(np.unique(ids)) >= 2:
+            model = fast_head.fit(self.vectors[indices], ids, self.seed)
+            probabilities = fast_head.probabilities(model, self.vectors, len(self.label_names))
+            if self.prior is not None and len(model.classes_) < len(self.label_names):
+                # labels nobody has given yet still get the names' say
+                probabilities = 0.5 * probabilities + 0.5 * self.prior
+        with self._lock:
+            self._probabilities, self.fitted_labels = probabilities, len(indices)
+        return True
+
+    def probabilities(self) -> np.ndarray:
+        """(texts, labels): the current head's (or the names') probabilities; uniform before anything."""
+        with self._lock:
+            current = self._probabilities
+        if current is None:
+            return np.full((len(self.texts), len(self.label_names)), 1 / len(self.label_names))
+        return current
+
+    def suggestions(self) -> list[dict]:
+        """For every message: the label the current head suggests and its confidence."""
+        p = self.probabilities()
+        return [{"index": i, "label": self.label_names[j], "confidence": round(float(p[i, j]), 4)}
+                for i, j in enumerate(p.argmax(1))]
+
+    def next_batch(self, n: int = 10) -> list[dict]:
+        """The `n` messages that teach the head most now: uncertain, representative, unlike each other
+        and the labeled ones (near-duplicates of those only when nothing else is left); never labeled,
+        skipped, or leased to another tab. Each is leased for `lease_seconds`."""
+        self.refit()
+        probabilities = self.probabilities()
+        score = select.scores(probabilities, self.density)
+        now = time.time()
+        with self._db(write=True) as db:
+            labeled = [i for (i,) in db.execute("SELECT idx FROM labels")]
+            done = labeled + [i for (i,) in db.execute("SELECT idx FROM skipped")]
+            leased = [i for (i,) in db.execute("SELECT idx FROM leases WHERE until > ?", (now,))]
+            chosen = select.pick(self.vectors, score, n, exclude=done + leased, avoid=labeled + leased)
+            if len(chosen) < n:  # only near-duplicates are left: offer them rather than stall the session
+                taken = np.zeros(len(self.texts), bool)
+                taken[done + leased + chosen] = True
+                rest = np.flatnonzero(~taken)
+                chosen += rest[np.argsort(-score[rest], kind="stable")][:n - len(chosen)].tolist()
+            db.executemany("INSERT OR REPLACE INTO leases VALUES (?, ?)", [(i, now + self.lease_seconds) for i in chosen])
+        return [self._item(i, probabilities[i]) for i in chosen]
+
+    def _item(self, index: int, p: np.ndarray) -> dict:
+        top = np.argsort(-p)[:3]
+        return {"index": index, "text": self.texts[index], "suggestion": self.label_names[int(top[0])],
+                "confidence": round(float(p[top[0]]), 4),
+                "top": [{"label": self.label_names[int(j)], "probability": round(float(p[j]), 4)} for j in top]}
+
+    # --- where you stand ----------------------------------------------------------------------
+    def _cross_validated(self, indices: np.ndarray, ids: np.ndarray) -> dict:
+        oof = fast_head.out_of_fold(self.vectors[indices], ids, len(self.label_names), seed=self.seed)
+        correct = int((oof.argmax(1) == ids).sum())
+        low, high = fast_head.wilson_interval(correct, len(ids))
+        return {"labels": len(ids), "accuracy": round(correct / len(ids), 4), "low": round(low, 4),
+                "high": round(high, 4)}
+
+    def estimate(self) -> dict:
+        """Accuracy of the fast head, 5-fold cross-validated on the labels so far, with a 95 % interval.
+        The labels were picked as the hardest messages, so this errs low; `textfit train` on the same
+        labels is usually better than the fast head."""
+        indices, ids = self._labeled()
+        if len(np.unique(ids)) < 2 or len(ids) < 10:
+            return {"labels": len(ids), "accuracy": None, "low": None, "high": None,
+                    "note": "label at least 10 messages, of at least two labels, for an estimate"}
+        return {**self._cross_validated(indices, ids),
+                "note": "5-fold cross-validated accuracy of the fast head on your labels, 95 % interval; "
+                        "the messages asked for are the hard ones, so it errs low"}
+
+    def learning_curve(self) -> dict:
+        """The estimate on the first 20, 40, 80, ... labels (in the order given) and on all of them,
+        with a plain verdict on whether more labels still pay."""
+        indices, ids = self._labeled()
+        sizes, size = [], CURVE_START
+        while size < len(ids):
+            sizes.append(size)
+            size *= 2
+        if len(ids) >= 10:
+            sizes.append(len(ids))
+        points = [self._cross_validated(indices[:s], ids[:s]) for s in sizes if len(np.unique(ids[:s])) >= 2]
+        return {"points": points, **verdict(points)}
+
+
+def verdict(points: list[dict]) -> dict:
+    """Flattened when the last doubling of labels raised the estimate by less than FLAT_GAIN, or it
+    reached CEILING."""
+    if len(points) < 2:
+        return {"flattened": False, "verdict": f"label at least {2 * CURVE_START} messages to see a trend"}
+    last = points[-1]
+    before = next((p for p in reversed(points[:-1]) if p["labels"] <= last["labels"] / 2 + 1), points[-2])
+    gain = last["accuracy"] - before["accuracy"]
+    span = f"from {before['labels']} to {last['labels']} labels the estimate went {before['accuracy']:.2f} -> {last['accuracy']:.2f}"
+    if (gain < FLAT_GAIN and last["labels"] >= 2 * before["labels"] - 1) or last["accuracy"] >= CEILING:
+        return {"flattened": True, "verdict": f"The curve has flattened: {span}. More labels now pay little; "
+                                              "train the model, or check the labels (audit)."}
+    return {"flattened": False, "verdict": f"Still rising: {span}. More labels still pay."}
