@@ -1,0 +1,73 @@
+"""Few-shot accuracy as a mean over samples: one sample of 50 messages, or of 8 per class, is luck.
+
+    .venv/bin/python benchmarks/fewshot_means.py [--samples 5] [--model default] [--only random:50,per_class:8]
+
+Each row trains `textfit train` (every choice left to textfit) on --samples different samples of
+the finance-topic training part (benchmarks/sweep.py's 80 %, seed 7) and scores each on the same
+20 % hold-out (3,398 messages); it prints the mean and the range. "names" gives the 20 topic names;
+"numbers" gives the classes as 0..19, as a user with numbered classes would (the names then help
+neither the few-shot head nor the n-gram model). Appends to benchmarks/results/fewshot_means.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+from sweep import DEFAULT_DATA, split, training_set
+
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "fewshot_means.json"
+
+
+def numbered(data):
+    """The same examples with the classes named 0..N-1."""
+    from dataclasses import replace
+
+    return replace(data, label_names=[str(i) for i in range(len(data.label_names))])
+
+
+def one_run(how: str, seed: int, names: bool, model: str, folder: Path) -> dict:
+    from textfit import TrainConfig, train
+
+    pool, held_out = split(str(DEFAULT_DATA))
+    chosen = training_set(pool, how, seed)
+    if not names:
+        chosen, held_out = numbered(chosen), numbered(held_out)
+    config = TrainConfig(label_names=chosen.label_names, seed=seed, model=model)
+    started = time.perf_counter()
+    result = train(config, folder / f"{how}-{seed}-{names}".replace(":", "-"), data=(chosen, held_out))
+    return {"how": how, "seed": seed, "names": names, "model": model, "strategy": result.record["strategy"],
+            "accuracy": result.report.metrics["accuracy"], "macro_f1": result.report.metrics["macro_f1"],
+            "seconds": round(time.perf_counter() - started, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=int, default=5)
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--only", default="random:50,per_class:8")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    if not DEFAULT_DATA.is_file():
+        raise SystemExit(f"skipped: {DEFAULT_DATA} is absent")
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for how in args.only.split(","):
+            for names in (True, False):
+                row = [one_run(how, 7 + i, names, args.model, Path(tmp)) for i in range(args.samples)]
+                runs += row
+                accuracy = [r["accuracy"] for r in row]
+                print(f"{how:12} {'names' if names else 'numbers':8} {args.model:18} mean {sum(accuracy) / len(accuracy):.3f}"
+                      f"  range {min(accuracy):.3f}-{max(accuracy):.3f}  samples {len(accuracy)}  "
+                      f"({sum(r['seconds'] for r in row) / len(row):.0f} s each)", flush=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else []
+    RESULTS.write_text(json.dumps(previous + runs, indent=1))
+
+
+if __name__ == "__main__":
+    main()
