@@ -127,3 +127,18 @@ def studio_url(tmp_path_factory):
         patch.setenv("OMP_NUM_THREADS", "1")  # see one_thread
         with studio_in_a_thread(create_studio_app(tmp_path_factory.mktemp("studio"))) as url:
             yield url
+
+
+@pytest.fixture
+def sleeper(tmp_path) -> str:
+    """A stand-in for the Python interpreter whose 'training' just sleeps (for process-state tests)."""
+    import stat
+    import sys
+
+    script = tmp_path / "fake-python"
+    # SIGINT's handler is set explicitly, as the real worker does: a process started from a
+    # background shell inherits SIGINT as ignored.
+    script.write_text(f"#!{sys.executable}\nimport signal, time\n"
+                      "signal.signal(signal.SIGINT, signal.default_int_handler)\ntime.sleep(60)\n")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return str(script)

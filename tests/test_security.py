@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import sqlite3
-import stat
-import sys
 import time
 from pathlib import Path
 
@@ -39,17 +37,6 @@ def no_secrets_from_the_environment(monkeypatch):
 @pytest.fixture
 def workdir(tmp_path) -> Path:
     return tmp_path / "studio"
-
-
-@pytest.fixture
-def sleeper(tmp_path) -> str:
-    """A stand-in for the Python interpreter whose 'training' sleeps until stopped (SIGINT's
-    handler set explicitly: a process started from a background shell inherits it as ignored)."""
-    script = tmp_path / "fake-python"
-    script.write_text(f"#!{sys.executable}\nimport signal, time\n"
-                      "signal.signal(signal.SIGINT, signal.default_int_handler)\ntime.sleep(60)\n")
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    return str(script)
 
 
 # --- names --------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import stat
 import subprocess
 import sys
 import time
@@ -43,18 +42,6 @@ def one_thread_workers(monkeypatch):
 def client(workdir):
     with TestClient(create_studio_app(workdir, LIMITS)) as client:
         yield client
-
-
-@pytest.fixture
-def sleeper(tmp_path) -> str:
-    """A stand-in for the Python interpreter whose 'training' just sleeps (for process-state tests)."""
-    script = tmp_path / "fake-python"
-    # SIGINT's handler is set explicitly, as the real worker does: a process started from a
-    # background shell inherits SIGINT as ignored.
-    script.write_text(f"#!{sys.executable}\nimport signal, time\n"
-                      "signal.signal(signal.SIGINT, signal.default_int_handler)\ntime.sleep(60)\n")
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    return str(script)
 
 
 def upload(client, name: str, content: bytes | str):

@@ -9,8 +9,6 @@ import io
 import json
 import os
 import shutil
-import stat
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -52,16 +50,6 @@ def add_finished_run(studio, run_id: str, model_dir: Path, name: str = "Finance 
         (folder / log).write_text("{}\n")
     studio.store.update_run(run_id, finished=time.time())
     return folder
-
-
-@pytest.fixture
-def sleeper(tmp_path) -> str:
-    """A stand-in Python whose 'training' only sleeps (process states without a real training)."""
-    script = tmp_path / "fake-python"
-    script.write_text(f"#!{sys.executable}\nimport signal, time\n"
-                      "signal.signal(signal.SIGINT, signal.default_int_handler)\ntime.sleep(60)\n")
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    return str(script)
 
 
 # --- rename --------------------------------------------------------------------------------------

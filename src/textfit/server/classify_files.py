@@ -26,6 +26,7 @@ from typing import Optional
 
 from ..errors import TextfitError
 from .common import StudioError
+from .progress import runs_with
 
 log = logging.getLogger("textfit")
 FOLDER, JOB, PROGRESS, LOG = "classify", "job.json", "progress.json", "job.log"
@@ -340,24 +341,8 @@ class FileJobs:
 
 
 def _job_process_alive(pid: Optional[int], folder: Path) -> bool:
-    """Is `pid` still this folder's job? (Where /proc exists, by its command line: pids are reused.)"""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    proc = Path(f"/proc/{pid}")
-    if not proc.exists():
-        return True
-    try:
-        command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        zombie = (proc / "stat").read_text().rsplit(")", 1)[-1].split()[0] == "Z"
-    except OSError:
-        return False
-    return not zombie and "textfit.server.classify_files" in command and str(folder) in command
+    """Is `pid` still this folder's job?"""
+    return runs_with(pid, "textfit.server.classify_files", str(folder))
 
 
 def classify_router(studio):

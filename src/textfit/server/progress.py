@@ -20,27 +20,39 @@ the held-out part (eval_split 0.2: a quarter of the training part) in batches th
 third of a training step each, i.e. this many steps per training example / batch size."""
 
 
-def pid_alive(pid: Optional[int], run_dir: Path) -> bool:
-    """Is `pid` still this run's worker? (Checks the command line where /proc exists: pids are reused.)"""
+def live_command(pid: Optional[int]) -> Optional[list[str]]:
+    """The command line of process `pid` while it runs, for callers to check it is theirs (pids are
+    reused). None when it is gone, a zombie (it has finished) or not ours to signal; [] where there
+    is no /proc to read it from (macOS): alive, the pid trusted."""
     if not pid:
-        return False
+        return None
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
+        return None
+    proc = Path(f"/proc/{pid}")
+    if not proc.is_dir():
+        return []
+    try:
+        command = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        state = (proc / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except OSError:
+        return None
+    return None if state == "Z" else command
+
+
+def runs_with(pid: Optional[int], *marks: str) -> bool:
+    """Is `pid` running, with every one of `marks` in its command line?"""
+    command = live_command(pid)
+    if command is None:
         return False
-    except PermissionError:
-        return True
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.parent.exists():
-        try:
-            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            return False
-        if stat.rsplit(")", 1)[-1].split()[0] == "Z":  # a zombie has finished
-            return False
-        return "textfit.server.worker" in text and run_dir.name in text
-    return True
+    text = " ".join(command)
+    return not command or all(mark in text for mark in marks)
+
+
+def pid_alive(pid: Optional[int], run_dir: Path) -> bool:
+    """Is `pid` still this run's worker?"""
+    return runs_with(pid, "textfit.server.worker", run_dir.name)
 
 
 def parent_pid(pid: int) -> Optional[int]:

@@ -22,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 from .common import StudioError
+from .progress import live_command
 from .worker import write_json
 
 SERVER_FILE = "serve.json"
@@ -52,21 +53,9 @@ def curl_example(url: str) -> str:
 
 
 def is_server_of(pid: int | None, model_folder: str) -> bool:
-    """Is `pid` alive and a `textfit serve` of this folder? (pids are reused: the command line is checked.)"""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: not ours
-        return False
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
-    except OSError:
-        return not Path("/proc").is_dir()  # no /proc (macOS): trust the pid
-    return state != "Z" and b"serve" in command and model_folder.encode() in command
+    """Is `pid` alive and a `textfit serve` of this folder?"""
+    command = live_command(pid)
+    return command is not None and (not command or ("serve" in command and model_folder in command))
 
 
 class ModelServers:
