@@ -164,6 +164,25 @@ class LabelingSession:
             db.execute("DELETE FROM leases WHERE idx = ?", (index,))
         return self.status()
 
+    def add_labels(self, labels: dict) -> dict:
+        """Store many labels (message index -> label) in one transaction, e.g. a file's own label
+        column; returns `status()`."""
+        rows = [(self._check_index(i), self._label_id(label)) for i, label in labels.items()]
+        now = time.time()
+        with self._db(write=True) as db:
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM labels").fetchone()[0]
+            db.executemany("INSERT INTO labels VALUES (?, ?, ?, ?) ON CONFLICT(idx) DO UPDATE SET label = excluded.label, "
+                           "at = excluded.at", [(i, label, seq + n, now) for n, (i, label) in enumerate(rows, start=1)])
+            db.executemany("DELETE FROM skipped WHERE idx = ?", [(i,) for i, _ in rows])
+            db.executemany("DELETE FROM leases WHERE idx = ?", [(i,) for i, _ in rows])
+        return self.status()
+
+    def release(self, indices) -> None:
+        """Give leased messages back before their lease ends (a page that re-ranks its queue, or closes)."""
+        indices = [self._check_index(i) for i in indices]
+        with self._db(write=True) as db:
+            db.executemany("DELETE FROM leases WHERE idx = ?", [(i,) for i in indices])
+
     def skip(self, index: int) -> dict:
         """Leave a message unlabeled; it is not offered again."""
         index = self._check_index(index)
@@ -228,11 +247,13 @@ class LabelingSession:
         return [{"index": i, "label": self.label_names[j], "confidence": round(float(p[i, j]), 4)}
                 for i, j in enumerate(p.argmax(1))]
 
-    def next_batch(self, n: int = 10) -> list[dict]:
+    def next_batch(self, n: int = 10, refit: bool = True) -> list[dict]:
         """The `n` messages that teach the head most now: uncertain, representative, unlike each other
         and the labeled ones (near-duplicates of those only when nothing else is left); never labeled,
-        skipped, or leased to another tab. Each is leased for `lease_seconds`."""
-        self.refit()
+        skipped, or leased to another tab. Each is leased for `lease_seconds`. `refit=False`: rank with
+        the current head even when a refit is due (a web page refits in a background thread instead)."""
+        if refit:
+            self.refit()
         probabilities = self.probabilities()
         score = select.scores(probabilities, self.density)
         now = time.time()
@@ -297,7 +318,7 @@ def verdict(points: list[dict]) -> dict:
     last = points[-1]
     before = next((p for p in reversed(points[:-1]) if p["labels"] <= last["labels"] / 2 + 1), points[-2])
     gain = last["accuracy"] - before["accuracy"]
-    span = f"from {before['labels']} to {last['labels']} labels the estimate went {before['accuracy']:.2f} -> {last['accuracy']:.2f}"
+    span = f"from {before['labels']} to {last['labels']} labels the estimate went from {before['accuracy']:.0%} to {last['accuracy']:.0%}"
     if (gain < FLAT_GAIN and last["labels"] >= 2 * before["labels"] - 1) or last["accuracy"] >= CEILING:
         return {"flattened": True, "verdict": f"The curve has flattened: {span}. More labels now pay little; "
                                               "train the model, or check the labels (audit)."}

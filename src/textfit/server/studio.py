@@ -32,6 +32,7 @@ from .common import (BodyLimitMiddleware, StudioError, ascii_json_response, huma
 from .download import is_fresh, write_zip, zip_name
 from .housekeeping import housekeeping_router
 from .insight import insight_router
+from .labeling import labeling_router
 from .progress import pid_alive, read_progress
 from .recovery import ENDINGS, adopt_orphans, recovery_router, stop_adopted
 from .runs import RunStore, new_id, valid_id
@@ -594,6 +595,7 @@ def create_studio_app(workdir: str | Path = "textfit-studio", limits: Optional[S
     app.include_router(sharing_router(studio))  # "Serve this model"
     app.include_router(classify_router(studio))  # "Classify a file"
     app.include_router(recovery_router(studio))  # "Train again with the same settings"
+    app.include_router(labeling_router(studio))  # "Label messages" (labeling.py)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 

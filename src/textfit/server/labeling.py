@@ -1,0 +1,123 @@
+"""The studio's "Label messages" (static/labeling.js): start from a file and label names, label the
+messages the model asks for, see where you stand, train, classify the rest, check the labels.
+The projects and their background work are in labeling_projects.py; the engine is textfit.labeling.
+
+    GET  /api/labeling                          the projects, newest first
+    GET  /api/labeling/uploads/{upload}         an upload's columns (a text column found without labels too)
+    POST /api/labeling                          a new project: embeds its texts in the background
+    GET  /api/labeling/{project}                its state (reading progress, counts, the linked run and file)
+    POST /api/labeling/{project}/next           the next messages to label (leased; gives `release` back first)
+    POST /api/labeling/{project}/labels         one label, stored at once; a refit starts in the background
+    POST /api/labeling/{project}/skip           leave one message unlabeled
+    POST /api/labeling/{project}/release        give leased messages back (a page that closes)
+    GET  /api/labeling/{project}/stand          the estimate and the learning curve (computed in the background)
+    POST /api/labeling/{project}/train          a studio run on the labels given so far
+    POST /api/labeling/{project}/classify-rest  the last run classifies every message without a label
+    POST|GET /api/labeling/{project}/audit      check the labels (in the background), then read the result"""
+
+from typing import Optional
+
+from .labeling_projects import LabelingProjects
+
+MAX_LABELS = 200
+
+
+def labeling_router(studio):
+    import asyncio
+
+    from fastapi import APIRouter
+    from pydantic import BaseModel, ConfigDict, Field
+
+    projects = studio.labeling = LabelingProjects(studio)
+    router = APIRouter()
+
+    class NewProject(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        upload_id: str = Field(..., max_length=100)
+        text_column: str = Field(..., max_length=1000)
+        label_column: Optional[str] = Field(None, max_length=1000)
+        label_names: list[str] = Field(..., max_length=MAX_LABELS)
+        descriptions: Optional[list[Optional[str]]] = Field(None, max_length=MAX_LABELS)
+        model: str = Field("default", max_length=500)
+        name: Optional[str] = Field(None, max_length=100)
+
+    class Next(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        n: int = Field(5, ge=1, le=50)
+        release: list[int] = Field([], max_length=200)
+
+    class Label(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        index: int = Field(..., ge=0)
+        label: str = Field(..., max_length=1000)
+
+    class Skip(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        index: int = Field(..., ge=0)
+
+    class Release(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        indices: list[int] = Field(..., max_length=200)
+
+    class Train(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        epochs: Optional[int] = Field(None, ge=1, le=100)
+        time_budget: Optional[float] = Field(None, gt=0, le=24 * 60, description="minutes")
+
+    @router.get("/api/labeling")
+    async def listing():
+        return {"projects": await asyncio.to_thread(projects.list)}
+
+    @router.get("/api/labeling/uploads/{upload_id}")
+    async def describe_upload(upload_id: str, text_column: Optional[str] = None, label_column: Optional[str] = None):
+        return await asyncio.to_thread(projects.describe_upload, upload_id, text_column, label_column)
+
+    @router.post("/api/labeling", status_code=201)
+    async def create(request: NewProject):
+        fields = request.model_dump()
+        fields["descriptions"] = fields["descriptions"] or [None] * len(request.label_names)
+        return await asyncio.to_thread(projects.create, **fields)
+
+    @router.get("/api/labeling/{project_id}")
+    async def project(project_id: str):
+        return await asyncio.to_thread(lambda: projects.get(project_id).describe())
+
+    @router.post("/api/labeling/{project_id}/next")
+    async def next_batch(project_id: str, request: Next):
+        return await asyncio.to_thread(projects.get(project_id).next_batch, request.n, request.release)
+
+    @router.post("/api/labeling/{project_id}/labels")
+    async def label(project_id: str, request: Label):
+        return await asyncio.to_thread(projects.get(project_id).label, request.index, request.label)
+
+    @router.post("/api/labeling/{project_id}/skip")
+    async def skip(project_id: str, request: Skip):
+        return await asyncio.to_thread(projects.get(project_id).skip, request.index)
+
+    @router.post("/api/labeling/{project_id}/release")
+    async def release(project_id: str, request: Release):
+        await asyncio.to_thread(projects.get(project_id).ready().release, request.indices)
+        return {"released": len(request.indices)}
+
+    @router.get("/api/labeling/{project_id}/stand")
+    async def stand(project_id: str):
+        return await asyncio.to_thread(projects.get(project_id).where_you_stand)
+
+    @router.post("/api/labeling/{project_id}/train", status_code=201)
+    async def train(project_id: str, request: Optional[Train] = None):
+        request = request or Train()
+        return await asyncio.to_thread(projects.get(project_id).train, request.epochs, request.time_budget)
+
+    @router.post("/api/labeling/{project_id}/classify-rest", status_code=202)
+    async def classify_rest(project_id: str):
+        return {"job": await asyncio.to_thread(projects.get(project_id).classify_rest)}
+
+    @router.post("/api/labeling/{project_id}/audit", status_code=202)
+    async def start_audit(project_id: str):
+        return await asyncio.to_thread(projects.get(project_id).start_audit)
+
+    @router.get("/api/labeling/{project_id}/audit")
+    async def audit(project_id: str):
+        return projects.get(project_id).audit
+
+    return router
