@@ -108,6 +108,22 @@ def test_time_left_under_a_time_budget_is_never_past_its_end(tmp_path):
             assert abs(eta - truth) <= 0.25 * truth, (step, eta, truth)
 
 
+def test_time_left_counts_the_final_fit_that_follows(tmp_path):
+    """A hold-out run on 1,600 examples followed by a final fit on 2,000 (its begin line says so):
+    the time left, read during the hold-out run, reaches to the end of the final fit (which takes
+    the planned steps x 2000/1600 at the same pace, no evaluations), within 25 %; without the
+    final-fit note it would stop at the hold-out run's end, 44 % short."""
+    events, holdout_end = training_log(total=600, every=200, seed=4)
+    events[0].update(examples=1600, final_fit_examples=2000)
+    end = holdout_end + 2.0 + 750 * 0.3 * 1.06  # the final fit: 750 steps at the mean pace
+    readings = estimates(events, end, tmp_path / "progress.jsonl")
+    late = [(step, eta, truth) for step, done, eta, truth, _ in readings if done >= 0.1]
+    assert len(late) > 20
+    for step, eta, truth in late:
+        assert abs(eta - truth) <= 0.25 * truth, (step, eta, truth)
+    assert read_progress(tmp_path / "progress.jsonl", now=end)["final_fit_follows"] is True
+
+
 def test_an_ended_run_shows_how_long_it_ran_and_no_time_left(tmp_path):
     events, _ = training_log(total=200, every=100)
     cut = events[:40]  # killed mid-run: no 'end' line

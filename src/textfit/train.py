@@ -130,7 +130,8 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = 
             loop = fit_fewshot(model, tokenizer, config, max_length, train_data, eval_data, callbacks, held_out, clock)
         else:
             loop = finetune(model, tokenizer, hold_out_config, max_length, train_data, eval_data, callbacks, held_out,
-                            clock, checkpoints, restored)
+                            clock, checkpoints, restored,
+                            final_fit_examples=len(train_data) + len(eval_data) if final_fit else None)
 
     encoder_probabilities = loop.pop("eval_encoder_probabilities", None)  # the loop's scores of the kept weights
     if encoder_probabilities is None:  # each process scores its share of the held-out texts
@@ -311,7 +312,7 @@ def budget_epochs(examples: int) -> int:
 def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data: LabeledTexts,
              eval_data: LabeledTexts, callbacks: list[Callback], held_out: HeldOutBlend | None = None,
              clock: float | None = None, checkpoints: checkpoint.Checkpoints | None = None,
-             restored: dict | None = None, steps: int | None = None) -> dict:
+             restored: dict | None = None, steps: int | None = None, final_fit_examples: int | None = None) -> dict:
     """Full fine-tuning with Accelerate: the same loop runs on a laptop CPU, on GPUs, or on several
     processes together (distributed.py: each trains on its share of every batch).
 
@@ -319,7 +320,9 @@ def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data:
     and `train_s` count from `clock` (default: now), so work done before the loop is counted.
     With `checkpoints`, the loop saves its state when one is due; it starts from `restored` (the
     checkpoint they loaded, default theirs), if any, rather than from the beginning. With `steps`
-    (the final fit: `eval_data` None), it takes exactly that many steps and evaluates nothing."""
+    (the final fit: `eval_data` None), it takes exactly that many steps and evaluates nothing.
+    `final_fit_examples`: the examples a final fit will train on after this run; told to the
+    callbacks, so a time-left estimate can count it."""
     import torch
     from torch.utils.data import DataLoader
     from transformers import DataCollatorWithPadding
@@ -380,6 +383,8 @@ def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data:
             "total_steps": state.planned_steps, "epochs": epochs, "examples": len(examples),
             "batch_size": batch_size, "max_length": max_length, "labels": train_data.label_names,
             "processes": processes}
+    if final_fit_examples:  # a final fit follows this run: the studio's time left counts it too
+        info["final_fit_examples"] = final_fit_examples
     for callback in callbacks:
         callback.on_train_begin(info)
 

@@ -138,7 +138,8 @@ def read_progress(path: Path, now: Optional[float] = None, time_budget_min: Opti
         if kind == "begin":  # a resumed run begins again: its pace is measured afresh
             begin, recent, evaluations, pauses = event, [], [], []
             progress.update(phase=event.get("phase", "training"), total_steps=event.get("total_steps"), epochs=event.get("epochs"),
-                            examples=event.get("examples"), strategy=event.get("strategy"))
+                            examples=event.get("examples"), strategy=event.get("strategy"),
+                            final_fit_follows=bool(event.get("final_fit_examples")))
         elif kind == "step":
             steps.append(event)
             recent.append((event["time"], event["step"]))
@@ -180,6 +181,11 @@ def _eta(progress: dict, begin: dict, recent, evaluations, pauses, elapsed: floa
         eta = time_left(recent, evaluations, pauses, total, now, begin) if len(recent) > 1 else None
         if eta is None:  # a single logged step: the plain average so far
             eta = elapsed / step * max(0, total - step)
+    if eta is not None and begin.get("final_fit_examples") and begin.get("examples"):
+        # A final fit follows: at most the planned steps again, scaled to every example, at this
+        # pace and without evaluations (it stops where the hold-out run's best epoch was, often sooner).
+        pace = (step_pace(recent, pauses, total) if len(recent) > 1 else None) or elapsed / step
+        eta += total * begin["final_fit_examples"] / begin["examples"] * pace
     if time_budget_s:
         # The budget counts from the trainer's clock: an evaluation says where it started
         # (its time less its elapsed_s); before the first one, the log's beginning is close.

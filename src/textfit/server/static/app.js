@@ -108,7 +108,7 @@ function route() {
   } else {
     state.runId = null;
     $("view-run").hidden = true;
-    $("view-new").hidden = false;
+    $("view-new").hidden = location.hash.startsWith("#label");  // labeling.js shows its own view
   }
   highlightRun();
 }
@@ -336,12 +336,12 @@ function showRun(run) {
   let text;
   if (run.status === "queued") text = `Waiting: ${queueText(run)}. It starts by itself.`;
   else if (run.status === "running" && p.phase === "preparing") text = "Preparing: reading the data and loading the model…";
-  else if (run.status === "running" && p.phase === "saving") text = `Step ${p.step} of ${p.total_steps}: measuring and saving the model…`;
+  else if (run.status === "running" && p.phase === "saving") text = `Step ${p.step} of ${p.total_steps}: measuring ${p.final_fit_follows ? "the model; then the final fit on every example…" : "and saving the model…"}`;
   else if (run.status === "running" && !p.step) text = p.total_steps ? `Starting: ${p.total_steps} steps to go over ${p.epochs} epoch${p.epochs > 1 ? "s" : ""}…` : "Starting…";
   else if (run.status === "running" && p.phase === "final fit") text = `Final fit on every example: step ${p.step} of ${p.total_steps} · ${duration(p.elapsed_s)} so far` +
     (p.eta_s != null ? ` · about ${duration(p.eta_s)} left` : "");  // the scores are the hold-out run's, already shown
   else if (run.status === "running") text = `Step ${p.step} of ${p.total_steps} · epoch ${num(p.epoch, 2)} of ${p.epochs} · loss ${num(p.loss)} · ${duration(p.elapsed_s)} so far` +
-    (p.eta_s != null ? ` · about ${duration(p.eta_s)} left` : "");  // the measured pace (progress.py)
+    (p.eta_s != null ? ` · about ${duration(p.eta_s)} left${p.final_fit_follows ? " with the final fit" : ""}` : "");  // the measured pace (progress.py)
   else text = textfitOutcome.progressText(run);
   // each "·" part stays on one line: "epoch 2.96 of 4" never breaks inside
   $("progress-text").replaceChildren(...text.split(" · ").flatMap((part, i) => [i ? " · " : "", el("span", { class: "nowrap", text: part })]));
