@@ -179,6 +179,25 @@ def test_audit_ranks_flipped_labels_first():
     assert records[0]["likely_mislabeled"] and records[0]["suspicion"] > 0.5 and "confident" in records[0]["reason"]
 
 
+def test_audit_reads_the_words_too():
+    """Vectors that say nothing (noise) but words that do: the n-gram model, judging each row out of
+    fold beside the vector head, finds the flipped labels; the vectors alone cannot."""
+    rng = np.random.default_rng(2)
+    words = {0: "refund invoice charge", 1: "parcel courier delivery", 2: "password login account"}
+    truth = np.repeat([0, 1, 2], 60)
+    texts = [f"{rng.choice(words[t].split())} please help ticket {i}" for i, t in enumerate(truth)]
+    vectors = rng.normal(size=(len(truth), 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    flipped = rng.choice(len(truth), 12, replace=False)
+    given = truth.copy()
+    given[flipped] = (truth[flipped] + 1) % 3
+    labels = [str(g) for g in given]
+    with_words = set(audit(texts, labels, vectors=vectors).order[:12].tolist())
+    vectors_only = set(audit(texts, labels, vectors=vectors, ngrams=False).order[:12].tolist())
+    assert len(with_words & set(flipped.tolist())) >= 10
+    assert len(vectors_only & set(flipped.tolist())) <= 5
+
+
 def test_audit_points_at_near_duplicates_with_different_labels():
     vectors, truth = clusters(per_cluster=50)
     vectors = np.vstack([vectors, vectors[10:11]])  # row 150 repeats row 10 ...

@@ -31,10 +31,23 @@ def probabilities(head, vectors: np.ndarray, num_labels: int) -> np.ndarray:
 
 
 def out_of_fold(vectors: np.ndarray, labels: np.ndarray, num_labels: int, folds: int = FOLDS,
-                seed: int = 0, c: float | None = None) -> np.ndarray:
+                seed: int = 0, c: float | None = None, splits: list | None = None) -> np.ndarray:
     """Each row's probabilities from a head that never saw it: `folds`-fold, stratified when every
     label has `folds` examples. A row whose label is missing from its training folds is scored as a
-    new head would score it (probability 0 for that label): honest, if pessimistic, for rare labels."""
+    new head would score it (probability 0 for that label): honest, if pessimistic, for rare labels.
+    `splits`: the folds (`fold_splits`), when another model is judged on the same ones."""
+    labels = np.asarray(labels)
+    result = np.zeros((len(labels), num_labels))
+    for train, test in splits or fold_splits(labels, num_labels, folds, seed):
+        if len(np.unique(labels[train])) < 2:
+            result[test] = np.bincount(labels[train], minlength=num_labels) / len(train)
+            continue
+        result[test] = probabilities(fit(vectors[train], labels[train], seed, c), vectors[test], num_labels)
+    return result
+
+
+def fold_splits(labels: np.ndarray, num_labels: int, folds: int = FOLDS, seed: int = 0) -> list:
+    """(train rows, test rows) of each fold: stratified when every label has `folds` examples."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
     labels = np.asarray(labels)
@@ -42,13 +55,7 @@ def out_of_fold(vectors: np.ndarray, labels: np.ndarray, num_labels: int, folds:
     folds = max(2, min(folds, len(labels)))
     stratified = counts[counts > 0].min() >= folds
     splitter = (StratifiedKFold if stratified else KFold)(n_splits=folds, shuffle=True, random_state=seed)
-    result = np.zeros((len(labels), num_labels))
-    for train, test in splitter.split(vectors, labels):
-        if len(np.unique(labels[train])) < 2:
-            result[test] = np.bincount(labels[train], minlength=num_labels) / len(train)
-            continue
-        result[test] = probabilities(fit(vectors[train], labels[train], seed, c), vectors[test], num_labels)
-    return result
+    return list(splitter.split(np.zeros(len(labels)), labels))
 
 
 def wilson_interval(correct: int, total: int, z: float = 1.96) -> tuple[float, float]:
