@@ -10,7 +10,8 @@ import pytest
 
 from textfit import TrainConfig, train
 from textfit.callbacks import Callback
-from textfit.data import SAMPLE_DATA, TOPIC_LABELS, label_name_examples, load_data, stratified_split, with_label_names
+from textfit.data import (SAMPLE_DATA, TOPIC_LABELS, LabeledTexts, label_name_examples, load_data, stratified_split,
+                          with_label_names)
 from textfit.errors import TextfitError
 from textfit.models import add_mean_pooling_layer
 from textfit.train import choose_strategy
@@ -26,9 +27,17 @@ def test_auto_picks_fewshot_for_scarce_data_and_finetune_otherwise(caplog):
     data = load_data(SAMPLE_DATA, label_names=TOPIC_LABELS)  # 440 examples, 20 labels: 22 per class
     with caplog.at_level(logging.INFO, logger="textfit"):
         assert choose_strategy(TrainConfig(), data.subset(range(50))) == "fewshot"
-        assert "fewshot (auto)" in caplog.text and "2.5 training examples per class" in caplog.text
+        assert "fewshot (auto)" in caplog.text and "the median class has 2 training examples" in caplog.text
         assert choose_strategy(TrainConfig(), data) == "finetune"
         assert choose_strategy(TrainConfig(fewshot_below=30), data) == "fewshot"
+        # 16 a class on average, but unbalanced: half the classes have 4, half 28 -> the median is 16 ...
+        labels = [c for c in range(20) for _ in range(4 if c % 2 else 28)]
+        unbalanced = LabeledTexts([f"t{i}" for i in range(len(labels))], labels, list(data.label_names), "x")
+        assert choose_strategy(TrainConfig(), unbalanced) == "finetune"
+        # ... with 12 classes of 4 and 8 of 34 (also 16 on average) the median class has 4: few-shot
+        labels = [c for c in range(20) for _ in range(4 if c < 12 else 34)]
+        unbalanced = LabeledTexts([f"t{i}" for i in range(len(labels))], labels, list(data.label_names), "x")
+        assert len(unbalanced) / 20 == 16.0 and choose_strategy(TrainConfig(), unbalanced) == "fewshot"
     assert choose_strategy(TrainConfig(strategy="finetune"), data.subset(range(50))) == "finetune"
     assert choose_strategy(TrainConfig(strategy="fewshot"), data) == "fewshot"
     with pytest.raises(TextfitError, match="choose auto, finetune or fewshot"):

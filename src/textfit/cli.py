@@ -552,8 +552,9 @@ def audit(
 ):
     """Find labels that are probably wrong, and near-duplicate messages labeled differently.
 
-    Each row is judged by a model that never saw it (10-fold), so a wrong label cannot vouch for
-    itself. `suspicion` is 1 minus that model's probability of the given label (0-1), highest first;
+    Each row is judged by models that never saw it (10-fold: the sentence vectors' head and the
+    word n-gram model, blended), so a wrong label cannot vouch for itself. `suspicion` is 1 minus
+    their probability of the given label (0-1), highest first;
     `likely_mislabeled` marks rows it is confident belong to another label. Fix them and train again. `row` is the row's
     place in the input (1 = the first data row). Example:
 

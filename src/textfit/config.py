@@ -83,8 +83,9 @@ class TrainConfig:
     """'finetune' (the whole encoder), 'fewshot' (for scarce data: a head fitted to the encoder's
     features, then gentle fine-tuning; see fewshot.py) or 'auto' (picks by data size)."""
     fewshot_below: float = 16
-    """'auto' picks 'fewshot' when the training data has fewer examples per class than this
-    (counted over all classes, so missing classes count as empty)."""
+    """'auto' picks 'fewshot' when the median class has fewer training examples than this (over
+    all classes, so a missing class counts as empty): the median, not the mean, because on
+    unbalanced data fine-tuning fails the rare classes (README, "Few examples")."""
     epochs: int | None = None
     """Upper bound on epochs; default depends on the data size (more passes for small data)."""
     time_budget: float | None = None

@@ -56,12 +56,14 @@ class LexicalModel:
 
     @classmethod
     def fit(cls, texts: Sequence[str], labels: Sequence[int], n_labels: int, weight: float,
-            normalize: Callable[[str], str] | None = None) -> LexicalModel:
+            normalize: Callable[[str], str] | None = None, min_df: int | None = None) -> LexicalModel:
+        """`min_df`: the fewest texts an n-gram must be in (default: 2 from 2,000 texts, else 1)."""
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
         texts = clean(texts, normalize)
-        min_df = 2 if len(texts) >= 2000 else 1  # on large data, n-grams seen once are mostly noise
+        if min_df is None:
+            min_df = 2 if len(texts) >= 2000 else 1  # on large data, n-grams seen once are mostly noise
         words = TfidfVectorizer(**WORDS, min_df=min_df)
         chars = TfidfVectorizer(**CHARS, min_df=min_df)
         features = hstack(words.fit_transform(texts), chars.fit_transform(texts))

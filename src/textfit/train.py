@@ -274,16 +274,21 @@ def refuse_fewshot_across_processes() -> None:
 
 
 def choose_strategy(config: TrainConfig, data: LabeledTexts) -> str:
-    """'fewshot' when examples are scarce (fewer per class than `config.fewshot_below`), else
-    'finetune'; an explicit `config.strategy` wins. Logs which one and why."""
+    """'fewshot' when examples are scarce (the median class has fewer than `config.fewshot_below`),
+    else 'finetune'; an explicit `config.strategy` wins. Logs which one and why.
+
+    The median, because 320 random finance tweets in 20 topics (16 a class on average; the median
+    class 11, the rarest none) fine-tuned to 0.518 held-out accuracy, few-shot to 0.681: fine-tuning
+    from a random head fails the rare classes (benchmarks/labeling.py, README "Few examples")."""
     if config.strategy not in ("auto", "finetune", "fewshot"):
         raise TextfitError(f"unknown strategy '{config.strategy}': choose auto, finetune or fewshot")
-    per_class = len(data) / max(1, len(data.label_names))
+    per_class = float(np.median(np.bincount(data.labels, minlength=len(data.label_names)))) if len(data) else 0.0
     if config.strategy != "auto":
-        log.info("strategy %s (chosen with --strategy; %.1f training examples per class)", config.strategy, per_class)
+        log.info("strategy %s (chosen with --strategy; the median class has %g training examples)", config.strategy,
+                 per_class)
         return config.strategy
     strategy = "fewshot" if per_class < config.fewshot_below else "finetune"
-    log.info("strategy %s (auto): %.1f training examples per class is %s the few-shot threshold of %g",
+    log.info("strategy %s (auto): the median class has %g training examples, %s the few-shot threshold of %g",
              strategy, per_class, "below" if strategy == "fewshot" else "at or above", config.fewshot_below)
     return strategy
 
