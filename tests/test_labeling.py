@@ -198,6 +198,13 @@ def test_audit_reads_the_words_too():
     assert len(vectors_only & set(flipped.tolist())) <= 5
 
 
+def test_audit_of_texts_without_words_leaves_the_ngrams_out():
+    vectors, truth = clusters(per_cluster=20)
+    given = [str(t) for t in truth]
+    report = audit(["!" for _ in given], given, vectors=vectors)  # no word of 2+ letters for the n-grams
+    assert np.allclose(report.probabilities, audit(["!" for _ in given], given, vectors=vectors, ngrams=False).probabilities)
+
+
 def test_audit_points_at_near_duplicates_with_different_labels():
     vectors, truth = clusters(per_cluster=50)
     vectors = np.vstack([vectors, vectors[10:11]])  # row 150 repeats row 10 ...
