@@ -153,6 +153,19 @@ def test_estimate_has_an_interval_and_the_curve_a_verdict(tmp_path):
     assert curve["flattened"] is True and "flattened" in curve["verdict"]  # separable: 20 labels were enough
 
 
+def test_a_flat_start_with_many_classes_is_too_early_to_call():
+    """20 labels then 40 for 20 classes, the estimate 25 % then 20 %: noise, not a plateau; from 5
+    labels a class on, the same flat stretch does say stop."""
+    from textfit.labeling.session import verdict
+
+    early = verdict([{"labels": 20, "accuracy": 0.25}, {"labels": 40, "accuracy": 0.20}], classes=20)
+    assert early["flattened"] is False and early["verdict"].startswith("Too early to tell")
+    late = verdict([{"labels": 100, "accuracy": 0.60}, {"labels": 200, "accuracy": 0.61}], classes=20)
+    assert late["flattened"] is True and "from 60 % to 61 %" in late["verdict"]
+    rising = verdict([{"labels": 100, "accuracy": 0.50}, {"labels": 200, "accuracy": 0.60}], classes=20)
+    assert rising["flattened"] is False and rising["verdict"].startswith("Still rising")
+
+
 def test_session_with_the_encoder_and_zero_shot_start(sample, tiny_bert, tmp_path):
     names = TOPIC_LABELS[:5]
     session = LabelingSession(tmp_path / "s.sqlite", sample.texts[:120], names, model=str(tiny_bert))
