@@ -148,13 +148,12 @@ def test_an_interrupted_run_says_so_and_trains_again(page, studio_url, tiny_bert
     expect(again).to_have_text("Train again with the same settings")
     shoot(page, "recovery-4-interrupted")
     again.click()
-    # Stop at once: the tiny model's run ends by early stopping within seconds, and a busy machine
-    # would otherwise let it finish before the click lands
-    expect(page).not_to_have_url(re.compile(run["id"]), timeout=30_000)
-    page.click("#stop")
-    expect(page.locator("#run-status")).to_have_text(re.compile("stopped"), timeout=120_000)
     expect(page.locator("#run-title")).to_have_text("Cut short (again)", timeout=30_000)
+    assert run["id"] not in page.url
     expect(page.locator("#run-subtitle")).to_contain_text("at most 30 epochs")
+    # The new run trains to its end: the tiny model stops early within seconds on a quiet machine,
+    # too soon for a Stop click to land reliably (Stop has tests of its own)
+    expect(page.locator("#run-status")).to_have_text("ready", timeout=120_000)
 
 
 def test_a_one_column_file_and_number_labels_get_plain_words(page, studio_url, tmp_path):
