@@ -15,7 +15,6 @@ The shared data sets come from ../shared/data; rows that need them are skipped w
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import tempfile
@@ -24,12 +23,13 @@ from pathlib import Path
 
 import pandas as pd
 
+import saved
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 TOPIC = SHARED / "twitter-financial-news-topic" / "train.csv"
 SENTIMENT = SHARED / "twitter-financial-news-sentiment" / "train.csv"
 ROWS = ("sample", "sentiment-300", "sentiment-1800", "topic-full")
-RESULTS = ROOT / "benchmarks" / "results" / "blend.json"
 
 
 def sentiment_sample(rows: int, seed: int, folder: Path) -> Path:
@@ -82,8 +82,7 @@ def main() -> None:
             else:
                 print(f"skipped {which}: its data is not in {SHARED}", file=sys.stderr)
             print_table(rows)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(rows, indent=1))
+    saved.append("blend", rows)
 
 
 def print_table(rows: list[dict]) -> None:

@@ -33,9 +33,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import saved
+
 ROOT = Path(__file__).resolve().parents[1]
 TOPIC = ROOT.parent / "shared" / "data" / "twitter-financial-news-topic" / "train.csv"
-RESULTS = ROOT / "benchmarks" / "results" / "distributed.json"
 BUCKET_BYTES = 25 * 2**20  # DistributedDataParallel's default bucket_cap_mb
 LINK_BITS_PER_S = 10e9
 
@@ -148,11 +149,9 @@ def main() -> None:
     communication = allreduce_row(args)
     rows[1].update(communication)
     print_table(rows, communication)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else []
-    RESULTS.write_text(json.dumps(previous + [{"data": str(args.data), "rows": args.rows, "epochs": args.epochs,
-                                               "model": args.model, "when": time.strftime("%Y-%m-%d %H:%M"),
-                                               "machine": f"{os.cpu_count()} cores", "results": rows}], indent=1))
+    saved.append("distributed", [{"data": str(args.data), "rows": args.rows, "epochs": args.epochs, "model": args.model,
+                                  "when": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{os.cpu_count()} cores",
+                                  "results": rows}])
 
 
 def print_table(rows: list[dict], communication: dict) -> None:

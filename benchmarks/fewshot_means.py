@@ -12,16 +12,13 @@ neither the few-shot head nor the n-gram model). Appends to benchmarks/results/f
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import tempfile
 import time
 from pathlib import Path
 
+import saved
 from sweep import DEFAULT_DATA, split, training_set
-
-RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "fewshot_means.json"
-
 
 def numbered(data):
     """The same examples with the classes named 0..N-1."""
@@ -74,16 +71,10 @@ def main() -> None:
     for how in args.only.split(","):
         for names in [kind == "names" for kind in args.names.split(",")]:
             summary = means(how, args.model, args.samples, names=(names,))["names" if names else "numbers"]
-            save(summary["runs"])  # after each row: nothing lost if stopped
+            saved.append("fewshot_means", summary["runs"])  # after each row: nothing lost if stopped
             print(f"{how:12} {'names' if names else 'numbers':8} {args.model:18} mean {summary['accuracy']:.3f}"
                   f"  range {summary['min']:.3f}-{summary['max']:.3f}  samples {args.samples}  "
                   f"({summary['train_s']:.0f} s training each)", flush=True)
-
-
-def save(runs: list[dict]) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else []
-    RESULTS.write_text(json.dumps(previous + runs, indent=1))
 
 
 if __name__ == "__main__":

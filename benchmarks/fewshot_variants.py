@@ -19,17 +19,15 @@ code, kept for the record (README, "Few examples"); not part of the tests.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 
+import saved
 from sweep import DEFAULT_DATA, split, training_set
 
-RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "fewshot_variants.json"
 
 
 def drop_words(text: str, rng: np.random.Generator, share: float = 0.15) -> str:
@@ -152,9 +150,7 @@ def main() -> None:
         print(f"{variant:8} {args.how:12} {'numbers' if args.numbers else 'names':8} mean {np.mean(accuracy):.3f} "
               f"({' '.join(f'{a:.3f}' for a in accuracy)})  {np.mean([r['train_s'] for r in row]):.0f} s training",
               flush=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else []
-    RESULTS.write_text(json.dumps(previous + rows, indent=1))
+    saved.append("fewshot_variants", rows)
 
 
 if __name__ == "__main__":

@@ -13,18 +13,18 @@ Rows that need ../shared/data are skipped when it is absent. Appends to benchmar
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import saved
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 TASKS = {"topic": SHARED / "twitter-financial-news-topic" / "train.csv",
          "sentiment": SHARED / "twitter-financial-news-sentiment" / "train.csv"}
-RESULTS = ROOT / "benchmarks" / "results" / "final_fit.json"
 
 
 def load(task: str, rows: int | None):
@@ -73,9 +73,7 @@ def main() -> None:
                 print(f"{task:10} final fit {'on ' if final_fit else 'off'}  A {rows[-1]['a']:>6}  "
                       f"hold-out acc {rows[-1]['hold_out_accuracy']:.4f}  B acc {rows[-1]['b_accuracy']:.4f}  "
                       f"B macro-F1 {rows[-1]['b_macro_f1']:.4f}  {rows[-1]['seconds']:>5} s", flush=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else []
-    RESULTS.write_text(json.dumps(previous + rows, indent=1))
+    saved.append("final_fit", rows)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ from .data import LabeledTexts, with_label_names
 from .errors import ModelError
 from .evaluate import compute_metrics
 from .loop import LoopState, build_optimizer, loop_result, use_bf16, warmup_then_decay
+from .stopping import held_stops
 
 log = logging.getLogger("textfit")
 
@@ -226,25 +227,27 @@ def fit_fewshot(model, tokenizer, config: TrainConfig, max_length: int, train_da
         status = "interrupted"  # the head is still fitted below: a usable model either way
         log.warning("interrupted: fitting the head on the encoder as it is now")
 
-    by_length = np.argsort(lengths, kind="stable")
-    vectors = np.empty((len(texts), output_layer(model).in_features), dtype=np.float32)
-    vectors[by_length] = features(model, [batch_of(by_length[s:s + 64]) for s in range(0, len(texts), 64)])
-    fit_head(model, vectors, labels, len(train_data.label_names))
-    train_s = time.perf_counter() - tick
+    # A Stop from here on waits: the head and the one evaluation make the saved model (stopping.py).
+    with held_stops("fitting the head and scoring the held-out examples"):
+        by_length = np.argsort(lengths, kind="stable")
+        vectors = np.empty((len(texts), output_layer(model).in_features), dtype=np.float32)
+        vectors[by_length] = features(model, [batch_of(by_length[s:s + 64]) for s in range(0, len(texts), 64)])
+        fit_head(model, vectors, labels, len(train_data.label_names))
+        train_s = time.perf_counter() - tick
 
-    tick_eval = time.perf_counter()
-    # One evaluation, in float32 as the saved model runs; train() reuses it for the final report
-    # (all-mpnet-base-v2 on 3,398 messages: ~100 s a pass on 2 cores).
-    classifier = Classifier(model, tokenizer, train_data.label_names, max_length=max_length)
-    encoder_probabilities = classifier.encoder_proba(eval_data.texts)
-    probabilities = held_out.answers(encoder_probabilities) if held_out else encoder_probabilities  # blend.py
-    metrics = compute_metrics(eval_data.labels, probabilities.argmax(axis=1))
-    state.eval_s = time.perf_counter() - tick_eval
-    entry = {"epoch": round(state.step / steps_per_epoch, 3), "step": state.step,
-             "loss": float(np.mean(state.losses[-steps_per_epoch:])) if state.losses else 0.0, **metrics,
-             "elapsed_s": round(train_s + state.eval_s, 1), "best": True}
-    for callback in callbacks:
-        callback.on_evaluate(entry)
+        tick_eval = time.perf_counter()
+        # One evaluation, in float32 as the saved model runs; train() reuses it for the final report
+        # (all-mpnet-base-v2 on 3,398 messages: ~100 s a pass on 2 cores).
+        classifier = Classifier(model, tokenizer, train_data.label_names, max_length=max_length)
+        encoder_probabilities = classifier.encoder_proba(eval_data.texts)
+        probabilities = held_out.answers(encoder_probabilities) if held_out else encoder_probabilities  # blend.py
+        metrics = compute_metrics(eval_data.labels, probabilities.argmax(axis=1))
+        state.eval_s = time.perf_counter() - tick_eval
+        entry = {"epoch": round(state.step / steps_per_epoch, 3), "step": state.step,
+                 "loss": float(np.mean(state.losses[-steps_per_epoch:])) if state.losses else 0.0, **metrics,
+                 "elapsed_s": round(train_s + state.eval_s, 1), "best": True}
+        for callback in callbacks:
+            callback.on_evaluate(entry)
     state.history, state.best, state.prep_s = [entry], entry, loop_start - tick
     result = loop_result(model, state, status, batch_size, epochs, train_s, use_bf16(config))
     return {**result, "eval_encoder_probabilities": encoder_probabilities}

@@ -43,6 +43,7 @@ from .lexical import fit_lexical, tokenizer_normalizer
 from .loop import (LoopState, attention_for_training, build_optimizer, loop_result, steps_for_budget, trained_weights,
                    use_bf16, warmup_then_decay)
 from .models import DEFAULT_ALIASES, add_mean_pooling_layer, build_classifier, load_tokenizer
+from .stopping import held_stops
 
 log = logging.getLogger("textfit")
 
@@ -133,11 +134,6 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = 
                             clock, checkpoints, restored,
                             final_fit_examples=len(train_data) + len(eval_data) if final_fit else None)
 
-    encoder_probabilities = loop.pop("eval_encoder_probabilities", None)  # the loop's scores of the kept weights
-    if encoder_probabilities is None:  # each process scores its share of the held-out texts
-        classifier = Classifier(loop["model"], tokenizer, train_data.label_names, max_length=max_length)
-        encoder_probabilities = np.concatenate(dist.across_processes(classifier.encoder_proba, eval_data.texts))
-
     def choose_blend() -> np.ndarray:  # the main process's: it alone has the n-gram model
         answers = held_out.answers(encoder_probabilities)  # cross-fitted where the weight is chosen
         if lexical:
@@ -145,12 +141,27 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = 
             log.info("n-gram weight %g%s", lexical.weight, " (chosen on the held-out answers)" if held_out.choose else "")
         return answers
 
-    probabilities = dist.on_main(choose_blend)
+    # From here a Stop waits until the model is saved (stopping.py); only the final fit can still be stopped.
+    with held_stops("scoring the held-out examples") as after_training:
+        encoder_probabilities = loop.pop("eval_encoder_probabilities", None)  # the loop's scores of the kept weights
+        if encoder_probabilities is None:  # each process scores its share of the held-out texts
+            classifier = Classifier(loop["model"], tokenizer, train_data.label_names, max_length=max_length)
+            encoder_probabilities = np.concatenate(dist.across_processes(classifier.encoder_proba, eval_data.texts))
+        probabilities = dist.on_main(choose_blend)
     final = None
-    if final_fit:
+    if final_fit and (after_training.requested or loop["status"] == "interrupted"):
+        final = {"done": False, "why": STOPPED_BEFORE_FINAL_FIT}
+        log.warning("final fit skipped: %s", STOPPED_BEFORE_FINAL_FIT)
+    elif final_fit:
         budget_left_s = config.time_budget * 60 - (time.perf_counter() - clock) if config.time_budget else None
-        final = fit_final_model(config, tokenizer, max_length, train_data, eval_data, loop, lexical, callbacks,
-                                budget_left_s)
+        try:
+            final = fit_final_model(config, tokenizer, max_length, train_data, eval_data, loop, lexical, callbacks,
+                                    budget_left_s)
+        except KeyboardInterrupt:  # a Stop before or after the final fit's loop: the same outcome as during it
+            if dist.world_size() > 1:
+                raise
+            final = {"done": False, "why": STOPPED_IN_FINAL_FIT}
+            log.warning("final fit stopped: %s", STOPPED_IN_FINAL_FIT)
 
     def report_and_save() -> TrainResult:  # the main process's alone; the others wait for it
         from .save import build_record, save_model
@@ -183,9 +194,12 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = 
             callback.on_train_end(record)
         return TrainResult(folder, classifier, report, record)
 
-    return dist.on_main(report_and_save)
+    with held_stops("saving the model"):
+        return dist.on_main(report_and_save)
 
 
+STOPPED_BEFORE_FINAL_FIT = "stopped by you before the final fit: the saved model is the hold-out run's"
+STOPPED_IN_FINAL_FIT = "stopped by you during the final fit: the saved model is the hold-out run's"
 HOLD_OUT_SHARE = 0.45
 """Of a time budget, the hold-out run's share when a final fit follows: the final fit trains on
 1.25x the examples for the steps the hold-out chose, with no evaluations to pay for."""
@@ -248,6 +262,9 @@ def fit_final_model(config: TrainConfig, tokenizer, max_length: int, train_data:
     with attention_for_training(model):
         result = finetune(model, tokenizer, replace(config, time_budget=None), max_length, everything, None,
                           callbacks, steps=steps)
+    if result["status"] == "interrupted":  # half a final fit is worse than the hold-out run's model
+        log.warning("final fit stopped: %s", STOPPED_IN_FINAL_FIT)
+        return {"done": False, "why": STOPPED_IN_FINAL_FIT}
 
     def refit_ngrams():
         if not lexical or lexical.weight <= 0:
