@@ -80,6 +80,8 @@ def test_star_ratings_with_label_names_are_ids_into_the_names(write):
     assert load_data(path, label_names="bad,good").labels == [1, 0]
     with pytest.raises(DataError, match=r"label id\(s\) 5 .* outside the 2 known labels"):
         load_data(write("e.csv", "text,label\na,5\nb,0\n"), label_names="bad,good")
+    with pytest.raises(DataError, match=r"outside the 2 known labels .* look counted from 1: .* \(bad is 0\)"):
+        load_data(write("f.csv", "text,label\na,1\nb,2\n"), label_names="bad,good")
 
 
 def test_evaluation_labels_follow_a_numbered_models_names(write):

@@ -14,6 +14,7 @@ recorded after its last complete batch. Excel (.xlsx: openpyxl's write-only rows
 
 from __future__ import annotations
 
+import logging
 import codecs
 import hashlib
 import io
@@ -28,9 +29,10 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from .data import log
 from .errors import DataError
 from .readers import BOMS, FORMATS, check_header, choose_sheet, csv_rows, decode, guess_separator, read_file
+
+log = logging.getLogger("textfit")
 
 HEAD_BYTES = 64 * 1024
 OUTPUTS = (".csv", ".tsv", ".jsonl", ".parquet", ".xlsx")

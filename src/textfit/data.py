@@ -215,10 +215,13 @@ def _label_ids(values: pd.Series, source: str, column: str, names: list[str] | N
         ids = text.map(int)  # Python ints: a 20-digit code must not overflow
         outside = ids[(ids < 0) | (ids >= len(names))]
         if len(outside):
+            counted_from_one = set(ids) <= set(range(1, len(names) + 1))
+            hint = (f". They look counted from 1: textfit counts ids from 0 ({names[0]} is 0), so subtract 1 from "
+                    "the column, or write the names themselves in it") if counted_from_one else ""
             raise DataError(
                 f"{source}: label id(s) {', '.join(map(str, sorted(set(outside))[:10]))} in column '{column}' "
                 f"(rows {_as_rows(outside.index)}) are outside the {len(names)} known labels "
-                f"(ids 0..{len(names) - 1}: {', '.join(names)})")
+                f"(ids 0..{len(names) - 1}: {', '.join(names)}){hint}")
         return ids.tolist(), list(names)
     if not names:
         distinct = text.nunique()

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pandas as pd
 
-from .data import TEXT_COLUMN_NAMES, is_text_column, log, read_table
+from .data import TEXT_COLUMN_NAMES, is_text_column, read_table
 from .errors import DataError
 from .readers import decode
+
+log = logging.getLogger("textfit")
 
 ID_COLUMN_NAMES = ("row_id", "id")
 """An input column that identifies rows: kept in the output even with --keep-columns, so results join back."""

@@ -26,16 +26,19 @@ near-duplicate messages that carry different labels. Written here (cleanlab is A
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..data import LabeledTexts, load_data, log
+from ..data import LabeledTexts, load_data
 from ..errors import DataError
 from . import head as fast_head
 from .select import DUPLICATE
+
+log = logging.getLogger("textfit")
 
 FOLDS = 10
 """Each row is judged by a head fitted on the other 90 %: closer to the head on all rows than 5 folds

@@ -5,14 +5,17 @@ Parquet, Excel), written under a partial name and renamed when complete."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..batch_io import check_fits, check_output, open_sink, partial_path, remove_partial
-from ..data import log, read_table
+from ..data import read_table
 from ..errors import DataError
+
+log = logging.getLogger("textfit")
 
 SUGGEST_COLUMNS = ("suggested_label", "confidence", "label_next")
 AUDIT_COLUMNS = ("suggested_label", "suspicion", "likely_mislabeled", "reason", "row")

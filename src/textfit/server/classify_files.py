@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import TextfitError
-from .common import StudioError
+from .common import StudioError, naming_the_upload
 from .progress import runs_with
 
 log = logging.getLogger("textfit")
@@ -183,7 +183,7 @@ def inspect_file(path: Path, display: str, sheet: Optional[str] = None) -> dict:
             where = f"sheet '{candidates[0]}' of " if sheets and len(candidates) == 1 and len(sheets) > 1 else ""
             raise DataError(f"{where}{path} has no data rows")
     except DataError as exc:
-        raise StudioError(str(exc).replace(str(path), f"'{display}'")) from None
+        raise naming_the_upload(exc, path, display) from None
     first.columns = [str(c) for c in first.columns]
     try:
         text_column, problem = find_text_column(first, display), None

@@ -1,4 +1,5 @@
-"""Pieces both web apps share: a body-size limit, readable JSON errors, and a request batcher."""
+"""Pieces both web apps share: a body-size limit, readable JSON errors, a request batcher, and the
+studio's background work (`in_background`, `Latest`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import json
 import logging
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -22,6 +24,45 @@ class StudioError(TextfitError):
     def __init__(self, message: str, status: int = 400):
         super().__init__(message)
         self.status = status
+
+
+def in_background(target, *args) -> None:
+    threading.Thread(target=target, args=args, daemon=True).start()
+
+
+def error_message(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, TextfitError) else f"{type(exc).__name__}: {exc}"
+
+
+class Latest:
+    """The newest result of a slow computation for a version of the labels, computed in a background
+    thread: a reader gets the last result at once, and whether it is the current version's."""
+
+    def __init__(self, compute):
+        self.compute, self.value, self.version, self.busy = compute, None, None, False
+        self.lock = threading.Lock()
+
+    def get(self, version) -> tuple[dict | None, bool]:
+        with self.lock:
+            if self.version != version and not self.busy:
+                self.busy = True
+                in_background(self._run, version)
+            return self.value, self.version == version
+
+    def _run(self, version) -> None:
+        try:
+            value = self.compute()
+        except Exception as exc:  # shown on the page; the next version tries again
+            log.exception("studio: a background computation failed")
+            value = {"error": error_message(exc)}
+        with self.lock:
+            self.value, self.version, self.busy = value, version, False
+
+
+def naming_the_upload(exc: Exception, path, display: str) -> StudioError:
+    """A data error about a file the studio keeps, naming it as the user does (`display`), never by
+    the studio's own folders."""
+    return StudioError(str(exc).replace(str(path), f"'{display}'"))
 
 
 def error_body(message: str, **extra) -> bytes:

@@ -22,8 +22,9 @@ import time
 from pathlib import Path
 
 from ..errors import TextfitError
-from .common import StudioError
+from .common import Latest, StudioError, error_message, in_background
 from .runs import new_id, valid_id
+from .uploads import read_upload
 from .worker import write_json
 
 log = logging.getLogger("textfit")
@@ -32,41 +33,8 @@ AUDIT_ROWS = 25
 """The most suspicious labels the page lists."""
 
 
-def _background(target, *args) -> None:
-    threading.Thread(target=target, args=args, daemon=True).start()
-
-
-def _message(exc: Exception) -> str:
-    return str(exc) if isinstance(exc, TextfitError) else f"{type(exc).__name__}: {exc}"
-
-
 def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-class Latest:
-    """The newest result of a slow computation for a version of the labels, computed in a background
-    thread: a reader gets the last result at once, and whether it is the current version's."""
-
-    def __init__(self, compute):
-        self.compute, self.value, self.version, self.busy = compute, None, None, False
-        self.lock = threading.Lock()
-
-    def get(self, version) -> tuple[dict | None, bool]:
-        with self.lock:
-            if self.version != version and not self.busy:
-                self.busy = True
-                _background(self._run, version)
-            return self.value, self.version == version
-
-    def _run(self, version) -> None:
-        try:
-            value = self.compute()
-        except Exception as exc:  # shown on the page; the next version tries again
-            log.exception("labeling: computing where you stand failed")
-            value = {"error": _message(exc)}
-        with self.lock:
-            self.value, self.version, self.busy = value, version, False
 
 
 class Project:
@@ -108,7 +76,7 @@ class Project:
         except Exception as exc:
             log.exception("labeling project %s could not be opened", self.meta["id"])
             with self.lock:
-                self.phase, self.error = "failed", _message(exc)
+                self.phase, self.error = "failed", error_message(exc)
 
     def _progress(self, done: int, total: int) -> None:
         self.done = done
@@ -123,7 +91,7 @@ class Project:
         upload = self.studio.store.get_upload(self.meta["upload_id"])
         if upload is None:
             raise StudioError(f"the file '{self.meta['upload_name']}' is no longer in the studio", 404)
-        return read_upload(self.studio.upload_path(upload), upload["original_name"])
+        return read_upload(self.studio.upload_path(upload), upload["original_name"]).frame
 
     def ready(self):
         if self.phase == "failed":
@@ -159,7 +127,7 @@ class Project:
             start = status["refit_due"] and not self.refitting
             self.refitting = self.refitting or start
         if start:
-            _background(self._refit)
+            in_background(self._refit)
         return {"status": status, "head": self.head()}
 
     def _refit(self) -> None:
@@ -240,7 +208,7 @@ class Project:
             if self.audit["status"] == "running":
                 raise StudioError("the labels are being checked already", 409)
             self.audit = {"status": "running", "labels": len(labels), "started": time.time()}
-        _background(self._audit, labels)
+        in_background(self._audit, labels)
         return self.audit
 
     def _audit(self, labels: dict) -> None:
@@ -267,7 +235,7 @@ class Project:
             result = {"status": "done", "rows": rows, "flagged": int(report.flagged.sum())}
         except Exception as exc:
             log.exception("labeling: the label check failed")
-            result = {"status": "failed", "error": _message(exc)}
+            result = {"status": "failed", "error": error_message(exc)}
         with self.lock:
             self.audit = {**self.audit, **result, "finished": time.time()}
 
@@ -305,17 +273,6 @@ def _job_upload(studio, run_id: str) -> str | None:
         return None
 
 
-def read_upload(path: Path, display: str):
-    from ..data import read_source
-
-    try:
-        frame = read_source(path).frame
-    except TextfitError as exc:
-        raise StudioError(str(exc).replace(str(path), f"'{display}'")) from None
-    frame.columns = [str(c) for c in frame.columns]
-    return frame
-
-
 class LabelingProjects:
     """Every project under `<workdir>/labeling`, opened on first use (a studio restart reopens none until asked)."""
 
@@ -336,7 +293,7 @@ class LabelingProjects:
         if label_column is None and str(preview["label_column"]).lower() not in LABEL_COLUMN_NAMES:
             preview.update(label_column=None, labels=None)
         if not preview["text_column"]:
-            frame = read_upload(self.studio.upload_path(preview["upload"]), preview["upload"]["original_name"])
+            frame = read_upload(self.studio.upload_path(preview["upload"]), preview["upload"]["original_name"]).frame
             try:
                 preview["text_column"] = find_text_column(frame, preview["upload"]["original_name"])
             except TextfitError:
@@ -360,7 +317,7 @@ class LabelingProjects:
         except TextfitError as exc:
             raise StudioError(str(exc).replace('e.g. --labels "billing,shipping,other"', "type one per line")) from None
         path = self.studio.upload_path(upload)
-        frame = read_upload(path, display)
+        frame = read_upload(path, display).frame
         for column in (text_column, label_column):
             if column is not None and column not in frame.columns:
                 raise StudioError(f"'{display}' has no column '{column}'. The columns are: {', '.join(frame.columns)}")
@@ -385,7 +342,7 @@ class LabelingProjects:
         project.save()
         with self.lock:
             self.open[project_id] = project
-        _background(project.open, texts, imported)
+        in_background(project.open, texts, imported)
         return project.describe()
 
     def get(self, project_id: str) -> Project:
@@ -399,7 +356,7 @@ class LabelingProjects:
                 if not meta_path.is_file():
                     raise StudioError("no such labeling project", 404)
                 project = self.open[project_id] = Project(self.studio, meta_path.parent, json.loads(meta_path.read_text()))
-                _background(project.open)
+                in_background(project.open)
         return project
 
     def list(self) -> list[dict]:

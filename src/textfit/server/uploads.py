@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Optional
 
-from .common import StudioError, human_bytes
+from .common import StudioError, human_bytes, naming_the_upload
 from .runs import new_id
 
 PREVIEW_ROWS = 10
@@ -76,18 +76,26 @@ class IncomingUpload:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
+def read_upload(path: Path, display: str):
+    """The uploaded file as read (`data.read_source`), its column names as text; errors name `display`."""
+    from ..data import DataError, read_source
+
+    try:
+        table = read_source(path)
+    except DataError as exc:
+        raise naming_the_upload(exc, path, display) from None
+    table.frame.columns = [str(c) for c in table.frame.columns]
+    return table
+
+
 def preview_file(path: Path, display: str, text_column: Optional[str] = None,
                  label_column: Optional[str] = None) -> dict:
     """What the page shows of a data file: columns, first rows, the detected or chosen columns and
     the examples per label. Errors name `display` (the user's file name), never the studio's folders."""
-    from ..data import TOPIC_LABELS, DataError, detect_columns, read_source, sample_fingerprint
+    from ..data import TOPIC_LABELS, DataError, detect_columns, sample_fingerprint
 
-    try:
-        table = read_source(path)
-        frame, fingerprint = table.frame, table.fingerprint
-    except DataError as exc:
-        raise StudioError(str(exc).replace(str(path), f"'{display}'")) from None
-    frame.columns = [str(c) for c in frame.columns]
+    table = read_upload(path, display)
+    frame, fingerprint = table.frame, table.fingerprint
     columns = list(frame.columns)
     detected, problem = {"text": None, "label": None}, None
     try:

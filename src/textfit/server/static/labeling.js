@@ -17,7 +17,8 @@ const textfitLabeling = (() => {
   const ACCEPT = ".csv,.tsv,.tab,.xlsx,.xlsm,.jsonl,.ndjson,.json,.parquet,.pq";
   const READING = { loading: "Loading the language model…", suggesting: "Suggesting a label for every message from the label names…",
     closed: "Opening the project…" };
-  let view, upload = null, project = null, timer = null, auditTimer = null, standTimer = null;
+  let view, upload = null, project = null, timer = null;
+  const timers = {};  // follow()'s, by name
   let loop = fresh();
 
   function fresh() {
@@ -147,7 +148,7 @@ const textfitLabeling = (() => {
     view.hidden = !match;
     const id = match ? match[1] || null : null;
     if (loop.id && loop.id !== id) leave();
-    clearTimeout(timer); clearTimeout(auditTimer); clearTimeout(standTimer);
+    clearTimeout(timer); Object.values(timers).forEach(clearTimeout);
     $("label-new").hidden = !match || Boolean(id);
     $("label-project").hidden = !id;
     if (id) open(id);
@@ -444,8 +445,8 @@ const textfitLabeling = (() => {
       loop.version = saved.head.version;
       refill(true);
     }
-    clearTimeout(standTimer);  // every few labels, and once the person pauses
-    standTimer = setTimeout(stand, loop.saved % STAND_EVERY === 0 ? 0 : 1500);
+    clearTimeout(timers.stand);  // every few labels, and once the person pauses
+    timers.stand = setTimeout(stand, loop.saved % STAND_EVERY === 0 ? 0 : 1500);
   }
 
   function showCount(status) {
@@ -481,18 +482,27 @@ const textfitLabeling = (() => {
   }
 
   // ------------------------------------------------------------------ where you stand
-  async function stand() {
+  // Ask the open project's `what` (stand, audit) and hand the answer to `show`, which returns after
+  // how many ms to ask again (0: the answer is final). An answer for a project left meanwhile is dropped.
+  async function follow(what, show) {
     const id = loop.id;
-    clearTimeout(standTimer);
+    clearTimeout(timers[what]);
     let answer;
     try {
-      answer = await api(`/api/labeling/${id}/stand`);
+      answer = await api(`/api/labeling/${id}/${what}`);
     } catch (error) {
       return;
     }
     if (id !== loop.id) return;
-    if (answer.estimate) showStand(answer);
-    if (!answer.current) standTimer = setTimeout(stand, 1000);  // computed in the background: ask again
+    const again = show(answer);
+    if (again) timers[what] = setTimeout(() => follow(what, show), again);
+  }
+
+  function stand() {
+    follow("stand", (answer) => {
+      if (answer.estimate) showStand(answer);
+      return answer.current ? 0 : 1000;  // computed in the background: ask again
+    });
   }
 
   function showStand(answer) {
@@ -606,22 +616,17 @@ const textfitLabeling = (() => {
     }
   }
 
-  async function followAudit() {
-    const id = loop.id;
-    clearTimeout(auditTimer);
-    let audit;
-    try {
-      audit = await api(`/api/labeling/${id}/audit`);
-    } catch (error) {
-      return;
-    }
-    if (id !== loop.id) return;
-    $("label-audit").disabled = audit.status === "running";
-    if (audit.status === "running") {
-      setStatus("label-audit-status", `Checking ${count(audit.labels)} labels…`, "busy");
-      auditTimer = setTimeout(followAudit, 700);
-    } else if (audit.status === "failed") setStatus("label-audit-status", audit.error, "error");
-    else if (audit.status === "done") showAudit(audit);
+  function followAudit() {
+    follow("audit", (audit) => {
+      $("label-audit").disabled = audit.status === "running";
+      if (audit.status === "running") {
+        setStatus("label-audit-status", `Checking ${count(audit.labels)} labels…`, "busy");
+        return 700;
+      }
+      if (audit.status === "failed") setStatus("label-audit-status", audit.error, "error");
+      else if (audit.status === "done") showAudit(audit);
+      return 0;
+    });
   }
 
   function showAudit(audit) {
