@@ -190,6 +190,20 @@ def test_a_stopped_or_killed_job_ends_without_results(client, tmp_path):
     assert job["status"] == "completed" and job["rows"] == 3 and job["downloads"] == ["csv", "xlsx"]
 
 
+def test_stopping_the_studio_stops_its_jobs(tmp_path, tiny_model_dir):
+    workdir = tmp_path / "studio"
+    add_trained_run(workdir, tiny_model_dir)
+    with TestClient(create_studio_app(workdir, LIMITS)) as client:
+        upload_id = put_file(client, "long.txt", b"a message about markets\n" * 60_000).json()["upload"]["id"]
+        assert client.post(f"/api/runs/{RUN}/classify", json={"upload_id": upload_id}).status_code == 202
+        pid = _job_pid(client)
+    with pytest.raises(ProcessLookupError):  # gone with the studio, not left running unwatched
+        os.kill(pid, 0)
+    with TestClient(create_studio_app(workdir, LIMITS)) as client:
+        job = client.get(f"/api/runs/{RUN}/classify").json()["job"]
+        assert job["status"] == "stopped" and "stopped before the end" in job["error"] and job["downloads"] == []
+
+
 def _job_pid(client) -> int:
     import json
 

@@ -298,6 +298,24 @@ class FileJobs:
                 pass
         return self.state(run_id)
 
+    def stop_all(self, grace_s: float) -> None:
+        """At the studio's shutdown: stop the jobs it started (each records "stopped" and removes its
+        partial files), SIGKILL after `grace_s`. Not left running without anyone to follow them."""
+        with self.lock:
+            live = {run_id: p for run_id, p in self.procs.items() if p.poll() is None}
+            for run_id, process in live.items():
+                job = _read_json(self.folder(run_id) / JOB) or {}
+                _write_json(self.folder(run_id) / JOB, {**job, "stop_requested": True})
+                process.terminate()
+            deadline = time.time() + grace_s
+            for process in live.values():
+                try:
+                    process.wait(max(0.1, deadline - time.time()))
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            self.procs.clear()
+
     def state(self, run_id: str) -> Optional[dict]:
         """The run's latest job as the page shows it, or None. A job whose process is gone without
         an outcome failed (or was stopped); the outcome is written for the next look."""

@@ -346,6 +346,8 @@ class Studio:
                 self._finalize(run, process.returncode, studio_stopped=True)
         self.procs.clear()
         stop_adopted(self, grace_s)
+        if hasattr(self, "file_jobs"):  # classify_files.py, where its router is installed
+            self.file_jobs.stop_all(grace_s)
         self.servers.stop_all()
         self.store.close()
 
