@@ -219,6 +219,22 @@ def test_serve_a_run_then_stop_it_and_stop_on_delete(workdir, tiny_model_dir):
         assert not answers_health(second["url"])
 
 
+def test_resuming_a_run_stops_serving_its_model_so_far(workdir, tiny_model_dir):
+    with TestClient(create_studio_app(workdir, LIMITS)) as client:
+        studio = client.app.state.studio
+        folder = add_finished_run(studio, RUN, tiny_model_dir)
+        studio.store.update_run(RUN, status="interrupted")  # stopped early: its best model so far was saved
+        shutil.rmtree(folder / "model.checkpoints" / "step-00000010")
+        (folder / "model.checkpoints" / "run.json").write_text("{}")  # and it can be resumed (from the start)
+        info = client.post(f"/api/runs/{RUN}/serve").json()
+        assert info["serving"] and answers_health(info["url"])
+        resumed = client.post(f"/api/runs/{RUN}/resume")
+        assert resumed.status_code == 200, resumed.text
+        # the resumed run writes a new model: the old one must not go on answering as if it were it
+        assert client.get(f"/api/runs/{RUN}/serve").json() == {"serving": False}
+        assert not is_server_of(info["pid"], str(folder / "model")) and not answers_health(info["url"])
+
+
 def test_a_studio_restart_adopts_a_server_left_running_and_shutdown_stops_it(workdir, tiny_model_dir):
     crashed = Studio(workdir, LIMITS)  # never shut down: as if killed
     add_finished_run(crashed, RUN, tiny_model_dir)

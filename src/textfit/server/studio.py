@@ -244,6 +244,7 @@ class Studio:
             if not self.store.change_status(run_id, run["status"], "queued", finished=None, pid=None,
                                             message=f"resuming from {where}"):
                 raise StudioError("this run changed meanwhile; reload the page", 409)
+        self.servers.stop(run_id)  # it served the model so far: serve the resumed run's once it has ended
         return self.get_run(run_id)
 
     def _refresh(self, run: dict) -> dict:
