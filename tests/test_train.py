@@ -172,7 +172,8 @@ def test_a_save_killed_between_its_steps_leaves_a_loadable_model(tiny_model_dir,
 
     from textfit import evaluate
     from textfit.data import load_data
-    from textfit.save import recover_model_folder, save_model
+    from textfit.folders import recover_model_folder
+    from textfit.save import save_model
 
     out = tmp_path / "m"
     shutil.copytree(tiny_model_dir, out)
@@ -202,6 +203,8 @@ def test_a_save_killed_between_its_steps_leaves_a_loadable_model(tiny_model_dir,
     monkeypatch.undo()
     if crash == "moving the new one in":  # the one moment without a model at `out`: the old one waits beside it
         assert not out.exists() and Classifier.load(out.with_name("m.previous")).record["status"] == "completed"
+        # and loading `out` meanwhile (a server, a studio page) reads it, changing nothing on disk
+        assert Classifier.load(out).record["status"] == "completed" and not out.exists()
 
     recover_model_folder(out)  # what the next save (or training run) does first
     assert not out.with_name("m.previous").exists()

@@ -28,17 +28,16 @@ import datetime as dt
 import hashlib
 import json
 import math
-import os
 import random
 import shutil
 import time
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from .config import TrainConfig
 from .errors import TextfitError
+from .folders import write_atomically, write_json
 from .loop import LoopState
 
 RUN_FILE = "run.json"
@@ -242,50 +241,3 @@ def restore_random_states(restored: dict) -> None:
 # --- durable files -----------------------------------------------------------------------------
 def json_ready(values: dict) -> dict:
     return json.loads(json.dumps(values, default=str))
-
-
-def write_json(path: Path, payload: dict) -> None:
-    """Write `path` whole or not at all: a temporary file, fsynced, renamed over it."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(json.dumps(payload, indent=2, default=str))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    sync_directory(path.parent)
-
-
-def write_atomically(folder: Path, write: Callable[[Path], None]) -> None:
-    """Fill a temporary folder with `write(tmp)`, fsync it and rename it to `folder` (which must
-    not exist): `folder` is then complete or absent, whenever the process dies."""
-    tmp = folder.with_name(".tmp-" + folder.name)
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    write(tmp)
-    sync_tree(tmp)
-    os.replace(tmp, folder)
-    sync_directory(folder.parent)
-
-
-def sync_tree(folder: Path) -> None:
-    """fsync every file under `folder`, and the folders: the data is on disk before any rename."""
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            with open(path, "rb") as f:
-                os.fsync(f.fileno())
-        else:
-            sync_directory(path)
-    sync_directory(folder)
-
-
-def sync_directory(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # platforms that cannot open a directory (Windows) order renames themselves
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -10,6 +10,7 @@ probabilities are calibrated, and `min_confidence` turns answers below it into "
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -18,6 +19,9 @@ import numpy as np
 from .backends import OnnxBackend, TorchBackend
 from .calibration import NOT_SURE, Calibration, check_min_confidence
 from .errors import ModelError
+from .folders import previous_of
+
+log = logging.getLogger("textfit")
 
 RUN_RECORD = "textfit.json"
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -43,6 +47,10 @@ class Classifier:
         (default: every core this process may use); PyTorch's are process-wide
         (`torch.set_num_threads`), so they stay the caller's to set."""
         folder = Path(folder)
+        if not (folder / "config.json").is_file() and (previous_of(folder) / "config.json").is_file():
+            # a save is between its two renames, or was killed there: the model it replaces is complete
+            log.warning("%s is missing while a new model replaces it: loading the one it replaces", folder)
+            folder = previous_of(folder)
         if not Path(folder, "config.json").is_file():
             raise ModelError(f"{folder} is not a trained model folder (no config.json); train one with `textfit train`")
         if backend not in BACKENDS:

@@ -3,26 +3,23 @@ the n-gram model textfit blends in (lexical.py), the calibration of its confiden
 (calibration.py), the run record `textfit.json`, the evaluation report, and a README.md model card.
 
 The folder is written beside its destination (OUT.partial), fsynced, and moved into place at the
-end; a model already there is moved aside (OUT.previous) first and deleted only once the new one is
-in place. A failure at any point leaves a complete model at OUT, or, between the two renames, the
-previous one at OUT.previous, which `recover_model_folder` (called by every save) puts back."""
+end (folders.replace_folder): a failure at any point leaves a complete model, new or old."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import platform
 import shutil
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from .calibration import MIN_EXAMPLES as MIN_CALIBRATION_EXAMPLES
-from .checkpoint import sync_directory, sync_tree
 from .classifier import RUN_RECORD, Classifier
 from .config import TrainConfig
 from .data import LabeledTexts, classes_not_evaluated
 from .evaluate import BASELINE_HINT, EvaluationReport
+from .folders import replace_folder
 from .models import display_name, save_tokenizer
 
 # In a run over several processes: the peak memory is the main process's, these add the rest.
@@ -96,28 +93,8 @@ def save_model(out_dir: str | Path, classifier: Classifier, record: dict, report
     (staging / RUN_RECORD).write_text(json.dumps(record, indent=2, default=str))
     report.save(staging)
     (staging / "README.md").write_text(model_card(record, report))
-    sync_tree(staging)
-    recover_model_folder(folder)
-    previous = folder.with_name(folder.name + ".previous")
-    if folder.exists():
-        os.replace(folder, previous)
-    os.replace(staging, folder)
-    sync_directory(folder.parent)
-    shutil.rmtree(previous, ignore_errors=True)
+    replace_folder(staging, folder)
     return folder
-
-
-def recover_model_folder(out_dir: str | Path) -> None:
-    """Finish what a save killed between its steps left: put the previous model back where the new
-    one never arrived (OUT missing, OUT.previous there), or delete it where the new one did."""
-    folder = Path(out_dir)
-    previous = folder.with_name(folder.name + ".previous")
-    if not previous.exists():
-        return
-    if folder.exists():
-        shutil.rmtree(previous)
-    else:
-        os.replace(previous, folder)
 
 
 def table_cell(text) -> str:
