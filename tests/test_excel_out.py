@@ -80,6 +80,25 @@ def test_evaluate_reads_a_chosen_sheet(tiny_model_dir, tmp_path):
     assert first.exit_code == 1 and "note" in first.output, first.output
 
 
+def test_train_evaluates_on_another_sheet_of_the_training_workbook(tiny_bert, tmp_path):
+    import json
+
+    book, sample = tmp_path / "book.xlsx", pd.read_csv(SAMPLE_DATA)
+    with pd.ExcelWriter(book) as writer:
+        sample.head(300).to_excel(writer, sheet_name="train", index=False)
+        sample.iloc[300:360].to_excel(writer, sheet_name="test", index=False)
+    for eval_sheet in ("test", "2"):
+        out = tmp_path / f"model-{eval_sheet}"
+        result = run("train", book, "--sheet", "train", "--eval-data", book, "--eval-sheet", eval_sheet,
+                     "--label-names", ",".join(TOPIC_LABELS), "--model", tiny_bert, "--epochs", 1,
+                     "--strategy", "finetune", "--out", out)
+        assert result.exit_code == 0, result.output
+        record = json.loads((out / "textfit.json").read_text())
+        assert (record["data"]["train_examples"], record["data"]["eval_examples"]) == (300, 60), record["data"]
+    wrong = run("train", book, "--eval-data", book, "--eval-sheet", "holdout", "--model", tiny_bert, "--out", tmp_path / "m")
+    assert wrong.exit_code == 1 and "no sheet 'holdout'" in " ".join(wrong.output.split())
+
+
 def test_xlsx_output_cannot_be_resumed_and_a_killed_one_starts_over(tiny_model_dir, tmp_path):
     pd.DataFrame({"text": ["one", "two", "three"]}).to_csv(tmp_path / "in.csv", index=False)
     with pytest.raises(TextfitError, match=r"out\.xlsx is an Excel workbook.*cannot be resumed.*\.csv"):

@@ -87,6 +87,7 @@ def train(
     sheet: Sheet = None,
     label_names: Annotated[Optional[str], typer.Option(help="Label names in id order: 'a,b,c' or a file with one per line.")] = None,
     eval_data: Annotated[Optional[str], typer.Option(help="Evaluate on this file / hub id instead of a hold-out.")] = None,
+    eval_sheet: Annotated[Optional[str], typer.Option(help="Sheet of an Excel --eval-data file: a name, or a position counted from 1 (default: the first); the training workbook's other sheet works.")] = None,
     eval_split: Annotated[Optional[float], typer.Option(help="Fraction held out for evaluation (default 0.2, stratified).")] = None,
     final_fit: Annotated[Optional[bool], typer.Option("--final-fit/--no-final-fit", help="Once the held-out part has chosen the schedule, train the saved model again on every example (default: on from 100 held-out examples; the reported scores stay the hold-out run's).")] = None,
     split: Annotated[Optional[str], typer.Option(help="Split of a hub data set to train on (default train).")] = None,
@@ -126,7 +127,7 @@ def train(
         settings = TrainConfig()
     settings = settings.override(
         data=data, model=model, text_column=text_column, label_column=label_column, sheet=sheet,
-        label_names=parse_label_names(label_names), eval_data=eval_data, eval_split=eval_split, final_fit=final_fit, split=split,
+        label_names=parse_label_names(label_names), eval_data=eval_data, eval_sheet=eval_sheet, eval_split=eval_split, final_fit=final_fit, split=split,
         data_config=data_config, train_size=train_size, test_size=test_size, seed=seed, epochs=epochs,
         time_budget=time_budget, strategy=strategy, learning_rate=learning_rate, batch_size=batch_size,
         max_length=max_length, strip_urls=strip_urls, pooling=pooling, lexical_weight=lexical_weight,

@@ -39,6 +39,9 @@ class TrainConfig:
     """Separate evaluation file or hub id; otherwise a stratified hold-out of the training data."""
     eval_data_split: str | None = None
     """Split of a hub evaluation data set (default: validation)."""
+    eval_sheet: str | None = None
+    """Sheet of an Excel evaluation file (default: the first): `--eval-data book.xlsx --eval-sheet test`
+    evaluates on another sheet of the training workbook."""
     eval_split: float = 0.2
     """Fraction held out for evaluation when no eval_data is given."""
     final_fit: bool | None = None

@@ -385,7 +385,7 @@ def load_train_eval(config) -> tuple[LabeledTexts, LabeledTexts]:
     check_trainable(data)
     if config.eval_data:
         evaluation = load_data(config.eval_data, label_names=data.label_names, config=config.data_config,
-                               split=config.eval_data_split or "validation", **options)
+                               split=config.eval_data_split or "validation", sheet=config.eval_sheet, **options)
         train = data
     else:
         train, evaluation = stratified_split(data, config.eval_split, config.seed)
