@@ -140,6 +140,24 @@ def test_keep_columns_and_row_order(tiny_model_dir, tmp_path):
     predict_file(tiny_model_dir, labeled, tmp_path / "x.csv", keep_columns=["text"])  # the way out it names
 
 
+def test_a_json_lines_key_that_turns_up_late_is_left_out_and_said_so(tiny_model_dir, tmp_path, caplog):
+    records = [{"id": i, "text": f"oil prices move {i}"} for i in range(5000)]
+    records[4500]["region"] = "EU"  # past the first rows read (4,096 lines), which set the output's columns
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    with caplog.at_level("WARNING", logger="textfit"):
+        summary = predict_file(tiny_model_dir, tmp_path / "in.jsonl", tmp_path / "out.csv", batch_rows=1000)
+    assert summary.rows == 5000 and summary.left_out_columns == ["region"]
+    assert "'region' first appears at row 4,501" in caplog.text and "give it in the first record too" in caplog.text
+    written = pd.read_csv(tmp_path / "out.csv")
+    assert list(written.columns) == ["id", "text", "label", "score"] and written["id"].tolist() == list(range(5000))
+    caplog.clear()
+    records[0]["region"] = ""  # the way out the warning names
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    summary = predict_file(tiny_model_dir, tmp_path / "in.jsonl", tmp_path / "out2.csv", batch_rows=1000)
+    assert summary.left_out_columns == [] and "first appear" not in caplog.text
+    assert pd.read_csv(tmp_path / "out2.csv")["region"].tolist()[4500] == "EU"
+
+
 def test_empty_and_missing_texts_are_kept_and_counted(tiny_model_dir, tmp_path):
     source = tmp_path / "in.jsonl"
     source.write_text('{"id": 1, "text": "Fed holds rates"}\n{"id": 2, "text": ""}\n{"id": 3, "text": null}\n'

@@ -13,6 +13,7 @@ each batch `OUT.partial.json` records the rows done and the partial output's len
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections import Counter
@@ -27,6 +28,8 @@ from .calibration import NOT_SURE, check_min_confidence
 from .classifier import Classifier
 from .errors import DataError, ModelError, TextfitError
 from .predict_io import ID_COLUMN_NAMES, empty_texts, find_text_column, prediction_columns
+
+log = logging.getLogger("textfit")
 
 SIDECAR_VERSION = 1
 
@@ -44,6 +47,8 @@ class PredictSummary:
     output: Path | None = None
     resumed_rows: int = 0
     """Rows a killed run had already written when this one resumed it."""
+    left_out_columns: list[str] = field(default_factory=list)
+    """Columns (JSON Lines keys) that first appear after the rows that set the output's columns."""
 
     @property
     def rows_per_second(self) -> float:
@@ -178,12 +183,16 @@ def predict_file(model_dir: str | Path, input: str | Path, output: str | Path, *
     sink = open_sink(output, partial, state["position"])
     _write_sidecar(sidecar, state)
     bar = RowProgress(source, resumed_rows) if progress else None
+    left_out: list[str] = []
     try:
         for frame in batches(_chained(first, frames), batch_rows, skip=resumed_rows):
             frame.columns = [str(c) for c in frame.columns]
             if text_column not in frame.columns:
                 raise DataError(f"{input}: a file in it has no column '{text_column}' (its columns: "
                                 f"{', '.join(frame.columns)})")
+            if not keep_columns and (late := [c for c in frame.columns if c not in columns and c not in left_out]):
+                _warn_late_columns(input, frame, late, state["rows"])
+                left_out += late
             predicted = predictor(frame.reindex(columns=columns))
             state["position"] = sink.write(predicted)
             filled = predicted["label"][predicted["label"] != ""]
@@ -205,7 +214,19 @@ def predict_file(model_dir: str | Path, input: str | Path, output: str | Path, *
     remove_partial(partial)  # Parquet's part files
     if sidecar:
         sidecar.unlink()
-    return _summary(state, time.perf_counter() - started, output, resumed_rows)
+    summary = _summary(state, time.perf_counter() - started, output, resumed_rows)
+    summary.left_out_columns = left_out
+    return summary
+
+
+def _warn_late_columns(input, frame: pd.DataFrame, late: list[str], rows_before: int) -> None:
+    """The output's columns are the first rows' (a CSV header is written once, and a resumed job
+    must write the same): a key that turns up later is left out, and said so, with where."""
+    row = rows_before + 1 + int(frame[late].notna().any(axis=1).to_numpy().argmax())
+    log.warning("%s: %s first appear%s at row %s, after the rows that decide the output's columns, and %s left "
+                "out of the output; to keep %s, give %s in the first record too", input,
+                ", ".join(map(repr, late)), "s" if len(late) == 1 else "", f"{row:,}", "is" if len(late) == 1 else "are",
+                "it" if len(late) == 1 else "them", "it" if len(late) == 1 else "them")
 
 
 def _chained(first, frames):
