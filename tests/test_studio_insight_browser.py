@@ -54,6 +54,42 @@ def test_the_yardstick_stands_beside_the_accuracy(page, run_url):
     shoot(page, "insight-1-yardstick")
 
 
+def test_the_runs_list_flags_a_model_no_better_than_the_yardstick(page, run_url, studio_url):
+    run_id = run_url.rsplit("/", 1)[1]
+    yardstick = call(f"{studio_url}api/runs/{run_id}")["metrics"]["yardstick"]
+    insight = call(f"{studio_url}api/runs/{run_id}/insight")
+    assert yardstick["label"] in TOPIC_LABELS and 0 < yardstick["accuracy"] < 1
+    assert yardstick["beats"] is insight["yardstick"]["beats"]  # the run page's verdict, in the list
+    page.goto(run_url)
+    entry = page.locator(f'#runs-list a[data-run="{run_id}"]')
+    expect(entry).to_be_visible(timeout=30_000)
+    flag = f"no better than always “{yardstick['label']}”"
+    if yardstick["beats"]:  # the sample is balanced: always answering one topic scores 4.5 %
+        expect(entry).not_to_contain_text("no better than")
+    else:
+        expect(entry).to_contain_text(flag)
+    assert not re.search(r"null|undefined|NaN", entry.inner_text())
+
+
+def test_the_runs_list_says_when_a_model_is_no_better_than_always_one_label(page, tmp_path):
+    from studio_page import studio_in_a_thread
+
+    from textfit.server.runs import RunStore
+    from textfit.server.studio import create_studio_app
+
+    store = RunStore(tmp_path / "studio.db")  # a finished run as the studio records it (Studio._finalize)
+    store.add_run("run-20200101-000000-skewed", "Support tickets", None, "tickets.csv", {"epochs": 1})
+    store.update_run("run-20200101-000000-skewed", status="completed", metrics={
+        "accuracy": 0.64, "macro_f1": 0.3, "yardstick": {"label": "Neutral", "accuracy": 0.633, "beats": False}})
+    store.close()
+    with studio_in_a_thread(create_studio_app(tmp_path)) as url:
+        page.goto(url)
+        entry = page.locator('#runs-list a[data-run="run-20200101-000000-skewed"]')
+        expect(entry).to_contain_text("accuracy 64.0", timeout=30_000)
+        expect(entry).to_contain_text("no better than always “Neutral” (63.3")
+        shoot(page, "insight-runs-list-flag")
+
+
 def test_the_threshold_slider_changes_the_coverage_readout_and_is_remembered(page, run_url):
     page.goto(run_url)
     slider = page.locator("#min-confidence")

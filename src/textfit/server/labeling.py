@@ -6,6 +6,8 @@ The projects and their background work are in labeling_projects.py; the engine i
     GET  /api/labeling/uploads/{upload}         an upload's columns (a text column found without labels too)
     POST /api/labeling                          a new project: embeds its texts in the background
     GET  /api/labeling/{project}                its state (reading progress, counts, the linked run and file)
+    PATCH /api/labeling/{project}               rename it ({"name": ...}, cleaned as a run's name is)
+    DELETE /api/labeling/{project}              remove its folder (409 while reading or checking); its runs stay
     POST /api/labeling/{project}/next           the next messages to label (leased; gives `release` back first)
     POST /api/labeling/{project}/labels         one label, stored at once; a refit starts in the background
     POST /api/labeling/{project}/skip           leave one message unlabeled
@@ -59,6 +61,10 @@ def labeling_router(studio):
         model_config = ConfigDict(extra="forbid")
         indices: list[int] = Field(..., max_length=200)
 
+    class Rename(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        name: str
+
     class Train(BaseModel):
         model_config = ConfigDict(extra="forbid")
         epochs: Optional[int] = Field(None, ge=1, le=100)
@@ -81,6 +87,14 @@ def labeling_router(studio):
     @router.get("/api/labeling/{project_id}")
     async def project(project_id: str):
         return await asyncio.to_thread(lambda: projects.get(project_id).describe())
+
+    @router.patch("/api/labeling/{project_id}")
+    async def rename(project_id: str, request: Rename):
+        return await asyncio.to_thread(projects.rename, project_id, request.name)
+
+    @router.delete("/api/labeling/{project_id}")
+    async def delete(project_id: str):
+        return await asyncio.to_thread(projects.delete, project_id)
 
     @router.post("/api/labeling/{project_id}/next")
     async def next_batch(project_id: str, request: Next):

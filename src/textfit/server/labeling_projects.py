@@ -6,6 +6,9 @@ person typed, and a `textfit.LabelingSession` over them, in `<workdir>/labeling/
     rows.json        the upload's row (0-based) of each message: rows without text are left out
     session.sqlite   the labels (LabelingSession): each one is stored the moment it is given
 
+Renaming changes project.json only; deleting removes this folder and nothing else: the runs trained
+from the labels, their uploads and the upload the project started from stay in the studio.
+
 Everything slow runs in a background thread while the page polls: embedding the texts (when a
 project is created, or first opened after a restart: then from the vector cache), the fast head's
 refit after every few labels, the estimate and learning curve, the label audit. A request itself
@@ -17,12 +20,14 @@ import io
 import json
 import logging
 import re
+import shutil
 import threading
 import time
 from pathlib import Path
 
 from ..errors import TextfitError
 from .common import Latest, StudioError, error_message, in_background
+from .housekeeping import clean_name
 from .runs import new_id, valid_id
 from .uploads import read_upload
 from .worker import write_json
@@ -44,7 +49,8 @@ class Project:
         self.studio, self.folder, self.meta = studio, folder, meta
         self.session = None
         self.phase, self.done, self.error = "loading", 0, None
-        """loading (the model) -> reading (embedding: done of meta['messages']) -> suggesting -> ready, or failed."""
+        """loading (the model) -> reading (embedding: done of meta['messages']) -> suggesting -> ready, or failed;
+        closed: not opened since the studio started; deleted: its folder is gone (a request holding it gets a 404)."""
         self.lock = threading.Lock()
         self.changes = 0  # every label, correction or skip given here: the version `stand` is computed for
         self.head_version, self.refitting = 0, False
@@ -94,6 +100,8 @@ class Project:
         return read_upload(self.studio.upload_path(upload), upload["original_name"]).frame
 
     def ready(self):
+        if self.phase == "deleted":
+            raise StudioError("this labeling project was deleted", 404)
         if self.phase == "failed":
             raise StudioError(f"this project could not be opened: {self.error}", 409)
         if self.session is None:
@@ -133,17 +141,19 @@ class Project:
     def _refit(self) -> None:
         """Refit the head until no refit is due (labels keep coming while it fits); the page re-ranks
         its queue when `head_version` moves."""
+        session = self.session  # kept: a delete drops self.session
         try:
             while True:
-                if self.session.refit():
+                if session.refit():
                     with self.lock:
                         self.head_version += 1
                 with self.lock:
-                    if not self.session.status()["refit_due"]:
+                    if not session.status()["refit_due"]:
                         self.refitting = False
                         return
         except Exception:
-            log.exception("labeling: refitting the head failed")
+            if self.phase != "deleted":  # else its session.sqlite is simply gone
+                log.exception("labeling: refitting the head failed")
             with self.lock:
                 self.refitting = False
 
@@ -238,6 +248,14 @@ class Project:
             result = {"status": "failed", "error": error_message(exc)}
         with self.lock:
             self.audit = {**self.audit, **result, "finished": time.time()}
+
+    def busy(self) -> str | None:
+        """Why the project cannot be deleted now, in the page's words; None when it can."""
+        if self.phase in ("loading", "reading", "suggesting"):
+            return f"the messages of “{self.meta['name']}” are still being read: delete the project once they are"
+        if self.audit["status"] == "running":
+            return f"the labels of “{self.meta['name']}” are being checked: delete the project once the check is done"
+        return None
 
     # --- what the page shows ----------------------------------------------------------------------
     def summary(self) -> dict:
@@ -347,30 +365,67 @@ class LabelingProjects:
 
     def get(self, project_id: str) -> Project:
         """The project, opened in the background the first time it is asked for."""
-        if not valid_id(project_id):
-            raise StudioError("no such labeling project", 404)
         with self.lock:
-            project = self.open.get(project_id)
-            if project is None:
-                meta_path = self.root / project_id / PROJECT
-                if not meta_path.is_file():
-                    raise StudioError("no such labeling project", 404)
-                project = self.open[project_id] = Project(self.studio, meta_path.parent, json.loads(meta_path.read_text()))
+            project = self._find(project_id)
+            if project.phase == "closed":
+                project.phase, self.open[project_id] = "loading", project
                 in_background(project.open)
         return project
+
+    def _find(self, project_id: str) -> Project:
+        """The project; one not open is read from its project.json, "closed", not opened. Hold self.lock."""
+        if not valid_id(project_id):
+            raise StudioError("no such labeling project", 404)
+        if project_id in self.open:
+            return self.open[project_id]
+        meta_path = self.root / project_id / PROJECT
+        if not meta_path.is_file():
+            raise StudioError("no such labeling project", 404)
+        project = Project(self.studio, meta_path.parent, json.loads(meta_path.read_text()))
+        project.phase = "closed"
+        return project
+
+    def rename(self, project_id: str, name: str) -> dict:
+        """Cleaned as a run's name is (housekeeping.clean_name: one line, at most 100 characters)."""
+        if not any(c.isprintable() and not c.isspace() for c in name):
+            raise StudioError("give the project a name (it cannot be empty)")
+        name = clean_name(name)
+        with self.lock:  # a project not open stays closed: renaming it embeds nothing
+            project = self._find(project_id)
+            with project.lock:
+                project.meta["name"] = name
+                project.save()
+        return project.summary()
+
+    def delete(self, project_id: str) -> dict:
+        """Forget the project and remove its folder: refused while its texts are read or its labels checked.
+        The session keeps no connection open (one per call), so dropping it closes it."""
+        with self.lock:  # no request can open it meanwhile
+            project = self._find(project_id)
+            folder = project.folder
+            if folder.resolve() != self.root.resolve() / project_id:  # a link, or not under <workdir>/labeling
+                raise StudioError(f"refusing to remove {folder}: it is not a folder of {self.root}", 500)
+            with project.lock:
+                if reason := project.busy():
+                    raise StudioError(reason, 409)
+                project.phase, project.session = "deleted", None
+            self.open.pop(project_id, None)
+            try:
+                (folder / PROJECT).unlink(missing_ok=True)  # first: a folder left half-removed is listed no more
+                shutil.rmtree(folder)  # follows no links
+            except OSError as exc:
+                raise StudioError(f"the project was deleted, but some of its files could not be removed ({exc}); "
+                                  f"remove the folder {folder} by hand", 500) from None
+        return {"deleted": project_id, "name": project.meta["name"], "runs_kept": len(project.meta.get("runs") or [])}
 
     def list(self) -> list[dict]:
         """Newest first: open projects as they stand, the others as their project.json says."""
         found = []
         for meta_path in self.root.glob(f"*/{PROJECT}"):
-            with self.lock:
-                project = self.open.get(meta_path.parent.name)
-            if project is not None:
-                found.append(project.summary())
-                continue
             try:
-                meta = json.loads(meta_path.read_text())
-            except (OSError, ValueError):
+                with self.lock:
+                    project = self._find(meta_path.parent.name)
+            except (OSError, ValueError, StudioError):  # removed meanwhile, or unreadable
                 continue
-            found.append(Project(self.studio, meta_path.parent, meta).summary() | {"phase": "closed"})
+            found.append(project.summary())
         return sorted(found, key=lambda p: p["created"] or 0, reverse=True)

@@ -88,8 +88,11 @@ def run_training(run_dir: Path, resume: bool = False) -> int:
                                                             "(details in the run's worker.log)"})
         return 2
     record = result.record
-    write_json(run_dir / RESULT, {"ok": True, "status": record["status"], "metrics": result.report.metrics,
-                                  "best": record.get("best"), "timings": record.get("timings")})
+    report = result.report
+    yardstick = {"label": report.baseline["label"], "accuracy": report.baseline["accuracy"],
+                 "beats": report.beats_baseline} if report.baseline else None  # the runs list flags a model not above it
+    write_json(run_dir / RESULT, {"ok": True, "status": record["status"], "metrics": report.metrics,
+                                  "yardstick": yardstick, "best": record.get("best"), "timings": record.get("timings")})
     return 0
 
 

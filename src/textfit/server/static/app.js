@@ -124,9 +124,12 @@ async function loadRuns() {
     for (const run of runs) {
       const score = run.metrics ? `accuracy ${pct(run.metrics.accuracy)}`
         : run.queue ? `waiting (place ${run.queue.position})` : textfitOutcome.word(run);
+      const yardstick = run.metrics && run.metrics.yardstick;
       const link = el("a", { href: `#run/${run.id}`, "data-run": run.id },
         el("span", { class: "run-name", text: run.name }),
         el("span", { class: "run-meta" }, el("span", { class: `dot ${run.status}` }), `${score} · ${when(run.created)}`),
+        yardstick && yardstick.beats === false ? el("span", { class: "run-ending",  // the yardstick (insight.py)
+          text: `no better than always “${yardstick.label}” (${pct(yardstick.accuracy)})` }) : "",
         textfitOutcome.ending(run));  // "stopped: time budget reached" under a scored run (outcome.js)
       list.append(el("li", {}, link));
     }
