@@ -56,7 +56,8 @@ def test_coverage_curve_by_hand():
     probabilities = np.array([[0.95, 0.05], [0.6, 0.4], [0.55, 0.45], [0.2, 0.8]])
     labels = np.array([0, 1, 0, 1])  # right, wrong, right, right
     curve = {c["threshold"]: c for c in coverage_curve(probabilities, labels)}
-    assert list(curve) == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+    assert list(curve) == [round(0.05 * i, 2) for i in range(20)]  # 0, 0.05, ..., 0.95
+    assert curve[0.95] == {"threshold": 0.95, "answered": 0.25, "accuracy": 1.0}
     assert curve[0.0] == {"threshold": 0.0, "answered": 1.0, "accuracy": 0.75}
     assert curve[0.6] == {"threshold": 0.6, "answered": 0.75, "accuracy": 0.6667}  # a score equal to it is answered
     assert curve[0.7] == {"threshold": 0.7, "answered": 0.5, "accuracy": 1.0}  # 0.95 and 0.8

@@ -51,7 +51,7 @@ def test_insight_carries_the_records_yardstick_verdicts_and_coverage(studio):
     assert yardstick["beats"] is record["beats_baseline"]  # the library's verdict, not a new one
     assert f"always answering \u2018{record['baseline']['label']}\u2019 would score" in yardstick["short"]
     assert f"{100 * record['baseline']['accuracy']:.1f}%" in yardstick["sentence"]
-    assert insight["coverage"] == record["coverage"] and len(insight["coverage"]) == 10
+    assert insight["coverage"] == record["coverage"] and len(insight["coverage"]) == 20
     assert insight["calibration"]["temperature"] == record["calibration"]["temperature"]
     assert [e["accuracy"] for e in insight["evaluations"]] == [h["accuracy"] for h in record["history"]]
     assert [e["beats"] for e in insight["evaluations"]] == [beats_baseline(h["accuracy"], record["baseline"])

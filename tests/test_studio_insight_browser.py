@@ -97,7 +97,9 @@ def test_the_threshold_slider_changes_the_coverage_readout_and_is_remembered(pag
     readout = page.locator("#coverage-readout")
     expect(readout).to_contain_text("At 0% (always answer): 100% of messages answered")
     expect(page.locator("#coverage-chart path.accuracy-line")).to_have_count(1)
-    slider.fill("9")  # the last point of the curve: 90 %
+    slider.fill("13")  # 65 %: the curve has a point every 5 %
+    expect(page.locator("#min-confidence-value")).to_have_text("65% sure")
+    slider.fill("18")  # 90 %
     expect(readout).to_contain_text(re.compile(r"^At 90%: "))
     expect(page.locator("#min-confidence-value")).to_have_text("90% sure")
     assert slider.get_attribute("data-min-confidence") == "0.9"
@@ -107,7 +109,7 @@ def test_the_threshold_slider_changes_the_coverage_readout_and_is_remembered(pag
     shoot(page, "insight-2-threshold")
 
     page.reload()
-    expect(page.locator("#min-confidence")).to_have_value("9", timeout=30_000)  # remembered for this run
+    expect(page.locator("#min-confidence")).to_have_value("18", timeout=30_000)  # remembered for this run
     expect(readout).to_contain_text("At 90%")
 
     # "try it" sends the threshold and shows a low-confidence answer as "not sure (best guess: ...)"

@@ -350,3 +350,110 @@ def test_a_text_only_file_gets_its_text_column_found(client):
     assert described["text_column"] == "message" and described["columns"] == ["ticket", "message"]
     single = client.get(f"/api/labeling/uploads/{upload(client, frame[['message']])['id']}").json()
     assert single["text_column"] == "message"
+
+
+# --- rename and delete ---------------------------------------------------------------------------------
+def test_rename_is_cleaned_kept_across_a_restart_and_never_opens_a_closed_project(workdir, tiny_bert):
+    with TestClient(create_studio_app(workdir)) as client:
+        project = create(client, tiny_bert)
+        wait_ready(client, project["id"])
+        renamed = client.patch(f"/api/labeling/{project['id']}", json={"name": "  Support\ttickets\n March  "})
+        assert renamed.status_code == 200 and renamed.json()["name"] == "Support tickets March"
+        assert client.get(f"/api/labeling/{project['id']}").json()["name"] == "Support tickets March"
+        assert client.get("/api/labeling").json()["projects"][0]["name"] == "Support tickets March"
+        for name, words in ((" \n\t ", "cannot be empty"), ("\x00\x07", "cannot be empty"),
+                            ("x" * 101, "at most 100 characters (this one has 101)")):
+            refused = client.patch(f"/api/labeling/{project['id']}", json={"name": name})
+            assert refused.status_code == 400 and words in refused.json()["error"], refused.json()
+        assert client.patch(f"/api/labeling/{project['id']}", json={}).status_code in (400, 422)
+        assert client.patch("/api/labeling/label-00000000-000000-000000", json={"name": "a"}).status_code == 404
+        label_some(client, project["id"], 4)
+    with TestClient(create_studio_app(workdir)) as client:
+        listed = client.get("/api/labeling").json()["projects"]
+        assert [(p["name"], p["phase"]) for p in listed] == [("Support tickets March", "closed")]
+        again = client.patch(f"/api/labeling/{project['id']}", json={"name": "Tickets"})
+        assert again.status_code == 200 and again.json()["phase"] == "closed"
+        assert client.app.state.studio.labeling.open == {}  # renamed without reading its messages
+        assert client.get("/api/labeling").json()["projects"][0]["name"] == "Tickets"
+        deleted = client.delete(f"/api/labeling/{project['id']}")  # a closed project is not busy
+        assert deleted.status_code == 200 and deleted.json()["name"] == "Tickets"
+        assert client.get("/api/labeling").json()["projects"] == []
+
+
+def test_delete_removes_the_project_folder_only_and_keeps_its_trained_model(client, tiny_bert, workdir, tmp_path):
+    project, other = create(client, tiny_bert), create(client, tiny_bert, name="Other")
+    wait_ready(client, project["id"])
+    wait_ready(client, other["id"])
+    label_some(client, project["id"], 15)
+    run = client.post(f"/api/labeling/{project['id']}/train", json={"epochs": 1}).json()
+    done = wait_for(lambda: (r := client.get(f"/api/runs/{run['id']}").json())["status"] not in ("queued", "running")
+                    and r, timeout=300, every=0.5)
+    assert done["status"] == "completed", done
+    folder = workdir / "labeling" / project["id"]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("precious")
+    (folder / "a link").symlink_to(outside, target_is_directory=True)  # rmtree must not follow it
+    uploads_before = sorted(p.name for p in (workdir / "uploads").iterdir())
+    held = client.app.state.studio.labeling.get(project["id"])  # a request that holds the project meanwhile
+
+    response = client.delete(f"/api/labeling/{project['id']}")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"deleted": project["id"], "name": "Support", "runs_kept": 1}
+    assert not folder.exists() and (outside / "keep.txt").read_text() == "precious"
+    assert sorted(p.name for p in (workdir / "labeling").iterdir()) == [other["id"]]
+    assert [p["id"] for p in client.get("/api/labeling").json()["projects"]] == [other["id"]]
+    assert project["id"] not in client.app.state.studio.labeling.open
+    for method, path in (("get", ""), ("delete", ""), ("post", "/next"), ("get", "/stand")):
+        answer = client.request(method, f"/api/labeling/{project['id']}{path}", json={} if method == "post" else None)
+        assert answer.status_code == 404, (method, path, answer.text)
+    with pytest.raises(Exception, match="was deleted") as refused:
+        held.next_batch(5, [])
+    assert refused.value.status == 404
+
+    # the trained model, its upload and the file the project started from stay; the other project works on
+    assert client.get(f"/api/runs/{run['id']}").json()["status"] == "completed"
+    assert (workdir / "runs" / run["id"] / "model" / "config.json").is_file()
+    assert sorted(p.name for p in (workdir / "uploads").iterdir()) == uploads_before
+    assert client.post(f"/api/runs/{run['id']}/predict", json={"texts": ["refund please"]}).status_code == 200
+    assert label(client, other["id"], 0, "billing")["status"]["labeled"] == 1
+
+
+def test_delete_is_refused_while_the_messages_are_read_or_the_labels_checked(client, tiny_bert, monkeypatch, workdir):
+    import textfit.labeling
+    from textfit.labeling import vectors
+
+    reading, checking = threading.Event(), threading.Event()
+    real_encode, real_audit = vectors.Encoder.encode, textfit.labeling.audit
+
+    def held(self, texts, progress=None):  # stops after the first batch until the test has looked
+        def report(done, total):
+            progress(done, total)
+            if done < total:
+                reading.wait(60)
+        return real_encode(self, texts, report if progress else None)
+
+    monkeypatch.setattr(vectors.Encoder, "encode", held)
+    monkeypatch.setattr(textfit.labeling, "audit", lambda *a, **k: (checking.wait(60), real_audit(*a, **k))[1])
+    project = create(client, tiny_bert, tickets(per_label=40))
+    folder = workdir / "labeling" / project["id"]
+    try:
+        wait_for(lambda: client.get(f"/api/labeling/{project['id']}").json()["phase"] == "reading")
+        refused = client.delete(f"/api/labeling/{project['id']}")
+        assert refused.status_code == 409 and "“Support” are still being read" in refused.json()["error"]
+        assert (folder / "project.json").is_file()
+    finally:
+        reading.set()
+    wait_ready(client, project["id"])
+    for item in next_items(client, project["id"], 12):  # the tickets' row i is NAMES[i % 3]
+        label(client, project["id"], item["index"], NAMES[item["index"] % 3])
+    try:
+        assert client.post(f"/api/labeling/{project['id']}/audit").status_code == 202
+        refused = client.delete(f"/api/labeling/{project['id']}")
+        assert refused.status_code == 409 and "are being checked" in refused.json()["error"]
+        assert client.get(f"/api/labeling/{project['id']}").json()["status"]["labeled"] == 12
+    finally:
+        checking.set()
+    wait_for(lambda: client.get(f"/api/labeling/{project['id']}/audit").json()["status"] != "running")
+    assert client.delete(f"/api/labeling/{project['id']}").status_code == 200
+    assert not folder.exists()

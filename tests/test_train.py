@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -312,10 +313,12 @@ def test_record_card_and_metrics_carry_the_yardstick(tiny_model_dir):
     card = (tiny_model_dir / "README.md").read_text()
     assert f"Always answering '{baseline['label']}' would score {100 * baseline['accuracy']:.1f} %" in card
     # the coverage curve: every message answered at threshold 0, at the measured accuracy
-    assert [c["threshold"] for c in record["coverage"]] == [round(0.1 * i, 1) for i in range(10)]
+    assert [c["threshold"] for c in record["coverage"]] == [round(0.05 * i, 2) for i in range(20)]
     assert record["coverage"][0] == {"threshold": 0.0, "answered": 1.0, "accuracy": round(record["metrics"]["accuracy"], 4)}
     assert metrics["coverage"] == record["coverage"]
     assert "| confidence at least | messages answered |" in card and "calibration.json" in card
+    coverage_rows = [line.split(" | ")[0] for line in card.splitlines() if re.fullmatch(r"\| 0\.\d \| [\d.]+ % \| .* \|", line)]
+    assert coverage_rows == [f"| 0.{i}" for i in range(10)]  # the card lists every tenth of the curve
     assert "fitted on the same held-out messages" in card and "plain `transformers.pipeline`" in card
 
 

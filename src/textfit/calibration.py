@@ -36,7 +36,7 @@ from .errors import ModelError, TextfitError
 
 CALIBRATION_FILE = "calibration.json"
 NOT_SURE = "not sure"
-THRESHOLDS = tuple(round(0.1 * i, 1) for i in range(10))  # 0, 0.1, ..., 0.9
+THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(20))  # 0, 0.05, ..., 0.95: the studio's slider stops
 LOG_FLOOR = float(np.log(1e-7))  # keeps log(0) finite, as the blend does (lexical.py)
 LOG_T_RANGE = (float(np.log(0.05)), float(np.log(20.0)))  # T from 0.05 to 20: wider is never a fit
 MIN_EXAMPLES = 20  # fewer held-out examples say too little about confidence to fit even one number

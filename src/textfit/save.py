@@ -235,7 +235,8 @@ on new labelled messages measures it afresh."""
     else:
         how = (f"Confidences are not calibrated: calibration needs at least {MIN_CALIBRATION_EXAMPLES} held-out "
                "examples, and this run had fewer.")
-    rows = "\n".join(f"| {c['threshold']:.1f} | {100 * c['answered']:.1f} % | {percent(c['accuracy'])} |" for c in coverage)
+    tenths = [c for c in coverage if round(10 * c["threshold"], 6).is_integer()]  # the card: every tenth
+    rows = "\n".join(f"| {c['threshold']:.1f} | {100 * c['answered']:.1f} % | {percent(c['accuracy'])} |" for c in tenths)
     return f"""### Confidence and "not sure"
 
 {how}

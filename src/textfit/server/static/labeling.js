@@ -1,7 +1,8 @@
 // textfit studio: "Label messages" (server/labeling.py). #label starts a project from a file and
 // label names; #label/<id> labels one message at a time (the suggestion pre-selected: Enter or
 // Space accepts it, 1-9 or a click picks another, S skips, Backspace goes back), shows where you
-// stand, trains a model on the labels, classifies the rest and checks the labels.
+// stand, trains a model on the labels, classifies the rest and checks the labels; the project can
+// be renamed (inline, like a run) and deleted (its trained models stay under "Your models").
 // Every label is POSTed the moment it is given, in order; a few upcoming messages are prefetched,
 // and the queue is fetched afresh (re-ranked) whenever the studio has refitted its fast head.
 // Uses app.js's helpers ($, el, api, toast, setStatus, fillTable, svgEl, when, loadRuns).
@@ -69,7 +70,9 @@ const textfitLabeling = (() => {
 
   <div id="label-project" hidden>
     <div class="run-head">
-      <div><h1 id="label-title"></h1><p class="muted" id="label-subtitle"></p></div>
+      <div><h1 id="label-title"></h1><p class="muted" id="label-subtitle"></p>
+        <div class="run-tools" id="label-tools"><button type="button" class="button small" id="label-rename">Rename</button>
+          <button type="button" class="button small danger" id="label-delete">Delete…</button></div></div>
       <span id="label-badge" class="badge"></span>
     </div>
     <div class="card" id="label-reading" hidden>
@@ -273,6 +276,8 @@ const textfitLabeling = (() => {
       loop = fresh();
       loop.id = id;
       project = null;
+      if ($("label-title-edit")) $("label-title-edit").remove();
+      $("label-title").hidden = false;
       $("label-audit-wrap").hidden = true;
       setStatus("label-audit-status", "");
       setStatus("label-train-status", "");
@@ -292,7 +297,7 @@ const textfitLabeling = (() => {
       if (error.offline) return;  // connection.js reloads when the studio answers again
       $("label-title").textContent = "Labeling project not found";
       $("label-subtitle").textContent = error.message;
-      $("label-reading").hidden = $("label-work").hidden = true;
+      $("label-reading").hidden = $("label-work").hidden = $("label-tools").hidden = true;
       return;
     }
     if (id !== loop.id) return;
@@ -308,6 +313,7 @@ const textfitLabeling = (() => {
 
   function showProject(p) {
     $("label-title").textContent = p.name;
+    $("label-tools").hidden = false;
     const model = p.model || "all-MiniLM-L6-v2";
     const imported = p.imported ? `${count(p.imported)} labels taken from “${p.label_column}”` : null;
     const parts = [`${p.upload_name}: ${count(p.messages)} messages, column “${p.text_column}”`, `${p.label_names.length} labels`,
@@ -330,6 +336,71 @@ const textfitLabeling = (() => {
     }
     if (p.status && !loop.status) showCount(p.status);  // afterwards each saved label's answer says it
     showRun(p);
+  }
+
+  // ------------------------------------------------------------------ rename, delete
+  function startRename() {
+    if (!project || $("label-title-edit")) return;
+    const { id, name: old } = project;
+    const title = $("label-title");
+    const input = el("input", { type: "text", id: "label-title-edit", class: "title-edit", maxlength: "100", "aria-label": "New name" });
+    input.value = old;
+    title.hidden = true;
+    title.after(input);
+    input.focus();
+    input.select();
+    let done = false;
+    const finish = async (save) => {
+      if (done) return;
+      done = true;
+      const name = input.value.trim();
+      input.remove();
+      title.hidden = false;
+      if (!save || !name || name === old) return;
+      try {
+        const renamed = await api(`/api/labeling/${id}`, { method: "PATCH", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ name }) });
+        if (project && project.id === id) title.textContent = project.name = renamed.name;
+        listProjects();
+      } catch (error) {
+        toast(error.message);
+      }
+    };
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") { e.preventDefault(); finish(true); }
+      if (e.key === "Escape") { e.preventDefault(); finish(false); }
+    });
+    input.addEventListener("blur", () => finish(true));
+  }
+
+  async function askDelete() {
+    if (!project) return;
+    const { id, name } = project;
+    const status = loop.status || project.status;  // each saved label's answer is newer than the project's
+    const lost = !status ? "The labels given in it are lost."
+      : `Its ${count(status.labeled)} label${status.labeled === 1 ? " is" : "s are"} lost.`;
+    if (!confirm(`Delete the labeling project “${name}”?\n\n${lost} The models trained from its labels stay under `
+      + "“Your models”, and the file it started from stays in the studio. This cannot be undone.")) return;
+    $("label-delete").disabled = true;
+    try {
+      await loop.sending;  // labels still on their way land first, not on a deleted project
+      const deleted = await api(`/api/labeling/${id}`, { method: "DELETE" });
+      if (loop.id === id) {  // nothing to give back and nothing to poll: the project is gone
+        loop = fresh();
+        project = null;
+        clearTimeout(timer); Object.values(timers).forEach(clearTimeout);
+      }
+      const kept = deleted.runs_kept;
+      const models = kept === 1 ? " The model trained from it stays under “Your models”."
+        : kept ? ` The ${count(kept)} models trained from it stay under “Your models”.` : "";
+      toast(`Deleted “${deleted.name}”.${models}`);
+      if (location.hash === `#label/${id}`) location.hash = "#label";
+      listProjects();
+    } catch (error) {
+      toast(error.message);
+    } finally {
+      $("label-delete").disabled = false;
+    }
   }
 
   // ------------------------------------------------------------------ the labeling loop
@@ -665,6 +736,9 @@ const textfitLabeling = (() => {
     $("label-add-name").addEventListener("click", () => addName().querySelector("input").focus());
     $("label-model-path").addEventListener("focus", () => ($("label-model-custom").checked = true));
     $("label-create").addEventListener("click", create);
+    $("label-rename").addEventListener("click", startRename);
+    $("label-title").addEventListener("dblclick", startRename);
+    $("label-delete").addEventListener("click", askDelete);
     $("label-undo").addEventListener("click", (e) => { e.currentTarget.blur(); back(); });
     $("label-skip").addEventListener("click", (e) => { e.currentTarget.blur(); answer(null); });
     $("label-train").addEventListener("click", train);
