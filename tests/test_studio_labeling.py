@@ -2,7 +2,8 @@
 from an upload and label names, its texts embedded in the background, the next messages, labels
 stored at once (a new request and a restarted studio see them), skips never offered again, the
 head refitted in the background, the estimate, training on the labels, classifying the rest, the
-label check and a relabel. The encoder is the tiny random BERT: fast, meaningless vectors."""
+label check and a relabel; renaming a project, and deleting it (its folder only, never while busy).
+The encoder is the tiny random BERT: fast, meaningless vectors."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """"Label messages" in headless Chromium (Playwright): start a project from a file and label names,
 label 30 messages by keyboard (Enter, digits, S, Backspace), reload mid-way and carry on, see the
 estimate move, train a model on the labels (the tiny BERT, one pass), classify the rest and download
-the file, then check the labels and correct one in place. Skips where chromium or playwright is missing."""
+the file, then check the labels and correct one in place; rename a project and delete it from its page.
+Skips where chromium or playwright is missing."""
 
 from __future__ import annotations
 
@@ -128,5 +129,52 @@ def test_label_by_keyboard_reload_train_classify_the_rest_and_check(page, studio
     pick.select_option(other)
     expect(rows.first).to_contain_text("saved")
     shoot(page, "labeling-checked")
+    text = page.locator("body").inner_text()
+    assert not re.search(r"\b(null|undefined|NaN)\b", text), "a missing value reached the page"
+
+
+def test_rename_then_delete_a_project_from_its_page(page, studio_url, tiny_bert):
+    frame = tickets()
+    truth = dict(zip(frame["message"], frame["truth"]))
+    sent = page.request.put(f"{studio_url}api/uploads?filename=mistake.csv", data=frame[["message"]].to_csv(index=False))
+    created = page.request.post(f"{studio_url}api/labeling", data={
+        "upload_id": sent.json()["upload"]["id"], "text_column": "message", "label_names": NAMES,
+        "model": str(tiny_bert), "name": "Made by mistake"})
+    assert created.status == 201, created.text()
+    project = created.json()["id"]
+    page.goto(f"{studio_url}#label/{project}")
+    expect(page.locator("#label-work")).to_be_visible(timeout=60_000)
+    label_next(page, truth, 1)
+    label_next(page, truth, 2)
+
+    page.click("#label-rename")
+    page.fill("#label-title-edit", "  Returns   2024 ")
+    page.keyboard.press("Enter")
+    expect(page.locator("#label-title")).to_have_text("Returns 2024")
+    expect(page.locator(f"#label-projects a[data-project='{project}'] .run-name")).to_have_text("Returns 2024")
+    expect(page.locator("#label-count")).to_contain_text("2 labeled")  # Enter in the name labeled nothing
+    page.reload()
+    expect(page.locator("#label-title")).to_have_text("Returns 2024")
+    expect(page.locator("#label-count")).to_contain_text("2 labeled", timeout=30_000)
+
+    asked = []
+
+    def answer(dialog):  # Cancel the first time, OK the second
+        asked.append(dialog.message)
+        dialog.dismiss() if len(asked) == 1 else dialog.accept()
+
+    page.on("dialog", answer)
+    page.click("#label-delete")  # cancelled: nothing goes
+    assert len(asked) == 1 and page.request.get(f"{studio_url}api/labeling/{project}").status == 200
+    shoot(page, "labeling-delete")
+    page.click("#label-delete")
+    expect(page).to_have_url(re.compile(r"#label$"))
+    expect(page.locator("#label-new")).to_be_visible()
+    expect(page.locator(f"#label-projects a[data-project='{project}']")).to_have_count(0)
+    expect(page.locator("#toast")).to_contain_text("Deleted “Returns 2024”.")
+    assert page.request.get(f"{studio_url}api/labeling/{project}").status == 404
+    question = asked[1]
+    assert "“Returns 2024”" in question and "Its 2 labels are lost." in question, question
+    assert "models trained from its labels stay" in question and "Your models" in question, question
     text = page.locator("body").inner_text()
     assert not re.search(r"\b(null|undefined|NaN)\b", text), "a missing value reached the page"
