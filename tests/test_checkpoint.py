@@ -137,6 +137,43 @@ def test_an_interrupted_fewshot_run_starts_over_on_resume(tiny_bert, tmp_path):
     assert record["resumed"][0]["from_step"] == 0 and "from the start" in record["resumed"][0]["note"]
 
 
+class StopAt(Callback):
+    """Ctrl-C (or the studio's Stop) at a step: the loop ends, the best model so far is saved."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step(self, step, total_steps, loss, epoch):
+        if step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_a_stopped_run_keeps_its_checkpoints_to_train_on_and_a_new_run_replaces_them(tiny_bert, tmp_path, caplog):
+    out, config = tmp_path / "m", tiny_config(tiny_bert, epochs=3, early_stopping_patience=100)
+    stopped = train(config, out, callbacks=[StopAt(STEPS_PER_EPOCH + 3)])
+    assert stopped.record["status"] == "interrupted" and Classifier.load(out).record["status"] == "interrupted"
+    kept = checkpoint.latest(out)
+    assert kept["stopped"] and kept["step"] == STEPS_PER_EPOCH + 2  # the last step it finished
+
+    resumed = train(config, out, resume=True)  # the studio's Resume, `textfit train --resume`
+    assert resumed.record["status"] == "completed" and resumed.record["training"]["steps"] == 3 * STEPS_PER_EPOCH
+    assert resumed.record["resumed"][0]["from_step"] == kept["step"] and not checkpoint.folder_for(out).exists()
+
+    train(config, out, callbacks=[StopAt(5)])
+    assert checkpoint.latest(out)["stopped"]
+    with caplog.at_level("INFO", logger="textfit"):
+        fresh = train(config, out)  # no --resume: a deliberate stop does not block a new run, as a crash does
+    assert "replacing the checkpoints of the run stopped at step 4" in caplog.text
+    assert fresh.record["status"] == "completed" and "resumed" not in fresh.record
+    assert not checkpoint.folder_for(out).exists()
+
+
+def test_a_stopped_run_without_a_checkpoint_leaves_nothing_beside_its_model(tiny_bert, tmp_path):
+    out = tmp_path / "m"
+    train(tiny_config(tiny_bert, checkpoint_minutes=60), out, callbacks=[StopAt(5)])
+    assert Classifier.load(out).record["status"] == "interrupted" and not checkpoint.folder_for(out).exists()
+
+
 def test_checkpoint_writes_are_atomic(tmp_path):
     def half_written(tmp):
         (tmp / "a").write_text("x")

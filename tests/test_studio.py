@@ -379,6 +379,36 @@ def test_a_run_killed_with_sigkill_resumes_from_its_checkpoint(workdir, tiny_ber
         assert Classifier.load(model_dir).predict(["Oil prices fall"])[0] in TOPIC_LABELS
 
 
+def test_a_stopped_run_keeps_its_model_and_resume_trains_it_to_the_end(workdir, tiny_bert):
+    from textfit import checkpoint
+
+    limits = StudioLimits(max_upload_bytes=200_000, checkpoint_minutes=0.002)  # a checkpoint every ~0.1 s
+    with TestClient(create_studio_app(workdir, limits)) as client:
+        data = client.post("/api/uploads/sample").json()
+        run = client.post("/api/runs", json={
+            "upload_id": data["upload"]["id"], "text_column": "text", "label_column": "label",
+            "model": str(tiny_bert), "epochs": 6, "label_names": ", ".join(TOPIC_LABELS)}).json()
+        model_dir = workdir / "runs" / run["id"] / "model"
+        deadline = time.time() + 120
+        while not ((saved := checkpoint.latest(model_dir)) and saved["step"] > 22):
+            assert time.time() < deadline and client.get(f"/api/runs/{run['id']}").json()["status"] == "running"
+            time.sleep(0.01)
+        assert client.post(f"/api/runs/{run['id']}/stop").status_code == 200
+        stopped = wait_for(client, run["id"])
+        assert stopped["status"] == "stopped" and stopped["has_model"], stopped
+        assert stopped["resumable"]["step"] >= saved["step"]  # its checkpoints were kept: Resume is offered
+
+        assert client.post(f"/api/runs/{run['id']}/resume").status_code == 200
+        deadline = time.time() + 240
+        while (done := client.get(f"/api/runs/{run['id']}").json())["status"] in ("queued", "running"):
+            assert time.time() < deadline, done
+            time.sleep(0.5)
+        assert done["status"] == "completed" and done["resumable"] is None, done
+        record = json.loads((model_dir / "textfit.json").read_text())
+        assert record["resumed"][0]["from_step"] == stopped["resumable"]["step"]
+        assert record["status"] in ("completed", "stopped early") and record["training"]["steps"] > stopped["resumable"]["step"]
+
+
 def test_upload_says_how_it_was_read_and_what_to_do_with_old_excel(client):
     latin = upload(client, "caf\u00e9.csv", "text,label\ncaf\u00e9 cr\u00e8me,a\nna\u00efve,b\n".encode("cp1252"))
     assert latin.status_code == 200, latin.text

@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import math
 import random
 import shutil
@@ -39,6 +40,8 @@ from .config import TrainConfig
 from .errors import TextfitError
 from .folders import write_atomically, write_json
 from .loop import LoopState
+
+log = logging.getLogger("textfit")
 
 RUN_FILE = "run.json"
 LEXICAL_DIR = "lexical"
@@ -70,14 +73,14 @@ def latest(out_dir: str | Path) -> dict | None:
     """What `--resume` would continue for the model folder `out_dir`, or None when there is
     nothing (the run finished, or was started with checkpoints off):
     {"folder", "checkpoint" (None before the first), "step", "total_steps", "saved", "strategy",
-    "config", "started", "resumed"}."""
+    "config", "started", "resumed", "stopped" (when it was stopped on purpose and saved, or None)}."""
     root = folder_for(out_dir)
     try:
         run = json.loads((root / RUN_FILE).read_text())
     except (OSError, json.JSONDecodeError):  # written atomically: unreadable means absent
         return None
     info = {"folder": str(root), "checkpoint": None, "step": 0, "total_steps": None, "saved": None,
-            **{k: run.get(k) for k in ("strategy", "config", "started", "resumed")}}
+            **{k: run.get(k) for k in ("strategy", "config", "started", "resumed", "stopped")}}
     steps = sorted(root.glob("step-*"))
     if steps:
         state = json.loads((steps[-1] / STATE_FILE).read_text())
@@ -93,9 +96,11 @@ def begin(out_dir: str | Path, config: TrainConfig, fingerprint: str, strategy: 
     several `processes` resumes with as many: each continues its own random draws."""
     root = folder_for(out_dir)
     if not resume:
-        if latest(out_dir):
+        if (unfinished := latest(out_dir)) and not unfinished.get("stopped"):
             raise TextfitError(f"{root} holds the checkpoints of an unfinished run into {out_dir}: continue it with "
                                f"--resume, or delete {root} to start over")
+        if unfinished:  # a run stopped on purpose, and saved: starting anew is the user's choice
+            log.info("replacing the checkpoints of the run stopped at step %d in %s", unfinished["step"], root)
         if not config.checkpoint_minutes:
             return None
         shutil.rmtree(root, ignore_errors=True)  # leftovers of a run that had not written run.json
@@ -117,6 +122,7 @@ def begin(out_dir: str | Path, config: TrainConfig, fingerprint: str, strategy: 
         raise TextfitError(f"the run in {root} was checkpointed with {restored['training'].get('processes', 1)} "
                            f"process(es): resume it with as many (this run has {processes}), or delete {root} "
                            "and start over")
+    run.pop("stopped", None)  # training again: from here a kill is a crash, which --resume continues
     run["resumed"].append({"from_step": info["step"], "at": now_iso(), "checkpoint_saved": info["saved"], **(
         {} if restored else {"note": "no checkpoint had been written (few-shot runs and runs shorter than "
                                      "checkpoint_minutes write none): trained again from the start"})})
@@ -196,6 +202,18 @@ class Checkpoints:
     def remove(self) -> None:
         """The model folder is saved: the checkpoints have served."""
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def keep_for_resume(self) -> dict | None:
+        """A stopped run's model folder is saved: keep its checkpoints, if it wrote any, so that
+        --resume (the studio's Resume) can still train it to the end; a new run into the same
+        folder replaces them (`begin`). Returns what --resume would continue (`latest`), or None
+        when there was no checkpoint to keep (then they are removed)."""
+        if not any(self.root.glob("step-*")):
+            self.remove()
+            return None
+        self.run["stopped"] = now_iso()
+        write_json(self.root / RUN_FILE, self.run)
+        return latest(self.root.with_name(self.root.name.removesuffix(".checkpoints")))
 
 
 def load(folder: Path) -> dict:

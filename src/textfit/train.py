@@ -187,7 +187,11 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = 
         if checkpoints and checkpoints.run["resumed"]:
             record["resumed"] = checkpoints.run["resumed"]
         folder = save_model(out_dir, classifier, record, report)
-        if checkpoints:
+        kept = checkpoints.keep_for_resume() if checkpoints and loop["status"] == "interrupted" else None
+        if kept:
+            log.info("checkpoints kept in %s: `textfit train --out %s --resume` trains on from step %d of %d "
+                     "(a new run into %s replaces them)", kept["folder"], out_dir, kept["step"], kept["total_steps"], out_dir)
+        elif checkpoints:
             checkpoints.remove()
         classifier.folder, classifier.record = folder, record
         for callback in callbacks:

@@ -228,7 +228,7 @@ class Studio:
 
     def resumable(self, run: dict) -> dict | None:
         """The checkpoint an ended run can continue from (checkpoint.latest), or None."""
-        if run["status"] not in ("interrupted", "failed"):
+        if run["status"] not in ("interrupted", "failed", "stopped"):  # a stopped run keeps its checkpoints
             return None
         return checkpoint.latest(self.run_dir(run["id"]) / worker.MODEL)
 

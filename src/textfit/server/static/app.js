@@ -323,7 +323,7 @@ function showRun(run) {
   $("progress-card").hidden = !ACTIVE(run.status) && !p.evaluations.length && !p.losses.length;
   $("stop-row").hidden = !ACTIVE(run.status);
   $("stop").textContent = run.status === "queued" ? "Take off the queue" : "Stop training";
-  $("stop-note").textContent = run.status === "queued" ? "It has not started; nothing is lost." : "Stopping keeps the best model so far.";
+  $("stop-note").textContent = run.status === "queued" ? "It has not started; nothing is lost." : "Stopping keeps the best model so far; Resume trains on later.";
   $("resume-row").hidden = !run.resumable;
   if (run.resumable) {
     const r = run.resumable;
