@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import TextfitError
-from .common import StudioError, naming_the_upload
+from .common import StudioError, end_processes, naming_the_upload
 from .progress import runs_with
 
 log = logging.getLogger("textfit")
@@ -303,17 +303,10 @@ class FileJobs:
         partial files), SIGKILL after `grace_s`. Not left running without anyone to follow them."""
         with self.lock:
             live = {run_id: p for run_id, p in self.procs.items() if p.poll() is None}
-            for run_id, process in live.items():
+            for run_id in live:
                 job = _read_json(self.folder(run_id) / JOB) or {}
                 _write_json(self.folder(run_id) / JOB, {**job, "stop_requested": True})
-                process.terminate()
-            deadline = time.time() + grace_s
-            for process in live.values():
-                try:
-                    process.wait(max(0.1, deadline - time.time()))
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            end_processes(list(live.values()), grace_s)
             self.procs.clear()
 
     def state(self, run_id: str) -> Optional[dict]:

@@ -59,6 +59,25 @@ class Latest:
             self.value, self.version, self.busy = value, version, False
 
 
+def end_processes(processes, grace_s: float) -> None:
+    """SIGTERM each child process (each stops as it does on Ctrl-C), wait up to `grace_s` for them
+    all, then SIGKILL the ones still running."""
+    import subprocess
+
+    for process in processes:
+        try:
+            process.terminate()
+        except ProcessLookupError:
+            pass
+    deadline = time.time() + grace_s
+    for process in processes:
+        try:
+            process.wait(max(0.1, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def naming_the_upload(exc: Exception, path, display: str) -> StudioError:
     """A data error about a file the studio keeps, naming it as the user does (`display`), never by
     the studio's own folders."""

@@ -27,8 +27,8 @@ from .. import checkpoint
 from ..errors import TextfitError
 from . import worker
 from .classify_files import classify_router
-from .common import (BodyLimitMiddleware, StudioError, ascii_json_response, human_bytes, install_error_handlers,
-                     rank)
+from .common import (BodyLimitMiddleware, StudioError, ascii_json_response, end_processes, human_bytes,
+                     install_error_handlers, rank)
 from .download import is_fresh, write_zip, zip_name
 from .housekeeping import housekeeping_router
 from .insight import insight_router
@@ -331,19 +331,7 @@ class Studio:
         """Stop the runs this studio started and record them as interrupted; queued runs stay queued."""
         with self.lock:
             self.closing = True  # the scheduler starts nothing more
-        live = {rid: p for rid, p in self.procs.items() if p.poll() is None}
-        for process in live.values():
-            try:
-                process.send_signal(signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        deadline = time.time() + grace_s
-        for process in live.values():
-            try:
-                process.wait(max(0.1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        end_processes([p for p in self.procs.values() if p.poll() is None], grace_s)
         for run_id, process in list(self.procs.items()):
             run = self.store.get_run(run_id)
             if run and run["status"] == "running":

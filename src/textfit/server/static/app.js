@@ -37,6 +37,37 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// Edit a heading in place: Enter or leaving the field saves, Escape cancels. `save(name)` stores a
+// changed name and resolves to what the heading should say (runs-admin.js, labeling.js).
+function editTitle(title, inputId, current, save) {
+  if ($(inputId)) return;
+  const input = el("input", { type: "text", id: inputId, class: "title-edit", maxlength: "100", "aria-label": "New name" });
+  input.value = current;
+  title.hidden = true;
+  title.after(input);
+  input.focus();
+  input.select();
+  let done = false;
+  const finish = async (keep) => {
+    if (done) return;
+    done = true;
+    const name = input.value.trim();
+    input.remove();
+    title.hidden = false;
+    if (!keep || !name || name === current) return;
+    try {
+      title.textContent = await save(name);
+    } catch (error) {
+      toast(error.message);
+    }
+  };
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") { e.preventDefault(); finish(true); }
+    if (e.key === "Escape") { e.preventDefault(); finish(false); }
+  });
+  input.addEventListener("blur", () => finish(true));
+}
+
 function toast(message) {
   const box = $("toast");
   box.textContent = message;

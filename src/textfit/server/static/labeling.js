@@ -340,37 +340,15 @@ const textfitLabeling = (() => {
 
   // ------------------------------------------------------------------ rename, delete
   function startRename() {
-    if (!project || $("label-title-edit")) return;
-    const { id, name: old } = project;
-    const title = $("label-title");
-    const input = el("input", { type: "text", id: "label-title-edit", class: "title-edit", maxlength: "100", "aria-label": "New name" });
-    input.value = old;
-    title.hidden = true;
-    title.after(input);
-    input.focus();
-    input.select();
-    let done = false;
-    const finish = async (save) => {
-      if (done) return;
-      done = true;
-      const name = input.value.trim();
-      input.remove();
-      title.hidden = false;
-      if (!save || !name || name === old) return;
-      try {
-        const renamed = await api(`/api/labeling/${id}`, { method: "PATCH", headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ name }) });
-        if (project && project.id === id) title.textContent = project.name = renamed.name;
-        listProjects();
-      } catch (error) {
-        toast(error.message);
-      }
-    };
-    input.addEventListener("keydown", (e) => {
-      if (e.key === "Enter") { e.preventDefault(); finish(true); }
-      if (e.key === "Escape") { e.preventDefault(); finish(false); }
+    if (!project) return;
+    const { id } = project;
+    editTitle($("label-title"), "label-title-edit", project.name, async (name) => {
+      const renamed = await api(`/api/labeling/${id}`, { method: "PATCH", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ name }) });
+      listProjects();
+      if (!project || project.id !== id) return $("label-title").textContent;  // another project is open now
+      return (project.name = renamed.name);
     });
-    input.addEventListener("blur", () => finish(true));
   }
 
   async function askDelete() {

@@ -84,38 +84,15 @@ const textfitRuns = (() => {
 
   // ------------------------------------------------------------ rename (inline)
   function startRename() {
-    if (!run || $("run-title-edit")) return;
-    const title = $("run-title");
-    const input = el("input", { type: "text", id: "run-title-edit", class: "title-edit", maxlength: "100", value: run.name,
-      "aria-label": "New name" });
-    title.hidden = true;
-    title.after(input);
-    input.focus();
-    input.select();
-    let done = false;
-    const finish = async (save) => {
-      if (done) return;
-      done = true;
-      const name = input.value.trim();
-      if (save && name && name !== run.name) {
-        try {
-          const renamed = await api(`/api/runs/${run.id}`, { method: "PATCH", headers: { "Content-Type": "application/json" },
-            body: JSON.stringify({ name }) });
-          run.name = renamed.name;
-          title.textContent = renamed.name;
-          loadRuns();
-        } catch (error) {
-          toast(error.message);
-        }
-      }
-      input.remove();
-      title.hidden = false;
-    };
-    input.addEventListener("keydown", (e) => {
-      if (e.key === "Enter") { e.preventDefault(); finish(true); }
-      if (e.key === "Escape") { e.preventDefault(); finish(false); }
+    if (!run) return;
+    const { id } = run;
+    editTitle($("run-title"), "run-title-edit", run.name, async (name) => {
+      const renamed = await api(`/api/runs/${id}`, { method: "PATCH", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ name }) });
+      loadRuns();
+      if (!run || run.id !== id) return $("run-title").textContent;  // another run is open now
+      return (run.name = renamed.name);
     });
-    input.addEventListener("blur", () => finish(true));
   }
 
   // ------------------------------------------------------------ delete
