@@ -147,7 +147,7 @@ def test_a_json_lines_key_that_turns_up_late_is_left_out_and_said_so(tiny_model_
     with caplog.at_level("WARNING", logger="textfit"):
         summary = predict_file(tiny_model_dir, tmp_path / "in.jsonl", tmp_path / "out.csv", batch_rows=1000)
     assert summary.rows == 5000 and summary.left_out_columns == ["region"]
-    assert "'region' first appears at row 4,501" in caplog.text and "give it in the first record too" in caplog.text
+    assert "'region' first appears at row 4,501" in caplog.text and "give it in the first record too, even empty" in caplog.text
     written = pd.read_csv(tmp_path / "out.csv")
     assert list(written.columns) == ["id", "text", "label", "score"] and written["id"].tolist() == list(range(5000))
     caplog.clear()

@@ -223,10 +223,10 @@ def _warn_late_columns(input, frame: pd.DataFrame, late: list[str], rows_before:
     """The output's columns are the first rows' (a CSV header is written once, and a resumed job
     must write the same): a key that turns up later is left out, and said so, with where."""
     row = rows_before + 1 + int(frame[late].notna().any(axis=1).to_numpy().argmax())
-    log.warning("%s: %s first appear%s at row %s, after the rows that decide the output's columns, and %s left "
-                "out of the output; to keep %s, give %s in the first record too", input,
-                ", ".join(map(repr, late)), "s" if len(late) == 1 else "", f"{row:,}", "is" if len(late) == 1 else "are",
-                "it" if len(late) == 1 else "them", "it" if len(late) == 1 else "them")
+    one = len(late) == 1
+    log.warning("%s: %s first %s at row %s, after the rows that decide the output's columns: left out of the "
+                "output (give %s in the first record too, even empty, to keep %s)", input, ", ".join(map(repr, late)),
+                "appears" if one else "appear", f"{row:,}", "it" if one else "them", "it" if one else "them")
 
 
 def _chained(first, frames):

@@ -14,10 +14,10 @@ recorded after its last complete batch. Excel (.xlsx: openpyxl's write-only rows
 
 from __future__ import annotations
 
-import logging
 import codecs
 import hashlib
 import io
+import logging
 import json
 import os
 import re

@@ -74,7 +74,11 @@ def latest(out_dir: str | Path) -> dict | None:
     nothing (the run finished, or was started with checkpoints off):
     {"folder", "checkpoint" (None before the first), "step", "total_steps", "saved", "strategy",
     "config", "started", "resumed", "stopped" (when it was stopped on purpose and saved, or None)}."""
-    root = folder_for(out_dir)
+    return latest_in(folder_for(out_dir))
+
+
+def latest_in(root: Path) -> dict | None:
+    """`latest` for the checkpoint folder `root` itself."""
     try:
         run = json.loads((root / RUN_FILE).read_text())
     except (OSError, json.JSONDecodeError):  # written atomically: unreadable means absent
@@ -213,7 +217,7 @@ class Checkpoints:
             return None
         self.run["stopped"] = now_iso()
         write_json(self.root / RUN_FILE, self.run)
-        return latest(self.root.with_name(self.root.name.removesuffix(".checkpoints")))
+        return latest_in(self.root)
 
 
 def load(folder: Path) -> dict:
@@ -256,6 +260,6 @@ def restore_random_states(restored: dict) -> None:
         torch.cuda.set_rng_state_all(restored["training"]["cuda_rng"])
 
 
-# --- durable files -----------------------------------------------------------------------------
 def json_ready(values: dict) -> dict:
+    """`values` as JSON would give them back (paths and the like as text), for run.json."""
     return json.loads(json.dumps(values, default=str))

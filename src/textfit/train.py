@@ -202,8 +202,8 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = 
         return dist.on_main(report_and_save)
 
 
-STOPPED_BEFORE_FINAL_FIT = "stopped by you before the final fit: the saved model is the hold-out run's"
-STOPPED_IN_FINAL_FIT = "stopped by you during the final fit: the saved model is the hold-out run's"
+STOPPED_BEFORE_FINAL_FIT = "stopped before the final fit: the saved model is the hold-out run's"
+STOPPED_IN_FINAL_FIT = "stopped during the final fit: the saved model is the hold-out run's"
 HOLD_OUT_SHARE = 0.45
 """Of a time budget, the hold-out run's share when a final fit follows: the final fit trains on
 1.25x the examples for the steps the hold-out chose, with no evaluations to pay for."""
