@@ -409,6 +409,24 @@ def test_a_stopped_run_keeps_its_model_and_resume_trains_it_to_the_end(workdir, 
         assert record["status"] in ("completed", "stopped early") and record["training"]["steps"] > stopped["resumable"]["step"]
 
 
+def test_a_studio_folder_from_before_the_yardstick_column_opens_and_gains_it(tmp_path):
+    import sqlite3
+
+    from textfit.server.runs import SCHEMA, RunStore
+
+    old = sqlite3.connect(tmp_path / "studio.db")
+    old.executescript("\n".join(line for line in SCHEMA.splitlines() if "yardstick" not in line))
+    old.execute("INSERT INTO runs (id, name, settings, status, created) VALUES ('run-20200101-000000-abcdef', 'Old', '{}', "
+                "'completed', 0)")
+    old.commit()
+    old.close()
+    store = RunStore(tmp_path / "studio.db")
+    assert store.get_run("run-20200101-000000-abcdef")["yardstick"] is None
+    store.update_run("run-20200101-000000-abcdef", yardstick={"label": "a", "accuracy": 0.5, "beats": False})
+    assert store.get_run("run-20200101-000000-abcdef")["yardstick"] == {"label": "a", "accuracy": 0.5, "beats": False}
+    store.close()
+
+
 def test_upload_says_how_it_was_read_and_what_to_do_with_old_excel(client):
     latin = upload(client, "caf\u00e9.csv", "text,label\ncaf\u00e9 cr\u00e8me,a\nna\u00efve,b\n".encode("cp1252"))
     assert latin.status_code == 200, latin.text

@@ -56,7 +56,7 @@ def test_the_yardstick_stands_beside_the_accuracy(page, run_url):
 
 def test_the_runs_list_flags_a_model_no_better_than_the_yardstick(page, run_url, studio_url):
     run_id = run_url.rsplit("/", 1)[1]
-    yardstick = call(f"{studio_url}api/runs/{run_id}")["metrics"]["yardstick"]
+    yardstick = call(f"{studio_url}api/runs/{run_id}")["yardstick"]
     insight = call(f"{studio_url}api/runs/{run_id}/insight")
     assert yardstick["label"] in TOPIC_LABELS and 0 < yardstick["accuracy"] < 1
     assert yardstick["beats"] is insight["yardstick"]["beats"]  # the run page's verdict, in the list
@@ -79,8 +79,8 @@ def test_the_runs_list_says_when_a_model_is_no_better_than_always_one_label(page
 
     store = RunStore(tmp_path / "studio.db")  # a finished run as the studio records it (Studio._finalize)
     store.add_run("run-20200101-000000-skewed", "Support tickets", None, "tickets.csv", {"epochs": 1})
-    store.update_run("run-20200101-000000-skewed", status="completed", metrics={
-        "accuracy": 0.64, "macro_f1": 0.3, "yardstick": {"label": "Neutral", "accuracy": 0.633, "beats": False}})
+    store.update_run("run-20200101-000000-skewed", status="completed", metrics={"accuracy": 0.64, "macro_f1": 0.3},
+                     yardstick={"label": "Neutral", "accuracy": 0.633, "beats": False})
     store.close()
     with studio_in_a_thread(create_studio_app(tmp_path)) as url:
         page.goto(url)

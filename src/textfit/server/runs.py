@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,          -- one of RUN_STATUSES
     message TEXT,                  -- why a run failed or was interrupted
     metrics TEXT,                  -- JSON: accuracy, macro_f1, weighted_f1
+    yardstick TEXT,                -- JSON: label, accuracy, beats (always answering the commonest label)
     record_status TEXT,            -- the trainer's own word: completed, stopped early, interrupted
     pid INTEGER,
     created REAL NOT NULL,
@@ -65,6 +66,9 @@ class RunStore:
         with self.lock:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.executescript(SCHEMA)
+            columns = {row["name"] for row in self.db.execute("PRAGMA table_info(runs)")}
+            if "yardstick" not in columns:  # a studio folder from before the runs list showed it
+                self.db.execute("ALTER TABLE runs ADD COLUMN yardstick TEXT")
 
     def close(self) -> None:
         with self.lock:
@@ -107,14 +111,15 @@ class RunStore:
         return self._update(run_id, old, {**fields, "status": new})
 
     def _update(self, run_id: str, only_if_status: str | None, fields: dict) -> bool:
-        allowed = {"status", "message", "metrics", "record_status", "pid", "started", "finished", "name"}
+        allowed = {"status", "message", "metrics", "yardstick", "record_status", "pid", "started", "finished", "name"}
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"unknown run field(s): {unknown}")
         if fields.get("status", "queued") not in RUN_STATUSES:
             raise ValueError(f"unknown run status {fields['status']!r}")
-        if "metrics" in fields and not isinstance(fields["metrics"], (str, type(None))):
-            fields["metrics"] = json.dumps(fields["metrics"])
+        for name in ("metrics", "yardstick"):
+            if name in fields and not isinstance(fields[name], (str, type(None))):
+                fields[name] = json.dumps(fields[name])
         assignments = ", ".join(f"{name} = ?" for name in fields)
         where, args = "id = ?", [run_id]
         if only_if_status is not None:
@@ -160,4 +165,5 @@ def _run(row: sqlite3.Row) -> dict:
     item = dict(row)
     item["settings"] = json.loads(item["settings"]) if item["settings"] else {}
     item["metrics"] = json.loads(item["metrics"]) if item["metrics"] else None
+    item["yardstick"] = json.loads(item["yardstick"]) if item["yardstick"] else None
     return item

@@ -274,10 +274,7 @@ class Studio:
         fields = {"finished": time.time(), "pid": None}
         if result and result.get("ok"):
             record_status = result.get("status")
-            metrics = result.get("metrics")
-            if metrics is not None and result.get("yardstick"):
-                metrics = {**metrics, "yardstick": result["yardstick"]}
-            fields.update(metrics=metrics, record_status=record_status)
+            fields.update(metrics=result.get("metrics"), yardstick=result.get("yardstick"), record_status=record_status)
             if record_status == "interrupted":
                 fields["status"] = "stopped" if by_user else "interrupted"
                 fields["message"] = ("stopped by you; the best model so far was saved" if by_user else

@@ -155,7 +155,7 @@ async function loadRuns() {
     for (const run of runs) {
       const score = run.metrics ? `accuracy ${pct(run.metrics.accuracy)}`
         : run.queue ? `waiting (place ${run.queue.position})` : textfitOutcome.word(run);
-      const yardstick = run.metrics && run.metrics.yardstick;
+      const yardstick = run.metrics && run.yardstick;
       const link = el("a", { href: `#run/${run.id}`, "data-run": run.id },
         el("span", { class: "run-name", text: run.name }),
         el("span", { class: "run-meta" }, el("span", { class: `dot ${run.status}` }), `${score} · ${when(run.created)}`),
