@@ -409,6 +409,22 @@ def test_a_stopped_run_keeps_its_model_and_resume_trains_it_to_the_end(workdir, 
         assert record["status"] in ("completed", "stopped early") and record["training"]["steps"] > stopped["resumable"]["step"]
 
 
+def test_a_run_can_ask_for_its_strategy_and_train_again_keeps_it(workdir, tiny_bert):
+    with TestClient(create_studio_app(workdir, StudioLimits(max_upload_bytes=200_000))) as client:
+        data = client.post("/api/uploads/sample").json()
+        fields = {"upload_id": data["upload"]["id"], "text_column": "text", "label_column": "label",
+                  "model": str(tiny_bert), "epochs": 1, "label_names": ", ".join(TOPIC_LABELS)}
+        assert client.post("/api/runs", json={**fields, "strategy": "setfit"}).status_code == 422
+        run = client.post("/api/runs", json={**fields, "strategy": "fewshot"}).json()  # the sample: auto fine-tunes
+        done = wait_for(client, run["id"])
+        assert done["status"] == "completed", done
+        record = json.loads((workdir / "runs" / run["id"] / "model" / "textfit.json").read_text())
+        assert record["strategy"] == "fewshot"
+        again = client.post(f"/api/runs/{run['id']}/train-again").json()
+        assert json.loads((workdir / "runs" / again["id"] / "settings.json").read_text())["strategy"] == "fewshot"
+        assert client.post(f"/api/runs/{again['id']}/stop").status_code in (200, 409)
+
+
 def test_a_studio_folder_from_before_the_yardstick_column_opens_and_gains_it(tmp_path):
     import sqlite3
 

@@ -7,7 +7,9 @@ Set STUDIO_SCREENSHOTS=/some/folder to keep a screenshot of every stage."""
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.request
 
 import pytest
 from studio_page import shoot, skip_without_browser
@@ -87,6 +89,24 @@ def test_csv_to_trained_model_in_the_browser(page, studio_url, tiny_bert):
     expect(page.locator("#view-new")).to_be_visible()
     entry.click()
     expect(page.locator("#metric-accuracy")).to_have_text(re.compile(r"%$"))
+
+
+def test_the_way_of_training_can_be_chosen(page, studio_url, tiny_bert):
+    page.goto(studio_url)
+    page.set_input_files("#file-input", str(SAMPLE_DATA))  # 22 a class: textfit alone would fine-tune
+    expect(page.locator("#file-facts")).to_contain_text("440 rows")
+    page.check("#model-custom")
+    page.fill("#model-path", str(tiny_bert))
+    page.locator("#strategy-box summary").click()
+    page.select_option("#strategy", "fewshot")
+    page.fill("#run-name", "Few-shot on purpose")
+    page.click("#start")
+    expect(page).to_have_url(re.compile(r"#run/run-"), timeout=30_000)
+    expect(page.locator("#run-subtitle")).to_contain_text("few-shot")
+    expect(page.locator("#run-status")).to_have_text("ready", timeout=240_000)
+    run_id = page.url.rsplit("/", 1)[-1]
+    with urllib.request.urlopen(f"{studio_url}api/runs/{run_id}/results", timeout=30) as answer:
+        assert json.loads(answer.read())["strategy"] == "fewshot"
 
 
 def test_a_bad_file_is_answered_on_the_page(page, studio_url, tmp_path):

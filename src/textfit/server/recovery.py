@@ -90,7 +90,7 @@ def train_again(studio, run_id: str) -> dict:
     return studio.start_run(
         upload["id"], settings["text_column"], settings["label_column"], model=settings.get("model", "default"),
         epochs=settings.get("epochs"), time_budget=settings.get("time_budget"), name=again_name(run["name"]),
-        label_names=", ".join(settings.get("label_names") or []) or None)
+        label_names=", ".join(settings.get("label_names") or []) or None, strategy=settings.get("strategy") or "auto")
 
 
 def again_name(name: str) -> str:

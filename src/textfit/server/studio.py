@@ -21,7 +21,7 @@ from collections import Counter, OrderedDict
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Iterable, Optional
+from typing import Annotated, Iterable, Literal, Optional
 
 from .. import checkpoint
 from ..errors import TextfitError
@@ -125,7 +125,7 @@ class Studio:
     # --- runs -----------------------------------------------------------------------------------
     def start_run(self, upload_id: str, text_column: str, label_column: str, model: str = "default",
                   epochs: Optional[int] = None, time_budget: Optional[float] = None, name: Optional[str] = None,
-                  label_names: Optional[str] = None) -> dict:
+                  label_names: Optional[str] = None, strategy: str = "auto") -> dict:
         from ..data import check_trainable, load_data
         from ..models import resolve_model
 
@@ -149,14 +149,14 @@ class Studio:
                               .replace("--text-column", "the column pickers")
                               .replace("--label-column", "the column pickers")) from None
         return self._enqueue(upload, data, data_path, text_column, label_column, names, model, epochs, time_budget,
-                             name)
+                             name, strategy)
 
     def _enqueue(self, upload, data, data_path, text_column, label_column, names, model, epochs, time_budget,
-                 name) -> dict:
+                 name, strategy) -> dict:
         """Record the run as queued (its folder and settings ready), then let the scheduler start it."""
         settings = {"data": str(data_path), "text_column": text_column, "label_column": label_column,
                     "label_names": names, "model": model, "epochs": epochs, "time_budget": time_budget,
-                    "checkpoint_minutes": self.limits.checkpoint_minutes}
+                    "strategy": None if strategy == "auto" else strategy, "checkpoint_minutes": self.limits.checkpoint_minutes}
         settings = {k: v for k, v in settings.items() if v is not None}
         run_id = new_id("run")
         folder = self.run_dir(run_id)
@@ -483,6 +483,7 @@ def create_studio_app(workdir: str | Path = "textfit-studio", limits: Optional[S
         time_budget: Optional[float] = Field(None, gt=0, le=24 * 60, description="minutes")
         name: Optional[str] = Field(None, max_length=100)
         label_names: Optional[str] = Field(None, max_length=20_000)
+        strategy: Literal["auto", "finetune", "fewshot"] = "auto"  # auto: textfit chooses (train.choose_strategy)
 
     class TryText(BaseModel):
         text: Optional[str] = Field(None, min_length=1, max_length=limits.max_text_chars)

@@ -296,6 +296,7 @@ async function startRun() {
   if (name) body.name = name;
   const names = $("label-names").value.trim();
   if (names) body.label_names = names;
+  if ($("strategy").value !== "auto") body.strategy = $("strategy").value;
   $("start").disabled = true;
   setStatus("start-status", "Checking the data and starting…", "busy");
   try {
@@ -340,7 +341,8 @@ function showRun(run) {
   const length = s.epochs ? `at most ${s.epochs} epoch${s.epochs > 1 ? "s" : ""}` : s.time_budget ? `at most ${s.time_budget} min` : "automatic length";
   const data = [run.data_name, s.examples != null && s.labels != null ? `${s.examples} examples, ${s.labels} labels` : null].filter((x) => x != null).join(": ");
   const columns = s.text_column && s.label_column ? `text “${s.text_column}”, label “${s.label_column}”` : null;
-  $("run-subtitle").textContent = [data, columns, model, length, `started ${when(run.created)}`].filter(Boolean).join(" · ");
+  const strategy = { fewshot: "few-shot", finetune: "fine-tuning" }[s.strategy];  // absent: textfit chose
+  $("run-subtitle").textContent = [data, columns, model, strategy, length, `started ${when(run.created)}`].filter(Boolean).join(" · ");
   const badge = $("run-status");
   badge.textContent = STATUS_WORDS[run.status] || run.status;
   badge.className = `badge ${run.status}`;
