@@ -113,3 +113,11 @@ def test_no_word_of_two_letters_trains_without_ngrams():
     data = LabeledTexts(["a", "b", "c", "d"], [0, 0, 1, 1], ["1", "2"], "inline")
     model, seconds = fit_lexical(data, None, 0.5)
     assert model is None and seconds >= 0
+
+
+def test_min_df_falls_back_to_every_ngram_when_none_is_in_that_many_texts():
+    from textfit.lexical import LexicalModel
+
+    model = LexicalModel.fit(["xy", "qz"], [0, 1], 2, 0.5, min_df=2)  # no n-gram is in two texts
+    assert set(model.words.vocabulary_) == {"xy", "qz"}
+    assert model.log_proba(["xy"]).argmax() == 0 and model.log_proba(["qz"]).argmax() == 1

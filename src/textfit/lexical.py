@@ -57,16 +57,25 @@ class LexicalModel:
     @classmethod
     def fit(cls, texts: Sequence[str], labels: Sequence[int], n_labels: int, weight: float,
             normalize: Callable[[str], str] | None = None, min_df: int | None = None) -> LexicalModel:
-        """`min_df`: the fewest texts an n-gram must be in (default: 2 from 2,000 texts, else 1)."""
+        """`min_df`: the fewest texts an n-gram must be in (default: 2 from 2,000 texts, else 1); where
+        no n-gram is in that many texts, every n-gram is kept (min_df 1)."""
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
         texts = clean(texts, normalize)
         if min_df is None:
             min_df = 2 if len(texts) >= 2000 else 1  # on large data, n-grams seen once are mostly noise
-        words = TfidfVectorizer(**WORDS, min_df=min_df)
-        chars = TfidfVectorizer(**CHARS, min_df=min_df)
-        features = hstack(words.fit_transform(texts), chars.fit_transform(texts))
+
+        def vectorize(min_df: int):
+            words, chars = TfidfVectorizer(**WORDS, min_df=min_df), TfidfVectorizer(**CHARS, min_df=min_df)
+            return words, chars, hstack(words.fit_transform(texts), chars.fit_transform(texts))
+
+        try:
+            words, chars, features = vectorize(min_df)
+        except ValueError as exc:  # sklearn: "no terms remain" when no n-gram is in min_df texts
+            if min_df == 1 or "no terms remain" not in str(exc):
+                raise
+            words, chars, features = vectorize(1)
         labels = np.asarray(labels)
         coef = np.zeros((n_labels, features.shape[1]), dtype=np.float32)
         intercept = np.full(n_labels, LOG_FLOOR, dtype=np.float32)  # a label never seen stays unlikely

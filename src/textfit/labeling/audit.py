@@ -132,13 +132,8 @@ def ngram_out_of_fold(texts: Sequence[str], labels: np.ndarray, num_labels: int,
 
     result = np.zeros((len(labels), num_labels), np.float32)
     for train, test in splits:
-        fold = [texts[i] for i in train]
-        try:  # n-grams in one text only are dropped: a fifth of the features, 5x faster on 1,800 texts
-            model = LexicalModel.fit(fold, labels[train], num_labels, NGRAM_WEIGHT, min_df=2)
-        except ValueError as exc:  # sklearn: no n-gram is in two texts ("no terms remain")
-            if "no terms remain" not in str(exc):
-                raise
-            model = LexicalModel.fit(fold, labels[train], num_labels, NGRAM_WEIGHT, min_df=1)
+        # n-grams in one text only are dropped: a fifth of the features, 5x faster on 1,800 texts
+        model = LexicalModel.fit([texts[i] for i in train], labels[train], num_labels, NGRAM_WEIGHT, min_df=2)
         result[test] = model.log_proba([texts[i] for i in test])
     return result
 
