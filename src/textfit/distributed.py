@@ -21,6 +21,7 @@ after `distributed_timeout_minutes`, the process group's timeout."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
 import logging
@@ -73,8 +74,19 @@ def start(timeout_minutes: float) -> None:
 
     # cpu=True: without it Accelerate stays single-process on a machine without GPUs.
     PartialState(cpu=not torch.cuda.is_available(), timeout=dt.timedelta(minutes=timeout_minutes))
+    atexit.register(leave)
     if not is_main():  # one voice: the others speak only to report their own failure
         logging.getLogger("textfit").setLevel(logging.ERROR)
+
+
+def leave() -> None:
+    """Leave the process group before the interpreter exits: a gloo group left to the interpreter's
+    own teardown can abort a process ("terminate called without an active exception") after its
+    work is done, which torchrun then reports as a failed run."""
+    import torch.distributed
+
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def accelerator(split_batches: bool = True):
