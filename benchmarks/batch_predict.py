@@ -37,8 +37,8 @@ def quick_model() -> Path:
     if (MODEL_CACHE / "model.int8.onnx").is_file():
         return MODEL_CACHE
     from textfit import TrainConfig, train
-    from textfit.data import SAMPLE_DATA, TOPIC_LABELS
-    from textfit.export import export_onnx
+    from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS
+    from textfit.export.onnx import export_onnx
 
     print(f"training a MiniLM on the embedded sample into {MODEL_CACHE} (once)", file=sys.stderr)
     train(TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, epochs=2, checkpoint_minutes=0), MODEL_CACHE)
@@ -49,7 +49,7 @@ def quick_model() -> Path:
 def write_input(rows: int, folder: Path) -> Path:
     import pandas as pd
 
-    from textfit.data import SAMPLE_DATA
+    from textfit.data.labeled import SAMPLE_DATA
 
     texts = pd.read_csv(TOPIC_CSV if TOPIC_CSV.is_file() else SAMPLE_DATA)["text"].astype(str).tolist()
     path = folder / f"tweets-{rows}.csv"
@@ -71,8 +71,8 @@ def worker(args) -> dict:
                                batch_rows=args.batch_rows)
         rows, seconds = summary.rows, summary.seconds
     elif engine == "memory":
-        from textfit.batch import load_classifier
-        from textfit.predict_io import read_texts, write_predictions
+        from textfit.predict.batch import load_classifier
+        from textfit.data.texts import read_texts, write_predictions
 
         classifier = load_classifier(args.model, args.backend, args.threads)
         started = time.perf_counter()
@@ -80,7 +80,7 @@ def worker(args) -> dict:
         write_predictions(output, texts, classifier.top_k(texts))
         rows, seconds = len(texts), time.perf_counter() - started
     else:
-        from textfit.ray_predict import predict_with_ray
+        from textfit.predict.ray_engine import predict_with_ray
 
         summary = predict_with_ray(args.model, source, output, actors=2, cpus_per_actor=1, backend=args.backend,
                                    top_k=1, text_column="text", batch_rows=args.batch_rows)

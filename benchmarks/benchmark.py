@@ -57,8 +57,8 @@ def peak_rss_mb() -> float:
 
 
 def held_out_accuracy(model, tokenizer, held_out) -> dict:
-    from textfit.classifier import Classifier
-    from textfit.evaluate import compute_metrics
+    from textfit.model.classifier import Classifier
+    from textfit.model.evaluate import compute_metrics
 
     classifier = Classifier(model, tokenizer, held_out.label_names, max_length=128)
     return compute_metrics(held_out.labels, classifier.predict_proba(held_out.texts).argmax(axis=1))
@@ -69,7 +69,7 @@ def blend_notes(classifier, record: dict, held_out=None) -> dict:
     lexical = record.get("lexical")
     if not lexical:
         return {}
-    from textfit.evaluate import compute_metrics
+    from textfit.model.evaluate import compute_metrics
 
     encoder = lexical["encoder_metrics"] if held_out is None else compute_metrics(
         held_out.labels, classifier.encoder_proba(held_out.texts).argmax(axis=1))
@@ -107,8 +107,8 @@ def run_article(args) -> dict:
     """The article's code path, as printed, on the embedded model."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
 
-    from textfit.data import sample
-    from textfit.models import resolve_model
+    from textfit.data.labeled import sample
+    from textfit.model.base_models import resolve_model
 
     train, held_out = split(args.data)
     tiny_train, tiny_test = sample(train, 50, 7), sample(held_out, 10, 7)
@@ -136,8 +136,8 @@ def run_article(args) -> dict:
 def run_textfit_50(args, epochs: int | None = 2) -> dict:
     """The article's setting (50 / 10, 2 epochs); every other choice is textfit's default."""
     from textfit import TrainConfig, train
-    from textfit.evaluate import compute_metrics
-    from textfit.data import TOPIC_LABELS
+    from textfit.model.evaluate import compute_metrics
+    from textfit.data.labeled import TOPIC_LABELS
 
     _, held_out = split(args.data)
     config = TrainConfig(data=args.data, label_names=TOPIC_LABELS, train_size=50, test_size=10, seed=7, epochs=epochs)
@@ -180,7 +180,7 @@ def run_final_fit(args) -> dict:
 def run_textfit_full(args, minutes: float | None = None) -> dict:
     """`textfit train DATA` with its defaults (or --time-budget), on the 80 %, scored on the 20 %."""
     from textfit import TrainConfig, train
-    from textfit.data import TOPIC_LABELS
+    from textfit.data.labeled import TOPIC_LABELS
 
     # The hold-out run alone, as these rows always measured it: the final fit's gain is measured
     # the honest way (a part neither run saw) by benchmarks/final_fit.py.
@@ -216,8 +216,8 @@ def run_trainer_full(args) -> dict:
     from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
                               TrainerCallback, TrainingArguments)
 
-    from textfit.evaluate import compute_metrics
-    from textfit.models import resolve_model
+    from textfit.model.evaluate import compute_metrics
+    from textfit.model.base_models import resolve_model
 
     train, held_out = split(args.data)
     path = resolve_model(None)

@@ -41,7 +41,7 @@ def sentiment_sample(rows: int, seed: int, folder: Path) -> Path:
 
 
 def train_row(name: str, config, folder: Path) -> dict:
-    from textfit.train import train
+    from textfit.training.train import train
 
     started = time.perf_counter()
     config = config.override(final_fit=False)  # these figures are the hold-out run's either way: save its time
@@ -59,7 +59,7 @@ def train_row(name: str, config, folder: Path) -> dict:
 
 def main() -> None:
     from textfit.config import TrainConfig
-    from textfit.data import SAMPLE_DATA, TOPIC_LABELS
+    from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default=",".join(ROWS))

@@ -42,7 +42,7 @@ LINK_BITS_PER_S = 10e9
 
 
 def train_row(name: str, processes: int, threads: int, args, folder: Path) -> dict:
-    from textfit.data import TOPIC_LABELS
+    from textfit.data.labeled import TOPIC_LABELS
 
     out = folder / name.replace(" ", "-")
     options = ["train", str(args.data), "--label-names", ",".join(TOPIC_LABELS), "--epochs", str(args.epochs),
@@ -95,9 +95,9 @@ def allreduce_worker(args) -> None:
     import torch.distributed as dist
 
     from textfit.config import TrainConfig
-    from textfit.data import TOPIC_LABELS
-    from textfit.loop import build_optimizer
-    from textfit.models import add_mean_pooling_layer, build_classifier
+    from textfit.data.labeled import TOPIC_LABELS
+    from textfit.training.loop import build_optimizer
+    from textfit.model.base_models import add_mean_pooling_layer, build_classifier
 
     dist.init_process_group("gloo")
     model = build_classifier(args.model, TOPIC_LABELS)

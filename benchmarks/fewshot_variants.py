@@ -42,13 +42,13 @@ def run(variant: str, how: str, seed: int, model_name: str, names: bool) -> dict
     from transformers import DataCollatorWithPadding
 
     from textfit import TrainConfig
-    from textfit import fewshot as fs
-    from textfit.data import with_label_names
-    from textfit.loop import build_optimizer, warmup_then_decay
-    from textfit.models import load_tokenizer
+    from textfit.training import fewshot as fs
+    from textfit.data.labeled import with_label_names
+    from textfit.training.loop import build_optimizer, warmup_then_decay
+    from textfit.model.base_models import load_tokenizer
     from transformers import set_seed
 
-    from textfit.train import new_model
+    from textfit.training.train import new_model
 
     pool, held_out = split(str(DEFAULT_DATA))
     chosen = training_set(pool, how, seed)

@@ -28,7 +28,7 @@ TASKS = {"topic": SHARED / "twitter-financial-news-topic" / "train.csv",
 
 
 def load(task: str, rows: int | None):
-    from textfit.data import TOPIC_LABELS, load_data, sample
+    from textfit.data.labeled import TOPIC_LABELS, load_data, sample
 
     names = TOPIC_LABELS if task == "topic" else ["Bearish", "Bullish", "Neutral"]
     data = load_data(str(TASKS[task]), label_names=names)
@@ -38,8 +38,8 @@ def load(task: str, rows: int | None):
 def run(task: str, final_fit: bool, budget: float | None, folder: Path, rows: int | None = None,
         model: str = "default") -> dict:
     from textfit import Classifier, TrainConfig, train
-    from textfit.data import stratified_split
-    from textfit.evaluate import compute_metrics
+    from textfit.data.labeled import stratified_split
+    from textfit.model.evaluate import compute_metrics
 
     a, b = stratified_split(load(task, rows), 0.2, seed=7)
     train_part, hold_out = stratified_split(a, 0.2, seed=7)

@@ -34,7 +34,7 @@ BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
 def held_out(data: str, label_names: list[str], fraction: float, seed: int):
-    from textfit.data import load_data, stratified_split
+    from textfit.data.labeled import load_data, stratified_split
 
     _, evaluation = stratified_split(load_data(data, label_names=label_names), fraction, seed)
     return evaluation
@@ -148,15 +148,15 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.data is None:
-        from textfit.data import SAMPLE_DATA
+        from textfit.data.labeled import SAMPLE_DATA
 
         args.data = str(DEFAULT_DATA if DEFAULT_DATA.is_file() else SAMPLE_DATA)
     if args.worker:
         json.dump(worker(args), sys.stdout)
         return
 
-    from textfit.backends import INT8_FILE, ONNX_FILE
-    from textfit.export import export_onnx, read_exports
+    from textfit.model.backends import INT8_FILE, ONNX_FILE
+    from textfit.export.onnx import export_onnx, read_exports
 
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = set(backends) - set(BACKENDS)

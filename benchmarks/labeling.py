@@ -189,7 +189,7 @@ def trained_curves(pool, held_out, picked: dict, orders=("random", "textfit orde
 
 
 def audit_rows(pool_texts, pool_vectors, pool_labels, seeds) -> None:
-    from textfit.data import LabeledTexts
+    from textfit.data.labeled import LabeledTexts
     from textfit.labeling import audit
 
     print("\n### Audit: 2,000 pool messages, 10 % of labels flipped at random; the 200 most suspicious rows\n")

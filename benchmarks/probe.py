@@ -22,7 +22,7 @@ def encoder(name: str = "default"):
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from textfit.models import resolve_model
+    from textfit.model.base_models import resolve_model
 
     path = resolve_model(name)
     tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()

@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     from textfit import TrainConfig, train
-    from textfit.data import LabeledTexts
+    from textfit.data.labeled import LabeledTexts
 
     pool, held_out = split(args.data)
     labeled = training_set(pool, "per_class:8", args.seed)

@@ -40,7 +40,7 @@ def free_port(host: str) -> int:
 def sample_texts() -> list[str]:
     import csv
 
-    from textfit.data import SAMPLE_DATA
+    from textfit.data.labeled import SAMPLE_DATA
 
     with open(SAMPLE_DATA, newline="", encoding="utf-8") as f:
         return [row["text"] for row in csv.DictReader(f)]

@@ -31,7 +31,7 @@ def one_run(task: str, how: str, seed: int, strategy: str, folder: Path) -> dict
     import pandas as pd
 
     from textfit import Classifier, TrainConfig, train
-    from textfit.evaluate import compute_metrics
+    from textfit.model.evaluate import compute_metrics
 
     pool, held_out = split(str(DEFAULT_DATA if task == "topic" else SENTIMENT))
     names = SENTIMENT_NAMES if task == "sentiment" else pool.label_names

@@ -9,7 +9,7 @@ GRID.json is a list of runs:
 
     {"name": "lr2e-4", "train": "all" | "per_class:8" | "random:50", "sample_seed": 7,
      "config": {"learning_rate": 2e-4, "epochs": 4},        # any TrainConfig field
-     "set": {"textfit.fewshot.TEMPERATURE": 0.05}}           # module constants, for research
+     "set": {"textfit.training.fewshot.TEMPERATURE": 0.05}}           # module constants, for research
 
 Accuracy does not depend on the machine, time does: on a GPU, run many at once (--parallel) and
 convert epochs to CPU minutes with the CPU's measured seconds per epoch. Not part of the tests.
@@ -34,7 +34,7 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "twitter-financial-news-topic" 
 
 @functools.lru_cache(maxsize=None)
 def split(data_path: str):
-    from textfit.data import TOPIC_LABELS, load_data, stratified_split
+    from textfit.data.labeled import TOPIC_LABELS, load_data, stratified_split
 
     data = load_data(data_path)
     if data.label_names == [str(i) for i in range(len(TOPIC_LABELS))]:
@@ -45,7 +45,7 @@ def split(data_path: str):
 def training_set(pool, how: str, seed: int):
     import numpy as np
 
-    from textfit.data import sample
+    from textfit.data.labeled import sample
 
     if how == "all":
         return pool

@@ -19,7 +19,7 @@ def build_tiny_bert(folder: Path, masked_lm: bool = False) -> Path:
     """A 2-layer, 32-wide BERT with random weights and the embedded model's real tokenizer."""
     from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, BertModel
 
-    from textfit.models import resolve_model
+    from textfit.model.base_models import resolve_model
 
     config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
                         max_position_embeddings=128, vocab_size=30522)
@@ -34,7 +34,7 @@ def build_tiny_mpnet(folder: Path) -> Path:
     vocabulary under MPNet's special tokens (<s>, </s>, <pad>, <mask>)."""
     from transformers import MPNetConfig, MPNetModel, MPNetTokenizer
 
-    from textfit.models import resolve_model
+    from textfit.model.base_models import resolve_model
 
     renamed = {"[PAD]": "<pad>", "[CLS]": "<s>", "[SEP]": "</s>", "[MASK]": "<mask>"}
     words = Path(resolve_model(None), "vocab.txt").read_text(encoding="utf-8").splitlines()
@@ -65,7 +65,7 @@ def tiny_mlm(tmp_path_factory) -> Path:
 def tiny_model_dir(tiny_bert, tmp_path_factory) -> Path:
     """A trained (briefly, so not accurate) 20-label model folder on the embedded sample."""
     from textfit import TrainConfig, train
-    from textfit.data import SAMPLE_DATA, TOPIC_LABELS
+    from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS
 
     config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(tiny_bert),
                          strategy="finetune", epochs=2, learning_rate=1e-3)
@@ -121,7 +121,7 @@ def studio_url(tmp_path_factory):
     """An empty studio served from a thread, for the module's tests."""
     from studio_page import studio_in_a_thread
 
-    from textfit.server.studio import create_studio_app
+    from textfit.server.studio.app import create_studio_app
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("OMP_NUM_THREADS", "1")  # see one_thread

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from textfit import BatchPredictor, Classifier, DataError, TextfitError, predict_file
 from textfit.cli import app
-from textfit.data import SAMPLE_DATA
+from textfit.data.labeled import SAMPLE_DATA
 
 SCORE_TOLERANCE = 2e-5  # padding to another length moves the last float digits; scores are written to 6
 
@@ -216,7 +216,7 @@ def test_clear_errors(tiny_model_dir, tmp_path):
 
 
 def test_the_output_has_its_final_name_only_when_complete(tiny_model_dir, tmp_path, monkeypatch):
-    from textfit import batch_io
+    from textfit.data import streaming as batch_io
 
     messages(200).to_csv(tmp_path / "in.csv", index=False)
     seen = []
@@ -365,7 +365,7 @@ def test_memory_does_not_grow_with_the_number_of_rows(tiny_model_dir, tmp_path):
 
 def test_a_kill_while_finishing_is_resumed(tiny_model_dir, tmp_path, monkeypatch):
     """Killed after the last batch, before (CSV) or during (Parquet's merge) the rename: resume finishes the job."""
-    from textfit import batch_io
+    from textfit.data import streaming as batch_io
 
     messages(120).to_csv(tmp_path / "in.csv", index=False)
     for output, sink in (("out.csv", batch_io.TextSink), ("out.parquet", batch_io.ParquetSink)):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from textfit.blend import MIN_HELD_OUT, HeldOutBlend, best_weight, choose_weight, mix
+from textfit.model.blend import MIN_HELD_OUT, HeldOutBlend, best_weight, choose_weight, mix
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from textfit import NOT_SURE, Classifier, ModelError, TextfitError
-from textfit.calibration import (CALIBRATION_FILE, Calibration, apply_temperature, calibrate, coverage_curve,
+from textfit.model.calibration import (CALIBRATION_FILE, Calibration, apply_temperature, calibrate, coverage_curve,
                                  expected_calibration_error, fit_temperature)
 
 TEXTS = ["Fed holds rates steady", "Oil falls 3% as OPEC output rises", "Acme Corp announces new CEO", "asdfgh qwerty"]

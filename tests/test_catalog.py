@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from textfit import catalog
-from textfit.catalog import KnownModel, assemble_from_wheels, download_model, known_model
+from textfit.model import catalog
+from textfit.model.catalog import KnownModel, assemble_from_wheels, download_model, known_model
 from textfit.errors import ModelError
-from textfit.models import resolve_model
+from textfit.model.base_models import resolve_model
 
 WEIGHTS = b"pretend safetensors " * 5000
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from textfit import Classifier, TrainConfig, train
-from textfit import checkpoint
-from textfit.callbacks import Callback, JsonlLog
-from textfit.data import SAMPLE_DATA, TOPIC_LABELS
+from textfit.training import checkpoint
+from textfit.training.callbacks import Callback, JsonlLog
+from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS
 from textfit.errors import TextfitError
 
 STEPS_PER_EPOCH = 8  # 96 examples in batches of 12 (batch size: min(16, 96 // 8))
@@ -99,7 +99,7 @@ def test_resume_refuses_what_it_cannot_continue(tiny_bert, tmp_path):
         train(tiny_config(tiny_bert), out, callbacks=[CrashAt("checkpoint", 3)])
     with pytest.raises(TextfitError, match=r"learning_rate 0\.001 in the checkpoint, 0\.01 now"):
         train(tiny_config(tiny_bert, learning_rate=1e-2), out, resume=True)
-    from textfit.data import load_train_eval
+    from textfit.data.labeled import load_train_eval
 
     train_data, eval_data = load_train_eval(tiny_config(tiny_bert))
     with pytest.raises(TextfitError, match="data differs"):
@@ -203,7 +203,7 @@ def start_training(how: str, out: Path, tiny_bert: Path, resume: bool, env: dict
     settings = out.parent / "settings.json"
     settings.write_text(json.dumps(options))
     if how == "worker":
-        command = [sys.executable, "-m", "textfit.server.worker", str(out.parent)] + ["--resume"] * resume
+        command = [sys.executable, "-m", "textfit.server.studio.worker", str(out.parent)] + ["--resume"] * resume
     elif resume:  # no data, no options: --resume takes them from the checkpoint
         command = [sys.executable, "-m", "textfit.cli", "train", "--out", str(out), "--resume"]
     else:
@@ -215,7 +215,7 @@ def start_training(how: str, out: Path, tiny_bert: Path, resume: bool, env: dict
 def test_kill_9_mid_epoch_then_resume(tiny_bert, tmp_path, how):
     from transformers import pipeline
 
-    from textfit.server.worker import MODEL, PROGRESS, RESULT
+    from textfit.server.studio.worker import MODEL, PROGRESS, RESULT
 
     out = tmp_path / MODEL  # the studio worker's layout: RUN_DIR/model
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}

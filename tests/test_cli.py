@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from textfit.cli import app
-from textfit.data import SAMPLE_DATA, TOPIC_LABELS
+from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS
 
 runner = CliRunner()
 LABELS_FILE = str(SAMPLE_DATA.with_name("finance_topics_labels.txt"))

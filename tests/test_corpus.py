@@ -15,7 +15,7 @@ import typer
 from typer.testing import CliRunner
 
 from textfit.config import TrainConfig
-from textfit.data import FORMATS, classes_not_evaluated, load_data, load_train_eval, read_table
+from textfit.data.labeled import FORMATS, classes_not_evaluated, load_data, load_train_eval, read_table
 from textfit.errors import DataError
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -90,7 +90,7 @@ def test_cli(entry, corpus_file, tmp_path, monkeypatch):
     data is loaded: the real command line, option parsing and error printing, in milliseconds."""
     from textfit.cli import app
 
-    train_module = importlib.import_module("textfit.train")  # `textfit.train` the attribute is the function
+    train_module = importlib.import_module("textfit.training.train")  # `textfit.training.train` the attribute is the function
 
     loaded = []
 
@@ -122,7 +122,7 @@ def studio(tmp_path_factory):
     pytest.importorskip("multipart")
     from fastapi.testclient import TestClient
 
-    from textfit.server.studio import StudioLimits, create_studio_app
+    from textfit.server.studio.app import StudioLimits, create_studio_app
 
     with TestClient(create_studio_app(tmp_path_factory.mktemp("studio"), StudioLimits())) as client:
         yield client

@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 
 from textfit.config import TrainConfig
-from textfit.data import (
+from textfit.data.labeled import (
     SAMPLE_DATA, TOPIC_LABELS, check_trainable, classes_not_evaluated, load_data, load_train_eval,
     parse_label_names, sample, stratified_split,
 )
 from textfit.errors import DataError
-from textfit.predict_io import read_texts
-from textfit.readers import guess_separator
+from textfit.data.texts import read_texts
+from textfit.data.readers import guess_separator
 
 
 def test_embedded_sample_is_balanced_and_named():
@@ -230,7 +230,7 @@ def test_a_single_example_class_trains_and_is_left_out_of_evaluation(write, capl
 
 
 def test_the_run_record_names_the_encoding_and_the_classes_not_evaluated(write):
-    from textfit.save import build_record
+    from textfit.model.folder import build_record
 
     path = write("d.csv", "text;label\n".encode() + "".join(f"caf\u00e9 {i};a\nth\u00e9 {i};b\n" for i in range(4))
                  .encode("cp1252") + b"lonely;c\n")

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from conftest import TOPIC_CSV
 from textfit.cli import app
-from textfit.data import TOPIC_LABELS, load_data
+from textfit.data.labeled import TOPIC_LABELS, load_data
 
 runner = CliRunner()
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from textfit import TrainConfig, train
-from textfit import checkpoint
-from textfit.data import SAMPLE_DATA, TOPIC_LABELS
+from textfit.training import checkpoint
+from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS
 from textfit.errors import TextfitError
 
 from conftest import build_tiny_bert
@@ -195,7 +195,7 @@ def test_one_process_records_one_process(tiny_bert, tmp_path):
 
 
 def test_a_lost_partner_becomes_one_clear_error_and_one_process_needs_no_group():
-    from textfit import distributed
+    from textfit.training import distributed
     from textfit.errors import TextfitError
 
     assert distributed.world_size() == 1 and distributed.on_main(lambda: 3, share=True) == 3

@@ -9,9 +9,10 @@ import pytest
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
-from textfit import DataError, TextfitError, batch_io, predict_file
+from textfit import DataError, TextfitError, predict_file
+from textfit.data import streaming as batch_io
 from textfit.cli import app
-from textfit.data import SAMPLE_DATA, TOPIC_LABELS
+from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS
 
 
 def run(*args):

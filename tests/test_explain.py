@@ -52,7 +52,7 @@ def test_the_ngram_share_follows_the_labels_coefficients(classifier):
     assert result.lexical[0] == 0
     model, column = classifier.lexical, classifier.label_names.index(result.label)
     assert any(abs(v) > 1e-4 for v in result.lexical)
-    from textfit.lexical import hstack
+    from textfit.model.lexical import hstack
 
     cleaned = model.normalize(result.text)
     features = hstack(model.words.transform([cleaned]), model.chars.transform([cleaned])).toarray()[0]

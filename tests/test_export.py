@@ -13,14 +13,14 @@ from typer.testing import CliRunner
 
 from textfit import Classifier, TrainConfig, train
 from textfit.cli import app
-from textfit.data import SAMPLE_DATA, TOPIC_LABELS, load_data, load_train_eval
+from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS, load_data, load_train_eval
 from textfit.errors import ModelError
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from textfit.backends import INT8_CHUNK, INT8_FILE, ONNX_FILE, OnnxBackend  # noqa: E402
-from textfit.export import export_onnx  # noqa: E402
+from textfit.model.backends import INT8_CHUNK, INT8_FILE, ONNX_FILE, OnnxBackend  # noqa: E402
+from textfit.export.onnx import export_onnx  # noqa: E402
 
 runner = CliRunner()
 
@@ -159,7 +159,7 @@ def test_missing_onnxruntime_says_what_to_install(exported, monkeypatch):
 
 
 def test_mismatch_with_torch_is_refused(tiny_model_dir, tmp_path, monkeypatch):
-    import textfit.export as export
+    import textfit.export.onnx as export
 
     folder = tmp_path / "model"
     shutil.copytree(tiny_model_dir, folder)

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from textfit import TrainConfig, train
-from textfit.callbacks import Callback
-from textfit.data import (SAMPLE_DATA, TOPIC_LABELS, LabeledTexts, label_name_examples, load_data, stratified_split,
+from textfit.training.callbacks import Callback
+from textfit.data.labeled import (SAMPLE_DATA, TOPIC_LABELS, LabeledTexts, label_name_examples, load_data, stratified_split,
                           with_label_names)
 from textfit.errors import TextfitError
-from textfit.models import add_mean_pooling_layer
-from textfit.train import choose_strategy
+from textfit.model.base_models import add_mean_pooling_layer
+from textfit.training.train import choose_strategy
 
 
 def tiny_config(tiny_bert, **overrides) -> TrainConfig:
@@ -53,7 +53,7 @@ def test_label_names_become_examples_unless_they_are_numbers():
 def test_mean_pooling_layer_makes_cls_read_the_mean(tiny_bert):
     import torch
 
-    from textfit.models import build_classifier, load_tokenizer
+    from textfit.model.base_models import build_classifier, load_tokenizer
 
     model = build_classifier(str(tiny_bert), ["a", "b"]).eval()
     tokenizer = load_tokenizer(str(tiny_bert))
@@ -112,7 +112,7 @@ def test_fewshot_on_a_first_token_head_fills_out_proj_and_loads_in_a_plain_pipel
     from sklearn.linear_model import LogisticRegression
     from transformers import pipeline
 
-    from textfit.fewshot import HEAD_C, features
+    from textfit.training.fewshot import HEAD_C, features
 
     train_data, eval_data = stratified_split(load_data(SAMPLE_DATA, label_names=TOPIC_LABELS), 0.5, 7)
     config = TrainConfig(label_names=TOPIC_LABELS, model=str(tiny_mpnet), strategy="fewshot", epochs=2, lexical_weight=0)
@@ -156,7 +156,7 @@ def test_fewshot_on_the_embedded_model_is_far_above_chance(tmp_path):
 
 
 def test_contrastive_batches_are_equal_sized_and_cover_every_text_once():
-    from textfit.fewshot import contrastive_batches
+    from textfit.training.fewshot import contrastive_batches
 
     rng = np.random.default_rng(0)
     batches = contrastive_batches(70, 32, rng)

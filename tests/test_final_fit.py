@@ -8,8 +8,8 @@ import json
 import pytest
 
 from textfit import Classifier, TrainConfig, train
-from textfit.data import SAMPLE_DATA, TOPIC_LABELS, load_train_eval
-from textfit.train import FINAL_FIT_MIN_HELD_OUT, fit_final_model, wants_final_fit
+from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS, load_train_eval
+from textfit.training.train import FINAL_FIT_MIN_HELD_OUT, fit_final_model, wants_final_fit
 
 
 def config_for(model, **values) -> TrainConfig:

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from hypothesis import HealthCheck, example, given, settings, strategies as st  # noqa: E402
 
 from textfit.server.app import ServeLimits, create_app  # noqa: E402
-from textfit.server.studio import StudioLimits, create_studio_app  # noqa: E402
+from textfit.server.studio.app import StudioLimits, create_studio_app  # noqa: E402
 
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 

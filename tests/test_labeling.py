@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from textfit import DataError, LabelingSession, audit, suggest
 from textfit.cli import app
-from textfit.data import SAMPLE_DATA, TOPIC_LABELS, load_data
+from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS, load_data
 from textfit.labeling import select
 
 runner = CliRunner()

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from textfit import Classifier, TrainConfig, train
-from textfit.data import SAMPLE_DATA, TOPIC_LABELS, load_data, stratified_split
+from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS, load_data, stratified_split
 from textfit.errors import TextfitError
-from textfit.lexical import SETTINGS_FILE, WEIGHTS_FILE, LexicalModel, tokenizer_normalizer
-from textfit.models import load_tokenizer
+from textfit.model.lexical import SETTINGS_FILE, WEIGHTS_FILE, LexicalModel, tokenizer_normalizer
+from textfit.model.base_models import load_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_a_weight_outside_0_to_1_is_refused(tiny_bert, tmp_path, weight):
 
 
 def test_weight_shrinks_below_8_examples_per_class_and_names_join(sample_split):
-    from textfit.lexical import fit_lexical
+    from textfit.model.lexical import fit_lexical
 
     train_data, _ = sample_split
     tokenizer = load_tokenizer("default")
@@ -107,8 +107,8 @@ def test_weight_shrinks_below_8_examples_per_class_and_names_join(sample_split):
 
 def test_no_word_of_two_letters_trains_without_ngrams():
     """sklearn finds no vocabulary in one-letter texts: the run goes on with the encoder alone."""
-    from textfit.data import LabeledTexts
-    from textfit.lexical import fit_lexical
+    from textfit.data.labeled import LabeledTexts
+    from textfit.model.lexical import fit_lexical
 
     data = LabeledTexts(["a", "b", "c", "d"], [0, 0, 1, 1], ["1", "2"], "inline")
     model, seconds = fit_lexical(data, None, 0.5)
@@ -116,7 +116,7 @@ def test_no_word_of_two_letters_trains_without_ngrams():
 
 
 def test_min_df_falls_back_to_every_ngram_when_none_is_in_that_many_texts():
-    from textfit.lexical import LexicalModel
+    from textfit.model.lexical import LexicalModel
 
     model = LexicalModel.fit(["xy", "qz"], [0, 1], 2, 0.5, min_df=2)  # no n-gram is in two texts
     assert set(model.words.vocabulary_) == {"xy", "qz"}

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from textfit.data import FORMATS, LabeledTexts, load_data
+from textfit.data.labeled import FORMATS, LabeledTexts, load_data
 from textfit.errors import DataError
 
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

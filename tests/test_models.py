@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from textfit.errors import ModelError
-from textfit.fillmask import fill_mask
-from textfit.models import load_tokenizer, resolve_model, save_tokenizer
+from textfit.model.fillmask import fill_mask
+from textfit.model.base_models import load_tokenizer, resolve_model, save_tokenizer
 
 
 def test_default_model_is_the_embedded_minilm():
@@ -68,7 +68,7 @@ def test_half_precision_checkpoint_is_trained_in_float32(tiny_bert, tmp_path):
     import torch
     from transformers import AutoModel
 
-    from textfit.models import build_classifier
+    from textfit.model.base_models import build_classifier
 
     AutoModel.from_pretrained(tiny_bert).to(torch.bfloat16).save_pretrained(tmp_path)
     model = build_classifier(str(tmp_path), ["a", "b"])

@@ -14,8 +14,8 @@ from textfit.errors import DataError, ModelError
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from textfit.export import calibration_batches, export_onnx, read_exports  # noqa: E402
-from textfit.quantize import (  # noqa: E402
+from textfit.export.onnx import calibration_batches, export_onnx, read_exports  # noqa: E402
+from textfit.export.quantize import (  # noqa: E402
     CALIBRATION_TEXTS,
     activation_maxima, diagonal_to_mul, is_diagonal, is_down_projection, smooth, split_outlier_channels,
     weighted_matmuls,

@@ -18,16 +18,16 @@ os.environ.pop("RAY_ADDRESS", None)  # never a cluster the machine happens to ha
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
 
-from textfit.batch import BatchPredictor  # noqa: E402
-from textfit.data import SAMPLE_DATA  # noqa: E402
+from textfit.predict.batch import BatchPredictor  # noqa: E402
+from textfit.data.labeled import SAMPLE_DATA  # noqa: E402
 from textfit.errors import DataError, TextfitError  # noqa: E402
-from textfit.ray_predict import predict_with_ray, require_ray  # noqa: E402
+from textfit.predict.ray_engine import predict_with_ray, require_ray  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def local_ray():
     """One local Ray for the module (starting it takes seconds): 2 actors x 1 CPU, and one CPU to read."""
-    from textfit.ray_predict import _init
+    from textfit.predict.ray_engine import _init
 
     _init(ray, None, 3)  # textfit's own local start: loopback-only proxying, nothing leaves the machine
     yield

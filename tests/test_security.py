@@ -17,12 +17,12 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from textfit.errors import TextfitError  # noqa: E402
 from textfit.server.app import create_app  # noqa: E402
-from textfit.server.runs import RunStore  # noqa: E402
+from textfit.server.studio.runs import RunStore  # noqa: E402
 from textfit.server.security import (  # noqa: E402
     API_KEY_ENV, STUDIO_COOKIE, STUDIO_TOKEN_ENV, host_name, is_loopback, public_url, resolve_api_key,
     resolve_studio_token,
 )
-from textfit.server.studio import StudioLimits, create_studio_app  # noqa: E402
+from textfit.server.studio.app import StudioLimits, create_studio_app  # noqa: E402
 
 LIMITS = StudioLimits(max_upload_bytes=200_000)
 CSV = "text,label\na,x\nb,y\nc,x\nd,y\n"
@@ -202,7 +202,8 @@ def test_cli_passes_keys_tokens_and_hosts_and_prints_the_token_url(monkeypatch, 
     from typer.testing import CliRunner
 
     from textfit.cli import app
-    from textfit.server import app as server, studio
+    from textfit.server import app as server
+    from textfit.server.studio import app as studio
 
     calls = {}
     monkeypatch.setattr(server, "serve", lambda model_dir, **kwargs: calls.update(serve=kwargs))

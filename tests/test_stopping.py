@@ -9,10 +9,10 @@ import signal
 import pytest
 
 from textfit import Classifier, TrainConfig, train
-from textfit.callbacks import Callback
-from textfit.data import SAMPLE_DATA, TOPIC_LABELS
-from textfit.stopping import held_stops
-from textfit.train import STOPPED_BEFORE_FINAL_FIT, STOPPED_IN_FINAL_FIT
+from textfit.training.callbacks import Callback
+from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS
+from textfit.training.stopping import held_stops
+from textfit.training.train import STOPPED_BEFORE_FINAL_FIT, STOPPED_IN_FINAL_FIT
 
 
 class StopAt(Callback):

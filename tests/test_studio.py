@@ -19,9 +19,9 @@ pytest.importorskip("multipart")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from textfit.data import SAMPLE_DATA, TOPIC_LABELS  # noqa: E402
-from textfit.server.runs import RunStore  # noqa: E402
-from textfit.server.studio import StudioLimits, create_studio_app, read_progress  # noqa: E402
+from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS  # noqa: E402
+from textfit.server.studio.runs import RunStore  # noqa: E402
+from textfit.server.studio.app import StudioLimits, create_studio_app, read_progress  # noqa: E402
 
 LIMITS = StudioLimits(max_upload_bytes=200_000)
 
@@ -345,8 +345,8 @@ def test_a_run_killed_with_sigkill_resumes_from_its_checkpoint(workdir, tiny_ber
     it again, it continues from the checkpoint and ends with a complete model and a record that says so."""
     import signal
 
-    from textfit import checkpoint
-    from textfit.classifier import Classifier
+    from textfit.training import checkpoint
+    from textfit.model.classifier import Classifier
 
     limits = StudioLimits(max_upload_bytes=200_000, checkpoint_minutes=0.002)  # a checkpoint every ~0.1 s
     with TestClient(create_studio_app(workdir, limits)) as client:
@@ -380,7 +380,7 @@ def test_a_run_killed_with_sigkill_resumes_from_its_checkpoint(workdir, tiny_ber
 
 
 def test_a_stopped_run_keeps_its_model_and_resume_trains_it_to_the_end(workdir, tiny_bert):
-    from textfit import checkpoint
+    from textfit.training import checkpoint
 
     limits = StudioLimits(max_upload_bytes=200_000, checkpoint_minutes=0.002)  # a checkpoint every ~0.1 s
     with TestClient(create_studio_app(workdir, limits)) as client:
@@ -428,7 +428,7 @@ def test_a_run_can_ask_for_its_strategy_and_train_again_keeps_it(workdir, tiny_b
 def test_a_studio_folder_from_before_the_yardstick_column_opens_and_gains_it(tmp_path):
     import sqlite3
 
-    from textfit.server.runs import SCHEMA, RunStore
+    from textfit.server.studio.runs import SCHEMA, RunStore
 
     old = sqlite3.connect(tmp_path / "studio.db")
     old.executescript("\n".join(line for line in SCHEMA.splitlines() if "yardstick" not in line))

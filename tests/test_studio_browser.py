@@ -19,7 +19,7 @@ skip_without_browser()
 
 from playwright.sync_api import expect  # noqa: E402
 
-from textfit.data import SAMPLE_DATA, TOPIC_LABELS  # noqa: E402
+from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS  # noqa: E402
 
 
 def test_csv_to_trained_model_in_the_browser(page, studio_url, tiny_bert):

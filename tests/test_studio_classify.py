@@ -21,8 +21,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 from openpyxl import load_workbook  # noqa: E402
 
 from textfit import Classifier, predict_file  # noqa: E402
-from textfit.data import SAMPLE_DATA, TOPIC_LABELS  # noqa: E402
-from textfit.server.studio import StudioLimits, create_studio_app  # noqa: E402
+from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS  # noqa: E402
+from textfit.server.studio.app import StudioLimits, create_studio_app  # noqa: E402
 
 LIMITS = StudioLimits(max_upload_bytes=3_000_000)
 RUN = "run-20200101-000000-trained"
@@ -36,7 +36,7 @@ def one_thread_jobs(monkeypatch):
 
 def add_trained_run(workdir: Path, model_dir: Path, run_id: str = RUN) -> None:
     """A finished run, built directly: the studio's record and the tiny model as its model folder."""
-    from textfit.server.runs import RunStore
+    from textfit.server.studio.runs import RunStore
 
     store = RunStore(workdir / "studio.db")
     store.add_run(run_id, "tiny topics", None, "finance_topics.csv", {"epochs": 1})

@@ -17,8 +17,8 @@ skip_without_browser()
 from openpyxl import load_workbook  # noqa: E402
 from playwright.sync_api import expect  # noqa: E402
 
-from textfit.data import SAMPLE_DATA, TOPIC_LABELS  # noqa: E402
-from textfit.server.studio import create_studio_app  # noqa: E402
+from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS  # noqa: E402
+from textfit.server.studio.app import create_studio_app  # noqa: E402
 
 ANSWERS = ["predicted label", "confidence", "2nd choice", "2nd confidence", "3rd choice", "3rd confidence"]
 

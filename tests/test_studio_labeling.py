@@ -20,7 +20,7 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from textfit import LabelingSession  # noqa: E402
-from textfit.server.studio import create_studio_app  # noqa: E402
+from textfit.server.studio.app import create_studio_app  # noqa: E402
 
 NAMES = ["billing", "shipping", "account"]
 WORDS = {"billing": ["invoice", "charged twice", "refund", "payment failed", "wrong amount"],

@@ -18,7 +18,7 @@ skip_without_browser()
 
 from playwright.sync_api import expect  # noqa: E402
 
-from textfit.server.studio import create_studio_app  # noqa: E402
+from textfit.server.studio.app import create_studio_app  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ skip_without_browser()
 
 from playwright.sync_api import expect  # noqa: E402
 
-from textfit.server.studio import create_studio_app  # noqa: E402
+from textfit.server.studio.app import create_studio_app  # noqa: E402
 
 DOOMED, SERVED = "run-20200101-000000-aaaaaa", "run-20200101-000000-bbbbbb"
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from textfit import Classifier, TrainConfig, train
-from textfit.callbacks import Callback, JsonlLog
-from textfit.data import SAMPLE_DATA, TOPIC_LABELS
-from textfit.loop import build_optimizer, steps_for_budget, trained_weights
-from textfit.train import budget_epochs, choose_max_length, default_epochs
+from textfit.training.callbacks import Callback, JsonlLog
+from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS
+from textfit.training.loop import build_optimizer, steps_for_budget, trained_weights
+from textfit.training.train import budget_epochs, choose_max_length, default_epochs
 
 
 def test_saved_folder_has_everything(tiny_model_dir):
@@ -172,9 +172,9 @@ def test_a_save_killed_between_its_steps_leaves_a_loadable_model(tiny_model_dir,
     import shutil
 
     from textfit import evaluate
-    from textfit.data import load_data
-    from textfit.folders import recover_model_folder
-    from textfit.save import save_model
+    from textfit.data.labeled import load_data
+    from textfit.atomic import recover_model_folder
+    from textfit.model.folder import save_model
 
     out = tmp_path / "m"
     shutil.copytree(tiny_model_dir, out)
@@ -228,7 +228,7 @@ def test_defaults_scale_with_the_data():
 def test_best_weights_copy_skips_frozen_embeddings_and_restores(tiny_bert):
     import torch
 
-    from textfit.models import build_classifier
+    from textfit.model.base_models import build_classifier
 
     model = build_classifier(str(tiny_bert), ["a", "b"])
     optimizer = build_optimizer(model, TrainConfig())
@@ -245,11 +245,11 @@ def test_best_weights_copy_skips_frozen_embeddings_and_restores(tiny_bert):
 def test_cpu_training_uses_eager_attention_and_gives_the_model_back_as_it_was(tiny_bert):
     import torch
 
-    from textfit.models import build_classifier
+    from textfit.model.base_models import build_classifier
 
     if torch.cuda.is_available():
         pytest.skip("GPUs keep fused attention")
-    from textfit.loop import attention_for_training
+    from textfit.training.loop import attention_for_training
 
     model = build_classifier(str(tiny_bert), ["a", "b"])
     assert model.config._attn_implementation == "sdpa"
@@ -259,7 +259,7 @@ def test_cpu_training_uses_eager_attention_and_gives_the_model_back_as_it_was(ti
 
 
 def test_majority_baseline_and_its_margin():
-    from textfit.evaluate import baseline_sentence, beats_baseline, majority_baseline
+    from textfit.model.evaluate import baseline_sentence, beats_baseline, majority_baseline
 
     # 300 tweets, 60 held out, 38 of them Neutral: the example
     labels = [0] * 38 + [1] * 12 + [2] * 10
@@ -279,7 +279,7 @@ def test_majority_baseline_and_its_margin():
 
 
 def test_kept_epoch_beats_the_baseline_when_any_epoch_does():
-    from textfit.evaluate import improves_on
+    from textfit.model.evaluate import improves_on
 
     baseline = {"label": "Neutral", "accuracy": 0.6333, "macro_f1": 0.26, "examples": 60, "margin": 0.0622}
 

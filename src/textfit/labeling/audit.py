@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import LabeledTexts, load_data
+from ..data.labeled import LabeledTexts, load_data
 from ..errors import DataError
 from . import head as fast_head
 from .select import DUPLICATE
@@ -128,7 +128,7 @@ def as_labeled(data, labels: Sequence | None = None) -> LabeledTexts:
 
 def ngram_out_of_fold(texts: Sequence[str], labels: np.ndarray, num_labels: int, splits) -> np.ndarray:
     """Each row's log-probabilities from textfit's n-gram model fitted on the other folds."""
-    from ..lexical import LexicalModel
+    from ..model.lexical import LexicalModel
 
     result = np.zeros((len(labels), num_labels), np.float32)
     for train, test in splits:
@@ -143,7 +143,7 @@ def audit(data, labels: Sequence | None = None, *, model: str | None = None, vec
     """Rank the rows of labeled `data` (a LabeledTexts, a data file, or texts with `labels=`) by how
     likely their label is wrong. `vectors`: the texts' vectors when at hand (else embedded, cached).
     `ngrams`: the n-gram model judges each row too (module docstring, 3.; the slower part)."""
-    from ..blend import mix
+    from ..model.blend import mix
     from .vectors import embed
 
     data = as_labeled(data, labels)

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..batch_io import check_fits, check_output, open_sink, partial_path, remove_partial
-from ..data import read_table
+from ..data.streaming import check_fits, check_output, open_sink, partial_path, remove_partial
+from ..data.labeled import read_table
 from ..errors import DataError
 
 log = logging.getLogger("textfit")
@@ -73,7 +73,7 @@ def suggest_file(data, output, label_names: list[str], *, descriptions=None, tex
                  sheet=None, model: str | None = None, progress=None) -> dict:
     """Write `data` with `suggested_label`, `confidence` and `label_next` (1 = the message to label
     first) added to every row; rows without text get empty values. Returns counts per label."""
-    from ..predict_io import empty_texts, find_text_column
+    from ..data.texts import empty_texts, find_text_column
     from .select import order
     from .vectors import embed
     from .zeroshot import suggest
@@ -109,7 +109,7 @@ def audit_file(data, output, *, text_column: str | None = None, label_column: st
     """Write `data`'s rows, most suspicious first, with `suggested_label`, `suspicion` (1 - the out-of-fold
     probability of the given label), `likely_mislabeled`, `reason` and `row` (the input row, from 1)
     added; rows with an empty text or label come last, unscored."""
-    from ..data import load_data
+    from ..data.labeled import load_data
     from .audit import audit
 
     output = _output(output)

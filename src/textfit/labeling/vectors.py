@@ -56,7 +56,7 @@ class Encoder:
     def __init__(self, model: str | None = None):
         from transformers import AutoModel
 
-        from ..models import _load, load_tokenizer, resolve_model
+        from ..model.base_models import _load, load_tokenizer, resolve_model
 
         self.name = model
         self.path = resolve_model(model)

@@ -61,9 +61,9 @@ def create_app(model_dir: str | Path, *, backend: str = "torch", limits: ServeLi
     from fastapi.security import APIKeyHeader, HTTPBearer
     from pydantic import BaseModel, ConfigDict, Field
 
-    from ..batch import set_torch_threads
-    from ..calibration import check_min_confidence
-    from ..classifier import Classifier
+    from ..predict.batch import set_torch_threads
+    from ..model.calibration import check_min_confidence
+    from ..model.classifier import Classifier
 
     limits = limits or ServeLimits()
     check_min_confidence(limits.min_confidence)
@@ -179,7 +179,7 @@ def serve(model_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, *, b
     each with `threads` (default: cores // workers) threads."""
     import uvicorn
 
-    from ..backends import default_threads
+    from ..model.backends import default_threads
     from ..errors import TextfitError
 
     if workers < 1:
@@ -210,7 +210,7 @@ def _serve_workers(settings: dict, port: int, workers: int, log_level: str, anno
     cannot load the model writes why, and the supervisor stops: the error is raised here."""
     import uvicorn
 
-    from ..classifier import BACKENDS
+    from ..model.classifier import BACKENDS
     from ..errors import ModelError, TextfitError
 
     if not Path(settings["model_dir"], "config.json").is_file():  # the common mistakes, before N processes start

@@ -1,0 +1,98 @@
+"""Read texts to classify from a file and write predictions back out (the in-memory path of
+`textfit predict`; batch.py streams files too large for it)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from .labeled import TEXT_COLUMN_NAMES, is_text_column, read_table
+from ..errors import DataError
+from .readers import decode
+
+log = logging.getLogger("textfit")
+
+ID_COLUMN_NAMES = ("row_id", "id")
+"""An input column that identifies rows: kept in the output even with --keep-columns, so results join back."""
+
+
+def find_text_column(frame: pd.DataFrame, source: str | Path, text_column: str | None = None) -> str:
+    """The column holding the texts: the one named, else the only one with a text-like name, else
+    the only string column whose values are not all numbers (CSV read as strings has ids too)."""
+    columns = [str(c) for c in frame.columns]
+    if text_column is not None:
+        if text_column not in columns:
+            raise DataError(f"{source}: no column '{text_column}'. The columns are: {', '.join(columns)}")
+        return text_column
+    named = [c for c in columns if c.lower() in TEXT_COLUMN_NAMES]
+    strings = [c for c in columns if is_text_column(frame[c]) and not _all_numbers(frame[c])]
+    candidates = named or strings
+    if len(candidates) != 1:
+        raise DataError(f"{source}: cannot tell which column holds the texts ({', '.join(columns)}); use --text-column")
+    return candidates[0]
+
+
+def _all_numbers(values: pd.Series) -> bool:
+    present = values.dropna()
+    present = present[present.astype(str).str.strip() != ""]
+    return len(present) > 0 and pd.to_numeric(present, errors="coerce").notna().all()
+
+
+def empty_texts(values: pd.Series) -> pd.Series:
+    """True where a text is missing or blank: such rows get an empty prediction, never dropped."""
+    return values.isna() | (values.astype(str).str.strip() == "")
+
+
+def read_texts(path: str | Path, text_column: str | None = None, sheet: str | int | None = None) -> list[str]:
+    """Texts from a .txt file (one per line) or a table's text column (named or detected).
+
+    A .txt file is decoded as data files are (readers.decode: a BOM, UTF-8, else cp1252 with a note)."""
+    path = Path(path)
+    if path.suffix.lower() == ".txt":
+        if not path.is_file():
+            raise DataError(f"input file not found: {path}")
+        text, _, note = decode(path.read_bytes(), path)
+        if note:
+            log.warning(note)
+        texts = [line.strip() for line in text.splitlines()]
+        texts = [t for t in texts if t]
+        if not texts:
+            raise DataError(f"{path}: no texts in the file")
+        return texts
+    frame, _, _ = read_table(path, sheet=sheet)
+    frame.columns = [str(c) for c in frame.columns]
+    text_column = find_text_column(frame, path, text_column)
+    empty = empty_texts(frame[text_column])
+    if empty.any():
+        rows = ", ".join(str(i + 1) for i in empty.to_numpy().nonzero()[0][:10])
+        raise DataError(f"{path}: empty text in column '{text_column}' (rows {rows}); "
+                        "`--output FILE` keeps such rows with an empty prediction")
+    return frame[text_column].astype(str).tolist()
+
+
+def prediction_columns(top_k: int) -> list[str]:
+    """label, score, label_2, score_2, ...: the columns a prediction adds to a row."""
+    names = ["label", "score"]
+    for rank in range(2, top_k + 1):
+        names += [f"label_{rank}", f"score_{rank}"]
+    return names
+
+
+def write_predictions(path: str | Path, texts: list[str], results: list[list[dict]]) -> None:
+    """Texts given on the command line, with their predictions, in the columns `--input` files get."""
+    from .streaming import open_sink, partial_path, remove_partial
+
+    rows = []
+    for text, ranked in zip(texts, results):
+        row = {"text": text}
+        for rank, guess in enumerate(ranked, start=1):
+            suffix = "" if rank == 1 else f"_{rank}"
+            row[f"label{suffix}"], row[f"score{suffix}"] = guess["label"], guess["score"]
+        rows.append(row)
+    path = Path(path)
+    sink = open_sink(path, partial_path(path), position=0)
+    sink.write(pd.DataFrame(rows))
+    sink.finish(path)
+    remove_partial(partial_path(path))

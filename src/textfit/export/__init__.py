@@ -1,0 +1,1 @@
+"""Faster inference: ONNX export checked against PyTorch (onnx) and int8 (quantize)."""

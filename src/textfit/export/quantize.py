@@ -1,0 +1,231 @@
+"""int8 quantization of an exported ONNX model: SmoothQuant, outlier channels, dynamic int8.
+
+ONNX Runtime's dynamic int8 scheme quantises the weights of each matrix multiply per output channel
+and its input activations with one scale for the whole tensor, measured as each batch arrives. A
+few channels of BERT's activations are 3-15x larger than the median channel, so that one scale
+leaves the ordinary channels only a few int8 steps: plain dynamic int8 of a MiniLM fine-tuned on
+finance tweets agreed with PyTorch's top label on 98.4% of 3,398 held-out messages. Three graph
+rewrites, the first two from per-channel maxima measured on a few hundred calibration texts; each
+leaves the fp32 model's answers unchanged, so only the int8 rounding differs:
+
+- SmoothQuant (Xiao et al., 2023) for the multiplies that read a LayerNorm or attention output:
+  X @ W = (X / s) @ (s * W) with s_j = max|X_j| ** alpha / max|W_j| ** (1 - alpha), moving the
+  spread into the weights, whose per-channel scales absorb it. Dividing by s is one elementwise Mul,
+  shared by the multiplies that read the same activation (query, key and value).
+- The feed-forward down-projections read GELU's output, where smoothing lost accuracy instead. Their
+  one to a few dozen outlier channels take a small fp32 path of their own, as in LLM.int8()
+  (Dettmers et al., 2022), and are zeroed on the int8 path.
+- Diagonal weights (the mean-pooling layer's value and output projections) become elementwise
+  multiplies: exact, and cheaper than any matrix multiply.
+
+Measured on that model (2-core CPU): 98.4% -> 99.4% agreement, at 2.3-2.6x PyTorch's throughput;
+keeping whole down-projections in fp32 instead reached 99.3% at 1.8x. A model trained with the
+default mean pooling agreed on 98.9% with 64 messages per call and 99.2% with 16, the int8
+backend's chunk (backends.INT8_CHUNK)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError
+
+ALPHA = 0.5  # SmoothQuant's migration strength: the spread is split evenly between activations and weights
+OUTLIER_RATIO = 3.0  # a channel whose max |x| is over 3x the median channel's is an outlier
+CALIBRATION_TEXTS = 256  # enough for stable per-channel maxima; a second of inference
+CALIBRATION_BATCH = 32
+SCALE_RANGE = (1e-2, 1e3)  # keeps a dead channel or a zero weight row from producing absurd scales
+
+
+def weighted_matmuls(graph) -> list:
+    """The MatMul nodes whose second input is a constant 2-D weight (the ones worth quantising)."""
+    shapes = {init.name: list(init.dims) for init in graph.initializer}
+    return [node for node in graph.node
+            if node.op_type == "MatMul" and len(shapes.get(node.input[1], [])) == 2]
+
+
+def is_down_projection(node, graph) -> bool:
+    rows, columns = next(list(i.dims) for i in graph.initializer if i.name == node.input[1])
+    return rows > columns
+
+
+def activation_maxima(model, batches: list[dict[str, np.ndarray]], tensors: list[str]) -> dict[str, np.ndarray]:
+    """Per-channel max |x| of each named tensor over the real (unpadded) tokens of the batches."""
+    import onnx
+    import onnxruntime as ort
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    probe.graph.output.extend(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
+                              for name in tensors)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(probe.SerializeToString(), sess_options=options,
+                                   providers=["CPUExecutionProvider"])
+    inputs = [i.name for i in session.get_inputs()]
+    maxima: dict[str, np.ndarray] = {}
+    for batch in batches:
+        values = session.run(tensors, {name: batch[name] for name in inputs})
+        tokens = batch["attention_mask"].astype(bool)
+        for name, value in zip(tensors, values):
+            rows = value[tokens] if value.shape[:2] == tokens.shape else value.reshape(-1, value.shape[-1])
+            found = np.abs(rows).max(axis=0)
+            maxima[name] = np.maximum(maxima[name], found) if name in maxima else found
+    return maxima
+
+
+def smooth(graph, nodes: list, maxima: dict[str, np.ndarray], alpha: float = ALPHA) -> int:
+    """Rewrite `graph` in place so each node's input is divided by s and its weight rows multiplied
+    by s (see the module docstring). Returns how many activations were smoothed."""
+    from onnx import helper, numpy_helper
+
+    initializers = {init.name: init for init in graph.initializer}
+    weight_users: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            weight_users[name] = weight_users.get(name, 0) + 1
+    readers: dict[str, list] = {}
+    for node in nodes:
+        readers.setdefault(node.input[0], []).append(node)
+
+    smoothed = 0
+    for activation, group in readers.items():
+        if any(weight_users[node.input[1]] > 1 for node in group):
+            continue  # a weight shared with another input cannot take this input's scales
+        weights = [numpy_helper.to_array(initializers[node.input[1]]) for node in group]
+        weight_max = np.max([np.abs(w).max(axis=1) for w in weights], axis=0)
+        scales = (maxima[activation] ** alpha / np.maximum(weight_max, 1e-8) ** (1 - alpha))
+        scales = np.clip(scales, *SCALE_RANGE).astype(np.float32)
+        inverse = numpy_helper.from_array(1.0 / scales, f"{activation}/smooth_inverse")
+        graph.initializer.append(inverse)
+        output = f"{activation}/smoothed"
+        multiply = helper.make_node("Mul", [activation, inverse.name], [output], name=f"{activation}/smooth")
+        # ONNX wants nodes in topological order: just before the first reader, the input already exists.
+        first = min(list(graph.node).index(node) for node in group)
+        graph.node.insert(first, multiply)
+        for node, weight in zip(group, weights):
+            initializers[node.input[1]].CopyFrom(numpy_helper.from_array(weight * scales[:, None], node.input[1]))
+            node.input[0] = output
+        smoothed += 1
+    return smoothed
+
+
+def diagonal_to_mul(graph, node) -> None:
+    """Turn X @ diag(d) into X * d: exact, cheaper than any matrix multiply, and nothing to blur.
+    The mean-pooling layer's value and output projections (models.add_mean_pooling_layer) are
+    such diagonal weights; quantised, they add int8 noise straight onto the pooled vector."""
+    from onnx import numpy_helper
+
+    weight_init = next(i for i in graph.initializer if i.name == node.input[1])
+    diagonal = np.diagonal(numpy_helper.to_array(weight_init)).astype(np.float32)
+    graph.initializer.append(numpy_helper.from_array(diagonal, f"{node.name}/diagonal"))
+    if sum(name == weight_init.name for other in graph.node for name in other.input) == 1:
+        graph.initializer.remove(weight_init)
+    node.op_type = "Mul"
+    node.input[1] = f"{node.name}/diagonal"
+
+
+def is_diagonal(weight: np.ndarray) -> bool:
+    return weight.shape[0] == weight.shape[1] and bool(weight.any()) and not np.count_nonzero(
+        weight - np.diag(np.diagonal(weight)))
+
+
+def split_outlier_channels(graph, node, channels: np.ndarray) -> str:
+    """Rewrite `node` (Y = X @ W) as Y = (X * mask) @ W + X[..., channels] @ W[channels]: the
+    outlier channels are zeroed on the path that gets quantised and take a small fp32 path of
+    their own (as LLM.int8() does). Returns the name of the fp32 MatMul, to keep it out of int8."""
+    from onnx import helper, numpy_helper
+
+    weight_init = next(i for i in graph.initializer if i.name == node.input[1])
+    weight = numpy_helper.to_array(weight_init)
+    mask = np.ones(weight.shape[0], dtype=np.float32)
+    mask[channels] = 0.0
+    prefix, x, y = node.name, node.input[0], node.output[0]
+    graph.initializer.extend([
+        numpy_helper.from_array(mask, f"{prefix}/inlier_mask"),
+        numpy_helper.from_array(channels.astype(np.int64), f"{prefix}/outlier_channels"),
+        numpy_helper.from_array(weight[channels], f"{prefix}/outlier_weight"),
+    ])
+    outlier_matmul = f"{prefix}/outliers/MatMul"
+    position = list(graph.node).index(node)
+    graph.node.insert(position, helper.make_node("Mul", [x, f"{prefix}/inlier_mask"], [f"{prefix}/inliers"],
+                                                 name=f"{prefix}/inliers/Mul"))
+    graph.node.insert(position + 1, helper.make_node("Gather", [x, f"{prefix}/outlier_channels"],
+                                                     [f"{prefix}/outliers"], name=f"{prefix}/outliers/Gather", axis=-1))
+    graph.node.insert(position + 2, helper.make_node("MatMul", [f"{prefix}/outliers", f"{prefix}/outlier_weight"],
+                                                     [f"{prefix}/outlier_part"], name=outlier_matmul))
+    node.input[0] = f"{prefix}/inliers"
+    node.output[0] = f"{prefix}/inlier_part"
+    position = list(graph.node).index(node)
+    graph.node.insert(position + 1, helper.make_node("Add", [f"{prefix}/inlier_part", f"{prefix}/outlier_part"], [y],
+                                                     name=f"{prefix}/Add"))
+    return outlier_matmul
+
+
+def quantize_int8(source: Path, target: Path, calibration: list[dict[str, np.ndarray]]) -> dict:
+    """Write an int8 copy of the ONNX model `source` to `target`; returns what was done, for the record."""
+    import onnx
+    from onnx import numpy_helper
+    from onnxruntime import quantization
+
+    model = onnx.load(str(source))
+    graph = model.graph
+    nodes = weighted_matmuls(graph)
+    if not nodes:
+        raise ModelError(f"{source} has no weighted MatMul to quantise")
+    weights = {init.name: init for init in graph.initializer}
+    diagonal = [node for node in nodes if is_diagonal(numpy_helper.to_array(weights[node.input[1]]))]
+    for node in diagonal:
+        diagonal_to_mul(graph, node)
+    nodes = [node for node in nodes if node.op_type == "MatMul"]  # the diagonal ones are Muls now
+    maxima = activation_maxima(model, calibration, sorted({node.input[0] for node in nodes}))
+    down = [node for node in nodes if is_down_projection(node, graph)]
+    down_names = {node.name for node in down}
+    smoothed = smooth(graph, [node for node in nodes if node.name not in down_names], maxima)
+    kept_fp32, outlier_counts = [], {}
+    for node in down:
+        channel_max = maxima[node.input[0]]
+        outliers = np.flatnonzero(channel_max > OUTLIER_RATIO * np.median(channel_max))
+        if len(outliers):
+            kept_fp32.append(split_outlier_channels(graph, node, outliers))
+            outlier_counts[node.name] = len(outliers)
+
+    staging = target.with_name(target.name + ".smoothed")
+    try:
+        onnx.save(model, str(staging))
+        with _quiet_root_logger():
+            quantization.quantize_dynamic(
+                staging, target, weight_type=quantization.QuantType.QInt8, per_channel=True,
+                op_types_to_quantize=["MatMul"], nodes_to_exclude=kept_fp32,
+            )
+    finally:
+        staging.unlink(missing_ok=True)
+    return {
+        "quantization": "dynamic int8 MatMuls (QInt8 per-channel weights, uint8 activations); SmoothQuant on "
+                        "the inputs of the attention and up-projections; outlier channels of the down-projections "
+                        "in fp32; embeddings fp32",
+        "smoothquant_alpha": ALPHA,
+        "calibration_texts": sum(len(batch["input_ids"]) for batch in calibration),
+        "smoothed_activations": smoothed,
+        "int8_matmuls": len(nodes),
+        "diagonal_matmuls_as_mul": len(diagonal),
+        "fp32_outlier_channels": outlier_counts,
+    }
+
+
+@contextlib.contextmanager
+def _quiet_root_logger():
+    """onnxruntime.quantization advises pre-processing through `logging.warning`, which would also
+    install a handler on the root logger for good; a graph traced from PyTorch does not need it."""
+    root = logging.getLogger()
+    handler, drop = logging.NullHandler(), lambda record: "pre-processing" not in record.getMessage()
+    root.addHandler(handler)
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
+        root.removeHandler(handler)

@@ -1,0 +1,254 @@
+"""Write a trained model folder: weights and tokenizer (loadable by plain `transformers.pipeline`),
+the n-gram model textfit blends in (lexical.py), the calibration of its confidences
+(calibration.py), the run record `textfit.json`, the evaluation report, and a README.md model card.
+
+The folder is written beside its destination (OUT.partial), fsynced, and moved into place at the
+end (folders.replace_folder): a failure at any point leaves a complete model, new or old."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import shutil
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from .calibration import MIN_EXAMPLES as MIN_CALIBRATION_EXAMPLES
+from .classifier import RUN_RECORD, Classifier
+from ..config import TrainConfig
+from ..data.labeled import LabeledTexts, classes_not_evaluated
+from .evaluate import BASELINE_HINT, EvaluationReport
+from ..atomic import replace_folder
+from .base_models import display_name, save_tokenizer
+
+# In a run over several processes: the peak memory is the main process's, these add the rest.
+DISTRIBUTED_KEYS = ("batch_size_per_process", "peak_rss_mb_by_process", "peak_gpu_mb", "gradient_mb_per_step")
+LIBRARIES = ("textfit", "torch", "transformers", "accelerate", "tokenizers", "datasets", "scikit-learn", "onnxruntime")
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return versions
+
+
+def build_record(config: TrainConfig, strategy: str, train_data: LabeledTexts, eval_data: LabeledTexts,
+                 max_length: int, loop: dict, report: EvaluationReport, total_s: float) -> dict:
+    eval_source = eval_data.source if config.eval_data else (
+        f"stratified {config.eval_split:.0%} hold-out of the training data (seed {config.seed})")
+    return {
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "status": loop["status"],
+        "strategy": strategy,
+        "base_model": display_name(config.model),
+        "labels": train_data.label_names,
+        "max_length": max_length,
+        "data": {
+            "source": train_data.source,
+            "fingerprint": train_data.fingerprint,
+            "train_examples": len(train_data),
+            "eval_source": eval_source,
+            "eval_examples": len(eval_data),
+            "train_label_counts": train_data.label_counts(),
+            "skipped_rows": {reason: len(rows) for reason, rows in train_data.skipped_rows.items()},
+            "encoding": train_data.encoding,
+            "classes_not_evaluated": classes_not_evaluated(train_data, eval_data),
+        },
+        "config": config.to_dict(),
+        # batch_size is global: examples per optimiser step, over all the processes (distributed.py)
+        "training": {k: loop.get(k) for k in ("steps", "batch_size", "epochs_planned", "precision", "peak_rss_mb",
+                                              "processes", "backend") + DISTRIBUTED_KEYS if k in loop},
+        "history": loop["history"],
+        "best": loop["best"],
+        "metrics": report.metrics,
+        # the yardstick: what always answering the most common training label scores
+        "baseline": report.baseline,
+        "beats_baseline": report.beats_baseline,
+        "baseline_hint": BASELINE_HINT if report.beats_baseline is False else None,
+        "calibration": loop.get("calibration"),
+        "coverage": report.coverage,
+        "lexical": loop.get("lexical"),
+        "timings": {**loop["timings"], "total_s": round(total_s, 2)},
+        "versions": library_versions(),
+    }
+
+
+def save_model(out_dir: str | Path, classifier: Classifier, record: dict, report: EvaluationReport) -> Path:
+    """Write the model folder `out_dir`, replacing any model there only once the new one is complete."""
+    folder = Path(out_dir)
+    staging = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    classifier.model.save_pretrained(staging)
+    save_tokenizer(classifier.tokenizer, staging, record["max_length"])
+    if classifier.lexical:
+        classifier.lexical.save(staging)
+    if classifier.calibration:
+        classifier.calibration.save(staging)
+    (staging / RUN_RECORD).write_text(json.dumps(record, indent=2, default=str))
+    report.save(staging)
+    (staging / "README.md").write_text(model_card(record, report))
+    replace_folder(staging, folder)
+    return folder
+
+
+def table_cell(text) -> str:
+    """Text safe inside a Markdown table cell: "Fed | Central Banks" would split the row in two."""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def shown_source(source: str) -> str:
+    """A data source as the card shows it: a local file by its name (its folder says nothing to the
+    card's readers, and the studio's is internal), a hub id as it is."""
+    path = Path(source)
+    return path.name if path.is_absolute() or path.exists() else source
+
+
+def model_card(record: dict, report: EvaluationReport) -> str:
+    data, metrics, timings = record["data"], record["metrics"], record["timings"]
+    rows = "\n".join(
+        f"| {table_cell(label)} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {int(r['support'])} |"
+        for label, r in report.per_class.iterrows()
+    )
+    history = "\n".join(
+        f"| {h['epoch']:.2f} | {h['loss']:.4f} | {h['accuracy']:.4f} | {h['macro_f1']:.4f} | {h['elapsed_s']:.0f} |"
+        for h in record["history"]
+    ) or "| - | - | - | - | - |"
+    labels = ", ".join(f"{i} {name}" for i, name in enumerate(record["labels"]))
+    resumes = record.get("resumed") or []
+    resumed_note = "" if not resumes else (
+        f" The run was interrupted and resumed from its checkpoints (at step "
+        f"{', '.join(str(r['from_step']) for r in resumes)}; `resumed` in `textfit.json`).")
+    unchecked = data.get("classes_not_evaluated") or []
+    unchecked_note = "" if not unchecked else (
+        f"\n{len(unchecked)} class(es) had a single example, used for training, so these figures do not "
+        f"measure them: {', '.join(unchecked)}.\n")
+    lexical = record.get("lexical")
+    chosen = " (chosen on the held-out answers; the figures above are cross-fitted, so the choice does not flatter them)" \
+        if lexical and lexical.get("accuracy_by_weight") else ""
+    blend_note = "" if not lexical else f"""
+A word and character n-gram model was fitted too, and blending it in did not help on the held-out
+examples{chosen}: the answers are the fine-tuned encoder's alone, as plain `transformers.pipeline` gives them.
+""" if not lexical["weight"] else f"""
+These answers blend the fine-tuned encoder with a word and character n-gram model stored beside it
+(`lexical.json`, `lexical.safetensors`; weight {lexical['weight']}{chosen}). textfit (`predict`, `serve`, the
+Python API, every backend) uses both. Plain `transformers.pipeline` reads the encoder alone, which
+scores accuracy {lexical['encoder_metrics']['accuracy']:.4f} and macro-F1
+{lexical['encoder_metrics']['macro_f1']:.4f} on the same examples.
+"""
+    final = record.get("final_fit") or {}
+    final_note = "" if not final.get("done") else f"""
+**These figures are the hold-out run's.** That run trained on {data['train_examples']} examples and chose its
+schedule (steps, n-gram weight) on the {data['eval_examples']} held out; the saved model was then trained afresh
+on all {final['examples']} examples, the held-out ones included ({final['steps']} steps). Its own accuracy cannot
+be measured on examples it learned from: likely a little higher than above, not measured.
+"""
+    blend_note = final_note + unchecked_note + blend_note
+    yardstick = report.baseline_sentence()
+    if yardstick and not report.beats_baseline:
+        yardstick = f"**This run does not clearly beat the majority-class baseline.** {yardstick}"
+    yardstick_note = f"\n{yardstick}\n" if yardstick else ""
+    return f"""---
+library_name: transformers
+pipeline_tag: text-classification
+base_model: {record['base_model'].replace(' (embedded)', '')}
+tags: [textfit, text-classification]
+---
+
+# Text classifier trained with textfit
+
+A {len(record['labels'])}-class text classifier fine-tuned from **{record['base_model']}**
+on {data['train_examples']} examples from `{shown_source(data['source'])}` ({record['strategy']}, {record['status']}).
+
+## How good is it?
+
+Measured on {data['eval_examples']} examples not used for training ({shown_source(data['eval_source'])}):
+
+| metric | value |
+|---|---|
+| accuracy | {metrics['accuracy']:.4f} |
+| macro-F1 (every class counts equally) | {metrics['macro_f1']:.4f} |
+| weighted-F1 | {metrics['weighted_f1']:.4f} |
+
+Accuracy is the share of messages labelled correctly. Macro-F1 averages the F1 of every class, so
+it drops when rare classes are missed even if the common ones are right.
+{yardstick_note}{blend_note}
+{confidence_section(record)}
+### Per class
+
+| label | precision | recall | F1 | support |
+|---|---|---|---|---|
+{rows}
+
+The confusion matrix is in `confusion_matrix.txt` (drawn in `confusion_matrix.png` where the folder has it); the messages it got wrong are in
+`misclassified.csv`.
+
+### Training history
+
+| epoch | loss | accuracy | macro-F1 | seconds |
+|---|---|---|---|---|
+{history}
+
+Training took {timings['train_s']:.0f} s ({timings.get('examples_per_s') or '-'} examples/s),
+{timings['total_s']:.0f} s in all.{resumed_note}
+
+## Use it
+
+```bash
+textfit predict {{this folder}} "Acme Corp announces new CEO"
+```
+
+```python
+from transformers import pipeline
+classify = pipeline("text-classification", model="path/to/this/folder")
+classify("Acme Corp announces new CEO")
+```
+
+Labels: {labels}.
+
+URLs are removed and HTML entities decoded by the tokenizer itself (`tokenizer.json`), so every
+runtime sees text the way the model was trained on it.
+
+## Reproduce
+
+`textfit.json` holds the full run record: the config (`textfit train --config textfit.json`
+repeats the run), the data fingerprint, per-epoch metrics, timings and library versions.
+"""
+
+
+def confidence_section(record: dict) -> str:
+    """The model card's account of its confidences: calibration, its caveat, the coverage curve."""
+    calibration, coverage = record.get("calibration"), record.get("coverage") or []
+    if calibration:
+        how = f"""Confidences are calibrated by temperature scaling (`calibration.json`: temperature
+{calibration['temperature']:g}, fitted on the {calibration['examples']} held-out examples; expected calibration error
+{calibration['ece_before']:.3f} before, {calibration['ece_after']:.3f} after), so that a score of 0.8 should be right
+about 8 times in 10. textfit (`predict`, `serve`, the studio, `Classifier`) applies it; plain `transformers.pipeline`
+gives the encoder's raw scores. The one temperature was fitted on the same held-out messages the
+figures here are measured on: a one-parameter fit, so little optimism, but some; `textfit evaluate`
+on new labelled messages measures it afresh."""
+    else:
+        how = (f"Confidences are not calibrated: calibration needs at least {MIN_CALIBRATION_EXAMPLES} held-out "
+               "examples, and this run had fewer.")
+    tenths = [c for c in coverage if round(10 * c["threshold"], 6).is_integer()]  # the card: every tenth
+    rows = "\n".join(f"| {c['threshold']:.1f} | {100 * c['answered']:.1f} % | {percent(c['accuracy'])} |" for c in tenths)
+    return f"""### Confidence and "not sure"
+
+{how}
+
+Below a confidence threshold textfit can answer "not sure" instead (`predict(..., min_confidence=0.5)`).
+What each threshold costs on the held-out messages:
+
+| confidence at least | messages answered | accuracy of those answered |
+|---|---|---|
+{rows}
+"""
+
+
+def percent(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.1f} %"

@@ -1,0 +1,2 @@
+"""`textfit studio`: fine-tuning without code, in a browser. One module per feature; the page is
+static/."""

@@ -1,0 +1,205 @@
+"""One training spread over several processes (torchrun, accelerate launch): what the training
+code needs to know about the others, and nothing of its own making: the process group, the
+gradient all-reduce and the sharding are PyTorch's and Accelerate's.
+
+How a run is shared out (train.py, train.finetune):
+ * every process reads the data, builds the model and trains on its share of each batch;
+   `--batch-size` is the *global* batch (examples per optimiser step, as in a one-process run),
+   split evenly between the processes, so the steps, the learning-rate schedule and the results
+   are those of a one-process run with the same options;
+ * the main process (rank 0) alone fits the n-gram model, keeps the checkpoints, logs, fires the
+   callbacks and saves the model folder; the others wait for it (`on_main`);
+ * decisions read from a clock or from the evaluation (time budget, early stopping, the best
+   weights, a checkpoint being due) are taken by the main process and sent to all (`on_main`
+   with `share`), so every process takes the same steps and leaves the loop at the same one;
+ * evaluations are sharded: each process scores a contiguous slice and the main process gets
+   them back in order (`across_processes`), every example once.
+
+A process that dies ends the others: torchrun's agent stops the rest of the group within
+seconds, and a process stuck waiting on a partner that neither answers nor dies (a hung node) gives up
+after `distributed_timeout_minutes`, the process group's timeout."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import datetime as dt
+import logging
+import os
+from typing import Callable, TypeVar
+
+from ..errors import TextfitError
+
+T = TypeVar("T")
+
+# Launchers say how many processes take part: torchrun and accelerate launch set WORLD_SIZE; the
+# MPI launchers Accelerate supports on CPUs set their own.
+WORLD_SIZE_VARIABLES = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+
+
+def world_size() -> int:
+    """How many processes train together (1 when not launched by torchrun or the like)."""
+    for name in WORLD_SIZE_VARIABLES:
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 1
+
+
+def is_distributed() -> bool:
+    return world_size() > 1
+
+
+def state():
+    from accelerate import PartialState
+
+    return PartialState()
+
+
+def rank() -> int:
+    return state().process_index if is_distributed() else 0
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def start(timeout_minutes: float) -> None:
+    """Join the process group (once per process; a no-op in a single process): gloo on CPUs, NCCL
+    on GPUs, both chosen by Accelerate. `timeout_minutes` bounds every wait on the others: the main
+    process's own work (the n-gram fit, saving) must fit in it."""
+    if not is_distributed():
+        return
+    import torch
+    from accelerate import PartialState
+
+    # cpu=True: without it Accelerate stays single-process on a machine without GPUs.
+    PartialState(cpu=not torch.cuda.is_available(), timeout=dt.timedelta(minutes=timeout_minutes))
+    atexit.register(leave)
+    if not is_main():  # one voice: the others speak only to report their own failure
+        logging.getLogger("textfit").setLevel(logging.ERROR)
+
+
+def leave() -> None:
+    """Leave the process group before the interpreter exits: a gloo group left to the interpreter's
+    own teardown can abort a process ("terminate called without an active exception") after its
+    work is done, which torchrun then reports as a failed run."""
+    import torch.distributed
+
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+def accelerator(split_batches: bool = True):
+    """The Accelerator a training loop runs under: in a group, each batch the loader yields is
+    split between the processes (the batch size is global)."""
+    from accelerate import Accelerator, DataLoaderConfiguration
+
+    if not is_distributed():
+        return Accelerator()
+    import torch
+
+    return Accelerator(cpu=not torch.cuda.is_available(),
+                       dataloader_config=DataLoaderConfiguration(split_batches=split_batches))
+
+
+def description() -> dict:
+    """What the run record says about the processes: {"processes", "backend"}."""
+    if not is_distributed():
+        return {"processes": 1, "backend": None}
+    import torch.distributed
+
+    return {"processes": world_size(), "backend": torch.distributed.get_backend()}
+
+
+class MainProcessFailed(TextfitError):
+    """Raised on the other processes when the main one failed in work they were waiting for."""
+
+
+def on_main(work: Callable[[], T], share: bool = False) -> T | None:
+    """Run `work` on the main process only; the others wait for it. Returns its value on the main
+    process, and on the others the same value (pickled and broadcast) with `share`, else None.
+    A failure of `work` is raised on every process (a TextfitError with its own message), so no
+    process is left waiting for a partner that has gone."""
+    if not is_distributed():
+        return work()
+    from accelerate.utils import broadcast_object_list
+
+    value, error, failure = None, None, None
+    if is_main():
+        try:
+            value = work()
+        except BaseException as exc:  # noqa: BLE001 - told to the others, then raised here
+            error = exc
+            failure = str(exc) if isinstance(exc, TextfitError) else (
+                f"the main process (rank 0) failed: {type(exc).__name__}: {exc}; its output above has the details")
+    message = [failure, value if share and error is None else None]
+    broadcast_object_list(message, from_process=0)
+    if error is not None:
+        raise error
+    if message[0] is not None:
+        raise MainProcessFailed(message[0])
+    return value if is_main() else message[1]
+
+
+def across_processes(score: Callable[[list], T], items: list) -> list[T]:
+    """`score` applied to contiguous slices of `items`, one per process; every process gets the
+    results of all, in rank order (so in the order of `items`, every item once). A slice may be
+    empty when there are fewer items than processes; its result is left out."""
+    if not is_distributed():
+        return [score(items)]
+    from accelerate.utils import gather_object
+
+    # Not Accelerator.gather_for_metrics: it trims by the *training* loader's remainder when an
+    # evaluation happens at the end of an epoch. Contiguous slices gathered in rank order need no trim.
+    with state().split_between_processes(items) as mine:
+        part = [score(mine)] if len(mine) else []
+    return gather_object(part)
+
+
+def gather(value: T) -> list[T]:
+    """Every process's `value`, in rank order (a one-item list in a single process)."""
+    if not is_distributed():
+        return [value]
+    from accelerate.utils import gather_object
+
+    return gather_object([value])
+
+
+def wait_for_all() -> None:
+    if is_distributed():
+        state().wait_for_everyone()
+
+
+@contextlib.contextmanager
+def partners_watched():
+    """Turn a lost partner (a process that died or stopped answering) into one clear error."""
+    if not is_distributed():
+        yield
+        return
+    try:
+        yield
+    except RuntimeError as exc:
+        if not lost_partner(exc):
+            raise
+        raise TextfitError(
+            f"process {rank()} of {world_size()} lost contact with the others ({last_line(exc)}): another training "
+            "process died or stopped answering, so this one stops too. Look for the first error in the "
+            "launcher's output (torchrun lists the failed ranks); checkpoints, if written, resume with "
+            "--resume and the same number of processes") from exc
+
+
+# What the process group raises when a partner is gone: gloo and NCCL errors reach Python as a
+# plain RuntimeError (a timeout in DDP's gradient all-reduce, for one), newer ones as DistError.
+LOST_PARTNER_MARKERS = ("gloo", "NCCL", "ProcessGroup", "c10d", "Connection closed by peer", "Connection reset by peer",
+                        "Timed out waiting")
+
+
+def lost_partner(exc: RuntimeError) -> bool:
+    import torch.distributed
+
+    return isinstance(exc, torch.distributed.DistError) or any(marker in str(exc) for marker in LOST_PARTNER_MARKERS)
+
+
+def last_line(exc: BaseException) -> str:
+    """The message's last non-empty line: gloo puts its source location first."""
+    return ([line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__])[-1][:200]
