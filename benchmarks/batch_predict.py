@@ -57,7 +57,8 @@ def write_input(rows: int, folder: Path) -> Path:
         for start in range(0, rows, 100_000):
             ids = range(start, min(rows, start + 100_000))
             pd.DataFrame({"row_id": ids, "text": [texts[i % len(texts)] for i in ids]}).to_csv(
-                f, index=False, header=start == 0)
+                f, index=False, header=start == 0
+            )
     return path
 
 
@@ -67,12 +68,13 @@ def worker(args) -> dict:
     if engine == "local":
         from textfit import predict_file
 
-        summary = predict_file(args.model, source, output, backend=args.backend, threads=args.threads,
-                               batch_rows=args.batch_rows)
+        summary = predict_file(
+            args.model, source, output, backend=args.backend, threads=args.threads, batch_rows=args.batch_rows
+        )
         rows, seconds = summary.rows, summary.seconds
     elif engine == "memory":
-        from textfit.predict.batch import load_classifier
         from textfit.data.texts import read_texts, write_predictions
+        from textfit.predict.batch import load_classifier
 
         classifier = load_classifier(args.model, args.backend, args.threads)
         started = time.perf_counter()
@@ -82,16 +84,39 @@ def worker(args) -> dict:
     else:
         from textfit.predict.ray_engine import predict_with_ray
 
-        summary = predict_with_ray(args.model, source, output, actors=2, cpus_per_actor=1, backend=args.backend,
-                                   top_k=1, text_column="text", batch_rows=args.batch_rows)
+        summary = predict_with_ray(
+            args.model,
+            source,
+            output,
+            actors=2,
+            cpus_per_actor=1,
+            backend=args.backend,
+            top_k=1,
+            text_column="text",
+            batch_rows=args.batch_rows,
+        )
         rows, seconds = summary.rows, summary.seconds
     return {"rows": rows, "seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def run(engine: str, source: Path, args) -> dict:
     output = source.with_name(f"{source.stem}.{engine}.csv")
-    command = [sys.executable, __file__, "--worker", engine, "--input", str(source), "--output", str(output),
-               "--model", str(args.model), "--backend", args.backend, "--batch-rows", str(args.batch_rows)]
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        engine,
+        "--input",
+        str(source),
+        "--output",
+        str(output),
+        "--model",
+        str(args.model),
+        "--backend",
+        args.backend,
+        "--batch-rows",
+        str(args.batch_rows),
+    ]
     if args.threads:
         command += ["--threads", str(args.threads)]
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
@@ -146,30 +171,48 @@ def main() -> None:
             print(f"{engine} on {n:,} rows ...", file=sys.stderr, flush=True)
             results.append({"engine": engine, "rows": n, **run(engine, inputs[n], args)})
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    print(f"\n{args.backend}, {args.model}, threads {args.threads or 'default'}, batch rows {args.batch_rows}; "
-          f"{os.cpu_count()} cores, {cpu}; texts from {TOPIC_CSV if TOPIC_CSV.is_file() else 'the embedded sample'}\n")
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else ""
+    )
+    print(
+        f"\n{args.backend}, {args.model}, threads {args.threads or 'default'}, batch rows {args.batch_rows}; "
+        f"{os.cpu_count()} cores, {cpu}; texts from {TOPIC_CSV if TOPIC_CSV.is_file() else 'the embedded sample'}\n"
+    )
     print("| engine | rows | seconds | rows/s | peak RSS (MB) |\n|---|---:|---:|---:|---:|")
     for r in results:
         if "error" in r:
             print(f"| {r['engine']} | {r['rows']:,} | {r['error']} | | |")
         else:
-            print(f"| {r['engine']} | {r['rows']:,} | {r['seconds']:.1f} | {r['rows'] / r['seconds']:,.0f} | "
-                  f"{r['peak_rss_mb']:.0f} |")
+            print(
+                f"| {r['engine']} | {r['rows']:,} | {r['seconds']:.1f} | {r['rows'] / r['seconds']:,.0f} | "
+                f"{r['peak_rss_mb']:.0f} |"
+            )
     local = {r["rows"]: r for r in results if r["engine"] == "local" and "error" not in r}
     memory = next((r for r in results if r["engine"] == "memory" and "error" not in r), None)
     if len(local) > 1:
         small, large = local[min(local)], local[max(local)]
         growth = large["peak_rss_mb"] / small["peak_rss_mb"] - 1
         met = growth <= 0.10 and large["peak_rss_mb"] < 1024
-        print(f"\npeak RSS at {max(local):,} rows is {growth:+.1%} against {min(local):,} rows "
-              f"(goal: within 10 % and under 1 GB: {'met' if met else 'NOT met'})")
+        print(
+            f"\npeak RSS at {max(local):,} rows is {growth:+.1%} against {min(local):,} rows "
+            f"(goal: within 10 % and under 1 GB: {'met' if met else 'NOT met'})"
+        )
     if memory and memory["rows"] in local:
         same = local[memory["rows"]]
         ratio = (same["rows"] / same["seconds"]) / (memory["rows"] / memory["seconds"])
-        print(f"streaming rows/s on {memory['rows']:,} rows is {ratio:.0%} of the in-memory path "
-              f"(goal: at least 90 %: {'met' if ratio >= 0.9 else 'NOT met'})")
+        print(
+            f"streaming rows/s on {memory['rows']:,} rows is {ratio:.0%} of the in-memory path "
+            f"(goal: at least 90 %: {'met' if ratio >= 0.9 else 'NOT met'})"
+        )
 
 
 if __name__ == "__main__":

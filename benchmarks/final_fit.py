@@ -23,8 +23,10 @@ import saved
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
-TASKS = {"topic": SHARED / "twitter-financial-news-topic" / "train.csv",
-         "sentiment": SHARED / "twitter-financial-news-sentiment" / "train.csv"}
+TASKS = {
+    "topic": SHARED / "twitter-financial-news-topic" / "train.csv",
+    "sentiment": SHARED / "twitter-financial-news-sentiment" / "train.csv",
+}
 
 
 def load(task: str, rows: int | None):
@@ -35,23 +37,34 @@ def load(task: str, rows: int | None):
     return sample(data, rows, seed=7) if rows else data
 
 
-def run(task: str, final_fit: bool, budget: float | None, folder: Path, rows: int | None = None,
-        model: str = "default") -> dict:
+def run(
+    task: str, final_fit: bool, budget: float | None, folder: Path, rows: int | None = None, model: str = "default"
+) -> dict:
     from textfit import Classifier, TrainConfig, train
     from textfit.data.labeled import stratified_split
     from textfit.model.evaluate import compute_metrics
 
     a, b = stratified_split(load(task, rows), 0.2, seed=7)
     train_part, hold_out = stratified_split(a, 0.2, seed=7)
-    config = TrainConfig(data=str(TASKS[task]), label_names=a.label_names, final_fit=final_fit, time_budget=budget,
-                         model=model)
+    config = TrainConfig(
+        data=str(TASKS[task]), label_names=a.label_names, final_fit=final_fit, time_budget=budget, model=model
+    )
     started = time.perf_counter()
     result = train(config, folder / f"{task}-{final_fit}", data=(train_part, hold_out))
     seconds = time.perf_counter() - started
     on_b = compute_metrics(b.labels, Classifier.load(result.folder).predict_proba(b.texts).argmax(axis=1))
-    return {"task": task, "final_fit": final_fit, "time_budget": budget, "a": len(a), "b": len(b),
-            "hold_out_accuracy": result.record["metrics"]["accuracy"], "b_accuracy": on_b["accuracy"],
-            "b_macro_f1": on_b["macro_f1"], "final_fit_record": result.record["final_fit"], "seconds": round(seconds)}
+    return {
+        "task": task,
+        "final_fit": final_fit,
+        "time_budget": budget,
+        "a": len(a),
+        "b": len(b),
+        "hold_out_accuracy": result.record["metrics"]["accuracy"],
+        "b_accuracy": on_b["accuracy"],
+        "b_macro_f1": on_b["macro_f1"],
+        "final_fit_record": result.record["final_fit"],
+        "seconds": round(seconds),
+    }
 
 
 def main() -> None:
@@ -70,9 +83,12 @@ def main() -> None:
                 continue
             for final_fit in (False, True):
                 rows.append(run(task, final_fit, args.time_budget, Path(tmp), args.rows, args.model))
-                print(f"{task:10} final fit {'on ' if final_fit else 'off'}  A {rows[-1]['a']:>6}  "
-                      f"hold-out acc {rows[-1]['hold_out_accuracy']:.4f}  B acc {rows[-1]['b_accuracy']:.4f}  "
-                      f"B macro-F1 {rows[-1]['b_macro_f1']:.4f}  {rows[-1]['seconds']:>5} s", flush=True)
+                print(
+                    f"{task:10} final fit {'on ' if final_fit else 'off'}  A {rows[-1]['a']:>6}  "
+                    f"hold-out acc {rows[-1]['hold_out_accuracy']:.4f}  B acc {rows[-1]['b_accuracy']:.4f}  "
+                    f"B macro-F1 {rows[-1]['b_macro_f1']:.4f}  {rows[-1]['seconds']:>5} s",
+                    flush=True,
+                )
     saved.append("final_fit", rows)
 
 

@@ -53,9 +53,9 @@ def worker(args) -> dict:
     evaluation = held_out(args.data, classifier.label_names, args.eval_split, args.seed)
     texts, labels = evaluation.texts, np.array(evaluation.labels)
     if args.max_messages:
-        texts, labels = texts[:args.max_messages], labels[:args.max_messages]
+        texts, labels = texts[: args.max_messages], labels[: args.max_messages]
 
-    classifier.predict_proba(texts[:args.batch_size * 2], batch_size=args.batch_size)  # warm-up
+    classifier.predict_proba(texts[: args.batch_size * 2], batch_size=args.batch_size)  # warm-up
     passes = []
     for _ in range(args.repeats):
         start = time.perf_counter()
@@ -114,8 +114,13 @@ def machine() -> dict:
         load = os.getloadavg()[0]
     except OSError:
         load = None
-    return {"cpu": cpu, "cores": cores, "load_avg_1m_at_start": load, "python": platform.python_version(),
-            "platform": platform.platform()}
+    return {
+        "cpu": cpu,
+        "cores": cores,
+        "load_avg_1m_at_start": load,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
 
 
 def versions() -> dict:
@@ -141,9 +146,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="timed passes over the held-out set (median)")
     parser.add_argument("--latency-n", type=int, default=200, help="single-message calls timed")
     parser.add_argument("--max-messages", type=int, default=None, help="use only the first N held-out messages")
-    parser.add_argument("--out", type=Path, help="JSON file to write (default: benchmarks/results/inference-<time>.json)")
-    parser.add_argument("--export", action="store_true",
-                        help="export to ONNX again even when the files exist (measures the current export code)")
+    parser.add_argument(
+        "--out", type=Path, help="JSON file to write (default: benchmarks/results/inference-<time>.json)"
+    )
+    parser.add_argument(
+        "--export",
+        action="store_true",
+        help="export to ONNX again even when the files exist (measures the current export code)",
+    )
     parser.add_argument("--worker", choices=BACKENDS, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -155,29 +165,54 @@ def main() -> None:
         json.dump(worker(args), sys.stdout)
         return
 
-    from textfit.model.backends import INT8_FILE, ONNX_FILE
     from textfit.export.onnx import export_onnx, read_exports
+    from textfit.model.backends import INT8_FILE, ONNX_FILE
 
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = set(backends) - set(BACKENDS)
     if unknown:
         parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
-    if any(b != "torch" for b in backends) and (args.export or not (
-            (args.model_dir / ONNX_FILE).is_file() and (args.model_dir / INT8_FILE).is_file())):
+    if any(b != "torch" for b in backends) and (
+        args.export or not ((args.model_dir / ONNX_FILE).is_file() and (args.model_dir / INT8_FILE).is_file())
+    ):
         print(f"exporting {args.model_dir} to ONNX (fp32 + int8) first ...", file=sys.stderr)
         export_onnx(args.model_dir, quantize="int8")
 
-    info = {"started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
-            "versions": versions(), "model_dir": str(args.model_dir.resolve()), "data": args.data,
-            "held_out": f"stratified {args.eval_split:.0%}, seed {args.seed}", "batch_size": args.batch_size,
-            "exports": {k: {"file": v.get("file"), "size_bytes": v.get("size_bytes")}
-                        for k, v in read_exports(args.model_dir).items()}}
+    info = {
+        "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "versions": versions(),
+        "model_dir": str(args.model_dir.resolve()),
+        "data": args.data,
+        "held_out": f"stratified {args.eval_split:.0%}, seed {args.seed}",
+        "batch_size": args.batch_size,
+        "exports": {
+            k: {"file": v.get("file"), "size_bytes": v.get("size_bytes")}
+            for k, v in read_exports(args.model_dir).items()
+        },
+    }
     results = {}
     for backend in backends:
         print(f"measuring {backend} ...", file=sys.stderr)
-        command = [sys.executable, __file__, str(args.model_dir), "--worker", backend, "--data", args.data,
-                   "--eval-split", str(args.eval_split), "--seed", str(args.seed), "--batch-size", str(args.batch_size),
-                   "--repeats", str(args.repeats), "--latency-n", str(args.latency_n)]
+        command = [
+            sys.executable,
+            __file__,
+            str(args.model_dir),
+            "--worker",
+            backend,
+            "--data",
+            args.data,
+            "--eval-split",
+            str(args.eval_split),
+            "--seed",
+            str(args.seed),
+            "--batch-size",
+            str(args.batch_size),
+            "--repeats",
+            str(args.repeats),
+            "--latency-n",
+            str(args.latency_n),
+        ]
         if args.max_messages:
             command += ["--max-messages", str(args.max_messages)]
         env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
@@ -188,7 +223,10 @@ def main() -> None:
 
     reference = results.get("torch", {})
     for result in results.values():
-        for kind, key in (("predictions", "agreement_with_torch"), ("encoder_predictions", "encoder_agreement_with_torch")):
+        for kind, key in (
+            ("predictions", "agreement_with_torch"),
+            ("encoder_predictions", "encoder_agreement_with_torch"),
+        ):
             if reference.get(kind):
                 agree = sum(a == b for a, b in zip(result[kind], reference[kind])) / len(reference[kind])
                 result[key] = round(agree, 4)
@@ -196,10 +234,14 @@ def main() -> None:
     torch_acc = results.get("torch", {}).get("accuracy")
 
     n = next(iter(results.values()))["messages"]
-    print(f"\n{n} held-out messages from {args.data}; {info['machine']['cores']} cores ({info['machine']['cpu']}), "
-          f"batch size {args.batch_size}\n")
-    print("| backend | messages/s (batch 64) | vs torch | median latency (1 msg) | p90 latency | accuracy | "
-          "agreement with torch | file size |")
+    print(
+        f"\n{n} held-out messages from {args.data}; {info['machine']['cores']} cores ({info['machine']['cpu']}), "
+        f"batch size {args.batch_size}\n"
+    )
+    print(
+        "| backend | messages/s (batch 64) | vs torch | median latency (1 msg) | p90 latency | accuracy | "
+        "agreement with torch | file size |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         speedup = f"{r['messages_per_s'] / torch_speed:.2f}x" if torch_speed else "-"
@@ -210,8 +252,10 @@ def main() -> None:
         delta = f" ({100 * (r['accuracy'] - torch_acc):+.1f} pt)" if torch_acc is not None and name != "torch" else ""
         size_text = f"{size / 1e6:.1f} MB" if size else "-"
         agreement = f"{100 * r['agreement_with_torch']:.2f}%" if "agreement_with_torch" in r else "-"
-        print(f"| {name} | {r['messages_per_s']:.0f} | {speedup} | {r['latency_ms_median']:.1f} ms | "
-              f"{r['latency_ms_p90']:.1f} ms | {r['accuracy']:.4f}{delta} | {agreement} | {size_text} |")
+        print(
+            f"| {name} | {r['messages_per_s']:.0f} | {speedup} | {r['latency_ms_median']:.1f} ms | "
+            f"{r['latency_ms_p90']:.1f} ms | {r['accuracy']:.4f}{delta} | {agreement} | {size_text} |"
+        )
 
     for result in results.values():
         result.pop("predictions")

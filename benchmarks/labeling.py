@@ -27,6 +27,7 @@ import tempfile
 import time
 
 import numpy as np
+
 from sweep import DEFAULT_DATA, split
 
 DESCRIPTIONS = {
@@ -84,13 +85,17 @@ def zero_shot(vectors, held_rows, truth, names, model=None, title="") -> None:
     for title, templates, center, standardise, self_training, descriptions in variants:
         described = [descriptions[n] for n in names] if descriptions else None
         label_vectors = z.label_vectors(names, described, templates=templates, model=model)
-        p = z.softmax(z.similarity_scores(vectors, label_vectors, center=center, standardise=standardise),
-                      z.STANDARDISED_TEMPERATURE if standardise else z.TEMPERATURE)
+        p = z.softmax(
+            z.similarity_scores(vectors, label_vectors, center=center, standardise=standardise),
+            z.STANDARDISED_TEMPERATURE if standardise else z.TEMPERATURE,
+        )
         if self_training:
             p = z.self_train(vectors, p)
         accuracy, f1 = metrics(p[held_rows].argmax(1), truth)
-        print(f"| {title} | {'yes' if center else 'no'} | {'yes' if self_training else 'no'} | {accuracy:.3f} | {f1:.3f} |",
-              flush=True)
+        print(
+            f"| {title} | {'yes' if center else 'no'} | {'yes' if self_training else 'no'} | {accuracy:.3f} | {f1:.3f} |",
+            flush=True,
+        )
 
 
 def learning_curves(pool_vectors, pool_labels, held_vectors, held_truth, names, seeds) -> None:
@@ -126,8 +131,9 @@ def learning_curves(pool_vectors, pool_labels, held_vectors, held_truth, names, 
 
     def session(seed, cold):
         with tempfile.TemporaryDirectory() as folder:
-            s = LabelingSession(f"{folder}/s.sqlite", texts, names, vectors=pool_vectors, zero_shot=cold,
-                                refit_every=BATCH, seed=seed)
+            s = LabelingSession(
+                f"{folder}/s.sqlite", texts, names, vectors=pool_vectors, zero_shot=cold, refit_every=BATCH, seed=seed
+            )
             if not cold:
                 for i in seed_labels(seed):
                     s.add_label(i, int(pool_labels[i]))
@@ -153,12 +159,17 @@ def learning_curves(pool_vectors, pool_labels, held_vectors, held_truth, names, 
         estimates.append(estimated)
         rows["textfit order, from the names (no seed labels)"].append(session(seed, cold=True)[0])
         print(f"  seed {seed} done", file=sys.stderr, flush=True)
-    print(f"\n### Learning curves: fast head (frozen vectors + logistic regression), held-out accuracy, mean of {len(seeds)} seeds\n")
+    print(
+        f"\n### Learning curves: fast head (frozen vectors + logistic regression), held-out accuracy, mean of {len(seeds)} seeds\n"
+    )
     print("| order | " + " | ".join(f"{n} labels" for n in CHECKPOINTS) + " |\n|---|" + "---|" * len(CHECKPOINTS))
     for name, runs in rows.items():
         print(f"| {name} | " + " | ".join(f"{np.mean([r[n] for r in runs]):.3f}" for n in CHECKPOINTS) + " |")
-    print("| session's own estimate (cross-validated on its labels), textfit order | "
-          + " | ".join(f"{np.mean([e[n] for e in estimates]):.3f}" for n in CHECKPOINTS) + " |")
+    print(
+        "| session's own estimate (cross-validated on its labels), textfit order | "
+        + " | ".join(f"{np.mean([e[n] for e in estimates]):.3f}" for n in CHECKPOINTS)
+        + " |"
+    )
     return picked
 
 
@@ -179,13 +190,24 @@ def trained_curves(pool, held_out, picked: dict, orders=("random", "textfit orde
                 result = train(config, f"{folder}/{n}", data=(pool.subset(sorted(chosen)), held_out))
                 accuracy = result.report.metrics["accuracy"]
                 rows[order].setdefault(n, []).append(accuracy)
-                print(f"  textfit train, {order}, seed {seed}, {n} labels: {accuracy:.3f} ({result.record['strategy']}, "
-                      f"{time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
-    print(f"\n### Learning curves: `textfit train` on the labels chosen, held-out accuracy, mean of {len(next(iter(rows.values()))[CHECKPOINTS[0]])} seeds\n")
+                print(
+                    f"  textfit train, {order}, seed {seed}, {n} labels: {accuracy:.3f} ({result.record['strategy']}, "
+                    f"{time.perf_counter() - started:.0f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    print(
+        f"\n### Learning curves: `textfit train` on the labels chosen, held-out accuracy, mean of {len(next(iter(rows.values()))[CHECKPOINTS[0]])} seeds\n"
+    )
     print("| order | " + " | ".join(f"{n} labels" for n in CHECKPOINTS) + " |\n|---|" + "---|" * len(CHECKPOINTS))
     for order, by_size in rows.items():
-        print(f"| {order} | " + " | ".join(f"{np.mean(by_size[n]):.3f} ({min(by_size[n]):.3f}-{max(by_size[n]):.3f})"
-                                          for n in CHECKPOINTS) + " |")
+        print(
+            f"| {order} | "
+            + " | ".join(
+                f"{np.mean(by_size[n]):.3f} ({min(by_size[n]):.3f}-{max(by_size[n]):.3f})" for n in CHECKPOINTS
+            )
+            + " |"
+        )
 
 
 def audit_rows(pool_texts, pool_vectors, pool_labels, seeds) -> None:
@@ -193,7 +215,9 @@ def audit_rows(pool_texts, pool_vectors, pool_labels, seeds) -> None:
     from textfit.labeling import audit
 
     print("\n### Audit: 2,000 pool messages, 10 % of labels flipped at random; the 200 most suspicious rows\n")
-    print("| seed | rows flagged likely mislabeled | precision = recall of the top 200 (200 were flipped) | the same, ranked by margin alone |\n|---|---|---|---|")
+    print(
+        "| seed | rows flagged likely mislabeled | precision = recall of the top 200 (200 were flipped) | the same, ranked by margin alone |\n|---|---|---|---|"
+    )
     results = []
     for seed in seeds:
         rng = np.random.default_rng(seed)
@@ -233,18 +257,26 @@ def rerank_time(vectors, labels, names) -> None:
             times.append(time.perf_counter() - started)
             session.add_label(batch[0]["index"], int(labels[batch[0]["index"]]))
     print(f"\n### Re-rank after a label, {len(labels):,} messages (refit on 60-66 labels + next batch of {BATCH})\n")
-    print(f"median {np.median(times):.2f} s, max {max(times):.2f} s over {len(times)} re-ranks; opening the session "
-          f"(zero-shot start + density, vectors cached) {opened:.1f} s")
+    print(
+        f"median {np.median(times):.2f} s, max {max(times):.2f} s over {len(times)} re-ranks; opening the session "
+        f"(zero-shot start + density, vectors cached) {opened:.1f} s"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", nargs="?", default=str(DEFAULT_DATA))
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--zeroshot-model", help="also zero-shot with this encoder (e.g. all-mpnet-base-v2), on the "
-                                                 "held-out messages only, beside MiniLM on the same messages")
-    parser.add_argument("--only", default="zeroshot,curves,audit,time",
-                        help="also: trained (`textfit train` on each order's labels: about 20 minutes more)")
+    parser.add_argument(
+        "--zeroshot-model",
+        help="also zero-shot with this encoder (e.g. all-mpnet-base-v2), on the "
+        "held-out messages only, beside MiniLM on the same messages",
+    )
+    parser.add_argument(
+        "--only",
+        default="zeroshot,curves,audit,time",
+        help="also: trained (`textfit train` on each order's labels: about 20 minutes more)",
+    )
     args = parser.parse_args()
     if not os.path.exists(args.data):
         print(f"skipped: {args.data} is not here (the finance topics train.csv; see ../shared/data/README.md)")
@@ -255,9 +287,11 @@ def main() -> None:
     names = list(pool.label_names)
     started = time.perf_counter()
     vectors = embed(pool.texts + held_out.texts, progress=None)
-    print(f"vectors of {len(vectors):,} messages in {time.perf_counter() - started:.0f} s (cached after the first run); "
-          f"{os.cpu_count()} CPUs")
-    pool_vectors, held_vectors = vectors[:len(pool)], vectors[len(pool):]
+    print(
+        f"vectors of {len(vectors):,} messages in {time.perf_counter() - started:.0f} s (cached after the first run); "
+        f"{os.cpu_count()} CPUs"
+    )
+    pool_vectors, held_vectors = vectors[: len(pool)], vectors[len(pool) :]
     pool_labels, held_truth = np.array(pool.labels), np.array(held_out.labels)
     held_rows = np.arange(len(pool), len(vectors))
     only, seeds = args.only.split(","), list(range(7, 7 + args.seeds))
@@ -267,8 +301,14 @@ def main() -> None:
         held = np.arange(len(held_out))
         title = ", suggestions and self-training on those messages only"
         zero_shot(held_vectors, held, held_truth, names, title=f"{title}: the embedded MiniLM")
-        zero_shot(embed(held_out.texts, args.zeroshot_model, progress=None), held, held_truth, names,
-                  model=args.zeroshot_model, title=f"{title}: {args.zeroshot_model}")
+        zero_shot(
+            embed(held_out.texts, args.zeroshot_model, progress=None),
+            held,
+            held_truth,
+            names,
+            model=args.zeroshot_model,
+            title=f"{title}: {args.zeroshot_model}",
+        )
     if "audit" in only:
         audit_rows(pool.texts, pool_vectors, pool_labels, seeds)
     if "time" in only:

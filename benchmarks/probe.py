@@ -32,9 +32,10 @@ def encoder(name: str = "default"):
         order = np.argsort([len(t) for t in texts])  # similar lengths per batch: little padding
         with torch.inference_mode():
             for start in range(0, len(texts), batch_size):
-                idx = order[start:start + batch_size]
-                batch = tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=128,
-                                  return_tensors="pt")
+                idx = order[start : start + batch_size]
+                batch = tokenizer(
+                    [texts[i] for i in idx], padding=True, truncation=True, max_length=128, return_tensors="pt"
+                )
                 mask = batch["attention_mask"].unsqueeze(-1).float()
                 mean = (model(**batch).last_hidden_state * mask).sum(1) / mask.sum(1)
                 vectors[idx] = torch.nn.functional.normalize(mean, dim=-1).numpy()

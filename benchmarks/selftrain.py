@@ -41,24 +41,32 @@ def main() -> None:
 
     seen = set(labeled.texts)
     unlabeled = [i for i, text in enumerate(pool.texts) if text not in seen]
-    unlabeled = list(np.random.default_rng(0).permutation(unlabeled)[:args.pool])
+    unlabeled = list(np.random.default_rng(0).permutation(unlabeled)[: args.pool])
     probabilities = teacher.classifier.predict_proba([pool.texts[i] for i in unlabeled])
     guess, confidence = probabilities.argmax(1), probabilities.max(1)
     chosen = []
     for label in range(len(pool.label_names)):
         mine = np.flatnonzero(guess == label)
-        chosen += list(mine[np.argsort(-confidence[mine])][:args.per_class_pseudo])
+        chosen += list(mine[np.argsort(-confidence[mine])][: args.per_class_pseudo])
     right = float(np.mean([pool.labels[unlabeled[i]] == guess[i] for i in chosen]))
-    union = LabeledTexts(texts=labeled.texts + [pool.texts[unlabeled[i]] for i in chosen],
-                         labels=list(labeled.labels) + [int(guess[i]) for i in chosen],
-                         label_names=labeled.label_names, source="labeled + pseudo-labeled")
+    union = LabeledTexts(
+        texts=labeled.texts + [pool.texts[unlabeled[i]] for i in chosen],
+        labels=list(labeled.labels) + [int(guess[i]) for i in chosen],
+        label_names=labeled.label_names,
+        source="labeled + pseudo-labeled",
+    )
     student = train(config.override(strategy="finetune"), f"{out}/student", data=(union, held_out))
-    print(json.dumps({
-        "teacher_accuracy": round(teacher.record["metrics"]["accuracy"], 4),
-        "pseudo_labels": len(chosen), "pseudo_labels_right": round(right, 4),
-        "student_accuracy": round(student.record["metrics"]["accuracy"], 4),
-        "seconds": round(time.perf_counter() - started),
-    }))
+    print(
+        json.dumps(
+            {
+                "teacher_accuracy": round(teacher.record["metrics"]["accuracy"], 4),
+                "pseudo_labels": len(chosen),
+                "pseudo_labels_right": round(right, 4),
+                "student_accuracy": round(student.record["metrics"]["accuracy"], 4),
+                "seconds": round(time.perf_counter() - started),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

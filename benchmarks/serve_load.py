@@ -58,7 +58,9 @@ def wait_until_up(base: str, server: subprocess.Popen, timeout: float = 180, hea
     deadline = time.time() + timeout
     while time.time() < deadline:
         if server.poll() is not None:
-            raise SystemExit(f"the server exited with code {server.returncode}:\n{server.stderr.read().decode()[-2000:]}")
+            raise SystemExit(
+                f"the server exited with code {server.returncode}:\n{server.stderr.read().decode()[-2000:]}"
+            )
         try:
             return httpx.get(f"{base}/model", timeout=2, headers=headers).raise_for_status().json()
         except httpx.HTTPError:
@@ -105,9 +107,19 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[index]
 
 
-async def drive(base: str, clients: int, duration: float, warmup: float, texts: list[str], per_request: int,
-                timeout: float, seed: int, server_pid: int | None = None, rss_every: float = 5.0,
-                headers: dict | None = None) -> dict:
+async def drive(
+    base: str,
+    clients: int,
+    duration: float,
+    warmup: float,
+    texts: list[str],
+    per_request: int,
+    timeout: float,
+    seed: int,
+    server_pid: int | None = None,
+    rss_every: float = 5.0,
+    headers: dict | None = None,
+) -> dict:
     import httpx
 
     latencies: list[float] = []
@@ -156,13 +168,30 @@ async def drive(base: str, clients: int, duration: float, warmup: float, texts: 
     values = [mb for _, mb in rss if mb is not None]
     ms = [1000 * v for v in latencies]
     return {
-        "clients": clients, "texts_per_request": per_request, "duration_s": round(elapsed, 2),
-        "requests": len(latencies), "errors": sum(errors.values()), "error_kinds": errors,
-        "requests_per_s": round(len(latencies) / elapsed, 1), "texts_per_s": round(counted_texts / elapsed, 1),
-        "latency_ms": {"p50": _r(percentile(ms, 50)), "p90": _r(percentile(ms, 90)), "p99": _r(percentile(ms, 99)),
-                       "max": _r(max(ms) if ms else None), "mean": _r(sum(ms) / len(ms) if ms else None)},
-        "rss_mb": {"start": values[0], "end": values[-1], "max": max(values),
-                   "growth_pct": round(100 * (values[-1] - values[0]) / values[0], 2), "samples": rss} if values else None,
+        "clients": clients,
+        "texts_per_request": per_request,
+        "duration_s": round(elapsed, 2),
+        "requests": len(latencies),
+        "errors": sum(errors.values()),
+        "error_kinds": errors,
+        "requests_per_s": round(len(latencies) / elapsed, 1),
+        "texts_per_s": round(counted_texts / elapsed, 1),
+        "latency_ms": {
+            "p50": _r(percentile(ms, 50)),
+            "p90": _r(percentile(ms, 90)),
+            "p99": _r(percentile(ms, 99)),
+            "max": _r(max(ms) if ms else None),
+            "mean": _r(sum(ms) / len(ms) if ms else None),
+        },
+        "rss_mb": {
+            "start": values[0],
+            "end": values[-1],
+            "max": max(values),
+            "growth_pct": round(100 * (values[-1] - values[0]) / values[0], 2),
+            "samples": rss,
+        }
+        if values
+        else None,
     }
 
 
@@ -173,7 +202,9 @@ def _r(value: float | None) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model_dir", nargs="?", default="textfit-demo-model", help="a trained model folder")
-    parser.add_argument("--clients", default="32", help="concurrent clients; a comma list runs one level after another (e.g. 1,8,32)")
+    parser.add_argument(
+        "--clients", default="32", help="concurrent clients; a comma list runs one level after another (e.g. 1,8,32)"
+    )
     parser.add_argument("--duration", type=float, default=30, help="seconds measured per level")
     parser.add_argument("--warmup", type=float, default=3, help="seconds of load before measuring, per level")
     parser.add_argument("--texts-per-request", type=int, default=1)
@@ -181,19 +212,33 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1", help="loopback only: 127.0.0.1, ::1 or localhost")
     parser.add_argument("--port", type=int, default=0, help="0 = a free port")
     parser.add_argument("--workers", type=int, default=1, help="`textfit serve --workers N`: processes behind the port")
-    parser.add_argument("--server-arg", action="append", default=[], help="extra `textfit serve` option, e.g. --server-arg=--max-batch=32")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "serve_load.json",
-                        help="where to write the results as JSON (default: benchmarks/results/serve_load.json)")
+    parser.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        help="extra `textfit serve` option, e.g. --server-arg=--max-batch=32",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).parent / "results" / "serve_load.json",
+        help="where to write the results as JSON (default: benchmarks/results/serve_load.json)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--rss-every", type=float, default=5, help="seconds between samples of the server's memory")
-    parser.add_argument("--api-key", default=os.environ.get("TEXTFIT_API_KEY"),
-                        help="sent as a bearer token (for a server started with --api-key; default $TEXTFIT_API_KEY)")
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("TEXTFIT_API_KEY"),
+        help="sent as a bearer token (for a server started with --api-key; default $TEXTFIT_API_KEY)",
+    )
     args = parser.parse_args()
 
     if args.host not in LOOPBACK:
         raise SystemExit(f"refusing to load-test {args.host}: this benchmark drives loopback only")
     if not Path(args.model_dir, "config.json").is_file():
-        raise SystemExit(f"{args.model_dir} is not a trained model folder; train one with `textfit train` or `make demo`")
+        raise SystemExit(
+            f"{args.model_dir} is not a trained model folder; train one with `textfit train` or `make demo`"
+        )
     levels = [int(c) for c in str(args.clients).split(",") if c.strip()]
     if not levels or min(levels) < 1 or max(levels) > 1024:
         raise SystemExit("--clients must be between 1 and 1024")
@@ -207,13 +252,28 @@ def main() -> None:
     try:
         model = wait_until_up(base, server, headers=headers)
         texts = sample_texts()
-        print(f"textfit serve {args.model_dir} on {base}: {len(model['labels'])} labels, base model {model['base_model']}, "
-              f"backend {model['backend']}; {args.workers} worker(s); {os.cpu_count()} CPUs")
+        print(
+            f"textfit serve {args.model_dir} on {base}: {len(model['labels'])} labels, base model {model['base_model']}, "
+            f"backend {model['backend']}; {args.workers} worker(s); {os.cpu_count()} CPUs"
+        )
         results = []
         for clients in levels:
             before = httpx.get(f"{base}/health").json()["batches"]
-            level = asyncio.run(drive(base, clients, args.duration, args.warmup, texts, args.texts_per_request,
-                                      args.timeout, args.seed, server.pid, args.rss_every, headers))
+            level = asyncio.run(
+                drive(
+                    base,
+                    clients,
+                    args.duration,
+                    args.warmup,
+                    texts,
+                    args.texts_per_request,
+                    args.timeout,
+                    args.seed,
+                    server.pid,
+                    args.rss_every,
+                    headers,
+                )
+            )
             after = httpx.get(f"{base}/health").json()["batches"]
             # Batch counts are per process: with several workers, /health tells one worker's.
             batches = after["batches"] - before["batches"] if args.workers == 1 else 0
@@ -221,13 +281,17 @@ def main() -> None:
             level["mean_batch_texts"] = round((after["texts"] - before["texts"]) / batches, 1) if batches else None
             results.append(level)
             lat = level["latency_ms"]
-            print(f"{clients:>4} clients  {level['requests_per_s']:>8.1f} requests/s  p50 {lat['p50']} ms  "
-                  f"p99 {lat['p99']} ms  max {lat['max']} ms  errors {level['errors']}  "
-                  f"(mean batch {level['mean_batch_texts']} texts, {level['requests']} requests in {level['duration_s']} s)")
+            print(
+                f"{clients:>4} clients  {level['requests_per_s']:>8.1f} requests/s  p50 {lat['p50']} ms  "
+                f"p99 {lat['p99']} ms  max {lat['max']} ms  errors {level['errors']}  "
+                f"(mean batch {level['mean_batch_texts']} texts, {level['requests']} requests in {level['duration_s']} s)"
+            )
             if level["rss_mb"]:
                 memory = level["rss_mb"]
-                print(f"      server RSS {memory['start']} MB at the start, {memory['end']} MB at the end "
-                      f"({memory['growth_pct']:+.2f} %), largest {memory['max']} MB")
+                print(
+                    f"      server RSS {memory['start']} MB at the start, {memory['end']} MB at the end "
+                    f"({memory['growth_pct']:+.2f} %), largest {memory['max']} MB"
+                )
         alive = server.poll() is None
     finally:
         server.send_signal(signal.SIGINT)
@@ -236,10 +300,17 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             server.kill()
     report = {
-        "model_dir": str(Path(args.model_dir).resolve()), "base_model": model.get("base_model"),
-        "labels": len(model["labels"]), "backend": model.get("backend"), "host": args.host,
+        "model_dir": str(Path(args.model_dir).resolve()),
+        "base_model": model.get("base_model"),
+        "labels": len(model["labels"]),
+        "backend": model.get("backend"),
+        "host": args.host,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "server_args": args.server_arg, "workers": args.workers, "warmup_s": args.warmup, "server_alive_after": alive, "levels": results,
+        "server_args": args.server_arg,
+        "workers": args.workers,
+        "warmup_s": args.warmup,
+        "server_alive_after": alive,
+        "levels": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))

@@ -44,8 +44,16 @@ def one_run(task: str, how: str, seed: int, strategy: str, folder: Path) -> dict
     seconds = time.perf_counter() - started
     answers = Classifier.load(result.folder).predict_proba(held_out.texts).argmax(axis=1)
     metrics = compute_metrics(held_out.labels, answers)
-    return {"task": task, "sample": how, "seed": seed, "strategy": strategy, "final_fit": result.record["final_fit"].get("done"),
-            "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "seconds": round(seconds, 1)}
+    return {
+        "task": task,
+        "sample": how,
+        "seed": seed,
+        "strategy": strategy,
+        "final_fit": result.record["final_fit"].get("done"),
+        "accuracy": metrics["accuracy"],
+        "macro_f1": metrics["macro_f1"],
+        "seconds": round(seconds, 1),
+    }
 
 
 def main() -> None:
@@ -63,9 +71,11 @@ def main() -> None:
                 rows = [one_run(args.task, how, seed, strategy, Path(tmp)) for strategy in ("fewshot", "finetune")]
                 saved.append("strategy_crossover", rows)
                 for row in rows:
-                    print(f"{args.task:9} {how:13} seed {seed}  {row['strategy']:8} final fit {str(row['final_fit']):5}  "
-                          f"held-out acc {row['accuracy']:.4f}  macro-F1 {row['macro_f1']:.4f}  {row['seconds']:>6} s",
-                          flush=True)
+                    print(
+                        f"{args.task:9} {how:13} seed {seed}  {row['strategy']:8} final fit {str(row['final_fit']):5}  "
+                        f"held-out acc {row['accuracy']:.4f}  macro-F1 {row['macro_f1']:.4f}  {row['seconds']:>6} s",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

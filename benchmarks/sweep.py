@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "twitter-financial-news-topic" / "train.csv"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def split(data_path: str):
     from textfit.data.labeled import TOPIC_LABELS, load_data, stratified_split
 
@@ -54,7 +54,11 @@ def training_set(pool, how: str, seed: int):
         return sample(pool, int(size), seed)
     if kind == "per_class":
         rng, labels = np.random.default_rng(seed), np.array(pool.labels)
-        chosen = [int(i) for c in range(len(pool.label_names)) for i in rng.permutation(np.flatnonzero(labels == c))[:int(size)]]
+        chosen = [
+            int(i)
+            for c in range(len(pool.label_names))
+            for i in rng.permutation(np.flatnonzero(labels == c))[: int(size)]
+        ]
         return pool.subset(sorted(chosen))
     raise ValueError(f"unknown training set '{how}': all, random:N or per_class:N")
 
@@ -79,10 +83,17 @@ def run_one(job: dict) -> dict:
         return {"name": job["name"], "error": f"{type(exc).__name__}: {exc}"}
     record = result.record
     return {
-        "name": job["name"], "train": job.get("train", "all"), "config": job.get("config", {}), "set": job.get("set", {}),
-        "strategy": record["strategy"], "train_examples": len(train_data), "accuracy": result.report.metrics["accuracy"],
-        "macro_f1": result.report.metrics["macro_f1"], "train_s": record["timings"]["train_s"],
-        "wall_s": round(time.perf_counter() - started, 1), "tokens_trained": record["timings"]["tokens_trained"],
+        "name": job["name"],
+        "train": job.get("train", "all"),
+        "config": job.get("config", {}),
+        "set": job.get("set", {}),
+        "strategy": record["strategy"],
+        "train_examples": len(train_data),
+        "accuracy": result.report.metrics["accuracy"],
+        "macro_f1": result.report.metrics["macro_f1"],
+        "train_s": record["timings"]["train_s"],
+        "wall_s": round(time.perf_counter() - started, 1),
+        "tokens_trained": record["timings"]["tokens_trained"],
         "history": [{k: h[k] for k in ("epoch", "accuracy", "macro_f1", "elapsed_s")} for h in record["history"]],
     }
 
@@ -99,8 +110,10 @@ def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
     threads = max(1, (os.cpu_count() or 1) // args.parallel)
-    jobs = [{"data": run.pop("data", args.data), "model": args.model, "threads": threads, **run}
-            for run in json.loads(Path(args.grid).read_text())]
+    jobs = [
+        {"data": run.pop("data", args.data), "model": args.model, "threads": threads, **run}
+        for run in json.loads(Path(args.grid).read_text())
+    ]
     rows, out = [], Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     context = multiprocessing.get_context("spawn")  # CUDA cannot be forked
@@ -112,8 +125,11 @@ def main() -> None:
                 print(f"{row['name']:<28} ERROR {row['error']}", flush=True)
                 continue
             curve = " ".join(f"{h['accuracy']:.3f}" for h in row["history"])
-            print(f"{row['name']:<28} acc {row['accuracy']:.4f} F1 {row['macro_f1']:.4f} {row['train_s']:7.1f}s  "
-                  f"per eval: {curve}", flush=True)
+            print(
+                f"{row['name']:<28} acc {row['accuracy']:.4f} F1 {row['macro_f1']:.4f} {row['train_s']:7.1f}s  "
+                f"per eval: {curve}",
+                flush=True,
+            )
     print(f"wrote {out}", file=sys.stderr)
 
 

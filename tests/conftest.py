@@ -21,8 +21,14 @@ def build_tiny_bert(folder: Path, masked_lm: bool = False) -> Path:
 
     from textfit.model.base_models import resolve_model
 
-    config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                        max_position_embeddings=128, vocab_size=30522)
+    config = BertConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        vocab_size=30522,
+    )
     model = BertForMaskedLM(config) if masked_lm else BertModel(config)
     model.save_pretrained(folder)
     AutoTokenizer.from_pretrained(resolve_model(None)).save_pretrained(folder)
@@ -39,8 +45,14 @@ def build_tiny_mpnet(folder: Path) -> Path:
     renamed = {"[PAD]": "<pad>", "[CLS]": "<s>", "[SEP]": "</s>", "[MASK]": "<mask>"}
     words = Path(resolve_model(None), "vocab.txt").read_text(encoding="utf-8").splitlines()
     tokenizer = MPNetTokenizer(vocab={renamed.get(w, w): i for i, w in enumerate(words)})
-    config = MPNetConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                         vocab_size=len(words), pad_token_id=tokenizer.pad_token_id)
+    config = MPNetConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        vocab_size=len(words),
+        pad_token_id=tokenizer.pad_token_id,
+    )
     MPNetModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
@@ -67,8 +79,14 @@ def tiny_model_dir(tiny_bert, tmp_path_factory) -> Path:
     from textfit import TrainConfig, train
     from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS
 
-    config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(tiny_bert),
-                         strategy="finetune", epochs=2, learning_rate=1e-3)
+    config = TrainConfig(
+        data=str(SAMPLE_DATA),
+        label_names=TOPIC_LABELS,
+        model=str(tiny_bert),
+        strategy="finetune",
+        epochs=2,
+        learning_rate=1e-3,
+    )
     return train(config, tmp_path_factory.mktemp("models") / "tiny").folder
 
 
@@ -88,6 +106,7 @@ def write(tmp_path):
 @pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
+
     from studio_page import CHROMIUM, CHROMIUM_ARGS
 
     with sync_playwright() as playwright:
@@ -120,7 +139,6 @@ def one_thread(monkeypatch):
 def studio_url(tmp_path_factory):
     """An empty studio served from a thread, for the module's tests."""
     from studio_page import studio_in_a_thread
-
     from textfit.server.studio.app import create_studio_app
 
     with pytest.MonkeyPatch.context() as patch:
@@ -138,7 +156,9 @@ def sleeper(tmp_path) -> str:
     script = tmp_path / "fake-python"
     # SIGINT's handler is set explicitly, as the real worker does: a process started from a
     # background shell inherits SIGINT as ignored.
-    script.write_text(f"#!{sys.executable}\nimport signal, time\n"
-                      "signal.signal(signal.SIGINT, signal.default_int_handler)\ntime.sleep(60)\n")
+    script.write_text(
+        f"#!{sys.executable}\nimport signal, time\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\ntime.sleep(60)\n"
+    )
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     return str(script)

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from typer.testing import CliRunner
 
 from textfit import BatchPredictor, Classifier, DataError, TextfitError, predict_file
@@ -67,8 +66,12 @@ def read_output(path: Path) -> pd.DataFrame:
         return pd.read_parquet(path)
     if path.suffix == ".jsonl":
         return pd.read_json(path, lines=True, dtype=False)
-    return pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",", keep_default_na=False,
-                       na_values={"score": [""], "score_2": [""]})
+    return pd.read_csv(
+        path,
+        sep="\t" if path.suffix == ".tsv" else ",",
+        keep_default_na=False,
+        na_values={"score": [""], "score_2": [""]},
+    )
 
 
 def test_streaming_equals_the_in_memory_path(tiny_model_dir, tmp_path):
@@ -94,9 +97,16 @@ def test_every_input_format_and_a_folder(tiny_model_dir, tmp_path, output):
     frame.iloc[:20].to_csv(folder / "a.csv", index=False)
     frame.iloc[20:].to_csv(folder / "b.csv", index=False)
     (folder / "_SUCCESS").write_text("")  # a marker some tools leave: not data
-    inputs = {"csv": tmp_path / "in.csv", "semicolons": tmp_path / "in-semi.csv", "tsv": tmp_path / "in.tsv",
-              "jsonl": tmp_path / "in.jsonl", "parquet": tmp_path / "in.parquet", "xlsx": tmp_path / "in.xlsx",
-              "json": tmp_path / "in.json", "folder": folder}
+    inputs = {
+        "csv": tmp_path / "in.csv",
+        "semicolons": tmp_path / "in-semi.csv",
+        "tsv": tmp_path / "in.tsv",
+        "jsonl": tmp_path / "in.jsonl",
+        "parquet": tmp_path / "in.parquet",
+        "xlsx": tmp_path / "in.xlsx",
+        "json": tmp_path / "in.json",
+        "folder": folder,
+    }
     frame.to_csv(inputs["csv"], index=False)
     frame.to_csv(inputs["semicolons"], index=False, sep=";", encoding="utf-8-sig")  # BOM, ';' as Excel writes
     frame.to_csv(inputs["tsv"], index=False, sep="\t")
@@ -147,7 +157,10 @@ def test_a_json_lines_key_that_turns_up_late_is_left_out_and_said_so(tiny_model_
     with caplog.at_level("WARNING", logger="textfit"):
         summary = predict_file(tiny_model_dir, tmp_path / "in.jsonl", tmp_path / "out.csv", batch_rows=1000)
     assert summary.rows == 5000 and summary.left_out_columns == ["region"]
-    assert "'region' first appears at row 4,501" in caplog.text and "give it in the first record too, even empty" in caplog.text
+    assert (
+        "'region' first appears at row 4,501" in caplog.text
+        and "give it in the first record too, even empty" in caplog.text
+    )
     written = pd.read_csv(tmp_path / "out.csv")
     assert list(written.columns) == ["id", "text", "label", "score"] and written["id"].tolist() == list(range(5000))
     caplog.clear()
@@ -160,8 +173,11 @@ def test_a_json_lines_key_that_turns_up_late_is_left_out_and_said_so(tiny_model_
 
 def test_empty_and_missing_texts_are_kept_and_counted(tiny_model_dir, tmp_path):
     source = tmp_path / "in.jsonl"
-    source.write_text('{"id": 1, "text": "Fed holds rates"}\n{"id": 2, "text": ""}\n{"id": 3, "text": null}\n'
-                      '{"id": 4}\n{"id": 5, "text": "   "}\n{"id": 6, "text": "Oil falls 3%"}\n', encoding="utf-8")
+    source.write_text(
+        '{"id": 1, "text": "Fed holds rates"}\n{"id": 2, "text": ""}\n{"id": 3, "text": null}\n'
+        '{"id": 4}\n{"id": 5, "text": "   "}\n{"id": 6, "text": "Oil falls 3%"}\n',
+        encoding="utf-8",
+    )
     for output in ("out.csv", "out.jsonl", "out.parquet"):
         summary = predict_file(tiny_model_dir, source, tmp_path / output, top_k=2)
         assert summary.rows == 6 and summary.empty_rows == 4
@@ -209,10 +225,23 @@ def test_clear_errors(tiny_model_dir, tmp_path):
     (tmp_path / "wide.csv").write_text("id,text\n1,fine\n2,too,many\n")
     with pytest.raises(DataError, match="line 3 has 3 fields but the header has 2"):
         predict_file(tiny_model_dir, tmp_path / "wide.csv", tmp_path / "out.csv")
-    assert_clean_failure(run("predict", tiny_model_dir, "--input", tmp_path / "wide.csv", "--output",
-                             tmp_path / "o.csv"), "line 3 has 3 fields")
-    assert_clean_failure(run("predict", tiny_model_dir, "--input", tmp_path / "wide.csv", "--output",
-                             tmp_path / "o.csv", "--engine", "spark"), "unknown engine 'spark'")
+    assert_clean_failure(
+        run("predict", tiny_model_dir, "--input", tmp_path / "wide.csv", "--output", tmp_path / "o.csv"),
+        "line 3 has 3 fields",
+    )
+    assert_clean_failure(
+        run(
+            "predict",
+            tiny_model_dir,
+            "--input",
+            tmp_path / "wide.csv",
+            "--output",
+            tmp_path / "o.csv",
+            "--engine",
+            "spark",
+        ),
+        "unknown engine 'spark'",
+    )
 
 
 def test_the_output_has_its_final_name_only_when_complete(tiny_model_dir, tmp_path, monkeypatch):
@@ -225,8 +254,13 @@ def test_the_output_has_its_final_name_only_when_complete(tiny_model_dir, tmp_pa
         original = sink.write
 
         def write(self, frame, target=target, original=original):
-            seen.append((target.exists(), target.with_name(target.name + ".partial").exists(),
-                         target.with_name(target.name + ".partial.json").exists()))
+            seen.append(
+                (
+                    target.exists(),
+                    target.with_name(target.name + ".partial").exists(),
+                    target.with_name(target.name + ".partial.json").exists(),
+                )
+            )
             return original(self, frame)
 
         monkeypatch.setattr(sink, "write", write)
@@ -305,10 +339,24 @@ def test_kill_9_mid_run_then_resume_gives_every_row_exactly_once(tiny_model_dir,
     rows = 20_000
     messages(rows).to_csv(tmp_path / "in.csv", index=False)
     target, sidecar = tmp_path / "out.csv", tmp_path / "out.csv.partial.json"
-    job = subprocess.Popen(cli("predict", tiny_model_dir, "--input", tmp_path / "in.csv", "--output", target,
-                               "--batch-rows", 100, "--threads", 1),
-                           env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                           start_new_session=True)  # SIGINT/SIGTERM would be caught; SIGKILL is not
+    job = subprocess.Popen(
+        cli(
+            "predict",
+            tiny_model_dir,
+            "--input",
+            tmp_path / "in.csv",
+            "--output",
+            target,
+            "--batch-rows",
+            100,
+            "--threads",
+            1,
+        ),
+        env=child_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )  # SIGINT/SIGTERM would be caught; SIGKILL is not
     deadline = time.monotonic() + 120
     done = 0
     while time.monotonic() < deadline and job.poll() is None:
@@ -324,9 +372,25 @@ def test_kill_9_mid_run_then_resume_gives_every_row_exactly_once(tiny_model_dir,
     job.wait()
     assert not target.exists() and 1000 <= json.loads(sidecar.read_text())["rows"] < rows
 
-    resumed = subprocess.run(cli("predict", tiny_model_dir, "--input", tmp_path / "in.csv", "--output", target,
-                                 "--batch-rows", 500, "--threads", 1, "--resume"),
-                             env=child_env(), capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        cli(
+            "predict",
+            tiny_model_dir,
+            "--input",
+            tmp_path / "in.csv",
+            "--output",
+            target,
+            "--batch-rows",
+            500,
+            "--threads",
+            1,
+            "--resume",
+        ),
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"wrote {rows:,} rows" in resumed.stdout and "continuing from row" in resumed.stdout
     written = pd.read_csv(target)
@@ -336,10 +400,13 @@ def test_kill_9_mid_run_then_resume_gives_every_row_exactly_once(tiny_model_dir,
 
 def peak_rss_mb(command: list[str]) -> float:
     """Peak resident memory of `command`, from a wrapper process whose only child it is."""
-    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
-             "stdout=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-    done = subprocess.run([sys.executable, "-c", probe, *command], env=child_env(), capture_output=True, text=True,
-                          timeout=600)
+    probe = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
+        "stdout=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *command], env=child_env(), capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return int(done.stdout.split()[-1]) / 1024
 
@@ -356,8 +423,18 @@ def test_memory_does_not_grow_with_the_number_of_rows(tiny_model_dir, tmp_path):
     messages(200_000).to_csv(large, index=False)
     peaks = {}
     for source in (small, large):
-        peaks[source.name] = peak_rss_mb(cli("predict", tiny_model_dir, "--input", source, "--output",
-                                             tmp_path / f"{source.stem}.out.csv", "--threads", 1))
+        peaks[source.name] = peak_rss_mb(
+            cli(
+                "predict",
+                tiny_model_dir,
+                "--input",
+                source,
+                "--output",
+                tmp_path / f"{source.stem}.out.csv",
+                "--threads",
+                1,
+            )
+        )
     assert len(pd.read_csv(tmp_path / "large.out.csv", usecols=["row_id"])) == 200_000
     assert peaks["large.csv"] < MEMORY_CEILING_MB, peaks
     assert peaks["large.csv"] < peaks["small.csv"] * 1.1 + 20, peaks

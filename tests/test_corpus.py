@@ -90,7 +90,9 @@ def test_cli(entry, corpus_file, tmp_path, monkeypatch):
     data is loaded: the real command line, option parsing and error printing, in milliseconds."""
     from textfit.cli import app
 
-    train_module = importlib.import_module("textfit.training.train")  # `textfit.training.train` the attribute is the function
+    train_module = importlib.import_module(
+        "textfit.training.train"
+    )  # `textfit.training.train` the attribute is the function
 
     loaded = []
 
@@ -128,8 +130,11 @@ def studio(tmp_path_factory):
         yield client
 
 
-@pytest.mark.parametrize("entry", [c for c in CASES if "sheet" not in c.get("options", {})],
-                         ids=[c["id"] for c in CASES if "sheet" not in c.get("options", {})])
+@pytest.mark.parametrize(
+    "entry",
+    [c for c in CASES if "sheet" not in c.get("options", {})],
+    ids=[c["id"] for c in CASES if "sheet" not in c.get("options", {})],
+)
 def test_studio_upload(entry, corpus_file, studio):
     """The upload answers what the reader answers (the studio has no sheet picker: first sheet);
     where the file reads but its labels do not, starting a run says why, and starts nothing."""
@@ -137,7 +142,11 @@ def test_studio_upload(entry, corpus_file, studio):
     response = studio.post("/api/uploads", files={"file": (path.name, path.read_bytes(), "application/octet-stream")})
     assert response.status_code < 500, response.text
     if path.suffix.lower() not in FORMATS:
-        refused = "save it as an Excel Workbook (.xlsx)" if path.suffix.lower() == ".xls" else "not a data file textfit can read"
+        refused = (
+            "save it as an Excel Workbook (.xlsx)"
+            if path.suffix.lower() == ".xls"
+            else "not a data file textfit can read"
+        )
         assert response.status_code == 415 and refused in response.json()["error"]
         return
     try:
@@ -154,6 +163,12 @@ def test_studio_upload(entry, corpus_file, studio):
     assert upload["rows"] == len(frame) and upload["columns"] == [str(c) for c in frame.columns]
     refusal = entry.get("message") or entry.get("train_refused")
     if refusal and upload["text_column"] and upload["label_column"]:
-        started = studio.post("/api/runs", json={"upload_id": upload["upload"]["id"], "text_column": upload["text_column"],
-                                                 "label_column": entry.get("options", {}).get("label_column", upload["label_column"])})
+        started = studio.post(
+            "/api/runs",
+            json={
+                "upload_id": upload["upload"]["id"],
+                "text_column": upload["text_column"],
+                "label_column": entry.get("options", {}).get("label_column", upload["label_column"]),
+            },
+        )
         assert started.status_code == 400 and refusal in started.json()["error"], started.text

@@ -11,12 +11,19 @@ import pytest
 
 from textfit.config import TrainConfig
 from textfit.data.labeled import (
-    SAMPLE_DATA, TOPIC_LABELS, check_trainable, classes_not_evaluated, load_data, load_train_eval,
-    parse_label_names, sample, stratified_split,
+    SAMPLE_DATA,
+    TOPIC_LABELS,
+    check_trainable,
+    classes_not_evaluated,
+    load_data,
+    load_train_eval,
+    parse_label_names,
+    sample,
+    stratified_split,
 )
-from textfit.errors import DataError
-from textfit.data.texts import read_texts
 from textfit.data.readers import guess_separator
+from textfit.data.texts import read_texts
+from textfit.errors import DataError
 
 
 def test_embedded_sample_is_balanced_and_named():
@@ -58,20 +65,26 @@ def test_integer_labels_take_names_in_id_order(write):
     assert load_data(path).label_names == ["0", "1", "2"]
 
 
-@pytest.mark.parametrize("values, names, ids", [
-    ([0, 1, 2, 1], ["0", "1", "2"], [0, 1, 2, 1]),  # exactly 0..N-1: ids
-    ([1, 2, 3, 4, 5, 5], ["1", "2", "3", "4", "5"], [0, 1, 2, 3, 4, 4]),  # star ratings: no empty class "0"
-    ([1001, 2002, 1001], ["1001", "2002"], [0, 1, 0]),  # product codes: two classes, not 2003
-    ([0, 1, 3], ["0", "1", "3"], [0, 1, 2]),  # a gap: categories named by their number
-    ([-1, 0, 1, 10, 2], ["-1", "0", "1", "2", "10"], [0, 1, 2, 4, 3]),  # numeric order, not text order
-])
+@pytest.mark.parametrize(
+    "values, names, ids",
+    [
+        ([0, 1, 2, 1], ["0", "1", "2"], [0, 1, 2, 1]),  # exactly 0..N-1: ids
+        ([1, 2, 3, 4, 5, 5], ["1", "2", "3", "4", "5"], [0, 1, 2, 3, 4, 4]),  # star ratings: no empty class "0"
+        ([1001, 2002, 1001], ["1001", "2002"], [0, 1, 0]),  # product codes: two classes, not 2003
+        ([0, 1, 3], ["0", "1", "3"], [0, 1, 2]),  # a gap: categories named by their number
+        ([-1, 0, 1, 10, 2], ["-1", "0", "1", "2", "10"], [0, 1, 2, 4, 3]),  # numeric order, not text order
+    ],
+)
 def test_whole_number_labels_are_ids_only_when_exactly_0_to_n_minus_1(write, values, names, ids):
-    for content in ("text,label\n" + "".join(f"t{i},{v}\n" for i, v in enumerate(values)),  # ints
-                    "text,label\n" + "".join(f't{i},"{v}"\n' for i, v in enumerate(values))):  # digit strings
+    for content in (
+        "text,label\n" + "".join(f"t{i},{v}\n" for i, v in enumerate(values)),  # ints
+        "text,label\n" + "".join(f't{i},"{v}"\n' for i, v in enumerate(values)),
+    ):  # digit strings
         data = load_data(write("d.csv", content))
         assert (data.label_names, data.labels) == (names, ids)
-    data = load_data(write("d.jsonl", "".join(json.dumps({"text": f"t{i}", "label": float(v)}) + "\n"
-                                              for i, v in enumerate(values))))
+    data = load_data(
+        write("d.jsonl", "".join(json.dumps({"text": f"t{i}", "label": float(v)}) + "\n" for i, v in enumerate(values)))
+    )
     assert (data.label_names, data.labels) == (names, ids)  # 2.0 is the class "2"
 
 
@@ -87,14 +100,19 @@ def test_star_ratings_with_label_names_are_ids_into_the_names(write):
 def test_evaluation_labels_follow_a_numbered_models_names(write):
     ratings = ["1", "2", "3", "4", "5"]
     assert load_data(write("d.csv", "text,label\na,5\nb,1\n"), label_names=ratings).labels == [4, 0]
-    with pytest.raises(DataError, match=r"label\(s\) '6' in column 'label' \(rows 2\) are not among the known labels: 1, 2"):
+    with pytest.raises(
+        DataError, match=r"label\(s\) '6' in column 'label' \(rows 2\) are not among the known labels: 1, 2"
+    ):
         load_data(write("e.csv", "text,label\na,5\nb,6\n"), label_names=ratings)
 
 
 def test_labels_differing_in_case_or_spaces_are_reported_with_rows(write):
     path = write("d.csv", "text,label\na,Positive\nb,positive \nc,negative\nd,POSITIVE\ne,Positive\n")
-    with pytest.raises(DataError, match=r"differ only in capitals or surrounding spaces: 'POSITIVE' \(rows 4\), "
-                                        r"'Positive' \(rows 1, 5\), 'positive ' \(rows 2\)"):
+    with pytest.raises(
+        DataError,
+        match=r"differ only in capitals or surrounding spaces: 'POSITIVE' \(rows 4\), "
+        r"'Positive' \(rows 1, 5\), 'positive ' \(rows 2\)",
+    ):
         load_data(path)
     # the same stray space on every copy of a label merges nothing: it is trimmed
     assert load_data(write("e.csv", "text,label\na,spam \nb,ham\n")).label_names == ["ham", "spam"]
@@ -155,6 +173,7 @@ def test_separate_eval_file_with_unseen_label_is_refused(write):
 
 # --- bad input: one clear message naming the file, row or column ------------------------------
 
+
 @pytest.mark.parametrize(
     "name, content, message",
     [
@@ -162,9 +181,17 @@ def test_separate_eval_file_with_unseen_label_is_refused(write):
         ("header.csv", "text,label\n", r"header\.csv: has a header but no data rows"),
         ("data.doc", "whatever", r"unknown format '\.doc'. Supported: .*\.csv.*\.xlsx"),
         ("data.xlsx", "whatever", r"data\.xlsx: is not a readable Excel workbook .*looks like a text file"),
-        ("data.xls", b"\xd0\xcf\x11\xe0", r"old Excel format \(\.xls.*save it as an Excel Workbook \(\.xlsx\) or as CSV"),
+        (
+            "data.xls",
+            b"\xd0\xcf\x11\xe0",
+            r"old Excel format \(\.xls.*save it as an Excel Workbook \(\.xlsx\) or as CSV",
+        ),
         ("cols.csv", "title,tag,extra\na,b,c\n", r"cannot tell which column holds the texts.*'title', 'tag', 'extra'"),
-        ("junk.csv", b"text,label\nok,1\n\x81\x8d,2\n", r"junk\.csv: line 3 has bytes that are not valid UTF-8.*nor cp1252"),
+        (
+            "junk.csv",
+            b"text,label\nok,1\n\x81\x8d,2\n",
+            r"junk\.csv: line 3 has bytes that are not valid UTF-8.*nor cp1252",
+        ),
         ("nul.csv", b"text,label\nok,1\nn\x00,2\n", r"nul\.csv: line 3 contains a NUL byte"),
         ("emptytext.csv", "text,label\nfine,a\n ,b\nok,a\n", r"1 row\(s\) have an empty 'text' \(rows 2\)"),
         ("nolabel.csv", "text,label\nfine,a\nno label,\nok,b\n", r"empty 'label' \(rows 2\)"),
@@ -224,20 +251,35 @@ def test_a_single_example_class_trains_and_is_left_out_of_evaluation(write, capl
         assert len(train) + len(held_out) == len(data) and set(held_out.labels) == {0, 1}
     with caplog.at_level(logging.WARNING, logger="textfit"):
         train, held_out = load_train_eval(TrainConfig(data=str(path)))
-    assert "1 class(es) have a single example, used for training only and left out of the evaluation: 'z' (row 11)" \
+    assert (
+        "1 class(es) have a single example, used for training only and left out of the evaluation: 'z' (row 11)"
         in caplog.text
+    )
     assert classes_not_evaluated(train, held_out) == ["z"]
 
 
 def test_the_run_record_names_the_encoding_and_the_classes_not_evaluated(write):
     from textfit.model.folder import build_record
 
-    path = write("d.csv", "text;label\n".encode() + "".join(f"caf\u00e9 {i};a\nth\u00e9 {i};b\n" for i in range(4))
-                 .encode("cp1252") + b"lonely;c\n")
+    path = write(
+        "d.csv",
+        b"text;label\n"
+        + "".join(f"caf\u00e9 {i};a\nth\u00e9 {i};b\n" for i in range(4)).encode("cp1252")
+        + b"lonely;c\n",
+    )
     config = TrainConfig(data=str(path))
     train, held_out = load_train_eval(config)
     loop = {"status": "completed", "history": [], "best": None, "timings": {}}
-    record = build_record(config, "finetune", train, held_out, 64, loop, SimpleNamespace(metrics={}, baseline=None, beats_baseline=None, coverage=None), 1.0)
+    record = build_record(
+        config,
+        "finetune",
+        train,
+        held_out,
+        64,
+        loop,
+        SimpleNamespace(metrics={}, baseline=None, beats_baseline=None, coverage=None),
+        1.0,
+    )
     assert record["data"]["encoding"] == "cp1252" and record["data"]["classes_not_evaluated"] == ["c"]
     assert train.texts[0] == "caf\u00e9 0"
 
@@ -252,15 +294,18 @@ def test_cp1252_is_read_with_a_note_and_a_bom_is_not_part_of_a_column_name(write
     assert load_data(write("u.tsv", "text\tlabel\nok\ta\n".encode("utf-16"))).encoding == "utf-16"
 
 
-@pytest.mark.parametrize("text, separator", [
-    ("Headline;Sentiment\nGood, really good;positive\nBad;negative\n", ";"),
-    ("text,label\nhello; world,a\nbye,b\n", ","),
-    ("text\tlabel\nhello, world; again\ta\n", "\t"),
-    ("text|label\na, b; c|x\n", "|"),
-    ('text,label\n"a;b;c;d",x\n"e;f",y\n', ","),  # separators inside quotes do not count
-    ("a;b,c\n1;2,3\n4;5,6\n7;8\n", ";"),  # ';' keeps every line two fields wide; ',' does not
-    ("text\nhello\n", ","),  # one column: the default
-])
+@pytest.mark.parametrize(
+    "text, separator",
+    [
+        ("Headline;Sentiment\nGood, really good;positive\nBad;negative\n", ";"),
+        ("text,label\nhello; world,a\nbye,b\n", ","),
+        ("text\tlabel\nhello, world; again\ta\n", "\t"),
+        ("text|label\na, b; c|x\n", "|"),
+        ('text,label\n"a;b;c;d",x\n"e;f",y\n', ","),  # separators inside quotes do not count
+        ("a;b,c\n1;2,3\n4;5,6\n7;8\n", ";"),  # ';' keeps every line two fields wide; ',' does not
+        ("text\nhello\n", ","),  # one column: the default
+    ],
+)
 def test_separator_detection(text, separator):
     assert guess_separator(text) == separator
 
@@ -318,4 +363,7 @@ def test_training_with_a_single_example_class_records_it(write, tiny_bert, tmp_p
     assert saved["labels"] == ["down", "lonely", "up"] and saved["data"]["classes_not_evaluated"] == ["lonely"]
     assert saved["data"]["encoding"] == "utf-8"
     card = (result.folder / "README.md").read_text()
-    assert "1 class(es) had a single example, used for training, so these figures do not measure them: lonely." in " ".join(card.split())
+    assert (
+        "1 class(es) had a single example, used for training, so these figures do not measure them: lonely."
+        in " ".join(card.split())
+    )

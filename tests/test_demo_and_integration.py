@@ -15,13 +15,37 @@ runner = CliRunner()
 
 
 def test_demo_tells_the_story_with_a_tiny_model(tiny_bert, tiny_mlm, tmp_path):
-    result = runner.invoke(app, ["demo", "--model", str(tiny_bert), "--fill-mask-model", str(tiny_mlm),
-                                 "--train-size", "50", "--test-size", "10", "--epochs", "2",
-                                 "--out", str(tmp_path / "demo")])
+    result = runner.invoke(
+        app,
+        [
+            "demo",
+            "--model",
+            str(tiny_bert),
+            "--fill-mask-model",
+            str(tiny_mlm),
+            "--train-size",
+            "50",
+            "--test-size",
+            "10",
+            "--epochs",
+            "2",
+            "--out",
+            str(tmp_path / "demo"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())
-    order = ["1. What the base model does", "token id", "2. The data", "offline", "3. A classifier for 20 labels",
-             "4. Fine-tuning", "Training took", "5. Using the fine-tuned model", "Acme Corp announces new CEO"]
+    order = [
+        "1. What the base model does",
+        "token id",
+        "2. The data",
+        "offline",
+        "3. A classifier for 20 labels",
+        "4. Fine-tuning",
+        "Training took",
+        "5. Using the fine-tuned model",
+        "Acme Corp announces new CEO",
+    ]
     positions = [out.find(fragment) for fragment in order]
     assert -1 not in positions and positions == sorted(positions), out
     assert any(f"Result: {name}" in out for name in TOPIC_LABELS)
@@ -30,8 +54,22 @@ def test_demo_tells_the_story_with_a_tiny_model(tiny_bert, tiny_mlm, tmp_path):
 
 
 def test_demo_says_when_the_base_model_cannot_fill_masks(tiny_bert, tmp_path):
-    result = runner.invoke(app, ["demo", "--model", str(tiny_bert), "--train-size", "40", "--test-size", "10",
-                                 "--epochs", "1", "--out", str(tmp_path / "demo")])
+    result = runner.invoke(
+        app,
+        [
+            "demo",
+            "--model",
+            str(tiny_bert),
+            "--train-size",
+            "40",
+            "--test-size",
+            "10",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "demo"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "has no masked-LM head" in result.output and "--fill-mask-model" in result.output
 

@@ -14,12 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import build_tiny_bert
 from textfit import TrainConfig, train
-from textfit.training import checkpoint
 from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS
 from textfit.errors import TextfitError
-
-from conftest import build_tiny_bert
+from textfit.training import checkpoint
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
@@ -36,9 +35,19 @@ def tiny_bert_without_dropout(tmp_path_factory) -> Path:
 
 
 def settings(folder: Path, model: Path, **overrides) -> Path:
-    values = dict(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(model), strategy="finetune", epochs=2,
-                  train_size=96, test_size=32, learning_rate=1e-3, bf16=False, checkpoint_minutes=0,
-                  distributed_timeout_minutes=0.5)  # a process left waiting fails in 30 s, not 10 min
+    values = dict(
+        data=str(SAMPLE_DATA),
+        label_names=TOPIC_LABELS,
+        model=str(model),
+        strategy="finetune",
+        epochs=2,
+        train_size=96,
+        test_size=32,
+        learning_rate=1e-3,
+        bf16=False,
+        checkpoint_minutes=0,
+        distributed_timeout_minutes=0.5,
+    )  # a process left waiting fails in 30 s, not 10 min
     path = folder / "settings.json"
     path.write_text(json.dumps({**values, **overrides}))
     return path
@@ -46,8 +55,18 @@ def settings(folder: Path, model: Path, **overrides) -> Path:
 
 def torchrun(*args: str, **popen) -> subprocess.Popen:
     # --standalone: a free port for the rendezvous (other runs may share the machine)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-               "-m", "textfit", "train", *args]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "textfit",
+        "train",
+        *args,
+    ]
     return subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
 
 
@@ -105,8 +124,9 @@ def test_a_run_killed_mid_epoch_resumes_on_two_processes(tiny_bert_without_dropo
     import psutil
 
     # 6 epochs of 8 steps, a checkpoint after every step (written by rank 0 alone).
-    config = settings(tmp_path, tiny_bert_without_dropout, epochs=6, early_stopping_patience=100,
-                      checkpoint_minutes=1e-5)
+    config = settings(
+        tmp_path, tiny_bert_without_dropout, epochs=6, early_stopping_patience=100, checkpoint_minutes=1e-5
+    )
     one = train(TrainConfig.from_file(config), tmp_path / "one").record
     out = tmp_path / "two"
     first = torchrun("--config", str(config), "--out", str(out))
@@ -141,17 +161,36 @@ def test_a_killed_process_ends_the_other_with_the_cause(tiny_bert, tmp_path):
     config = settings(tmp_path, tiny_bert, epochs=50, train_size=None, test_size=None, early_stopping_patience=100)
     log = tmp_path / "output.txt"
     with log.open("w") as sink:
-        process = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
-                                    "2", "-m", "textfit", "train", "--config", str(config), "--out", str(tmp_path / "m")],
-                                   env=ENV, stdout=sink, stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                "--nproc-per-node",
+                "2",
+                "-m",
+                "textfit",
+                "train",
+                "--config",
+                str(config),
+                "--out",
+                str(tmp_path / "m"),
+            ],
+            env=ENV,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         try:
             deadline = time.monotonic() + 120
             while "processes (gloo)" not in log.read_text():  # both are training
                 assert process.poll() is None and time.monotonic() < deadline, log.read_text()
                 time.sleep(0.2)
             time.sleep(1)
-            rank_1 = next(p for p in psutil.Process(process.pid).children(recursive=True)
-                          if p.environ().get("RANK") == "1")
+            rank_1 = next(
+                p for p in psutil.Process(process.pid).children(recursive=True) if p.environ().get("RANK") == "1"
+            )
             rank_1.send_signal(signal.SIGKILL)
             killed = time.monotonic()
             process.wait(timeout=60)
@@ -168,8 +207,9 @@ def test_a_killed_process_ends_the_other_with_the_cause(tiny_bert, tmp_path):
 def test_the_time_budget_ends_every_process_at_the_same_step(tiny_bert, tmp_path):
     # 440 messages, 50 epochs: far more than 6 seconds. Were the processes to leave the loop at
     # different steps, one would wait for the other in an all-reduce and fail after the 30 s timeout.
-    config = settings(tmp_path, tiny_bert, epochs=50, train_size=None, test_size=None, early_stopping_patience=100,
-                      time_budget=0.1)
+    config = settings(
+        tmp_path, tiny_bert, epochs=50, train_size=None, test_size=None, early_stopping_patience=100, time_budget=0.1
+    )
     started = time.monotonic()
     output = finish(torchrun("--config", str(config), "--out", str(tmp_path / "m"), cwd=tmp_path), 180)
     assert "textfit FAILED" not in output and output.count("saved ") == 1, output
@@ -195,8 +235,8 @@ def test_one_process_records_one_process(tiny_bert, tmp_path):
 
 
 def test_a_lost_partner_becomes_one_clear_error_and_one_process_needs_no_group():
-    from textfit.training import distributed
     from textfit.errors import TextfitError
+    from textfit.training import distributed
 
     assert distributed.world_size() == 1 and distributed.on_main(lambda: 3, share=True) == 3
     with pytest.raises(TextfitError, match="lost contact with the others \\(Timed out waiting 15000ms"):

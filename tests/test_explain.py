@@ -32,7 +32,9 @@ def test_leaving_out_the_top_word_lowers_the_probability_by_its_weight(classifie
     top = int(np.argmax(result.weights))
     without = " ".join(w for i, w in enumerate(result.words) if i != top)
     column = classifier.label_names.index(result.label)
-    assert classifier.predict_proba(without)[0, column] == pytest.approx(result.probability - result.weights[top], abs=1e-5)
+    assert classifier.predict_proba(without)[0, column] == pytest.approx(
+        result.probability - result.weights[top], abs=1e-5
+    )
     assert result.ranked()[0] == (result.words[top], result.weights[top])
 
 
@@ -40,7 +42,9 @@ def test_another_label_can_be_explained(classifier):
     other = next(name for name in classifier.label_names if name != classifier.predict(TWEET)[0])
     result = explain(classifier, TWEET, label=other)
     column = classifier.label_names.index(other)
-    assert result.label == other and result.probability == pytest.approx(classifier.predict_proba(TWEET)[0, column], abs=1e-5)
+    assert result.label == other and result.probability == pytest.approx(
+        classifier.predict_proba(TWEET)[0, column], abs=1e-5
+    )
     with pytest.raises(TextfitError, match="unknown label 'Weather'"):
         explain(classifier, TWEET, label="Weather")
 
@@ -58,7 +62,9 @@ def test_the_ngram_share_follows_the_labels_coefficients(classifier):
     features = hstack(model.words.transform([cleaned]), model.chars.transform([cleaned])).toarray()[0]
     gradient = model.coef_columns[:, column] - model.coef_columns @ np.exp(model.log_proba([result.text])[0])
     # word bigrams are not any one word's: leave them out of the total
-    unigram = np.array([" " not in name for name in model.words.get_feature_names_out()] + [True] * len(model.chars.idf_))
+    unigram = np.array(
+        [" " not in name for name in model.words.get_feature_names_out()] + [True] * len(model.chars.idf_)
+    )
     total = float((features * gradient)[unigram].sum()) * model.weight / classifier.calibration.temperature
     assert sum(result.lexical) == pytest.approx(total, rel=1e-3, abs=1e-5)
 

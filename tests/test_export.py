@@ -19,8 +19,8 @@ from textfit.errors import ModelError
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from textfit.model.backends import INT8_CHUNK, INT8_FILE, ONNX_FILE, OnnxBackend  # noqa: E402
 from textfit.export.onnx import export_onnx  # noqa: E402
+from textfit.model.backends import INT8_CHUNK, INT8_FILE, ONNX_FILE, OnnxBackend  # noqa: E402
 
 runner = CliRunner()
 
@@ -47,8 +47,9 @@ def test_export_writes_both_files_and_records_them(exported, tiny_model_dir):
     assert not list(folder.glob("*.partial"))
     record = json.loads((folder / "textfit.json").read_text())
     original = json.loads((tiny_model_dir / "textfit.json").read_text())
-    assert {k: v for k, v in record.items() if k not in ("exports", "versions")} == \
-        {k: v for k, v in original.items() if k != "versions"}  # the rest of the record is intact
+    assert {k: v for k, v in record.items() if k not in ("exports", "versions")} == {
+        k: v for k, v in original.items() if k != "versions"
+    }  # the rest of the record is intact
     assert record["versions"]["torch"] == original["versions"]["torch"] and "onnxruntime" in record["versions"]
     onnx_entry, int8_entry = record["exports"]["onnx"], record["exports"]["onnx-int8"]
     assert onnx_entry["file"] == ONNX_FILE and onnx_entry["size_bytes"] == files[0].stat().st_size
@@ -67,7 +68,9 @@ def test_graph_has_dynamic_batch_and_sequence(exported):
     inputs = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input}
     assert inputs == {name: ["batch", "sequence"] for name in Classifier.load(folder)._encode(["a text"])}
     assert [o.name for o in graph.output] == ["logits"]
-    assert max(op.version for op in onnx.load(str(folder / ONNX_FILE)).opset_import if op.domain in ("", "ai.onnx")) >= 17
+    assert (
+        max(op.version for op in onnx.load(str(folder / ONNX_FILE)).opset_import if op.domain in ("", "ai.onnx")) >= 17
+    )
 
 
 def test_onnx_probabilities_match_torch(exported, sample_texts):
@@ -103,11 +106,17 @@ def test_int8_backend_runs_chunks_trimmed_to_their_own_length(exported, sample_t
     folder, _ = exported
     int8 = Classifier.load(folder, backend="onnx-int8")
     assert int8.backend.chunk == INT8_CHUNK and OnnxBackend(folder).chunk is None
-    texts = sorted(sample_texts[:2 * INT8_CHUNK + 5], key=len)
+    texts = sorted(sample_texts[: 2 * INT8_CHUNK + 5], key=len)
     whole = int8.backend.logits(int8._encode(texts))
-    alone = np.concatenate([int8.backend.session.run(None, {k: v for k, v in int8._encode(texts[i:i + INT8_CHUNK]).items()
-                                                            if k in int8.backend.input_names})[0]
-                            for i in range(0, len(texts), INT8_CHUNK)])
+    alone = np.concatenate(
+        [
+            int8.backend.session.run(
+                None,
+                {k: v for k, v in int8._encode(texts[i : i + INT8_CHUNK]).items() if k in int8.backend.input_names},
+            )[0]
+            for i in range(0, len(texts), INT8_CHUNK)
+        ]
+    )
     assert whole.shape == (len(texts), len(TOPIC_LABELS))
     np.testing.assert_allclose(whole, alone, rtol=0, atol=1e-6)
 
@@ -115,8 +124,12 @@ def test_int8_backend_runs_chunks_trimmed_to_their_own_length(exported, sample_t
 def test_backend_feeds_only_declared_inputs(exported):
     folder, _ = exported
     backend = OnnxBackend(folder)
-    batch = {"input_ids": np.array([[101, 2054, 102]]), "attention_mask": np.ones((1, 3), dtype=np.int64),
-             "token_type_ids": np.zeros((1, 3), dtype=np.int64), "extra": np.zeros((1, 3), dtype=np.int64)}
+    batch = {
+        "input_ids": np.array([[101, 2054, 102]]),
+        "attention_mask": np.ones((1, 3), dtype=np.int64),
+        "token_type_ids": np.zeros((1, 3), dtype=np.int64),
+        "extra": np.zeros((1, 3), dtype=np.int64),
+    }
     logits = backend.logits(batch)
     assert logits.dtype == np.float32 and logits.shape == (1, len(TOPIC_LABELS))
 
@@ -178,8 +191,9 @@ def test_cli_export_and_predict_with_int8(tiny_model_dir, tmp_path):
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())  # rich wraps long lines
     assert ONNX_FILE in output and INT8_FILE in output and "MB" in output and "verified" in output
-    result = runner.invoke(app, ["predict", str(folder), "Acme Corp announces new CEO", "--backend", "onnx-int8",
-                                 "--json", "--top-k", "2"])
+    result = runner.invoke(
+        app, ["predict", str(folder), "Acme Corp announces new CEO", "--backend", "onnx-int8", "--json", "--top-k", "2"]
+    )
     assert result.exit_code == 0, result.output
     answer = json.loads(result.output)  # one text: one (pretty-printed) JSON object
     assert answer["predictions"][0]["label"] in TOPIC_LABELS and len(answer["predictions"]) == 2
@@ -242,8 +256,15 @@ def test_int8_agrees_with_torch_on_a_finetuned_model(finetuned, sample_texts):
 
 def test_an_mpnet_model_exports_and_matches_torch(tiny_mpnet, sample_texts, tmp_path):
     """MPNet has no token_type_ids and a dense -> out_proj head: the export must not assume BERT."""
-    config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(tiny_mpnet), train_size=60,
-                         test_size=20, strategy="fewshot", epochs=1)
+    config = TrainConfig(
+        data=str(SAMPLE_DATA),
+        label_names=TOPIC_LABELS,
+        model=str(tiny_mpnet),
+        train_size=60,
+        test_size=20,
+        strategy="fewshot",
+        epochs=1,
+    )
     folder = train(config, tmp_path / "mpnet").folder
     export_onnx(folder, quantize="int8")
     torch_p = Classifier.load(folder).predict_proba(sample_texts[:32])

@@ -9,17 +9,25 @@ import numpy as np
 import pytest
 
 from textfit import TrainConfig, train
-from textfit.training.callbacks import Callback
-from textfit.data.labeled import (SAMPLE_DATA, TOPIC_LABELS, LabeledTexts, label_name_examples, load_data, stratified_split,
-                          with_label_names)
+from textfit.data.labeled import (
+    SAMPLE_DATA,
+    TOPIC_LABELS,
+    LabeledTexts,
+    label_name_examples,
+    load_data,
+    stratified_split,
+    with_label_names,
+)
 from textfit.errors import TextfitError
 from textfit.model.base_models import add_mean_pooling_layer
+from textfit.training.callbacks import Callback
 from textfit.training.train import choose_strategy
 
 
 def tiny_config(tiny_bert, **overrides) -> TrainConfig:
-    values = dict(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(tiny_bert), train_size=40,
-                  test_size=16, epochs=1)
+    values = dict(
+        data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(tiny_bert), train_size=40, test_size=16, epochs=1
+    )
     return TrainConfig(**{**values, **overrides})
 
 
@@ -46,7 +54,9 @@ def test_auto_picks_fewshot_for_scarce_data_and_finetune_otherwise(caplog):
 
 def test_label_names_become_examples_unless_they_are_numbers():
     assert label_name_examples(["Fed | Central Banks", "M&A | Investments", "IPO"]) == (
-        ["Fed, Central Banks", "M&A, Investments", "IPO"], [0, 1, 2])
+        ["Fed, Central Banks", "M&A, Investments", "IPO"],
+        [0, 1, 2],
+    )
     assert label_name_examples(["0", "1"]) == ([], [])
 
 
@@ -115,19 +125,25 @@ def test_fewshot_on_a_first_token_head_fills_out_proj_and_loads_in_a_plain_pipel
     from textfit.training.fewshot import HEAD_C, features
 
     train_data, eval_data = stratified_split(load_data(SAMPLE_DATA, label_names=TOPIC_LABELS), 0.5, 7)
-    config = TrainConfig(label_names=TOPIC_LABELS, model=str(tiny_mpnet), strategy="fewshot", epochs=2, lexical_weight=0)
+    config = TrainConfig(
+        label_names=TOPIC_LABELS, model=str(tiny_mpnet), strategy="fewshot", epochs=2, lexical_weight=0
+    )
     with caplog.at_level(logging.INFO, logger="textfit"):
         result = train(config, tmp_path / "m", data=(train_data, eval_data))
     assert "fine-tuning it instead" not in caplog.text
     assert result.record["strategy"] == "fewshot"
     model = result.classifier.model
     assert torch.equal(model.classifier.dense.weight, torch.eye(32))
-    assert json.loads((result.folder / "config.json").read_text())["architectures"] == ["MPNetForSequenceClassification"]
+    assert json.loads((result.folder / "config.json").read_text())["architectures"] == [
+        "MPNetForSequenceClassification"
+    ]
 
     # The head is the regression: refit it on the same vectors and compare probabilities.
     texts, labels = with_label_names(train_data)
     tokenizer = result.classifier.tokenizer
-    vectors = features(model, [tokenizer(texts[s:s + 64], padding=True, return_tensors="pt") for s in range(0, len(texts), 64)])
+    vectors = features(
+        model, [tokenizer(texts[s : s + 64], padding=True, return_tensors="pt") for s in range(0, len(texts), 64)]
+    )
     expected = LogisticRegression(C=HEAD_C, max_iter=3000).fit(vectors, labels).predict_proba(vectors[:5])
     assert np.allclose(result.classifier.encoder_proba(texts[:5]), expected, atol=1e-3)
 

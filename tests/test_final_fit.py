@@ -13,8 +13,15 @@ from textfit.training.train import FINAL_FIT_MIN_HELD_OUT, fit_final_model, want
 
 
 def config_for(model, **values) -> TrainConfig:
-    return TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(model), strategy="finetune",
-                       epochs=2, learning_rate=1e-3, **values)
+    return TrainConfig(
+        data=str(SAMPLE_DATA),
+        label_names=TOPIC_LABELS,
+        model=str(model),
+        strategy="finetune",
+        epochs=2,
+        learning_rate=1e-3,
+        **values,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +38,17 @@ def test_the_saved_model_learns_from_every_example_and_reports_the_hold_out_run(
     assert record["final_fit"]["done"] and record["final_fit"]["examples"] == 440  # 352 trained + 88 held out
     kept_step = record["best"]["step"]
     assert record["final_fit"]["steps"] == round(kept_step * 440 / 352)
+
     # the figures are the hold-out run's: the same seed and settings give the same metrics and history
     def scores(history):
         return [{k: v for k, v in entry.items() if k != "elapsed_s"} for entry in history]
 
     assert record["metrics"] == hold_out.record["metrics"]
     assert scores(record["history"]) == scores(hold_out.record["history"])
-    assert hold_out.record["final_fit"] == {"done": False, "why": "off (--no-final-fit): the saved model is the hold-out run's"}
+    assert hold_out.record["final_fit"] == {
+        "done": False,
+        "why": "off (--no-final-fit): the saved model is the hold-out run's",
+    }
     card = (final.folder / "README.md").read_text()
     assert "These figures are the hold-out run's" in card and "all 440 examples" in card
     assert "These figures are the hold-out run's" not in (hold_out.folder / "README.md").read_text()
@@ -77,7 +88,11 @@ def test_when_the_final_fit_is_on_by_default(tiny_bert):
 def test_no_final_fit_when_the_time_budget_left_cannot_pay_for_it(both_runs, tiny_bert):
     hold_out, _ = both_runs
     train_data, eval_data = load_train_eval(config_for(tiny_bert))
-    loop = {"best": hold_out.record["best"], "history": hold_out.record["history"],
-            "timings": hold_out.record["timings"], "steps": hold_out.record["training"]["steps"]}
+    loop = {
+        "best": hold_out.record["best"],
+        "history": hold_out.record["history"],
+        "timings": hold_out.record["timings"],
+        "steps": hold_out.record["training"]["steps"],
+    }
     final = fit_final_model(config_for(tiny_bert), None, 64, train_data, eval_data, loop, None, [], budget_left_s=0.0)
     assert final["done"] is False and "time budget" in final["why"]

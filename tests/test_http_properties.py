@@ -16,7 +16,8 @@ pytest.importorskip("multipart")
 hypothesis = pytest.importorskip("hypothesis")
 
 from fastapi.testclient import TestClient  # noqa: E402
-from hypothesis import HealthCheck, example, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
+from hypothesis import strategies as st
 
 from textfit.server.app import ServeLimits, create_app  # noqa: E402
 from textfit.server.studio.app import StudioLimits, create_studio_app  # noqa: E402
@@ -30,10 +31,19 @@ JSON_VALUES = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(ANY_TEXT, children, max_size=4),
     max_leaves=12,
 )
-CONTENT_TYPES = st.sampled_from([
-    "application/json", "application/json; charset=latin-1", "text/plain", "application/x-www-form-urlencoded",
-    "multipart/form-data", "multipart/form-data; boundary=x", "application/octet-stream", "", "application/json\x7f",
-])
+CONTENT_TYPES = st.sampled_from(
+    [
+        "application/json",
+        "application/json; charset=latin-1",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+        "multipart/form-data; boundary=x",
+        "application/octet-stream",
+        "",
+        "application/json\x7f",
+    ]
+)
 
 
 def check_answer(response) -> None:
@@ -68,8 +78,11 @@ def test_predict_survives_any_json_value(serve_client, body):
 
 
 @SETTINGS
-@given(texts=st.one_of(ANY_TEXT, st.lists(ANY_TEXT, max_size=10), st.text(min_size=400, max_size=700)),
-       top_k=st.one_of(st.integers(-5, 30), JSON_VALUES), extra=st.booleans())
+@given(
+    texts=st.one_of(ANY_TEXT, st.lists(ANY_TEXT, max_size=10), st.text(min_size=400, max_size=700)),
+    top_k=st.one_of(st.integers(-5, 30), JSON_VALUES),
+    extra=st.booleans(),
+)
 def test_predict_survives_odd_texts_and_top_k(serve_client, texts, top_k, extra):
     body = {"texts": texts, "top_k": top_k, **({"x": 1} if extra else {})}
     response = post_predict(serve_client, json.dumps(body).encode())
@@ -78,7 +91,9 @@ def test_predict_survives_odd_texts_and_top_k(serve_client, texts, top_k, extra)
 
 
 # Bodies around the 20,000-byte limit come from a seed: drawn byte by byte they exhaust hypothesis's data budget.
-LARGE_BODIES = st.builds(lambda seed, size: random.Random(seed).randbytes(size), st.integers(0, 2**32), st.integers(19_000, 21_000))
+LARGE_BODIES = st.builds(
+    lambda seed, size: random.Random(seed).randbytes(size), st.integers(0, 2**32), st.integers(19_000, 21_000)
+)
 
 
 @SETTINGS
@@ -106,12 +121,36 @@ def alive(client) -> None:
     assert client.get("/api/info").status_code == 200
 
 
-NAMES = ANY_TEXT | st.sampled_from(["d.csv", "../../x.csv", "a.parquet", "b.jsonl", "c.json", "t.tsv", "x.xlsx", "..csv",
-                                    ".csv", "con.csv", "a/b\\c.csv", "ok.CSV", "x" * 300 + ".csv"])
-FILE_BYTES = st.binary(max_size=2000) | st.sampled_from([
-    b"text,label\n", b"\xef\xbb\xbftext,label\na,b\n", b"PAR1garbage", b"[1, 2]", b'{"a": 1}', b"\x00" * 50,
-    b"text\tlabel\na\tb\nc\td\n", b'{"text": "a", "label": 1}\n{"text": "b"}\n', b"PK\x03\x04junk",
-])
+NAMES = ANY_TEXT | st.sampled_from(
+    [
+        "d.csv",
+        "../../x.csv",
+        "a.parquet",
+        "b.jsonl",
+        "c.json",
+        "t.tsv",
+        "x.xlsx",
+        "..csv",
+        ".csv",
+        "con.csv",
+        "a/b\\c.csv",
+        "ok.CSV",
+        "x" * 300 + ".csv",
+    ]
+)
+FILE_BYTES = st.binary(max_size=2000) | st.sampled_from(
+    [
+        b"text,label\n",
+        b"\xef\xbb\xbftext,label\na,b\n",
+        b"PAR1garbage",
+        b"[1, 2]",
+        b'{"a": 1}',
+        b"\x00" * 50,
+        b"text\tlabel\na\tb\nc\td\n",
+        b'{"text": "a", "label": 1}\n{"text": "b"}\n',
+        b"PK\x03\x04junk",
+    ]
+)
 
 
 @SETTINGS
@@ -132,7 +171,9 @@ def test_uploads_survive_any_name_and_bytes(studio, name, content):
 @example(body=float("inf"))  # once a 500: Infinity copied into the validation error's JSON
 def test_starting_a_run_survives_any_json(studio, body):
     client, _ = studio
-    check_answer(client.post("/api/runs", content=json.dumps(body).encode(), headers={"Content-Type": "application/json"}))
+    check_answer(
+        client.post("/api/runs", content=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    )
     alive(client)
 
 
@@ -141,10 +182,19 @@ def test_starting_a_run_survives_any_json(studio, body):
 def test_starting_a_run_survives_odd_fields_on_a_real_upload(studio, data):
     client, upload_id = studio
     column = st.sampled_from(["text", "label"]) | ANY_TEXT
-    body = data.draw(st.fixed_dictionaries(
-        {"upload_id": st.just(upload_id) | ANY_TEXT, "text_column": column, "label_column": column},
-        optional={"model": st.just("default"), "epochs": JSON_VALUES, "time_budget": JSON_VALUES, "name": ANY_TEXT,
-                  "label_names": ANY_TEXT | st.just("no, yes"), "surprise": JSON_VALUES}))
+    body = data.draw(
+        st.fixed_dictionaries(
+            {"upload_id": st.just(upload_id) | ANY_TEXT, "text_column": column, "label_column": column},
+            optional={
+                "model": st.just("default"),
+                "epochs": JSON_VALUES,
+                "time_budget": JSON_VALUES,
+                "name": ANY_TEXT,
+                "label_names": ANY_TEXT | st.just("no, yes"),
+                "surprise": JSON_VALUES,
+            },
+        )
+    )
     response = client.post("/api/runs", content=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
     check_answer(response)
     if response.status_code == 201:  # a run started (and its stand-in process exits at once) or queued
@@ -160,8 +210,12 @@ def test_run_and_upload_urls_survive_any_id(studio, run_id, column):
     from urllib.parse import quote
 
     safe = quote(run_id.encode("utf-8", "surrogatepass"), safe="")
-    for method, path in (("GET", f"/api/runs/{safe}"), ("POST", f"/api/runs/{safe}/stop"),
-                         ("GET", f"/api/runs/{safe}/results"), ("GET", f"/api/uploads/{safe}")):
+    for method, path in (
+        ("GET", f"/api/runs/{safe}"),
+        ("POST", f"/api/runs/{safe}/stop"),
+        ("GET", f"/api/runs/{safe}/results"),
+        ("GET", f"/api/uploads/{safe}"),
+    ):
         check_answer(client.request(method, path))
     check_answer(client.get(f"/api/uploads/{upload_id}", params={"text_column": column.encode("utf-8", "replace")}))
     alive(client)

@@ -64,8 +64,9 @@ def test_suggest_refuses_unusable_label_names(tiny_bert):
 def test_session_never_repeats_a_message_and_refits(tmp_path):
     vectors, truth = clusters()
     texts = [f"message {i}" for i in range(len(truth))]
-    session = LabelingSession(tmp_path / "s.sqlite", texts, ["a", "b", "c"], vectors=vectors, zero_shot=False,
-                              refit_every=4)
+    session = LabelingSession(
+        tmp_path / "s.sqlite", texts, ["a", "b", "c"], vectors=vectors, zero_shot=False, refit_every=4
+    )
     seen, fitted = [], []
     while batch := session.next_batch(7):
         assert {"index", "text", "suggestion", "confidence", "top"} <= set(batch[0])
@@ -126,10 +127,14 @@ def test_session_labels_survive_a_reopen_and_a_second_object(tmp_path):
 def test_concurrent_labels_are_all_stored(tmp_path):
     vectors, truth = clusters()
     path = tmp_path / "s.sqlite"
-    sessions = [LabelingSession(path, [str(i) for i in range(len(truth))], ["a", "b", "c"], vectors=vectors,
-                                zero_shot=False) for _ in range(2)]
-    threads = [threading.Thread(target=lambda s=s, part=part: [s.add_label(i, int(truth[i])) for i in part])
-               for s, part in zip(sessions, (range(0, 180, 2), range(1, 180, 2)))]
+    sessions = [
+        LabelingSession(path, [str(i) for i in range(len(truth))], ["a", "b", "c"], vectors=vectors, zero_shot=False)
+        for _ in range(2)
+    ]
+    threads = [
+        threading.Thread(target=lambda s=s, part=part: [s.add_label(i, int(truth[i])) for i in part])
+        for s, part in zip(sessions, (range(0, 180, 2), range(1, 180, 2)))
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -139,8 +144,9 @@ def test_concurrent_labels_are_all_stored(tmp_path):
 
 def test_estimate_has_an_interval_and_the_curve_a_verdict(tmp_path):
     vectors, truth = clusters()
-    session = LabelingSession(tmp_path / "s.sqlite", [str(i) for i in range(len(truth))], ["a", "b", "c"],
-                              vectors=vectors, zero_shot=False)
+    session = LabelingSession(
+        tmp_path / "s.sqlite", [str(i) for i in range(len(truth))], ["a", "b", "c"], vectors=vectors, zero_shot=False
+    )
     assert session.estimate()["accuracy"] is None  # too few labels to say
     for i in np.random.default_rng(0).permutation(len(truth))[:90]:
         session.add_label(int(i), int(truth[i]))
@@ -215,7 +221,9 @@ def test_audit_of_texts_without_words_leaves_the_ngrams_out():
     vectors, truth = clusters(per_cluster=20)
     given = [str(t) for t in truth]
     report = audit(["!" for _ in given], given, vectors=vectors)  # no word of 2+ letters for the n-grams
-    assert np.allclose(report.probabilities, audit(["!" for _ in given], given, vectors=vectors, ngrams=False).probabilities)
+    assert np.allclose(
+        report.probabilities, audit(["!" for _ in given], given, vectors=vectors, ngrams=False).probabilities
+    )
 
 
 def test_audit_points_at_near_duplicates_with_different_labels():
@@ -233,8 +241,19 @@ def test_cli_suggest_keeps_every_row_and_column(tmp_path, tiny_bert, sample):
     frame = pd.DataFrame({"id": range(30), "text": sample.texts[:30], "source": "twitter"})
     frame.loc[4, "text"] = ""  # kept, without a suggestion
     frame.to_csv(tmp_path / "in.csv", index=False)
-    result = runner.invoke(app, ["suggest", str(tmp_path / "in.csv"), "--labels", "Earnings,Dividend,IPO",
-                                 "--output", str(tmp_path / "out.csv"), "--model", str(tiny_bert)])
+    result = runner.invoke(
+        app,
+        [
+            "suggest",
+            str(tmp_path / "in.csv"),
+            "--labels",
+            "Earnings,Dividend,IPO",
+            "--output",
+            str(tmp_path / "out.csv"),
+            "--model",
+            str(tiny_bert),
+        ],
+    )
     assert result.exit_code == 0, result.output
     out = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
     assert list(out.columns) == ["id", "text", "source", "suggested_label", "confidence", "label_next"]
@@ -246,12 +265,18 @@ def test_cli_suggest_keeps_every_row_and_column(tmp_path, tiny_bert, sample):
 
 
 def test_cli_audit_keeps_every_row_and_column(tmp_path, tiny_bert, sample):
-    frame = pd.DataFrame({"text": sample.texts[:60], "label": [TOPIC_LABELS[i] for i in sample.labels[:60]],
-                          "note": [f"n{i}" for i in range(60)]})
+    frame = pd.DataFrame(
+        {
+            "text": sample.texts[:60],
+            "label": [TOPIC_LABELS[i] for i in sample.labels[:60]],
+            "note": [f"n{i}" for i in range(60)],
+        }
+    )
     frame.loc[7, "label"] = None  # unlabeled: kept at the end, unscored
     frame.to_json(tmp_path / "in.jsonl", orient="records", lines=True)
-    result = runner.invoke(app, ["audit", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "out.csv"),
-                                 "--model", str(tiny_bert)])
+    result = runner.invoke(
+        app, ["audit", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "out.csv"), "--model", str(tiny_bert)]
+    )
     assert result.exit_code == 0, result.output
     out = pd.read_csv(tmp_path / "out.csv")
     assert list(out.columns)[:3] == ["text", "label", "note"]
@@ -267,7 +292,9 @@ def test_cli_audit_and_suggest_fail_cleanly(tmp_path):
     (tmp_path / "in.csv").write_text("text,label\nhello,a\n")
     result = runner.invoke(app, ["audit", str(tmp_path / "in.csv"), "--output", str(tmp_path / "out.doc")])
     assert result.exit_code == 1 and "--output must end in" in result.output
-    result = runner.invoke(app, ["suggest", str(tmp_path / "in.csv"), "--labels", "a", "--output", str(tmp_path / "o.csv")])
+    result = runner.invoke(
+        app, ["suggest", str(tmp_path / "in.csv"), "--labels", "a", "--output", str(tmp_path / "o.csv")]
+    )
     assert result.exit_code == 1 and "at least two" in " ".join(result.output.split())
 
 
@@ -277,7 +304,9 @@ def test_descriptions_file(tmp_path):
     path = tmp_path / "d.txt"
     path.write_text("Fed | Central Banks: rates and central banks\n\nIPO: a company lists its shares\n")
     assert read_descriptions(path, ["IPO", "Fed | Central Banks"]) == {
-        "Fed | Central Banks": "rates and central banks", "IPO": "a company lists its shares"}
+        "Fed | Central Banks": "rates and central banks",
+        "IPO": "a company lists its shares",
+    }
     path.write_text("Crypto: coins\n")
     with pytest.raises(DataError, match="line 1"):
         read_descriptions(path, ["IPO", "Fed | Central Banks"])

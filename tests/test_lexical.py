@@ -8,8 +8,8 @@ import pytest
 from textfit import Classifier, TrainConfig, train
 from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS, load_data, stratified_split
 from textfit.errors import TextfitError
-from textfit.model.lexical import SETTINGS_FILE, WEIGHTS_FILE, LexicalModel, tokenizer_normalizer
 from textfit.model.base_models import load_tokenizer
+from textfit.model.lexical import SETTINGS_FILE, WEIGHTS_FILE, LexicalModel, tokenizer_normalizer
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +34,11 @@ def test_it_learns_the_labels_from_words(fitted, sample_split):
 
 def test_it_reads_text_through_the_tokenizer_normalizer(fitted):
     # URLs carry nothing: with or without one, the same answer
-    assert np.allclose(fitted.log_proba(["Oil jumps as OPEC cuts output https://t.co/x1y2z3"]),
-                       fitted.log_proba(["OIL jumps as OPEC cuts output"]), atol=1e-6)
+    assert np.allclose(
+        fitted.log_proba(["Oil jumps as OPEC cuts output https://t.co/x1y2z3"]),
+        fitted.log_proba(["OIL jumps as OPEC cuts output"]),
+        atol=1e-6,
+    )
 
 
 def test_blend_is_the_weighted_geometric_mean(fitted):
@@ -70,8 +73,16 @@ def test_save_and_load_give_the_same_answers_without_pickles(fitted, sample_spli
 
 
 def test_weight_zero_trains_the_encoder_alone(tiny_bert, tmp_path):
-    config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(tiny_bert), strategy="finetune",
-                         epochs=1, train_size=40, test_size=20, lexical_weight=0)
+    config = TrainConfig(
+        data=str(SAMPLE_DATA),
+        label_names=TOPIC_LABELS,
+        model=str(tiny_bert),
+        strategy="finetune",
+        epochs=1,
+        train_size=40,
+        test_size=20,
+        lexical_weight=0,
+    )
     result = train(config, tmp_path / "m")
     assert not (result.folder / SETTINGS_FILE).exists() and result.record["lexical"] is None
     loaded = Classifier.load(result.folder)

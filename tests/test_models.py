@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from textfit.errors import ModelError
-from textfit.model.fillmask import fill_mask
 from textfit.model.base_models import load_tokenizer, resolve_model, save_tokenizer
+from textfit.model.fillmask import fill_mask
 
 
 def test_default_model_is_the_embedded_minilm():

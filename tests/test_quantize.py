@@ -17,7 +17,12 @@ ort = pytest.importorskip("onnxruntime")
 from textfit.export.onnx import calibration_batches, export_onnx, read_exports  # noqa: E402
 from textfit.export.quantize import (  # noqa: E402
     CALIBRATION_TEXTS,
-    activation_maxima, diagonal_to_mul, is_diagonal, is_down_projection, smooth, split_outlier_channels,
+    activation_maxima,
+    diagonal_to_mul,
+    is_diagonal,
+    is_down_projection,
+    smooth,
+    split_outlier_channels,
     weighted_matmuls,
 )
 
@@ -80,8 +85,11 @@ def test_smoothing_leaves_fp32_answers_unchanged(exported):
     assert smoothed == len(maxima)  # query/key/value share one scaled input: fewer activations than nodes
     assert smoothed < len(nodes)
     onnx.checker.check_model(model)
-    changed = [i.name for i in model.graph.initializer
-               if i.name in weights_before and not np.array_equal(onnx.numpy_helper.to_array(i), weights_before[i.name])]
+    changed = [
+        i.name
+        for i in model.graph.initializer
+        if i.name in weights_before and not np.array_equal(onnx.numpy_helper.to_array(i), weights_before[i.name])
+    ]
     nonzero = {n.input[1] for n in nodes if weights_before[n.input[1]].any()}  # the pooling layer's query is 0
     assert set(changed) == nonzero  # every smoothed weight, nothing else
     np.testing.assert_allclose(run(model, batches[0]), before, rtol=1e-4, atol=1e-5)

@@ -18,9 +18,9 @@ os.environ.pop("RAY_ADDRESS", None)  # never a cluster the machine happens to ha
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
 
-from textfit.predict.batch import BatchPredictor  # noqa: E402
 from textfit.data.labeled import SAMPLE_DATA  # noqa: E402
 from textfit.errors import DataError, TextfitError  # noqa: E402
+from textfit.predict.batch import BatchPredictor  # noqa: E402
 from textfit.predict.ray_engine import predict_with_ray, require_ray  # noqa: E402
 
 
@@ -51,13 +51,17 @@ def test_two_actors_equal_the_plain_path_row_for_row(local_ray, tiny_model_dir, 
     folder = tmp_path / "in"
     folder.mkdir()
     for part, start in enumerate(range(0, len(messages), 500)):  # three files: the ids run across them
-        messages.iloc[start:start + 500].to_csv(folder / f"part-{part}.csv", index=False)
+        messages.iloc[start : start + 500].to_csv(folder / f"part-{part}.csv", index=False)
     output = tmp_path / "labeled.csv"
 
     summary = predict_with_ray(tiny_model_dir, folder, output, actors=2, cpus_per_actor=1, top_k=2, batch_rows=128)
 
-    got = pd.read_csv(output, dtype={"text": str, "label": str, "label_2": str}, keep_default_na=False,
-                      na_values={"score": [""], "score_2": [""]})
+    got = pd.read_csv(
+        output,
+        dtype={"text": str, "label": str, "label_2": str},
+        keep_default_na=False,
+        na_values={"score": [""], "score_2": [""]},
+    )
     assert list(got.columns) == ["row_id", "text", "label", "score", "label_2", "score_2"]
     assert got["row_id"].tolist() == list(range(len(messages)))  # each row once, in the input's order
     want = plain(tiny_model_dir, messages, top_k=2)

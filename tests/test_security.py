@@ -17,12 +17,18 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from textfit.errors import TextfitError  # noqa: E402
 from textfit.server.app import create_app  # noqa: E402
-from textfit.server.studio.runs import RunStore  # noqa: E402
 from textfit.server.security import (  # noqa: E402
-    API_KEY_ENV, STUDIO_COOKIE, STUDIO_TOKEN_ENV, host_name, is_loopback, public_url, resolve_api_key,
+    API_KEY_ENV,
+    STUDIO_COOKIE,
+    STUDIO_TOKEN_ENV,
+    host_name,
+    is_loopback,
+    public_url,
+    resolve_api_key,
     resolve_studio_token,
 )
 from textfit.server.studio.app import StudioLimits, create_studio_app  # noqa: E402
+from textfit.server.studio.runs import RunStore  # noqa: E402
 
 LIMITS = StudioLimits(max_upload_bytes=200_000)
 CSV = "text,label\na,x\nb,y\nc,x\nd,y\n"
@@ -40,19 +46,40 @@ def workdir(tmp_path) -> Path:
 
 
 # --- names --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name, loopback", [
-    ("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("[::1]", True), ("localhost", True),
-    ("LOCALHOST", True), ("app.localhost", True), ("0.0.0.0", False), ("::", False), ("10.0.0.5", False),
-    ("evil.example", False), ("127.0.0.1.nip.io", False), ("", False), ("localhost.evil.example", False),
-])
+@pytest.mark.parametrize(
+    "name, loopback",
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("LOCALHOST", True),
+        ("app.localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("10.0.0.5", False),
+        ("evil.example", False),
+        ("127.0.0.1.nip.io", False),
+        ("", False),
+        ("localhost.evil.example", False),
+    ],
+)
 def test_loopback_names(name, loopback):
     assert is_loopback(name) is loopback
 
 
-@pytest.mark.parametrize("header, name", [
-    ("localhost:8080", "localhost"), ("127.0.0.1", "127.0.0.1"), ("[::1]:80", "::1"), ("[::1]", "::1"),
-    ("Evil.Example:443", "evil.example"), ("", ""),
-])
+@pytest.mark.parametrize(
+    "header, name",
+    [
+        ("localhost:8080", "localhost"),
+        ("127.0.0.1", "127.0.0.1"),
+        ("[::1]:80", "::1"),
+        ("[::1]", "::1"),
+        ("Evil.Example:443", "evil.example"),
+        ("", ""),
+    ],
+)
 def test_host_header_names(header, name):
     assert host_name(header) == name
 
@@ -129,10 +156,19 @@ def test_studio_on_loopback_needs_no_token_unless_given(workdir, tmp_path):
 
 
 # --- the Host check (DNS rebinding) ---------------------------------------------------------------
-@pytest.mark.parametrize("host, status", [
-    ("127.0.0.1:8080", 200), ("localhost:8080", 200), ("[::1]:8080", 200), ("127.3.2.1", 200),
-    ("evil.example:8080", 403), ("127.0.0.1.nip.io:8080", 403), ("10.0.0.5:8080", 403), ("proxy.internal", 200),
-])
+@pytest.mark.parametrize(
+    "host, status",
+    [
+        ("127.0.0.1:8080", 200),
+        ("localhost:8080", 200),
+        ("[::1]:8080", 200),
+        ("127.3.2.1", 200),
+        ("evil.example:8080", 403),
+        ("127.0.0.1.nip.io:8080", 403),
+        ("10.0.0.5:8080", 403),
+        ("proxy.internal", 200),
+    ],
+)
 def test_loopback_studio_and_server_refuse_other_host_names(workdir, tiny_model_dir, host, status):
     studio = create_studio_app(workdir, LIMITS, host="127.0.0.1", allowed_hosts=["proxy.internal,other.internal"])
     server = create_app(None, classifier=FakeClassifier(), host="::1", allowed_hosts=["proxy.internal"])
@@ -268,8 +304,10 @@ def test_streamed_upload_over_the_limit_is_a_413_and_leaves_nothing(workdir, dec
         if declared:  # Content-Length under the middleware's margin: the count while reading refuses it
             response = client.put("/api/uploads?filename=big.csv", content=too_big)
         else:
-            response = client.put("/api/uploads?filename=big.csv",
-                                  content=(too_big[i:i + 10_000] for i in range(0, len(too_big), 10_000)))
+            response = client.put(
+                "/api/uploads?filename=big.csv",
+                content=(too_big[i : i + 10_000] for i in range(0, len(too_big), 10_000)),
+            )
         assert response.status_code == 413 and "larger than the limit of 195.3 KB" in response.json()["error"]
         assert not any((workdir / "uploads").iterdir())
         huge = client.put("/api/uploads?filename=huge.csv", content=b"x" * 1_300_000)  # past the margin too
@@ -277,11 +315,14 @@ def test_streamed_upload_over_the_limit_is_a_413_and_leaves_nothing(workdir, dec
         assert client.put("/api/uploads?filename=ok.csv", content=CSV).status_code == 200
 
 
-@pytest.mark.parametrize("params, status, words", [
-    ({"filename": "program.exe"}, 415, "not a data file"),
-    ({}, 422, "filename"),
-    ({"filename": "empty.csv"}, 400, "is empty"),
-])
+@pytest.mark.parametrize(
+    "params, status, words",
+    [
+        ({"filename": "program.exe"}, 415, "not a data file"),
+        ({}, 422, "filename"),
+        ({"filename": "empty.csv"}, 400, "is empty"),
+    ],
+)
 def test_streamed_upload_refusals(workdir, params, status, words):
     with TestClient(create_studio_app(workdir, LIMITS)) as client:
         response = client.put("/api/uploads", params=params, content=b"" if "empty" in str(params) else CSV)
@@ -291,8 +332,9 @@ def test_streamed_upload_refusals(workdir, params, status, words):
 
 # --- the training queue ---------------------------------------------------------------------------
 def start(client, upload_id: str, name: str):
-    response = client.post("/api/runs", json={"upload_id": upload_id, "text_column": "text", "label_column": "label",
-                                              "name": name})
+    response = client.post(
+        "/api/runs", json={"upload_id": upload_id, "text_column": "text", "label_column": "label", "name": name}
+    )
     assert response.status_code == 201, response.text
     return response.json()
 

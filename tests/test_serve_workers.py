@@ -83,9 +83,15 @@ def test_two_workers_answer_on_one_port_and_sigint_stops_them_all(tiny_model_dir
         for _ in range(12):
             assert httpx.post(f"{base}/predict", json={"texts": "Oil prices fall"}, timeout=10).status_code == 401
         assert httpx.get(f"{base}/health", headers={"Host": "evil.example"}, timeout=10).status_code == 403
-        answers = [httpx.post(f"{base}/predict", json={"texts": ["Oil prices fall", "Acme Corp announces new CEO"],
-                                                        "top_k": 2}, headers={"X-API-Key": KEY}, timeout=30)
-                   for _ in range(6)]
+        answers = [
+            httpx.post(
+                f"{base}/predict",
+                json={"texts": ["Oil prices fall", "Acme Corp announces new CEO"], "top_k": 2},
+                headers={"X-API-Key": KEY},
+                timeout=30,
+            )
+            for _ in range(6)
+        ]
         assert all(a.status_code == 200 for a in answers), answers[0].text
         assert len({json.dumps(a.json()) for a in answers}) == 1  # every worker serves the same model
         model = httpx.get(f"{base}/model", headers={"Authorization": f"Bearer {KEY}"}, timeout=10).json()

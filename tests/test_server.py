@@ -101,7 +101,9 @@ def test_other_http_errors_are_json(client):
     assert "error" in client.get("/predict").json()
     missing = client.get("/nope")
     assert missing.status_code == 404 and "error" in missing.json()
-    lying = client.post("/predict", content=b"{}", headers={"Content-Type": "application/json", "Content-Length": "99999999"})
+    lying = client.post(
+        "/predict", content=b"{}", headers={"Content-Type": "application/json", "Content-Length": "99999999"}
+    )
     assert lying.status_code in (400, 413)
 
 

@@ -21,9 +21,27 @@ def test_32_clients_get_answers_and_the_server_stays_up(tiny_model_dir, tmp_path
     out = tmp_path / "soak.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TEXTFIT_API_KEY": "soak-key"}  # the key path too
     run = subprocess.run(
-        [sys.executable, str(SCRIPT), str(tiny_model_dir), "--clients", "32", "--duration", "12", "--warmup", "2",
-         "--rss-every", "2", "--server-arg=--threads=1", "--out", str(out)],
-        env=env, capture_output=True, text=True, timeout=240)
+        [
+            sys.executable,
+            str(SCRIPT),
+            str(tiny_model_dir),
+            "--clients",
+            "32",
+            "--duration",
+            "12",
+            "--warmup",
+            "2",
+            "--rss-every",
+            "2",
+            "--server-arg=--threads=1",
+            "--out",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     report = json.loads(out.read_text())
     level = report["levels"][0]

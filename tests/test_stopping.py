@@ -9,8 +9,8 @@ import signal
 import pytest
 
 from textfit import Classifier, TrainConfig, train
-from textfit.training.callbacks import Callback
 from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS
+from textfit.training.callbacks import Callback
 from textfit.training.stopping import held_stops
 from textfit.training.train import STOPPED_BEFORE_FINAL_FIT, STOPPED_IN_FINAL_FIT
 
@@ -69,16 +69,30 @@ def test_held_stops_notes_a_stop_and_gives_the_handler_back(sigint_raises):
 
 
 def test_a_stop_while_the_fewshot_head_is_fitted_and_scored_still_saves(tiny_bert, tmp_path, sigint_raises):
-    config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(tiny_bert), train_size=40,
-                         test_size=16, epochs=1, strategy="fewshot")
+    config = TrainConfig(
+        data=str(SAMPLE_DATA),
+        label_names=TOPIC_LABELS,
+        model=str(tiny_bert),
+        train_size=40,
+        test_size=16,
+        epochs=1,
+        strategy="fewshot",
+    )
     result = train_and_stop(config, tmp_path / "m", StopAt(lambda phase, event: event == "evaluate"))
     assert result.record["strategy"] == "fewshot" and result.record["status"] == "completed"
     assert Classifier.load(result.folder).predict(["Acme Corp announces new CEO"])[0] in TOPIC_LABELS
 
 
 def finetune_config(tiny_bert) -> TrainConfig:
-    return TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(tiny_bert), strategy="finetune",
-                       epochs=2, learning_rate=1e-3, final_fit=True)
+    return TrainConfig(
+        data=str(SAMPLE_DATA),
+        label_names=TOPIC_LABELS,
+        model=str(tiny_bert),
+        strategy="finetune",
+        epochs=2,
+        learning_rate=1e-3,
+        final_fit=True,
+    )
 
 
 def test_a_stop_during_the_final_fit_keeps_the_hold_out_runs_model(tiny_bert, tmp_path, sigint_raises):

@@ -20,8 +20,8 @@ pytest.importorskip("multipart")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS  # noqa: E402
-from textfit.server.studio.runs import RunStore  # noqa: E402
 from textfit.server.studio.app import StudioLimits, create_studio_app, read_progress  # noqa: E402
+from textfit.server.studio.runs import RunStore  # noqa: E402
 
 LIMITS = StudioLimits(max_upload_bytes=200_000)
 
@@ -149,11 +149,18 @@ def test_uploaded_file_names_cannot_escape_the_studio_folder(client, workdir):
     assert escaped and all(p.parent.parent == uploads for p in escaped)  # uploads/<id>/escape.csv
 
 
-@pytest.mark.parametrize("path", [
-    "/api/uploads/..%2F..%2Fstudio.db", "/api/uploads/../../etc/passwd", "/api/runs/..%2Fstudio.db",
-    "/api/runs/run-x/files/..%2F..%2Fstudio.db", "/api/runs/RUN_1/results", "/api/runs/.../download",
-    "/api/runs/%2e%2e/files/textfit.json",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/uploads/..%2F..%2Fstudio.db",
+        "/api/uploads/../../etc/passwd",
+        "/api/runs/..%2Fstudio.db",
+        "/api/runs/run-x/files/..%2F..%2Fstudio.db",
+        "/api/runs/RUN_1/results",
+        "/api/runs/.../download",
+        "/api/runs/%2e%2e/files/textfit.json",
+    ],
+)
 def test_ids_and_file_names_in_urls_cannot_traverse(client, path):
     response = client.get(path)
     assert response.status_code == 404, (path, response.status_code, response.text[:200])
@@ -173,7 +180,13 @@ def test_start_run_checks_its_settings(client, tiny_bert, tmp_path):
     upload_id = data["upload"]["id"]
 
     def start(**changes):
-        body = {"upload_id": upload_id, "text_column": "text", "label_column": "label", "model": str(tiny_bert), **changes}
+        body = {
+            "upload_id": upload_id,
+            "text_column": "text",
+            "label_column": "label",
+            "model": str(tiny_bert),
+            **changes,
+        }
         return client.post("/api/runs", json=body)
 
     checks = [
@@ -195,17 +208,32 @@ def test_start_run_checks_its_settings(client, tiny_bert, tmp_path):
 def test_run_lifecycle_train_results_try_download_restart(workdir, tiny_bert):
     with TestClient(create_studio_app(workdir, LIMITS)) as client:
         data = client.post("/api/uploads/sample").json()
-        response = client.post("/api/runs", json={
-            "upload_id": data["upload"]["id"], "text_column": "text", "label_column": "label",
-            "model": str(tiny_bert), "epochs": 2, "name": "../../tiny run <b>", "label_names": ", ".join(TOPIC_LABELS),
-        })
+        response = client.post(
+            "/api/runs",
+            json={
+                "upload_id": data["upload"]["id"],
+                "text_column": "text",
+                "label_column": "label",
+                "model": str(tiny_bert),
+                "epochs": 2,
+                "name": "../../tiny run <b>",
+                "label_names": ", ".join(TOPIC_LABELS),
+            },
+        )
         assert response.status_code == 201, response.text
         run = response.json()
         assert run["status"] == "running" and run["name"] == "../../tiny run <b>"  # a name, never a path
         assert run["id"].startswith("run-") and (workdir / "runs" / run["id"]).is_dir()
 
-        second = client.post("/api/runs", json={"upload_id": data["upload"]["id"], "text_column": "text",
-                                                 "label_column": "label", "model": str(tiny_bert)})
+        second = client.post(
+            "/api/runs",
+            json={
+                "upload_id": data["upload"]["id"],
+                "text_column": "text",
+                "label_column": "label",
+                "model": str(tiny_bert),
+            },
+        )
         assert second.status_code == 201 and second.json()["status"] == "queued"  # one training at a time
         assert second.json()["queue"] == {"position": 1, "waiting_for": "../../tiny run <b>"}
         cancelled = client.post(f"/api/runs/{second.json()['id']}/stop").json()
@@ -221,7 +249,9 @@ def test_run_lifecycle_train_results_try_download_restart(workdir, tiny_bert):
         results = client.get(f"/api/runs/{run['id']}/results").json()
         assert results["labels"] == TOPIC_LABELS
         assert results["metrics"] == done["metrics"]
-        assert results["per_class"] and {"label", "precision", "recall", "f1", "support"} <= set(results["per_class"][0])
+        assert results["per_class"] and {"label", "precision", "recall", "f1", "support"} <= set(
+            results["per_class"][0]
+        )
         assert results["misclassified_total"] >= len(results["misclassified"])
         png = client.get(f"/api/runs/{run['id']}/files/confusion_matrix.png")
         assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
@@ -241,7 +271,9 @@ def test_run_lifecycle_train_results_try_download_restart(workdir, tiny_bert):
     # the studio restarts: the run, its settings and its metrics are still there
     with TestClient(create_studio_app(workdir, LIMITS)) as client:
         listed, still_cancelled = client.get("/api/runs").json()["runs"][::-1]
-        assert still_cancelled["status"] == "stopped" and not (workdir / "runs" / still_cancelled["id"] / "model").exists()
+        assert (
+            still_cancelled["status"] == "stopped" and not (workdir / "runs" / still_cancelled["id"] / "model").exists()
+        )
         assert listed["id"] == run["id"] and listed["status"] == "completed"
         assert listed["metrics"] == done["metrics"] and listed["settings"]["epochs"] == 2
         assert client.post(f"/api/runs/{run['id']}/predict", json={"text": "Oil prices fall"}).status_code == 200
@@ -258,7 +290,9 @@ def test_export_answers_with_files_or_a_clear_error(workdir, tiny_model_dir):
         response = client.post("/api/runs/run-20200101-000000-export/export", json={"quantize": False})
         if response.status_code == 200:
             assert [f["name"] for f in response.json()["files"]] == ["model.onnx"]
-            names = zipfile.ZipFile(io.BytesIO(client.get("/api/runs/run-20200101-000000-export/download").content)).namelist()
+            names = zipfile.ZipFile(
+                io.BytesIO(client.get("/api/runs/run-20200101-000000-export/download").content)
+            ).namelist()
             assert any(n.endswith("/model.onnx") for n in names)
         else:  # the export module is missing or onnx is not installed: a readable refusal
             assert response.status_code in (400, 501), response.text
@@ -311,7 +345,9 @@ def test_a_run_still_training_after_a_restart_stays_running(workdir, sleeper):
     first.state.studio.python = sleeper
     with TestClient(first) as client:
         upload_id = upload(client, "d.csv", "text,label\na,x\nb,y\nc,x\nd,y\n").json()["upload"]["id"]
-        run = client.post("/api/runs", json={"upload_id": upload_id, "text_column": "text", "label_column": "label"}).json()
+        run = client.post(
+            "/api/runs", json={"upload_id": upload_id, "text_column": "text", "label_column": "label"}
+        ).json()
         process = first.state.studio.procs[run["id"]]  # taken first: once it ends, the scheduler forgets it
         # a second studio on the same folder (as after a crash of the first) sees the worker alive
         with TestClient(create_studio_app(workdir, LIMITS)) as second:
@@ -330,10 +366,20 @@ def test_read_progress_digests_the_jsonl_log(tmp_path):
     events = [
         {"event": "begin", "time": 100.0, "total_steps": 10, "epochs": 2, "examples": 80, "strategy": "finetune"},
         {"event": "step", "time": 102.0, "step": 4, "total_steps": 10, "loss": 2.5, "epoch": 0.8},
-        {"event": "evaluate", "time": 103.0, "epoch": 1.0, "step": 5, "loss": 2.4, "accuracy": 0.5, "macro_f1": 0.4,
-         "weighted_f1": 0.45, "elapsed_s": 3.0, "best": True},
+        {
+            "event": "evaluate",
+            "time": 103.0,
+            "epoch": 1.0,
+            "step": 5,
+            "loss": 2.4,
+            "accuracy": 0.5,
+            "macro_f1": 0.4,
+            "weighted_f1": 0.45,
+            "elapsed_s": 3.0,
+            "best": True,
+        },
     ]
-    log.write_text("\n".join(json.dumps(e) for e in events) + "\n{\"event\": \"st")  # a line being written
+    log.write_text("\n".join(json.dumps(e) for e in events) + '\n{"event": "st')  # a line being written
     progress = read_progress(log, now=104.0)
     assert progress["phase"] == "training" and progress["step"] == 4 and progress["fraction"] == 0.4
     assert progress["elapsed_s"] == 4.0 and progress["eta_s"] == 6.0
@@ -345,15 +391,23 @@ def test_a_run_killed_with_sigkill_resumes_from_its_checkpoint(workdir, tiny_ber
     it again, it continues from the checkpoint and ends with a complete model and a record that says so."""
     import signal
 
-    from textfit.training import checkpoint
     from textfit.model.classifier import Classifier
+    from textfit.training import checkpoint
 
     limits = StudioLimits(max_upload_bytes=200_000, checkpoint_minutes=0.002)  # a checkpoint every ~0.1 s
     with TestClient(create_studio_app(workdir, limits)) as client:
         data = client.post("/api/uploads/sample").json()
-        run = client.post("/api/runs", json={
-            "upload_id": data["upload"]["id"], "text_column": "text", "label_column": "label",
-            "model": str(tiny_bert), "epochs": 4, "label_names": ", ".join(TOPIC_LABELS)}).json()
+        run = client.post(
+            "/api/runs",
+            json={
+                "upload_id": data["upload"]["id"],
+                "text_column": "text",
+                "label_column": "label",
+                "model": str(tiny_bert),
+                "epochs": 4,
+                "label_names": ", ".join(TOPIC_LABELS),
+            },
+        ).json()
         model_dir = workdir / "runs" / run["id"] / "model"
         assert client.post(f"/api/runs/{run['id']}/resume").status_code == 409  # running: nothing to resume
 
@@ -385,9 +439,17 @@ def test_a_stopped_run_keeps_its_model_and_resume_trains_it_to_the_end(workdir, 
     limits = StudioLimits(max_upload_bytes=200_000, checkpoint_minutes=0.002)  # a checkpoint every ~0.1 s
     with TestClient(create_studio_app(workdir, limits)) as client:
         data = client.post("/api/uploads/sample").json()
-        run = client.post("/api/runs", json={
-            "upload_id": data["upload"]["id"], "text_column": "text", "label_column": "label",
-            "model": str(tiny_bert), "epochs": 6, "label_names": ", ".join(TOPIC_LABELS)}).json()
+        run = client.post(
+            "/api/runs",
+            json={
+                "upload_id": data["upload"]["id"],
+                "text_column": "text",
+                "label_column": "label",
+                "model": str(tiny_bert),
+                "epochs": 6,
+                "label_names": ", ".join(TOPIC_LABELS),
+            },
+        ).json()
         model_dir = workdir / "runs" / run["id"] / "model"
         deadline = time.time() + 120
         while not ((saved := checkpoint.latest(model_dir)) and saved["step"] > 22):
@@ -406,14 +468,23 @@ def test_a_stopped_run_keeps_its_model_and_resume_trains_it_to_the_end(workdir, 
         assert done["status"] == "completed" and done["resumable"] is None, done
         record = json.loads((model_dir / "textfit.json").read_text())
         assert record["resumed"][0]["from_step"] == stopped["resumable"]["step"]
-        assert record["status"] in ("completed", "stopped early") and record["training"]["steps"] > stopped["resumable"]["step"]
+        assert (
+            record["status"] in ("completed", "stopped early")
+            and record["training"]["steps"] > stopped["resumable"]["step"]
+        )
 
 
 def test_a_run_can_ask_for_its_strategy_and_train_again_keeps_it(workdir, tiny_bert):
     with TestClient(create_studio_app(workdir, StudioLimits(max_upload_bytes=200_000))) as client:
         data = client.post("/api/uploads/sample").json()
-        fields = {"upload_id": data["upload"]["id"], "text_column": "text", "label_column": "label",
-                  "model": str(tiny_bert), "epochs": 1, "label_names": ", ".join(TOPIC_LABELS)}
+        fields = {
+            "upload_id": data["upload"]["id"],
+            "text_column": "text",
+            "label_column": "label",
+            "model": str(tiny_bert),
+            "epochs": 1,
+            "label_names": ", ".join(TOPIC_LABELS),
+        }
         assert client.post("/api/runs", json={**fields, "strategy": "setfit"}).status_code == 422
         run = client.post("/api/runs", json={**fields, "strategy": "fewshot"}).json()  # the sample: auto fine-tunes
         done = wait_for(client, run["id"])
@@ -432,8 +503,10 @@ def test_a_studio_folder_from_before_the_yardstick_column_opens_and_gains_it(tmp
 
     old = sqlite3.connect(tmp_path / "studio.db")
     old.executescript("\n".join(line for line in SCHEMA.splitlines() if "yardstick" not in line))
-    old.execute("INSERT INTO runs (id, name, settings, status, created) VALUES ('run-20200101-000000-abcdef', 'Old', '{}', "
-                "'completed', 0)")
+    old.execute(
+        "INSERT INTO runs (id, name, settings, status, created) VALUES ('run-20200101-000000-abcdef', 'Old', '{}', "
+        "'completed', 0)"
+    )
     old.commit()
     old.close()
     store = RunStore(tmp_path / "studio.db")

@@ -12,6 +12,7 @@ import re
 import urllib.request
 
 import pytest
+
 from studio_page import shoot, skip_without_browser
 
 pytestmark = pytest.mark.browser
@@ -63,8 +64,9 @@ def test_csv_to_trained_model_in_the_browser(page, studio_url, tiny_bert):
     expect(page.locator("#per-class-table tbody tr").first).to_be_visible()
     confusion = page.locator("#confusion")
     expect(confusion).to_be_visible()
-    page.wait_for_function("document.getElementById('confusion').complete && "
-                           "document.getElementById('confusion').naturalWidth > 100")
+    page.wait_for_function(
+        "document.getElementById('confusion').complete && document.getElementById('confusion').naturalWidth > 100"
+    )
     expect(page.locator("#epochs-table tbody tr")).not_to_have_count(0)
     expect(page.locator("#download")).to_have_attribute("href", re.compile(r"/api/runs/run-.+/download"))
     shoot(page, "5-results")

@@ -69,9 +69,13 @@ def wait_for_job(client, run_id: str = RUN, timeout: float = 120) -> dict:
 
 def messages(rows: int) -> pd.DataFrame:
     sample = pd.read_csv(SAMPLE_DATA)
-    return pd.DataFrame({"id": [f"{i:03d}" for i in range(rows)],
-                         "message": [sample["text"][i % len(sample)] for i in range(rows)],
-                         "label": [TOPIC_LABELS[sample["label"][i % len(sample)]] for i in range(rows)]})
+    return pd.DataFrame(
+        {
+            "id": [f"{i:03d}" for i in range(rows)],
+            "message": [sample["text"][i % len(sample)] for i in range(rows)],
+            "label": [TOPIC_LABELS[sample["label"][i % len(sample)]] for i in range(rows)],
+        }
+    )
 
 
 def test_classify_a_csv_follow_it_and_download_csv_and_excel(client, tiny_model_dir, tmp_path):
@@ -90,8 +94,10 @@ def test_classify_a_csv_follow_it_and_download_csv_and_excel(client, tiny_model_
     # a threshold that leaves about half of this (barely trained) model's answers "not sure"
     best = Classifier.load(tiny_model_dir).predict_proba(frame["message"][frame["message"] != ""].tolist()).max(axis=1)
     threshold = round(float(np.median(best)), 4)
-    start = client.post(f"/api/runs/{RUN}/classify", json={"upload_id": upload_id, "text_column": "message",
-                                                           "min_confidence": threshold})
+    start = client.post(
+        f"/api/runs/{RUN}/classify",
+        json={"upload_id": upload_id, "text_column": "message", "min_confidence": threshold},
+    )
     assert start.status_code == 202, start.text
     assert start.json()["job"]["status"] == "running" and start.json()["job"]["input_name"] == "tickets.csv"
     second = client.post(f"/api/runs/{RUN}/classify", json={"upload_id": upload_id, "text_column": "message"})
@@ -103,11 +109,20 @@ def test_classify_a_csv_follow_it_and_download_csv_and_excel(client, tiny_model_
     assert sum(job["label_counts"].values()) == 299 and job["downloads"] == ["csv", "xlsx"]
 
     # the same answers as `textfit predict --min-confidence T --top-k 3`
-    predict_file(tiny_model_dir, tmp_path / "tickets.csv", tmp_path / "engine.csv", text_column="message", top_k=3,
-                 min_confidence=threshold, keep_columns=["id", "message"])  # the engine's own names clash with "label"
+    predict_file(
+        tiny_model_dir,
+        tmp_path / "tickets.csv",
+        tmp_path / "engine.csv",
+        text_column="message",
+        top_k=3,
+        min_confidence=threshold,
+        keep_columns=["id", "message"],
+    )  # the engine's own names clash with "label"
     engine = pd.read_csv(tmp_path / "engine.csv", dtype=str, keep_default_na=False)
     response = client.get(f"/api/runs/{RUN}/classify/download", params={"format": "csv"})
-    assert response.status_code == 200 and 'filename="tickets-classified.csv"' in response.headers["content-disposition"]
+    assert (
+        response.status_code == 200 and 'filename="tickets-classified.csv"' in response.headers["content-disposition"]
+    )
     csv = pd.read_csv(io.BytesIO(response.content), dtype=str, keep_default_na=False)
     assert list(csv.columns) == ["id", "message", "label", *ANSWERS]
     assert csv["id"].tolist() == frame["id"].tolist() and csv["label"].tolist() == frame["label"].tolist()
@@ -117,7 +132,9 @@ def test_classify_a_csv_follow_it_and_download_csv_and_excel(client, tiny_model_
     assert 100 < job["label_counts"]["not sure"] < 200  # the threshold is the library's min_confidence
 
     response = client.get(f"/api/runs/{RUN}/classify/download", params={"format": "xlsx"})
-    assert response.status_code == 200 and 'filename="tickets-classified.xlsx"' in response.headers["content-disposition"]
+    assert (
+        response.status_code == 200 and 'filename="tickets-classified.xlsx"' in response.headers["content-disposition"]
+    )
     workbook = load_workbook(io.BytesIO(response.content), read_only=True)
     rows = list(workbook["predictions"].iter_rows(values_only=True))
     assert list(rows[0]) == ["id", "message", "label", *ANSWERS] and len(rows) == 301
@@ -131,8 +148,9 @@ def test_classify_a_chosen_sheet_of_a_workbook_and_keep_its_numbers(client, tmp_
     book = tmp_path / "book.xlsx"
     with pd.ExcelWriter(book) as writer:
         pd.DataFrame({"note": ["the messages are on the next sheet"]}).to_excel(writer, sheet_name="About", index=False)
-        pd.DataFrame({"amount": [10, 20, 30], "message": ["Oil prices fall", "Acme Corp announces new CEO", "Rates rise"]}) \
-            .to_excel(writer, sheet_name="Messages", index=False)
+        pd.DataFrame(
+            {"amount": [10, 20, 30], "message": ["Oil prices fall", "Acme Corp announces new CEO", "Rates rise"]}
+        ).to_excel(writer, sheet_name="Messages", index=False)
     described = put_file(client, "book.xlsx", book.read_bytes()).json()
     assert described["sheets"] == ["About", "Messages"] and described["sheet"] == "About"
     upload_id = described["upload"]["id"]
@@ -148,7 +166,11 @@ def test_classify_a_chosen_sheet_of_a_workbook_and_keep_its_numbers(client, tmp_
     assert job["text_column"] == "message"  # detected
     workbook = load_workbook(io.BytesIO(client.get(f"/api/runs/{RUN}/classify/download?format=xlsx").content))
     rows = list(workbook["predictions"].values)
-    assert [r[:2] for r in rows[1:]] == [(10, "Oil prices fall"), (20, "Acme Corp announces new CEO"), (30, "Rates rise")]
+    assert [r[:2] for r in rows[1:]] == [
+        (10, "Oil prices fall"),
+        (20, "Acme Corp announces new CEO"),
+        (30, "Rates rise"),
+    ]
     assert all(r[2] in TOPIC_LABELS and 0 < r[3] <= 1 for r in rows[1:])
 
 
@@ -161,8 +183,10 @@ def test_a_failing_job_says_why_and_a_restarted_studio_still_shows_it(tmp_path, 
         assert client.post(f"/api/runs/{RUN}/classify", json={"upload_id": upload_id}).status_code == 202
         job = wait_for_job(client)
         assert job["status"] == "failed" and job["downloads"] == []
-        assert job["error"] == ("'long.csv': line 60002 has 2 fields but the header has 1. A text that contains ',' "
-                                "must be in double quotes."), job
+        assert job["error"] == (
+            "'long.csv': line 60002 has 2 fields but the header has 1. A text that contains ',' "
+            "must be in double quotes."
+        ), job
         assert str(workdir) not in job["error"]
     with TestClient(create_studio_app(workdir, LIMITS)) as client:
         assert client.get(f"/api/runs/{RUN}/classify").json()["job"]["error"] == job["error"]
@@ -219,15 +243,20 @@ def test_uploads_to_classify_are_checked_like_training_uploads(client):
     assert broken.status_code == 400 and "'broken.xlsx': is not a readable Excel workbook" in broken.json()["error"]
     uploads = client.app.state.studio.workdir / "uploads"
     assert not [p for p in uploads.iterdir()]  # nothing half-stored
-    assert client.post(f"/api/runs/{RUN}/classify", json={"upload_id": "data-20200101-000000-nope00"}).status_code == 404
+    assert (
+        client.post(f"/api/runs/{RUN}/classify", json={"upload_id": "data-20200101-000000-nope00"}).status_code == 404
+    )
     unclear = put_file(client, "two.csv", b"first,second\nhello,there\n").json()
     assert unclear["text_column"] is None and unclear["problem"] == (
-        "two.csv: cannot tell which column holds the texts (first, second): pick it below")
+        "two.csv: cannot tell which column holds the texts (first, second): pick it below"
+    )
     refused = client.post(f"/api/runs/{RUN}/classify", json={"upload_id": unclear["upload"]["id"]})
     assert refused.status_code == 400 and "pick it below" in refused.json()["error"]
     upload_id = put_file(client, "x.csv", b"text\nhello\n").json()["upload"]["id"]
     missing = client.post(f"/api/runs/{RUN}/classify", json={"upload_id": upload_id, "text_column": "body"})
-    assert missing.status_code == 400 and "'x.csv' has no column 'body'. The columns are: text" in missing.json()["error"]
+    assert (
+        missing.status_code == 400 and "'x.csv' has no column 'body'. The columns are: text" in missing.json()["error"]
+    )
     no_model = client.post("/api/runs/run-20200101-000000-nomodel/classify", json={"upload_id": upload_id})
     assert no_model.status_code == 404
 

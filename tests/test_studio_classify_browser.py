@@ -1,4 +1,4 @@
-""""Classify a file", "try it" one message a line, and an Excel upload for training, in headless
+""" "Classify a file", "try it" one message a line, and an Excel upload for training, in headless
 Chromium (Playwright). The trained run is built directly (the tiny test model as its model folder),
 so no training happens here. Skips where chromium or playwright is missing."""
 
@@ -8,6 +8,7 @@ import re
 
 import pandas as pd
 import pytest
+
 from studio_page import shoot, skip_without_browser, studio_in_a_thread
 from test_studio_classify import RUN, add_trained_run
 
@@ -63,13 +64,16 @@ def test_classify_a_csv_and_download_it_as_excel_and_csv(page, studio_url, tmp_p
     expect(page.locator("#classify-column")).to_have_value("message")
     expect(page.locator("#classify-preview thead th")).to_have_text(["ticket", "message"])
     page.click("#classify-start")
-    expect(page.locator("#classify-progress")).to_contain_text("Done: 120 rows of “tickets.csv” classified",
-                                                               timeout=120_000)
+    expect(page.locator("#classify-progress")).to_contain_text(
+        "Done: 120 rows of “tickets.csv” classified", timeout=120_000
+    )
     shoot(page, "classify-csv-done")
     bars = page.locator("#classify-counts .bar-row")
     assert bars.count() >= 1 and all(label in TOPIC_LABELS for label in bars.locator(".bar-label").all_text_contents())
-    total = sum(int(re.match(r"([\d,]+) ·", text).group(1).replace(",", ""))
-                for text in bars.locator(".bar-count").all_text_contents())
+    total = sum(
+        int(re.match(r"([\d,]+) ·", text).group(1).replace(",", ""))
+        for text in bars.locator(".bar-count").all_text_contents()
+    )
     assert total == 120
 
     excel = download(page, "#classify-download-xlsx", tmp_path)
@@ -103,8 +107,9 @@ def test_classify_a_chosen_sheet_of_an_excel_file(page, studio_url, tmp_path):
     page.fill("#classify-min-confidence", "99")
     shoot(page, "classify-excel-sheet")
     page.click("#classify-start")
-    expect(page.locator("#classify-progress")).to_contain_text("Done: 30 rows of “book.xlsx” (sheet “Messages”)",
-                                                               timeout=120_000)
+    expect(page.locator("#classify-progress")).to_contain_text(
+        "Done: 30 rows of “book.xlsx” (sheet “Messages”)", timeout=120_000
+    )
     expect(page.locator("#classify-counts .bar-row.not-sure .bar-label")).to_have_text("not sure")  # below 99 %
     excel = download(page, "#classify-download-xlsx", tmp_path)
     rows = list(load_workbook(excel, read_only=True)["predictions"].iter_rows(values_only=True))

@@ -21,9 +21,9 @@ pytest.importorskip("multipart")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from textfit.data.labeled import TOPIC_LABELS  # noqa: E402
+from textfit.server.studio.app import Studio, StudioLimits, create_studio_app  # noqa: E402
 from textfit.server.studio.housekeeping import folder_bytes  # noqa: E402
 from textfit.server.studio.sharing import answers_health, is_server_of  # noqa: E402
-from textfit.server.studio.app import Studio, StudioLimits, create_studio_app  # noqa: E402
 
 LIMITS = StudioLimits(max_upload_bytes=200_000)
 RUN, OTHER = "run-20200101-000000-aaaaaa", "run-20200101-000000-bbbbbb"
@@ -169,8 +169,18 @@ def test_the_zip_holds_what_serving_needs_and_loads_in_textfit_and_transformers(
     prefix = f"textfit-model-{RUN}/"
     names = {name.removeprefix(prefix) for name in archive.namelist()}
     assert all(name.startswith(prefix) for name in archive.namelist())
-    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "lexical.json",
-            "lexical.safetensors", "calibration.json", "README.md", "textfit.json", "metrics.json"} <= names
+    assert {
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "lexical.json",
+        "lexical.safetensors",
+        "calibration.json",
+        "README.md",
+        "textfit.json",
+        "metrics.json",
+    } <= names
     assert not [n for n in names if n.endswith(".png")]  # the picture is not in it (its numbers are)
     assert not [n for n in names if "/" in n or "checkpoint" in n or n.endswith((".log", ".jsonl"))]
     assert "settings.json" not in names and "result.json" not in names
@@ -200,8 +210,9 @@ def test_serve_a_run_then_stop_it_and_stop_on_delete(workdir, tiny_model_dir):
         assert info["curl"].startswith(f"curl -s {info['url']}/predict ")
         # the curl example's body, sent as it is written, gets labels back
         body = info["curl"].split("-d '", 1)[1].rstrip("'").encode()
-        request = urllib.request.Request(info["url"] + "/predict", data=body,
-                                         headers={"content-type": "application/json"})
+        request = urllib.request.Request(
+            info["url"] + "/predict", data=body, headers={"content-type": "application/json"}
+        )
         with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=10) as response:
             assert json.load(response)["predictions"][0]["label"] in TOPIC_LABELS
         again = client.post(f"/api/runs/{RUN}/serve").json()  # one server per run
@@ -242,8 +253,11 @@ def test_a_studio_restart_adopts_a_server_left_running_and_shutdown_stops_it(wor
     model = str(workdir / "runs" / RUN / "model")
     # a second run whose record names a process that is gone: forgotten at start-up
     add_finished_run(crashed, OTHER, tiny_model_dir, name="Other")
-    (workdir / "runs" / OTHER / "serve.json").write_text(json.dumps(
-        {"pid": info["pid"] + 999_999, "port": 1, "url": "http://127.0.0.1:1", "model_folder": model, "started": 0}))
+    (workdir / "runs" / OTHER / "serve.json").write_text(
+        json.dumps(
+            {"pid": info["pid"] + 999_999, "port": 1, "url": "http://127.0.0.1:1", "model_folder": model, "started": 0}
+        )
+    )
 
     restarted = Studio(workdir, LIMITS)
     assert restarted.servers.adopted == {RUN}

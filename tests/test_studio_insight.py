@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from textfit.model.classifier import Classifier  # noqa: E402
 from textfit.model.evaluate import beats_baseline  # noqa: E402
+from textfit.server.studio.app import create_studio_app  # noqa: E402
 from textfit.server.studio.insight import STUDIO_HINT, run_insight  # noqa: E402
 from textfit.server.studio.runs import RunStore  # noqa: E402
-from textfit.server.studio.app import create_studio_app  # noqa: E402
 
 RUN = "run-20250101-000000-abc123"
 TEXT = "Shares of Acme Corp jump after record quarterly earnings"
@@ -54,8 +54,9 @@ def test_insight_carries_the_records_yardstick_verdicts_and_coverage(studio):
     assert insight["coverage"] == record["coverage"] and len(insight["coverage"]) == 20
     assert insight["calibration"]["temperature"] == record["calibration"]["temperature"]
     assert [e["accuracy"] for e in insight["evaluations"]] == [h["accuracy"] for h in record["history"]]
-    assert [e["beats"] for e in insight["evaluations"]] == [beats_baseline(h["accuracy"], record["baseline"])
-                                                           for h in record["history"]]
+    assert [e["beats"] for e in insight["evaluations"]] == [
+        beats_baseline(h["accuracy"], record["baseline"]) for h in record["history"]
+    ]
 
 
 def test_a_run_that_does_not_clearly_beat_the_baseline_says_so_with_what_to_try(studio):
@@ -110,12 +111,15 @@ def test_explain_highlights_each_word_as_the_library_does(studio):
     assert client.post(f"/api/runs/{RUN}/explain", json={"text": TEXT, "label": other}).json()["label"] == other
 
 
-@pytest.mark.parametrize("body, status, words", [
-    ({"text": "oil prices", "label": "No Such Label"}, 400, "unknown label 'No Such Label'"),
-    ({"text": "word " * 300}, 400, "at most 256 words"),
-    ({"text": "   "}, 400, "the text is empty"),
-    ({"text": ""}, 422, "text"),
-])
+@pytest.mark.parametrize(
+    "body, status, words",
+    [
+        ({"text": "oil prices", "label": "No Such Label"}, 400, "unknown label 'No Such Label'"),
+        ({"text": "word " * 300}, 400, "at most 256 words"),
+        ({"text": "   "}, 400, "the text is empty"),
+        ({"text": ""}, 422, "text"),
+    ],
+)
 def test_explain_refuses_what_it_cannot_explain_clearly(studio, body, status, words):
     client, _ = studio
     answer = client.post(f"/api/runs/{RUN}/explain", json=body)

@@ -10,6 +10,7 @@ import time
 import urllib.request
 
 import pytest
+
 from studio_page import shoot, skip_without_browser
 
 pytestmark = pytest.mark.browser
@@ -21,8 +22,9 @@ from textfit.data.labeled import TOPIC_LABELS  # noqa: E402
 
 
 def call(url: str, body: dict | None = None) -> dict:
-    request = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=None if body is None else json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=30) as answer:
         return json.loads(answer.read())
 
@@ -31,9 +33,17 @@ def call(url: str, body: dict | None = None) -> dict:
 def run_url(studio_url, tiny_bert):
     """The page of a run trained through the studio (its worker process) on the sample data."""
     upload = call(studio_url + "api/uploads/sample", {})
-    run = call(studio_url + "api/runs", {"upload_id": upload["upload"]["id"], "text_column": "text",
-                                          "label_column": "label", "model": str(tiny_bert), "epochs": 2,
-                                          "label_names": ", ".join(TOPIC_LABELS)})
+    run = call(
+        studio_url + "api/runs",
+        {
+            "upload_id": upload["upload"]["id"],
+            "text_column": "text",
+            "label_column": "label",
+            "model": str(tiny_bert),
+            "epochs": 2,
+            "label_names": ", ".join(TOPIC_LABELS),
+        },
+    )
     deadline = time.time() + 240
     while (status := call(f"{studio_url}api/runs/{run['id']}")["status"]) in ("queued", "running"):
         assert time.time() < deadline, "the run did not finish in 240 s"
@@ -46,7 +56,9 @@ def test_the_yardstick_stands_beside_the_accuracy(page, run_url):
     page.goto(run_url)
     expect(page.locator("#run-status")).to_have_text("ready", timeout=30_000)
     expect(page.locator("#yardstick")).to_be_visible()
-    expect(page.locator("#yardstick-sentence")).to_contain_text(re.compile(r"lways answering ‘.+’ would score \d+\.\d%"))
+    expect(page.locator("#yardstick-sentence")).to_contain_text(
+        re.compile(r"lways answering ‘.+’ would score \d+\.\d%")
+    )
     expect(page.locator("#metric-yardstick")).to_contain_text(re.compile(r"always answering ‘.+’ would score \d+\.\d%"))
     expect(page.locator("#epochs-yardstick")).to_contain_text("to clearly beat that")
     for box in ("#yardstick", "#metric-yardstick", "#epochs-yardstick"):
@@ -73,14 +85,17 @@ def test_the_runs_list_flags_a_model_no_better_than_the_yardstick(page, run_url,
 
 def test_the_runs_list_says_when_a_model_is_no_better_than_always_one_label(page, tmp_path):
     from studio_page import studio_in_a_thread
-
-    from textfit.server.studio.runs import RunStore
     from textfit.server.studio.app import create_studio_app
+    from textfit.server.studio.runs import RunStore
 
     store = RunStore(tmp_path / "studio.db")  # a finished run as the studio records it (Studio._finalize)
     store.add_run("run-20200101-000000-skewed", "Support tickets", None, "tickets.csv", {"epochs": 1})
-    store.update_run("run-20200101-000000-skewed", status="completed", metrics={"accuracy": 0.64, "macro_f1": 0.3},
-                     yardstick={"label": "Neutral", "accuracy": 0.633, "beats": False})
+    store.update_run(
+        "run-20200101-000000-skewed",
+        status="completed",
+        metrics={"accuracy": 0.64, "macro_f1": 0.3},
+        yardstick={"label": "Neutral", "accuracy": 0.633, "beats": False},
+    )
     store.close()
     with studio_in_a_thread(create_studio_app(tmp_path)) as url:
         page.goto(url)

@@ -23,15 +23,20 @@ from textfit import LabelingSession  # noqa: E402
 from textfit.server.studio.app import create_studio_app  # noqa: E402
 
 NAMES = ["billing", "shipping", "account"]
-WORDS = {"billing": ["invoice", "charged twice", "refund", "payment failed", "wrong amount"],
-         "shipping": ["parcel late", "tracking number", "delivery address", "courier lost it", "package damaged"],
-         "account": ["password reset", "cannot log in", "change my email", "two-factor code", "delete my profile"]}
+WORDS = {
+    "billing": ["invoice", "charged twice", "refund", "payment failed", "wrong amount"],
+    "shipping": ["parcel late", "tracking number", "delivery address", "courier lost it", "package damaged"],
+    "account": ["password reset", "cannot log in", "change my email", "two-factor code", "delete my profile"],
+}
 
 
 def tickets(per_label: int = 20) -> pd.DataFrame:
     """60 short messages in 3 labels, with an id column: the row's true label is `truth`."""
-    rows = [(f"T{len(NAMES) * i + k:03d}", f"{WORDS[name][i % 5]} on order {100 + i}, ticket {i}", name)
-            for i in range(per_label) for k, name in enumerate(NAMES)]
+    rows = [
+        (f"T{len(NAMES) * i + k:03d}", f"{WORDS[name][i % 5]} on order {100 + i}, ticket {i}", name)
+        for i in range(per_label)
+        for k, name in enumerate(NAMES)
+    ]
     return pd.DataFrame(rows, columns=["ticket", "message", "truth"])
 
 
@@ -60,9 +65,15 @@ def upload(client, frame: pd.DataFrame, name: str = "tickets.csv") -> dict:
 
 def create(client, tiny_bert, frame=None, **changes) -> dict:
     frame = tickets() if frame is None else frame
-    body = {"upload_id": upload(client, frame)["id"], "text_column": "message", "label_names": NAMES,
-            "descriptions": ["money, invoices and refunds", None, ""], "model": str(tiny_bert), "name": "Support",
-            **changes}
+    body = {
+        "upload_id": upload(client, frame)["id"],
+        "text_column": "message",
+        "label_names": NAMES,
+        "descriptions": ["money, invoices and refunds", None, ""],
+        "model": str(tiny_bert),
+        "name": "Support",
+        **changes,
+    }
     response = client.post("/api/labeling", json=body)
     assert response.status_code == 201, response.text
     return response.json()
@@ -119,8 +130,9 @@ def test_session_bulk_labels_release_and_a_batch_without_refit(tmp_path):
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(40, 8)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    session = LabelingSession(tmp_path / "s.sqlite", [f"text {i}" for i in range(40)], ["a", "b"], vectors=vectors,
-                              zero_shot=False)
+    session = LabelingSession(
+        tmp_path / "s.sqlite", [f"text {i}" for i in range(40)], ["a", "b"], vectors=vectors, zero_shot=False
+    )
     status = session.add_labels({0: "a", 1: "b", 2: 1})
     assert status["labeled"] == 3 and session.labels() == {0: "a", 1: "b", 2: "b"}
     batch = [item["index"] for item in session.next_batch(5, refit=False)]
@@ -185,12 +197,15 @@ def test_the_page_hears_how_far_the_reading_has_come(client, tiny_bert, monkeypa
             progress(done, total)
             if done < total:
                 gate.wait(60)
+
         return real(self, texts, report if progress else None)
 
     monkeypatch.setattr(vectors.Encoder, "encode", held)
     project = create(client, tiny_bert, tickets(per_label=40))
     try:
-        reading = wait_for(lambda: (p := client.get(f"/api/labeling/{project['id']}").json())["phase"] == "reading" and p)
+        reading = wait_for(
+            lambda: (p := client.get(f"/api/labeling/{project['id']}").json())["phase"] == "reading" and p
+        )
         assert reading["done"] == vectors.BATCH_SIZE and reading["messages"] == 120 and reading["status"] is None
         refused = client.post(f"/api/labeling/{project['id']}/next", json={"n": 5})
         assert refused.status_code == 409 and "still being read" in refused.json()["error"]
@@ -240,13 +255,23 @@ def test_train_on_the_labels_then_classify_exactly_the_rest(client, tiny_bert, t
     refused = client.post(f"/api/labeling/{project['id']}/classify-rest")
     assert refused.status_code == 409 and "training" in refused.json()["error"]
 
-    done = wait_for(lambda: (r := client.get(f"/api/runs/{run['id']}").json())["status"] not in ("queued", "running")
-                    and r, timeout=300, every=0.5)
+    done = wait_for(
+        lambda: (r := client.get(f"/api/runs/{run['id']}").json())["status"] not in ("queued", "running") and r,
+        timeout=300,
+        every=0.5,
+    )
     assert done["status"] == "completed", done
     response = client.post(f"/api/labeling/{project['id']}/classify-rest")
     assert response.status_code == 202, response.text
-    job = wait_for(lambda: (j := client.get(f"/api/labeling/{project['id']}").json()["classify"]["job"])
-                   and j["status"] != "running" and j, timeout=300, every=0.5)
+    job = wait_for(
+        lambda: (
+            (j := client.get(f"/api/labeling/{project['id']}").json()["classify"]["job"])
+            and j["status"] != "running"
+            and j
+        ),
+        timeout=300,
+        every=0.5,
+    )
     assert job["status"] == "completed", job
     described = client.get(f"/api/labeling/{project['id']}").json()["classify"]
     assert described["messages"] == 45 and described["run"] == run["id"]
@@ -268,7 +293,9 @@ def test_check_the_labels_lists_suspicious_ones_and_a_relabel_is_stored(client, 
     for index in wrong:  # three labels given wrongly
         label(client, project["id"], index, NAMES[(NAMES.index(truth(index)) + 1) % 3])
     assert client.post(f"/api/labeling/{project['id']}/audit").status_code == 202
-    result = wait_for(lambda: (a := client.get(f"/api/labeling/{project['id']}/audit").json())["status"] != "running" and a)
+    result = wait_for(
+        lambda: (a := client.get(f"/api/labeling/{project['id']}/audit").json())["status"] != "running" and a
+    )
     assert result["status"] == "done", result
     rows = result["rows"]
     assert len(rows) == 25 and result["labels"] == 30
@@ -290,7 +317,9 @@ def test_a_restarted_studio_finds_the_project_and_its_labels(workdir, tiny_bert)
         labeled = label_some(client, project["id"], 4)
     with TestClient(create_studio_app(workdir)) as client:
         listed = client.get("/api/labeling").json()["projects"]
-        assert [(p["id"], p["name"], p["messages"], p["phase"]) for p in listed] == [(project["id"], "Support", 60, "closed")]
+        assert [(p["id"], p["name"], p["messages"], p["phase"]) for p in listed] == [
+            (project["id"], "Support", 60, "closed")
+        ]
         reopened = wait_ready(client, project["id"])  # the vectors come from the cache
         assert reopened["status"]["labeled"] == 4 and reopened["descriptions"] == project["descriptions"]
         offered = []
@@ -313,18 +342,26 @@ def test_a_file_with_labels_and_empty_rows_imports_the_known_labels(client, tiny
     assert session.labels()[4] == frame["truth"][5]
 
 
-@pytest.mark.parametrize("changes, status, words", [
-    ({"label_names": ["only"]}, 400, "at least two"),
-    ({"label_names": ["a", "a"]}, 400, "repeat"),
-    ({"text_column": "nope"}, 400, "no column 'nope'"),
-    ({"label_column": "nope"}, 400, "no column 'nope'"),
-    ({"descriptions": ["x"]}, 400, "1 descriptions for 3 labels"),
-    ({"upload_id": "data-00000000-000000-000000"}, 404, "upload"),
-    ({"model": "/no/such/model/folder"}, 400, "model"),
-])
+@pytest.mark.parametrize(
+    "changes, status, words",
+    [
+        ({"label_names": ["only"]}, 400, "at least two"),
+        ({"label_names": ["a", "a"]}, 400, "repeat"),
+        ({"text_column": "nope"}, 400, "no column 'nope'"),
+        ({"label_column": "nope"}, 400, "no column 'nope'"),
+        ({"descriptions": ["x"]}, 400, "1 descriptions for 3 labels"),
+        ({"upload_id": "data-00000000-000000-000000"}, 404, "upload"),
+        ({"model": "/no/such/model/folder"}, 400, "model"),
+    ],
+)
 def test_a_project_that_cannot_start_says_why(client, tiny_bert, changes, status, words):
-    body = {"upload_id": upload(client, tickets())["id"], "text_column": "message", "label_names": NAMES,
-            "model": str(tiny_bert), **changes}
+    body = {
+        "upload_id": upload(client, tickets())["id"],
+        "text_column": "message",
+        "label_names": NAMES,
+        "model": str(tiny_bert),
+        **changes,
+    }
     response = client.post("/api/labeling", json=body)
     assert response.status_code == status and words in response.json()["error"], response.json()
     assert client.get("/api/labeling").json()["projects"] == []
@@ -362,8 +399,11 @@ def test_rename_is_cleaned_kept_across_a_restart_and_never_opens_a_closed_projec
         assert renamed.status_code == 200 and renamed.json()["name"] == "Support tickets March"
         assert client.get(f"/api/labeling/{project['id']}").json()["name"] == "Support tickets March"
         assert client.get("/api/labeling").json()["projects"][0]["name"] == "Support tickets March"
-        for name, words in ((" \n\t ", "cannot be empty"), ("\x00\x07", "cannot be empty"),
-                            ("x" * 101, "at most 100 characters (this one has 101)")):
+        for name, words in (
+            (" \n\t ", "cannot be empty"),
+            ("\x00\x07", "cannot be empty"),
+            ("x" * 101, "at most 100 characters (this one has 101)"),
+        ):
             refused = client.patch(f"/api/labeling/{project['id']}", json={"name": name})
             assert refused.status_code == 400 and words in refused.json()["error"], refused.json()
         assert client.patch(f"/api/labeling/{project['id']}", json={}).status_code in (400, 422)
@@ -387,8 +427,11 @@ def test_delete_removes_the_project_folder_only_and_keeps_its_trained_model(clie
     wait_ready(client, other["id"])
     label_some(client, project["id"], 15)
     run = client.post(f"/api/labeling/{project['id']}/train", json={"epochs": 1}).json()
-    done = wait_for(lambda: (r := client.get(f"/api/runs/{run['id']}").json())["status"] not in ("queued", "running")
-                    and r, timeout=300, every=0.5)
+    done = wait_for(
+        lambda: (r := client.get(f"/api/runs/{run['id']}").json())["status"] not in ("queued", "running") and r,
+        timeout=300,
+        every=0.5,
+    )
     assert done["status"] == "completed", done
     folder = workdir / "labeling" / project["id"]
     outside = tmp_path / "outside"
@@ -432,6 +475,7 @@ def test_delete_is_refused_while_the_messages_are_read_or_the_labels_checked(cli
             progress(done, total)
             if done < total:
                 reading.wait(60)
+
         return real_encode(self, texts, report if progress else None)
 
     monkeypatch.setattr(vectors.Encoder, "encode", held)

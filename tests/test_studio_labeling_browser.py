@@ -1,4 +1,4 @@
-""""Label messages" in headless Chromium (Playwright): start a project from a file and label names,
+""" "Label messages" in headless Chromium (Playwright): start a project from a file and label names,
 label 30 messages by keyboard (Enter, digits, S, Backspace), reload mid-way and carry on, see the
 estimate move, train a model on the labels (the tiny BERT, one pass), classify the rest and download
 the file, then check the labels and correct one in place; rename a project and delete it from its page.
@@ -10,6 +10,7 @@ import re
 
 import pandas as pd
 import pytest
+
 from studio_page import shoot, skip_without_browser, studio_in_a_thread
 from test_studio_labeling import NAMES, tickets
 
@@ -39,7 +40,11 @@ def label_next(page, truth: dict, done: int, *, key: str | None = None) -> str:
     selected = page.locator(".label-choice.selected")
     right = truth[message]
     if key is None:
-        key = "Enter" if selected.count() and selected.get_attribute("data-label") == right else str(NAMES.index(right) + 1)
+        key = (
+            "Enter"
+            if selected.count() and selected.get_attribute("data-label") == right
+            else str(NAMES.index(right) + 1)
+        )
     page.keyboard.press(key)
     expect(page.locator("#label-count")).to_contain_text(f"{done} labeled", timeout=30_000)
     return message
@@ -136,10 +141,19 @@ def test_label_by_keyboard_reload_train_classify_the_rest_and_check(page, studio
 def test_rename_then_delete_a_project_from_its_page(page, studio_url, tiny_bert):
     frame = tickets()
     truth = dict(zip(frame["message"], frame["truth"]))
-    sent = page.request.put(f"{studio_url}api/uploads?filename=mistake.csv", data=frame[["message"]].to_csv(index=False))
-    created = page.request.post(f"{studio_url}api/labeling", data={
-        "upload_id": sent.json()["upload"]["id"], "text_column": "message", "label_names": NAMES,
-        "model": str(tiny_bert), "name": "Made by mistake"})
+    sent = page.request.put(
+        f"{studio_url}api/uploads?filename=mistake.csv", data=frame[["message"]].to_csv(index=False)
+    )
+    created = page.request.post(
+        f"{studio_url}api/labeling",
+        data={
+            "upload_id": sent.json()["upload"]["id"],
+            "text_column": "message",
+            "label_names": NAMES,
+            "model": str(tiny_bert),
+            "name": "Made by mistake",
+        },
+    )
     assert created.status == 201, created.text()
     project = created.json()["id"]
     page.goto(f"{studio_url}#label/{project}")

@@ -23,9 +23,9 @@ pytest.importorskip("multipart")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from textfit.server.studio import worker  # noqa: E402
+from textfit.server.studio.app import Studio, StudioLimits, create_studio_app  # noqa: E402
 from textfit.server.studio.progress import read_progress  # noqa: E402
 from textfit.server.studio.recovery import ADOPTED, again_name, is_orphan  # noqa: E402
-from textfit.server.studio.app import Studio, StudioLimits, create_studio_app  # noqa: E402
 
 LIMITS = StudioLimits(max_upload_bytes=200_000)
 DATA = "text,label\na,x\nb,y\nc,x\nd,y\n"
@@ -41,8 +41,16 @@ def training_log(total=600, step_s=0.3, every=100, eval_s=6.0, seed=0, stall=Non
     rng = random.Random(seed)
     start = 1000.0
     t = start + 2.0  # the n-gram model's fit, before the log begins
-    events = [{"event": "begin", "time": t, "total_steps": total, "epochs": max(1, total // every),
-               "examples": 16 * every, "batch_size": 16}]
+    events = [
+        {
+            "event": "begin",
+            "time": t,
+            "total_steps": total,
+            "epochs": max(1, total // every),
+            "examples": 16 * every,
+            "batch_size": 16,
+        }
+    ]
     logged, step = -1e9, 0
     while step < total and not (budget_s and t - start > budget_s):
         step += 1
@@ -53,13 +61,25 @@ def training_log(total=600, step_s=0.3, every=100, eval_s=6.0, seed=0, stall=Non
             total = min(total, step + int((start + budget_s - t - eval_s) / (step_s * 1.06 + eval_s / every)))
         if t - logged >= 0.5 or step == total:
             logged = t
-            events.append({"event": "step", "time": t, "step": step, "total_steps": total, "loss": 1.0,
-                           "epoch": step / every})
+            events.append(
+                {"event": "step", "time": t, "step": step, "total_steps": total, "loss": 1.0, "epoch": step / every}
+            )
         if step % every == 0 or step == total or (budget_s and t - start > budget_s):
             t += eval_s
-            events.append({"event": "evaluate", "time": t, "step": step, "epoch": step / every, "loss": 1.0,
-                           "accuracy": 0.5, "macro_f1": 0.5, "weighted_f1": 0.5, "elapsed_s": round(t - start, 1),
-                           "best": True})
+            events.append(
+                {
+                    "event": "evaluate",
+                    "time": t,
+                    "step": step,
+                    "epoch": step / every,
+                    "loss": 1.0,
+                    "accuracy": 0.5,
+                    "macro_f1": 0.5,
+                    "weighted_f1": 0.5,
+                    "elapsed_s": round(t - start, 1),
+                    "best": True,
+                }
+            )
     return events, t
 
 
@@ -79,12 +99,16 @@ def estimates(events, end, path: Path, budget_min=None, every=3):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("case", [
-    dict(),  # steady, an evaluation every 100 of 600 steps
-    dict(step_s=0.02, total=3000, every=1000, eval_s=4.0),  # fast steps: each log line jumps ~25 steps
-    dict(stall=(300, 5.0)),  # a 5 s hiccup halfway
-    dict(step_s=1.2, total=300, eval_s=20.0),  # slow steps, long evaluations
-], ids=["steady", "jumps", "stall", "slow"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        dict(),  # steady, an evaluation every 100 of 600 steps
+        dict(step_s=0.02, total=3000, every=1000, eval_s=4.0),  # fast steps: each log line jumps ~25 steps
+        dict(stall=(300, 5.0)),  # a 5 s hiccup halfway
+        dict(step_s=1.2, total=300, eval_s=20.0),  # slow steps, long evaluations
+    ],
+    ids=["steady", "jumps", "stall", "slow"],
+)
 def test_time_left_stays_within_25_percent_after_the_first_tenth(tmp_path, case, seed):
     events, end = training_log(seed=seed, **case)
     readings = estimates(events, end, tmp_path / "progress.jsonl")
@@ -163,7 +187,9 @@ def fake_python(tmp_path) -> str:
     """A stand-in for the interpreter that runs `-m textfit.server.studio.worker RUN_DIR`: it 'trains'
     until RUN_DIR/finish appears (or SIGINT/SIGTERM), then writes a result as the worker does."""
     script = tmp_path / "fake-python"
-    script.write_text(f"#!{sys.executable}\n" + '''
+    script.write_text(
+        f"#!{sys.executable}\n"
+        + """
 import json, os, signal, sys, time
 from pathlib import Path
 run_dir = Path(sys.argv[-1])
@@ -177,7 +203,8 @@ while not (run_dir / "finish").exists():
     time.sleep(0.05)
 (run_dir / "result.json").write_text(json.dumps(
     {"ok": True, "status": "time budget reached", "metrics": {"accuracy": 0.75}}))
-''')
+"""
+    )
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     return str(script)
 
@@ -249,11 +276,20 @@ def test_a_worker_whose_studio_still_lives_is_not_an_orphan(tmp_path):
     reparented and counts as orphaned."""
     run_dir = tmp_path / "run-20200101-000000-abcdef"
     run_dir.mkdir()
-    parent = subprocess.Popen([sys.executable, "-c", (
-        "import subprocess, sys, time\n"
-        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
-        "print(child.pid, flush=True)\n"
-        "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import subprocess, sys, time\n"
+                "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+                "print(child.pid, flush=True)\n"
+                "time.sleep(60)\n"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     child = int(parent.stdout.readline())
     try:
         (run_dir / worker.IDENTITY).write_text(json.dumps({"pid": child, "parent": parent.pid}))
@@ -271,8 +307,12 @@ def test_the_real_worker_records_who_started_it(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     worker.write_json(run_dir / worker.SETTINGS, {"data": str(tmp_path / "missing.csv")})
-    code = subprocess.run([sys.executable, "-m", "textfit.server.studio.worker", str(run_dir)], capture_output=True,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=120).returncode
+    code = subprocess.run(
+        [sys.executable, "-m", "textfit.server.studio.worker", str(run_dir)],
+        capture_output=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=120,
+    ).returncode
     assert code == 1  # the data file is missing: a clear error, after the identity was written
     identity = json.loads((run_dir / worker.IDENTITY).read_text())
     assert identity["parent"] == os.getpid() and identity["pid"] != os.getpid()
@@ -285,9 +325,18 @@ def test_train_again_queues_a_new_run_with_the_same_upload_and_settings(tmp_path
     studio.python = fake_python
     with TestClient(app) as client:
         numbered = "text,label\na,0\nb,1\nc,0\nd,1\n"
-        upload = client.post("/api/uploads", files={"file": ("d.csv", io.BytesIO(numbered.encode()), "text/csv")}).json()
-        body = {"upload_id": upload["upload"]["id"], "text_column": "text", "label_column": "label",
-                "epochs": 3, "time_budget": 2.5, "name": "Tickets", "label_names": "no, yes"}
+        upload = client.post(
+            "/api/uploads", files={"file": ("d.csv", io.BytesIO(numbered.encode()), "text/csv")}
+        ).json()
+        body = {
+            "upload_id": upload["upload"]["id"],
+            "text_column": "text",
+            "label_column": "label",
+            "epochs": 3,
+            "time_budget": 2.5,
+            "name": "Tickets",
+            "label_names": "no, yes",
+        }
         run = client.post("/api/runs", json=body).json()
         assert run["status"] == "running", run
         busy = client.post(f"/api/runs/{run['id']}/train-again")

@@ -20,6 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from studio_page import free_port, shoot, skip_without_browser
 
 pytestmark = pytest.mark.browser
@@ -39,7 +40,11 @@ def studio_process(workdir: Path, port: int) -> subprocess.Popen:
     with open(workdir.parent / f"studio-{port}.log", "ab") as log:  # the child keeps its own copy
         process = subprocess.Popen(
             [sys.executable, "-m", "textfit", "studio", "--dir", str(workdir), "--port", str(port)],
-            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     deadline = time.time() + 60
     while True:
         try:
@@ -55,8 +60,12 @@ def studio_process(workdir: Path, port: int) -> subprocess.Popen:
 
 def call(port: int, path: str, body: dict | None = None) -> dict:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method="POST" if data else "GET",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=data,
+        method="POST" if data else "GET",
+        headers={"Content-Type": "application/json"},
+    )
     with _LOCAL.open(request, timeout=30) as answer:
         return json.load(answer)
 
@@ -132,8 +141,18 @@ def test_the_page_recovers_by_itself_when_a_killed_studio_comes_back(page, tmp_p
 def test_an_interrupted_run_says_so_and_trains_again(page, studio_url, tiny_bert, tmp_path):
     port = int(studio_url.rsplit(":", 1)[1].strip("/"))
     upload = call(port, "/api/uploads/sample", {})
-    run = call(port, "/api/runs", {"upload_id": upload["upload"]["id"], "text_column": "text", "label_column": "label",
-                                   "model": str(tiny_bert), "epochs": 30, "name": "Cut short"})
+    run = call(
+        port,
+        "/api/runs",
+        {
+            "upload_id": upload["upload"]["id"],
+            "text_column": "text",
+            "label_column": "label",
+            "model": str(tiny_bert),
+            "epochs": 30,
+            "name": "Cut short",
+        },
+    )
     page.goto(f"{studio_url}#run/{run['id']}")
     expect(page.locator("#progress-text")).to_contain_text("Step", timeout=60_000)
     os.kill(run["pid"], signal.SIGKILL)  # the training process dies: no result, no model
@@ -163,7 +182,8 @@ def test_a_one_column_file_and_number_labels_get_plain_words(page, studio_url, t
     page.set_input_files("#file-input", str(one))
     expect(page.locator("#file-facts")).to_contain_text("1 column", timeout=30_000)  # the studio may be busy
     expect(page.locator("#data-problems")).to_contain_text(
-        "no label column: this file has only one column; add a column with the label of each message", ignore_case=True)
+        "no label column: this file has only one column; add a column with the label of each message", ignore_case=True
+    )
     expect(page.locator("#start")).to_be_disabled()
     body = page.inner_text("body")
     for word in ("null", "undefined", "NaN"):

@@ -12,6 +12,7 @@ import time
 import urllib.request
 
 import pytest
+
 from studio_page import skip_without_browser, studio_in_a_thread
 
 pytestmark = pytest.mark.browser

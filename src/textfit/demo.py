@@ -23,19 +23,31 @@ FILL_MASK_SENTENCE = "The woman worked as a [MASK] at night."
 NEW_MESSAGE = "Acme Corp announces new CEO"
 
 
-def run_demo(console: Console, *, data: str | None = None, model: str | None = None,
-             fill_mask_model: str | None = None, train_size: int | None = None, test_size: int | None = None,
-             epochs: int | None = None, out: Path = Path("textfit-demo-model"), progress: Console | None = None):
-    from .training.callbacks import RichProgress
+def run_demo(
+    console: Console,
+    *,
+    data: str | None = None,
+    model: str | None = None,
+    fill_mask_model: str | None = None,
+    train_size: int | None = None,
+    test_size: int | None = None,
+    epochs: int | None = None,
+    out: Path = Path("textfit-demo-model"),
+    progress: Console | None = None,
+):
     from .model.fillmask import fill_mask, guesses_table
+    from .training.callbacks import RichProgress
     from .training.train import train
 
     def step(number: int, title: str) -> None:
         console.print()
         console.rule(Text(f"{number}. {title}", style="bold"))
 
-    console.print(Panel.fit("textfit demo: fine-tune a language model into a finance-topic classifier, on this machine",
-                            style="bold"))
+    console.print(
+        Panel.fit(
+            "textfit demo: fine-tune a language model into a finance-topic classifier, on this machine", style="bold"
+        )
+    )
 
     step(1, "What the base model does: fill in the blank")
     base = fill_mask_model or model
@@ -43,8 +55,12 @@ def run_demo(console: Console, *, data: str | None = None, model: str | None = N
     try:
         console.print(guesses_table(fill_mask(FILL_MASK_SENTENCE, base, top_k=10)))
     except ModelError as exc:
-        console.print(Text.assemble(("skipped:", "yellow"), f" {exc}\n"
-                      "Run `textfit demo --fill-mask-model PATH_OR_HUB_ID` with a masked-LM model to see this step."))
+        console.print(
+            Text.assemble(
+                ("skipped:", "yellow"),
+                f" {exc}\nRun `textfit demo --fill-mask-model PATH_OR_HUB_ID` with a masked-LM model to see this step.",
+            )
+        )
 
     step(2, "The data")
     if data:
@@ -52,12 +68,19 @@ def run_demo(console: Console, *, data: str | None = None, model: str | None = N
     elif hub_reachable():
         config = TrainConfig(data=TOPIC_HUB_ID, eval_data=TOPIC_HUB_ID, label_names=TOPIC_LABELS)
     else:
-        console.print(Text.assemble(("offline:", "yellow"), f" the Hugging Face hub cannot be reached, so '{TOPIC_HUB_ID}' cannot be "
-                      f"downloaded. Using textfit's embedded sample instead: {SAMPLE_DATA.name}, short finance "
-                      "messages in the same 20 topics (pass --data FILE to use your own)."))
+        console.print(
+            Text.assemble(
+                ("offline:", "yellow"),
+                f" the Hugging Face hub cannot be reached, so '{TOPIC_HUB_ID}' cannot be "
+                f"downloaded. Using textfit's embedded sample instead: {SAMPLE_DATA.name}, short finance "
+                "messages in the same 20 topics (pass --data FILE to use your own).",
+            )
+        )
         config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS)
     # No checkpoints: a demo killed half-way is simply run again, never "resumed".
-    config = config.override(model=model, train_size=train_size, test_size=test_size, epochs=epochs, checkpoint_minutes=0)
+    config = config.override(
+        model=model, train_size=train_size, test_size=test_size, epochs=epochs, checkpoint_minutes=0
+    )
     try:
         train_data, eval_data = load_train_eval(config)
     except DataError as exc:
@@ -69,34 +92,58 @@ def run_demo(console: Console, *, data: str | None = None, model: str | None = N
     describe_data(console, train_data, eval_data)
 
     step(3, f"A classifier for {len(train_data.label_names)} labels")
-    console.print(f"{display_name(config.model)} + a fresh classification head with one output per label; "
-                  "its labels are names, not LABEL_0..LABEL_19.")
+    console.print(
+        f"{display_name(config.model)} + a fresh classification head with one output per label; "
+        "its labels are names, not LABEL_0..LABEL_19."
+    )
 
     step(4, "Fine-tuning")
     started = time.perf_counter()
     result = train(config, out, callbacks=[RichProgress(progress or console)], data=(train_data, eval_data))
     seconds = time.perf_counter() - started
     metrics = result.report.metrics
-    console.print(Text.assemble("Training took ", (f"{result.record['timings']['train_s']:.1f} s", "bold"),
-                                f" ({seconds:.1f} s including loading and saving); strategy: {result.record['strategy']}."))
-    console.print(Text.assemble("Held-out accuracy ", (f"{metrics['accuracy']:.3f}", "bold"), ", macro-F1 ",
-                                (f"{metrics['macro_f1']:.3f}", "bold"), f" on {len(eval_data)} messages never seen in training."))
+    console.print(
+        Text.assemble(
+            "Training took ",
+            (f"{result.record['timings']['train_s']:.1f} s", "bold"),
+            f" ({seconds:.1f} s including loading and saving); strategy: {result.record['strategy']}.",
+        )
+    )
+    console.print(
+        Text.assemble(
+            "Held-out accuracy ",
+            (f"{metrics['accuracy']:.3f}", "bold"),
+            ", macro-F1 ",
+            (f"{metrics['macro_f1']:.3f}", "bold"),
+            f" on {len(eval_data)} messages never seen in training.",
+        )
+    )
 
     step(5, "Using the fine-tuned model")
     console.print(f"Classifying: {NEW_MESSAGE}")
     ranked = result.classifier.top_k(NEW_MESSAGE, k=3)[0]
-    console.print(Text.assemble("Result: ", (ranked[0]["label"], "bold green"), f" (score {ranked[0]['score']:.4f}); runners-up: "
-                                + ", ".join(f"{r['label']} ({r['score']:.3f})" for r in ranked[1:])))
-    console.print(f"\nThe model is saved in {result.folder}/ with its metrics, confusion matrix and model card. Next:\n"
-                  f"  textfit predict {result.folder} \"Your message\"\n"
-                  f"  textfit evaluate {result.folder} your-labeled.csv\n"
-                  f"  textfit train your-labeled.csv --out my-model")
+    console.print(
+        Text.assemble(
+            "Result: ",
+            (ranked[0]["label"], "bold green"),
+            f" (score {ranked[0]['score']:.4f}); runners-up: "
+            + ", ".join(f"{r['label']} ({r['score']:.3f})" for r in ranked[1:]),
+        )
+    )
+    console.print(
+        f"\nThe model is saved in {result.folder}/ with its metrics, confusion matrix and model card. Next:\n"
+        f'  textfit predict {result.folder} "Your message"\n'
+        f"  textfit evaluate {result.folder} your-labeled.csv\n"
+        f"  textfit train your-labeled.csv --out my-model"
+    )
     return result
 
 
 def describe_data(console: Console, train_data: LabeledTexts, eval_data: LabeledTexts) -> None:
-    console.print(f"Source: {train_data.source}\n{len(train_data)} training and {len(eval_data)} evaluation messages, "
-                  f"{len(train_data.label_names)} labels:")
+    console.print(
+        f"Source: {train_data.source}\n{len(train_data)} training and {len(eval_data)} evaluation messages, "
+        f"{len(train_data.label_names)} labels:"
+    )
     console.print(", ".join(f"{i} {name}" for i, name in enumerate(train_data.label_names)), highlight=False)
     if len(train_data) > 25:
         text, label = train_data.texts[25], train_data.labels[25]

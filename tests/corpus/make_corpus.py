@@ -58,115 +58,250 @@ def generated(name: str) -> bytes:
     raise KeyError(name)
 
 
-TICKETS = pd.DataFrame({
-    "Text": ["Printer on floor 2 is jammed", "Cannot log in to the VPN", "Need a new laptop charger",
-             "Password reset please", "Toner is empty", "VPN drops every hour"],
-    "Category": ["hardware", "access", "hardware", "access", "hardware", "access"],
-})
+TICKETS = pd.DataFrame(
+    {
+        "Text": [
+            "Printer on floor 2 is jammed",
+            "Cannot log in to the VPN",
+            "Need a new laptop charger",
+            "Password reset please",
+            "Toner is empty",
+            "VPN drops every hour",
+        ],
+        "Category": ["hardware", "access", "hardware", "access", "hardware", "access"],
+    }
+)
 
 # --- separators, BOMs, encodings: these load ----------------------------------------------------
-loads("semicolon.csv", "Headline;Sentiment\nShares up 2,5%, best week;positive\nProfit warning, again;negative\n"
-      "Dividend raised;positive\nCEO resigns;negative\n", 4, ["negative", "positive"])
-loads("tab_in_csv.csv", "text\tlabel\nhello, world\tgreeting\nbye, then\tfarewell\nhi there\tgreeting\n"
-      "see you\tfarewell\n", 4, ["farewell", "greeting"])
+loads(
+    "semicolon.csv",
+    "Headline;Sentiment\nShares up 2,5%, best week;positive\nProfit warning, again;negative\n"
+    "Dividend raised;positive\nCEO resigns;negative\n",
+    4,
+    ["negative", "positive"],
+)
+loads(
+    "tab_in_csv.csv",
+    "text\tlabel\nhello, world\tgreeting\nbye, then\tfarewell\nhi there\tgreeting\nsee you\tfarewell\n",
+    4,
+    ["farewell", "greeting"],
+)
 loads("pipe.csv", "text|label\nfirst, with comma|a\nsecond; with semicolon|b\nthird|a\nfourth|b\n", 4, ["a", "b"])
 loads("quoted_commas.csv", 'text,label\n"hello, world",a\n"a ""quoted"" word",b\nplain,a\nagain,b\n', 4, ["a", "b"])
 loads("semicolon_quoted.csv", 'text;label\n"one; two";x\n"three";y\nfour;x\nfive;y\n', 4, ["x", "y"])
 loads("crlf.csv", "text,label\r\nwindows line,a\r\nanother,b\r\nthird,a\r\nfourth,b\r\n", 4, ["a", "b"])
-loads("utf8_bom.csv", codecs.BOM_UTF8 + "text,label\ncafé,drink\nthé,drink\npain,food\nriz,food\n".encode(),
-      4, ["drink", "food"], encoding="utf-8-sig")
-loads("utf8_bom_semicolon.csv", codecs.BOM_UTF8 + "Text;Label\nÉté chaud;weather\nPluie;weather\nBourse;money\n"
-      "Euro;money\n".encode(), 4, ["money", "weather"], encoding="utf-8-sig")
-loads("cp1252.csv", "text;label\nPrice 5 € – up;money\nCafé naïve;food\n“Quoted” text;money\nCrème brûlée;food\n"
-      .encode("cp1252"), 4, ["food", "money"], encoding="cp1252")
-loads("latin1.csv", "text,label\ncafé,food\nGrüße aus Köln,greeting\nsmörgåsbord,food\nhallå,greeting\n"
-      .encode("latin-1"), 4, ["food", "greeting"], encoding="cp1252")
-loads("utf16_bom_tabs.csv", "text\tlabel\nUnicode text from Excel\ta\nsecond\tb\nthird\ta\nfourth\tb\n"
-      .encode("utf-16"), 4, ["a", "b"], encoding="utf-16")
-loads("utf16_bom.tsv", "text\tlabel\nx one\ta\nx two\tb\nx three\ta\n".encode("utf-16"), 3, ["a", "b"],
-      encoding="utf-16")
-loads("emoji_cjk.csv", "text,label\n今日は良い天気 ☀️,weather\n株価が上がった 📈,money\nrain 🌧,weather\n"
-      "Börse 💶,money\n", 4, ["money", "weather"])
-loads("quoted_newlines.csv", 'text,label\n"first line\nsecond line",a\n"one\n\ntwo blank",b\nplain,a\nmore,b\n',
-      4, ["a", "b"])
+loads(
+    "utf8_bom.csv",
+    codecs.BOM_UTF8 + "text,label\ncafé,drink\nthé,drink\npain,food\nriz,food\n".encode(),
+    4,
+    ["drink", "food"],
+    encoding="utf-8-sig",
+)
+loads(
+    "utf8_bom_semicolon.csv",
+    codecs.BOM_UTF8 + "Text;Label\nÉté chaud;weather\nPluie;weather\nBourse;money\nEuro;money\n".encode(),
+    4,
+    ["money", "weather"],
+    encoding="utf-8-sig",
+)
+loads(
+    "cp1252.csv",
+    "text;label\nPrice 5 € – up;money\nCafé naïve;food\n“Quoted” text;money\nCrème brûlée;food\n".encode("cp1252"),
+    4,
+    ["food", "money"],
+    encoding="cp1252",
+)
+loads(
+    "latin1.csv",
+    "text,label\ncafé,food\nGrüße aus Köln,greeting\nsmörgåsbord,food\nhallå,greeting\n".encode("latin-1"),
+    4,
+    ["food", "greeting"],
+    encoding="cp1252",
+)
+loads(
+    "utf16_bom_tabs.csv",
+    "text\tlabel\nUnicode text from Excel\ta\nsecond\tb\nthird\ta\nfourth\tb\n".encode("utf-16"),
+    4,
+    ["a", "b"],
+    encoding="utf-16",
+)
+loads(
+    "utf16_bom.tsv", "text\tlabel\nx one\ta\nx two\tb\nx three\ta\n".encode("utf-16"), 3, ["a", "b"], encoding="utf-16"
+)
+loads(
+    "emoji_cjk.csv",
+    "text,label\n今日は良い天気 ☀️,weather\n株価が上がった 📈,money\nrain 🌧,weather\nBörse 💶,money\n",
+    4,
+    ["money", "weather"],
+)
+loads(
+    "quoted_newlines.csv",
+    'text,label\n"first line\nsecond line",a\n"one\n\ntwo blank",b\nplain,a\nmore,b\n',
+    4,
+    ["a", "b"],
+)
 loads("trailing_separators.csv", "text;label;\none;a;\ntwo;b;\nthree;a;\nfour;b;\n", 4, ["a", "b"])
 loads("empty_column_name.csv", ",text,label\n0,one,a\n1,two,b\n2,three,a\n3,four,b\n", 4, ["a", "b"])
 loads("numbers_as_text.csv", "text,label\n123,a\n456,b\n789,a\n101,b\n", 4, ["a", "b"])
-loads("na_string_labels.csv", "text,label\nnot applicable,NA\nnothing,None\nagain na,NA\nnull,None\n", 4,
-      ["NA", "None"])
-loads("consistent_trailing_space.csv", "text,label\nbuy now,spam \nhello mum,ham\nfree money,spam \nsee you,ham\n",
-      4, ["ham", "spam"])
+loads(
+    "na_string_labels.csv", "text,label\nnot applicable,NA\nnothing,None\nagain na,NA\nnull,None\n", 4, ["NA", "None"]
+)
+loads(
+    "consistent_trailing_space.csv",
+    "text,label\nbuy now,spam \nhello mum,ham\nfree money,spam \nsee you,ham\n",
+    4,
+    ["ham", "spam"],
+)
 
 # --- labels -----------------------------------------------------------------------------------
-loads("star_ratings.csv", "review,rating\nawful,1\npoor,2\nok,3\ngood,4\ngreat,5\nbad,1\nfine,3\nsuperb,5\n", 8,
-      ["1", "2", "3", "4", "5"])
-loads("product_codes.csv", "text,label\nwidget,1001\ngadget,2002\nwidget two,1001\ngizmo,30003\ngizmo two,30003\n",
-      5, ["1001", "2002", "30003"])
+loads(
+    "star_ratings.csv",
+    "review,rating\nawful,1\npoor,2\nok,3\ngood,4\ngreat,5\nbad,1\nfine,3\nsuperb,5\n",
+    8,
+    ["1", "2", "3", "4", "5"],
+)
+loads(
+    "product_codes.csv",
+    "text,label\nwidget,1001\ngadget,2002\nwidget two,1001\ngizmo,30003\ngizmo two,30003\n",
+    5,
+    ["1001", "2002", "30003"],
+)
 loads("zero_based_ids.csv", "text,label\na,0\nb,1\nc,2\nd,0\ne,1\n", 5, ["0", "1", "2"])
 loads("signed_sentiment.csv", "text,label\nbad,-1\nmeh,0\ngood,1\nworse,-1\nfine,1\n", 5, ["-1", "0", "1"])
 loads("bool_labels.csv", "text,label\nyes,true\nno,false\nsure,true\nnope,false\n", 4, ["False", "True"])
-loads("mixed_type_labels.json", json.dumps([{"text": "one", "label": 1}, {"text": "also one", "label": "1"},
-                                            {"text": "two", "label": 2.0}, {"text": "spelled", "label": "two"}]),
-      4, ["1", "2", "two"])
-loads("single_example_class.csv", "text,label\na,x\nb,x\nc,x\nd,y\ne,y\nf,y\nrare one,rare\n", 7, ["rare", "x", "y"],
-      not_evaluated=["rare"])
+loads(
+    "mixed_type_labels.json",
+    json.dumps(
+        [
+            {"text": "one", "label": 1},
+            {"text": "also one", "label": "1"},
+            {"text": "two", "label": 2.0},
+            {"text": "spelled", "label": "two"},
+        ]
+    ),
+    4,
+    ["1", "2", "two"],
+)
+loads(
+    "single_example_class.csv",
+    "text,label\na,x\nb,x\nc,x\nd,y\ne,y\nf,y\nrare one,rare\n",
+    7,
+    ["rare", "x", "y"],
+    not_evaluated=["rare"],
+)
 loads("long_text_1mb.csv", None, 4, ["long", "short"], generated=True)
-loads("records.json", json.dumps(TICKETS.rename(columns=str.lower).to_dict(orient="records")), 6,
-      ["access", "hardware"])
+loads(
+    "records.json", json.dumps(TICKETS.rename(columns=str.lower).to_dict(orient="records")), 6, ["access", "hardware"]
+)
 loads("jsonl_named_json.json", TICKETS.to_json(orient="records", lines=True), 6, ["access", "hardware"])
-loads("blank_lines.jsonl", '{"text": "a", "label": "x"}\n\n{"text": "b", "label": "y"}\n\n{"text": "c", "label": "x"}\n'
-      '{"text": "d", "label": "y"}\n\n', 4, ["x", "y"])
+loads(
+    "blank_lines.jsonl",
+    '{"text": "a", "label": "x"}\n\n{"text": "b", "label": "y"}\n\n{"text": "c", "label": "x"}\n'
+    '{"text": "d", "label": "y"}\n\n',
+    4,
+    ["x", "y"],
+)
 loads("tickets.parquet", parquet(TICKETS), 6, ["access", "hardware"])
 loads("tickets.xlsx", excel({"Tickets": TICKETS}), 6, ["access", "hardware"])
-loads("star_ratings.xlsx", excel({"Sheet1": pd.DataFrame({"review": ["awful", "great", "ok", "poor", "good", "meh"],
-                                                           "stars": [1, 5, 3, 2, 4, 3]})}), 6, ["1", "2", "3", "4", "5"],
-      options={"label_column": "stars"})
+loads(
+    "star_ratings.xlsx",
+    excel(
+        {
+            "Sheet1": pd.DataFrame(
+                {"review": ["awful", "great", "ok", "poor", "good", "meh"], "stars": [1, 5, 3, 2, 4, 3]}
+            )
+        }
+    ),
+    6,
+    ["1", "2", "3", "4", "5"],
+    options={"label_column": "stars"},
+)
 two_sheets = excel({"Notes": pd.DataFrame({"note": ["read me first"]}), "Data": TICKETS})
 refused("two_sheets.xlsx", two_sheets, "the label column is missing")  # the first sheet is the notes
 loads("two_sheets.xlsx", None, 6, ["access", "hardware"], options={"sheet": "Data"})
 loads("two_sheets.xlsx", None, 6, ["access", "hardware"], options={"sheet": "2"})
 refused("two_sheets.xlsx", None, "no sheet 'Budget'. The sheets are: 'Notes', 'Data'", options={"sheet": "Budget"})
 loads("all_one_label.csv", "text,label\na,x\nb,x\nc,x\n", 3, ["x"], train_refused="all examples have the same label")
-loads("all_singletons.csv", "text,label\na,p\nb,q\nc,r\nd,s\n", 4, ["p", "q", "r", "s"],
-      train_refused="every class has a single example")
+loads(
+    "all_singletons.csv",
+    "text,label\na,p\nb,q\nc,r\nd,s\n",
+    4,
+    ["p", "q", "r", "s"],
+    train_refused="every class has a single example",
+)
 
 # --- refused: what is wrong, and where -------------------------------------------------------
-refused("case_variants.csv", "text,label\ngreat,Positive\nfine,positive \nsuper,POSITIVE\nawful,negative\n",
-        "differ only in capitals or surrounding spaces: 'POSITIVE' (rows 3), 'Positive' (rows 1), 'positive ' (rows 2)")
-refused("space_variants.csv", "text;label\nbuy;spam\nhi;ham\nwin;spam \nyo;ham\n",
-        "'spam' (rows 1), 'spam ' (rows 3)")
+refused(
+    "case_variants.csv",
+    "text,label\ngreat,Positive\nfine,positive \nsuper,POSITIVE\nawful,negative\n",
+    "differ only in capitals or surrounding spaces: 'POSITIVE' (rows 3), 'Positive' (rows 1), 'positive ' (rows 2)",
+)
+refused("space_variants.csv", "text;label\nbuy;spam\nhi;ham\nwin;spam \nyo;ham\n", "'spam' (rows 1), 'spam ' (rows 3)")
 random.seed(11)
-refused("many_labels.csv", "text,label\n" + "".join(f"message {i},tag{i}\n" for i in range(5000)),
-        "has 5000 different values in 5000 rows: that looks like a text or id column")
-refused("float_scores.csv", "text,score\nok,0.5\ngood,0.9\nbad,0.1\n", "numbers that are not whole",
-        options={"label_column": "score"})
+refused(
+    "many_labels.csv",
+    "text,label\n" + "".join(f"message {i},tag{i}\n" for i in range(5000)),
+    "has 5000 different values in 5000 rows: that looks like a text or id column",
+)
+refused(
+    "float_scores.csv",
+    "text,score\nok,0.5\ngood,0.9\nbad,0.1\n",
+    "numbers that are not whole",
+    options={"label_column": "score"},
+)
 refused("empty.csv", b"", "the file is empty")
 refused("header_only.csv", "text,label\n", "has a header but no data rows")
 refused("whitespace_only.csv", "  \n\t\n   \n", "only blank space")
 refused("one_column.csv", "text\nhello\nworld\n", "the label column is missing")
 refused("one_column_unknown_separator.csv", "text^label\nhello^a\nworld^b\n", "the label column is missing")
 refused("empty_labels.csv", "text,label\nfine,a\nno label,\nok,b\n", "1 row(s) have an empty 'label' (rows 2)")
-refused("nan_labels.jsonl", '{"text": "a", "label": "x"}\n{"text": "b", "label": null}\n',
-        "1 row(s) have an empty 'label' (rows 2)")
-refused("ragged_rows.csv", "text,label\none,a\ntwo,b\nthree, with comma,a\n",
-        "line 4 has 3 fields but the header has 2. A text that contains ',' must be in double quotes")
-refused("unclosed_quote.csv", 'text,label\nfine,a\n"never closed,a\nb,c\n', "a double quote (\") opened near line 3 is never closed")
+refused(
+    "nan_labels.jsonl",
+    '{"text": "a", "label": "x"}\n{"text": "b", "label": null}\n',
+    "1 row(s) have an empty 'label' (rows 2)",
+)
+refused(
+    "ragged_rows.csv",
+    "text,label\none,a\ntwo,b\nthree, with comma,a\n",
+    "line 4 has 3 fields but the header has 2. A text that contains ',' must be in double quotes",
+)
+refused(
+    "unclosed_quote.csv",
+    'text,label\nfine,a\n"never closed,a\nb,c\n',
+    'a double quote (") opened near line 3 is never closed',
+)
 refused("duplicate_columns.csv", "text,text,label\na,b,x\nc,d,y\n", "'text' appear more than once")
-refused("duplicate_columns.xlsx", excel({"S": pd.DataFrame([["a", "b", "x"]], columns=["text", "t2", "label"])
-                                          .rename(columns={"t2": "text"})}), "'text' appear more than once")
+refused(
+    "duplicate_columns.xlsx",
+    excel({"S": pd.DataFrame([["a", "b", "x"]], columns=["text", "t2", "label"]).rename(columns={"t2": "text"})}),
+    "'text' appear more than once",
+)
 refused("nul_bytes.csv", b"text,label\nhello\x00world,a\nok,b\n", "line 2 contains a NUL byte")
 refused("binary_junk.csv", bytes(random.randrange(256) for _ in range(2048)), "NUL byte")
-refused("binary_no_nul.csv", bytes(random.choice([0x81, 0x8d, 0x8f, 0x90, 0x9d, 0xc3, 0x28]) for _ in range(64)),
-        "nor cp1252")
+refused(
+    "binary_no_nul.csv",
+    bytes(random.choice([0x81, 0x8D, 0x8F, 0x90, 0x9D, 0xC3, 0x28]) for _ in range(64)),
+    "nor cp1252",
+)
 refused("control_chars.csv", "text,label\nbell\x07 ring,a\nok,b\n", "line 2 has a control character (0x07)")
 refused("utf16_no_bom.csv", "text,label\nhello,a\n".encode("utf-16-le"), "UTF-16 without a byte-order mark")
-refused("json_object.json", json.dumps({"text": ["a", "b"], "label": ["x", "y"]}),
-        "must be a list of records ([{\"text\": ..., \"label\": ...}, ...]); this one holds an object with keys 'text', 'label'")
+refused(
+    "json_object.json",
+    json.dumps({"text": ["a", "b"], "label": ["x", "y"]}),
+    "must be a list of records ([{\"text\": ..., \"label\": ...}, ...]); this one holds an object with keys 'text', 'label'",
+)
 refused("json_scalar.json", "42", "this one holds a single int")
 refused("json_list_of_lists.json", json.dumps([["a", "x"], ["b", "y"]]), "item 1 is a list, not a record")
-refused("json_invalid.json", '[{"text": "a", "label": "x"},\n{"text": ', "cannot be parsed as JSON: Expecting value at line 2")
-refused("jsonl_bad_line.jsonl", '{"text": "a", "label": "x"}\n{"text": "b", "label": "y"}\n{"text": oops}\n',
-        "line 3 cannot be parsed as JSON")
+refused(
+    "json_invalid.json",
+    '[{"text": "a", "label": "x"},\n{"text": ',
+    "cannot be parsed as JSON: Expecting value at line 2",
+)
+refused(
+    "jsonl_bad_line.jsonl",
+    '{"text": "a", "label": "x"}\n{"text": "b", "label": "y"}\n{"text": oops}\n',
+    "line 3 cannot be parsed as JSON",
+)
 refused("jsonl_string_line.jsonl", '{"text": "a", "label": "x"}\n"just a string"\n', "line 2 is a str, not a record")
 tickets_parquet = parquet(TICKETS)
 refused("truncated.parquet", tickets_parquet[: len(tickets_parquet) // 2], "cannot be read as Parquet")

@@ -55,8 +55,13 @@ class LabeledTexts:
 
     def subset(self, indices) -> LabeledTexts:
         return LabeledTexts(
-            [self.texts[i] for i in indices], [self.labels[i] for i in indices],
-            self.label_names, self.source, self.fingerprint, self.skipped_rows, self.encoding,
+            [self.texts[i] for i in indices],
+            [self.labels[i] for i in indices],
+            self.label_names,
+            self.source,
+            self.fingerprint,
+            self.skipped_rows,
+            self.encoding,
         )
 
     def label_counts(self) -> dict[str, int]:
@@ -79,8 +84,9 @@ def sample_fingerprint() -> str:
     return file_sha256(SAMPLE_DATA)
 
 
-def read_source(source: str | Path, *, split: str | None = None, config: str | None = None,
-                sheet: str | int | None = None) -> Table:
+def read_source(
+    source: str | Path, *, split: str | None = None, config: str | None = None, sheet: str | int | None = None
+) -> Table:
     """A local file (readers.py) or a hub data set, as a `Table`."""
     path = Path(source)
     if not path.exists() and looks_like_hub_id(str(source)):
@@ -88,8 +94,9 @@ def read_source(source: str | Path, *, split: str | None = None, config: str | N
     return read_file(path, sheet)
 
 
-def read_table(source: str | Path, *, split: str | None = None, config: str | None = None,
-               sheet: str | int | None = None):
+def read_table(
+    source: str | Path, *, split: str | None = None, config: str | None = None, sheet: str | int | None = None
+):
     """Read a file or a hub data set into a DataFrame.
 
     Returns (frame, fingerprint, class_label_names or None)."""
@@ -126,7 +133,8 @@ def detect_columns(frame: pd.DataFrame, source: str, text_column: str | None, la
         raise DataError(
             f"{source}: the label column is missing: the file has a single column ({listing}). A labeled file "
             "needs a text column and a label column. If it has both, its separator was not recognised: "
-            "use ',', ';', tab or '|' between fields.")
+            "use ',', ';', tab or '|' between fields."
+        )
     for given, role in ((text_column, "text"), (label_column, "label")):
         if given is not None and given not in columns:
             raise DataError(f"{source}: no {role} column '{given}'. The columns are: {listing}")
@@ -188,11 +196,13 @@ def _check_variants(raw: pd.Series, source: str, column: str) -> None:
     clashes = [sorted(variants) for variants in groups.values() if len(variants) > 1]
     if clashes:
         described = "; ".join(
-            ", ".join(f"{v!r} (rows {_as_rows(raw.index[raw == v])})" for v in variants) for variants in clashes[:5])
+            ", ".join(f"{v!r} (rows {_as_rows(raw.index[raw == v])})" for v in variants) for variants in clashes[:5]
+        )
         more = f" and {len(clashes) - 5} more such groups" if len(clashes) > 5 else ""
         raise DataError(
             f"{source}: labels in column '{column}' differ only in capitals or surrounding spaces: {described}{more}. "
-            "textfit does not merge them for you: write each label the same way everywhere in the file.")
+            "textfit does not merge them for you: write each label the same way everywhere in the file."
+        )
 
 
 def _label_ids(values: pd.Series, source: str, column: str, names: list[str] | None):
@@ -205,7 +215,8 @@ def _label_ids(values: pd.Series, source: str, column: str, names: list[str] | N
         shown = ", ".join(map(str, values[fractional].unique()[:5]))
         raise DataError(
             f"{source}: column '{column}' holds numbers that are not whole ({shown}; rows {_as_rows(values.index[fractional])}). "
-            "textfit learns categories: a column of scores or measurements cannot be the label column.")
+            "textfit learns categories: a column of scores or measurements cannot be the label column."
+        )
     raw = values.map(_label_text).astype(str)
     _check_variants(raw, source, column)
     text = raw.str.strip()
@@ -216,12 +227,19 @@ def _label_ids(values: pd.Series, source: str, column: str, names: list[str] | N
         outside = ids[(ids < 0) | (ids >= len(names))]
         if len(outside):
             counted_from_one = set(ids) <= set(range(1, len(names) + 1))
-            hint = (f". They look counted from 1: textfit counts ids from 0 ({names[0]} is 0), so subtract 1 from "
-                    "the column, or write the names themselves in it") if counted_from_one else ""
+            hint = (
+                (
+                    f". They look counted from 1: textfit counts ids from 0 ({names[0]} is 0), so subtract 1 from "
+                    "the column, or write the names themselves in it"
+                )
+                if counted_from_one
+                else ""
+            )
             raise DataError(
                 f"{source}: label id(s) {', '.join(map(str, sorted(set(outside))[:10]))} in column '{column}' "
                 f"(rows {_as_rows(outside.index)}) are outside the {len(names)} known labels "
-                f"(ids 0..{len(names) - 1}: {', '.join(names)}){hint}")
+                f"(ids 0..{len(names) - 1}: {', '.join(names)}){hint}"
+            )
         return ids.tolist(), list(names)
     if not names:
         distinct = text.nunique()
@@ -230,7 +248,8 @@ def _label_ids(values: pd.Series, source: str, column: str, names: list[str] | N
                 f"{source}: column '{column}' has {distinct} different values in {len(text)} rows: that looks like a "
                 f"text or id column picked as the label column by mistake (textfit refuses more than "
                 f"{MAX_DISTINCT_LABELS} labels when most rows have one of their own). Name the label column "
-                "with --label-column.")
+                "with --label-column."
+            )
         if whole and set(numbers := text.map(int)) == set(range(distinct)):
             return numbers.tolist(), [str(i) for i in range(distinct)]
     vocabulary = list(names) if names else sorted(set(text), key=_natural)
@@ -240,7 +259,8 @@ def _label_ids(values: pd.Series, source: str, column: str, names: list[str] | N
         raise DataError(
             f"{source}: label(s) {', '.join(repr(v) for v in sorted(set(unknown))[:10])} in column "
             f"'{column}' (rows {_as_rows(unknown.index)}) are not among the known labels: "
-            f"{', '.join(vocabulary)}")
+            f"{', '.join(vocabulary)}"
+        )
     return text.map(index).tolist(), vocabulary
 
 
@@ -288,8 +308,13 @@ def load_data(
     frame = frame[keep]  # keeps the original index, so later errors still name the right rows
     ids, names = _label_ids(frame[label_column], source, label_column, names)
     return LabeledTexts(
-        texts=frame[text_column].astype(str).tolist(), labels=ids, label_names=names,
-        source=source, fingerprint=table.fingerprint, skipped_rows=skipped, encoding=table.encoding,
+        texts=frame[text_column].astype(str).tolist(),
+        labels=ids,
+        label_names=names,
+        source=source,
+        fingerprint=table.fingerprint,
+        skipped_rows=skipped,
+        encoding=table.encoding,
     )
 
 
@@ -356,11 +381,14 @@ def check_trainable(data: LabeledTexts) -> None:
     counts = Counter(data.labels)
     if len(counts) < 2:
         only = data.label_names[next(iter(counts))] if counts else "none"
-        raise DataError(f"{data.source}: all examples have the same label ('{only}'); a classifier needs at least two classes")
+        raise DataError(
+            f"{data.source}: all examples have the same label ('{only}'); a classifier needs at least two classes"
+        )
     if max(counts.values()) < 2:
         raise DataError(
             f"{data.source}: every class has a single example ({len(counts)} classes in {len(data)} rows): "
-            "give each class at least two, or check that the label column is the right one.")
+            "give each class at least two, or check that the label column is the right one."
+        )
 
 
 def check_eval_labels(train: LabeledTexts, evaluation: LabeledTexts) -> list[str]:
@@ -379,22 +407,39 @@ def load_train_eval(config) -> tuple[LabeledTexts, LabeledTexts]:
     if not config.data:
         raise DataError("no training data given")
     options = dict(text_column=config.text_column, label_column=config.label_column, skip_bad_rows=config.skip_bad_rows)
-    data = load_data(config.data, label_names=config.label_names, split=config.split, config=config.data_config,
-                     sheet=config.sheet, **options)
+    data = load_data(
+        config.data,
+        label_names=config.label_names,
+        split=config.split,
+        config=config.data_config,
+        sheet=config.sheet,
+        **options,
+    )
     log_skipped(data)
     check_trainable(data)
     if config.eval_data:
-        evaluation = load_data(config.eval_data, label_names=data.label_names, config=config.data_config,
-                               split=config.eval_data_split or "validation", sheet=config.eval_sheet, **options)
+        evaluation = load_data(
+            config.eval_data,
+            label_names=data.label_names,
+            config=config.data_config,
+            split=config.eval_data_split or "validation",
+            sheet=config.eval_sheet,
+            **options,
+        )
         train = data
     else:
         train, evaluation = stratified_split(data, config.eval_split, config.seed)
         if singles := single_example_classes(data):
-            log.warning("%d class(es) have a single example, used for training only and left out of the evaluation: %s",
-                        len(singles), ", ".join(f"'{name}' (row {row})" for name, row in singles.items()))
+            log.warning(
+                "%d class(es) have a single example, used for training only and left out of the evaluation: %s",
+                len(singles),
+                ", ".join(f"'{name}' (row {row})" for name, row in singles.items()),
+            )
     for name, subset, size in (("train", train, config.train_size), ("test", evaluation, config.test_size)):
         if size is not None and size > len(subset):
-            log.warning("--%s-size %d is more than the %d examples available; using all of them", name, size, len(subset))
+            log.warning(
+                "--%s-size %d is more than the %d examples available; using all of them", name, size, len(subset)
+            )
     if config.train_size:
         train = sample(train, config.train_size, config.seed)
     if config.test_size:

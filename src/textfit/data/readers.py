@@ -21,14 +21,27 @@ import pandas as pd
 from ..errors import DataError
 
 FORMATS = {
-    ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-    ".json": "json", ".parquet": "parquet", ".pq": "parquet", ".xlsx": "excel", ".xlsm": "excel",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
 }
 SEPARATORS = (",", ";", "\t", "|")
 """Tried in this order; the first that splits the header and keeps most lines the same width wins."""
 SNIFF_CHARS = 64 * 1024
-BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
-        (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 """Characters no text file has (tab, newline, vertical tab, form feed and carriage return are fine)."""
 FALLBACK = "cp1252"
@@ -53,9 +66,13 @@ def line_of(raw: bytes | str, offset: int) -> int:
     return raw[:offset].count(b"\n" if isinstance(raw, bytes) else "\n") + 1
 
 
-SIGNATURES = {b"PK\x03\x04": "a zip archive (an Excel .xlsx workbook is one)", b"PAR1": "a Parquet file",
-              b"\xd0\xcf\x11\xe0": "an old Office file (Excel 97-2003 .xls?)", b"%PDF": "a PDF document",
-              b"\x1f\x8b": "a gzip archive"}
+SIGNATURES = {
+    b"PK\x03\x04": "a zip archive (an Excel .xlsx workbook is one)",
+    b"PAR1": "a Parquet file",
+    b"\xd0\xcf\x11\xe0": "an old Office file (Excel 97-2003 .xls?)",
+    b"%PDF": "a PDF document",
+    b"\x1f\x8b": "a gzip archive",
+}
 
 
 def signature(head: bytes) -> str | None:
@@ -84,14 +101,21 @@ def decode(raw: bytes, path: Path) -> tuple[str, str, str | None]:
             try:
                 return raw.decode(encoding), encoding, None
             except UnicodeDecodeError as exc:
-                raise DataError(f"{path}: starts with a {encoding.upper()} byte-order mark but byte {exc.start} is "
-                                f"not valid {encoding.upper()}. Save the file as UTF-8 and try again.") from None
+                raise DataError(
+                    f"{path}: starts with a {encoding.upper()} byte-order mark but byte {exc.start} is "
+                    f"not valid {encoding.upper()}. Save the file as UTF-8 and try again."
+                ) from None
     if (nul := raw.find(b"\0")) >= 0:
         what = signature(raw[:8])
-        raise DataError(f"{path}: line {line_of(raw, nul)} contains a NUL byte: "
-                        + (f"this is {what}, not a text file" if what else
-                           "this is not a text file (or it is UTF-16 without a byte-order mark)")
-                        + ". Save the data as CSV (UTF-8) or Excel and try again.")
+        raise DataError(
+            f"{path}: line {line_of(raw, nul)} contains a NUL byte: "
+            + (
+                f"this is {what}, not a text file"
+                if what
+                else "this is not a text file (or it is UTF-16 without a byte-order mark)"
+            )
+            + ". Save the data as CSV (UTF-8) or Excel and try again."
+        )
     try:
         text, encoding, note = raw.decode("utf-8"), "utf-8", None
     except UnicodeDecodeError as exc:
@@ -101,13 +125,18 @@ def decode(raw: bytes, path: Path) -> tuple[str, str, str | None]:
         except UnicodeDecodeError:
             raise DataError(
                 f"{path}: line {line} has bytes that are not valid UTF-8 (byte {byte:#04x} at offset {exc.start}), "
-                f"nor {FALLBACK}. Save the file as UTF-8 and try again.") from None
+                f"nor {FALLBACK}. Save the file as UTF-8 and try again."
+            ) from None
         encoding = FALLBACK
-        note = (f"{path} is not UTF-8 (line {line} has byte {byte:#04x}); read it as {FALLBACK} (Windows, Western "
-                "European). If accents or symbols look wrong, save the file as UTF-8.")
+        note = (
+            f"{path} is not UTF-8 (line {line} has byte {byte:#04x}); read it as {FALLBACK} (Windows, Western "
+            "European). If accents or symbols look wrong, save the file as UTF-8."
+        )
     if bad := CONTROL.search(text):
-        raise DataError(f"{path}: line {line_of(text, bad.start())} has a control character ({ord(bad.group()):#04x}): "
-                        "this does not look like a text file.")
+        raise DataError(
+            f"{path}: line {line_of(text, bad.start())} has a control character ({ord(bad.group()):#04x}): "
+            "this does not look like a text file."
+        )
     return text, encoding, note
 
 
@@ -156,7 +185,8 @@ def check_widths(text: str, separator: str, path: Path) -> list[str]:
                 shown = "tab" if separator == "\t" else f"'{separator}'"
                 raise DataError(
                     f"{path}: line {reader.line_num} has {len(row)} fields but the header has {len(header)}. "
-                    f"A text that contains {shown} must be in double quotes.")
+                    f"A text that contains {shown} must be in double quotes."
+                )
     except csv.Error as exc:
         raise DataError(f"{path}: line {reader.line_num} cannot be parsed as CSV: {exc}") from None
     return header or []
@@ -167,8 +197,10 @@ def check_header(names: list, path: Path) -> None:
     named = [str(n) for n in names if not _blank(n)]
     repeated = sorted({n for n in named if named.count(n) > 1})
     if repeated:
-        raise DataError(f"{path}: column name(s) {', '.join(repr(n) for n in repeated)} appear more than once; "
-                        "rename them so each column has its own name.")
+        raise DataError(
+            f"{path}: column name(s) {', '.join(repr(n) for n in repeated)} appear more than once; "
+            "rename them so each column has its own name."
+        )
 
 
 def _blank(value) -> bool:
@@ -187,8 +219,10 @@ def read_csv(text: str, separator: str | None, path: Path) -> pd.DataFrame:
     except (pd.errors.ParserError, ValueError) as exc:
         message = str(exc).strip()
         if opened := re.search(r"EOF inside string starting at row (\d+)", message):  # row 0 = the header
-            raise DataError(f"{path}: a double quote (\") opened near line {int(opened.group(1)) + 1} is never "
-                            "closed. Close it, or double a quote that is part of a text (\"\").") from None
+            raise DataError(
+                f'{path}: a double quote (") opened near line {int(opened.group(1)) + 1} is never '
+                'closed. Close it, or double a quote that is part of a text ("").'
+            ) from None
         raise DataError(f"{path}: cannot be parsed as CSV: {message}") from None
 
 
@@ -199,14 +233,20 @@ def read_json_records(text: str, path: Path, lines: bool) -> pd.DataFrame:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
             if not (exc.msg == "Extra data" and text.lstrip().startswith("{")):  # else: JSON Lines named .json
-                raise DataError(f"{path}: cannot be parsed as JSON: {exc.msg} at line {exc.lineno}, "
-                                f"column {exc.colno}") from None
+                raise DataError(
+                    f"{path}: cannot be parsed as JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+                ) from None
         else:
             if not isinstance(value, list):
-                found = f"an object with keys {', '.join(map(repr, list(value)[:5]))}" if isinstance(value, dict) \
+                found = (
+                    f"an object with keys {', '.join(map(repr, list(value)[:5]))}"
+                    if isinstance(value, dict)
                     else f"a single {type(value).__name__}"
-                raise DataError(f'{path}: a JSON data file must be a list of records ([{{"text": ..., "label": ...}}, ...]); '
-                                f"this one holds {found}.")
+                )
+                raise DataError(
+                    f'{path}: a JSON data file must be a list of records ([{{"text": ..., "label": ...}}, ...]); '
+                    f"this one holds {found}."
+                )
             return _records(value, path, "item")
     records, numbers = [], []
     for number, line in enumerate(text.split("\n"), start=1):  # not splitlines(): JSON strings may hold U+2028
@@ -224,8 +264,10 @@ def _records(values: list, path: Path, unit: str, numbers: list[int] | None = No
     for i, value in enumerate(values):
         if not isinstance(value, dict):
             where = numbers[i] if numbers else i + 1
-            raise DataError(f'{path}: {unit} {where} is a {type(value).__name__}, not a record '
-                            f'({{"text": ..., "label": ...}}); each {unit} must be one object.')
+            raise DataError(
+                f"{path}: {unit} {where} is a {type(value).__name__}, not a record "
+                f'({{"text": ..., "label": ...}}); each {unit} must be one object.'
+            )
     return pd.DataFrame.from_records(values) if values else pd.DataFrame()
 
 
@@ -237,8 +279,10 @@ def choose_sheet(names: list[str], sheet: str | int | None, path: Path) -> str:
         return str(sheet)
     if str(sheet).isdigit() and 1 <= int(sheet) <= len(names):
         return names[int(sheet) - 1]
-    raise DataError(f"{path}: no sheet {str(sheet)!r}. The sheets are: {', '.join(map(repr, names))} "
-                    "(give a name, or a position counted from 1)")
+    raise DataError(
+        f"{path}: no sheet {str(sheet)!r}. The sheets are: {', '.join(map(repr, names))} "
+        "(give a name, or a position counted from 1)"
+    )
 
 
 def read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
@@ -249,9 +293,11 @@ def read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
         raise DataError("reading Excel files needs openpyxl: pip install openpyxl") from None
     except Exception as exc:  # zipfile, openpyxl and XML errors, all meaning "not a workbook"
         what = looks_like(path.read_bytes()[:512])
-        raise DataError(f"{path}: is not a readable Excel workbook ({type(exc).__name__}: {exc})"
-                        + (f"; it looks like {what}" if what and "zip" not in what else "")
-                        + ". Open it in Excel and save it again as .xlsx, or as CSV.") from None
+        raise DataError(
+            f"{path}: is not a readable Excel workbook ({type(exc).__name__}: {exc})"
+            + (f"; it looks like {what}" if what and "zip" not in what else "")
+            + ". Open it in Excel and save it again as .xlsx, or as CSV."
+        ) from None
     with workbook:
         chosen = choose_sheet(workbook.sheet_names, sheet, path)
         try:
@@ -271,8 +317,11 @@ def read_parquet(path: Path) -> pd.DataFrame:
         raise DataError(f"reading Parquet files needs pyarrow: {exc}") from None
     except Exception as exc:  # pyarrow raises its own types
         what = looks_like(path.read_bytes()[:512])
-        hint = (f"It looks like {what}." if what and "Parquet" not in what
-                else "A file copied or downloaded only in part reads like this.")
+        hint = (
+            f"It looks like {what}."
+            if what and "Parquet" not in what
+            else "A file copied or downloaded only in part reads like this."
+        )
         raise DataError(f"{path}: cannot be read as Parquet ({type(exc).__name__}: {exc}). {hint}") from None
 
 
@@ -285,12 +334,15 @@ def read_file(path: str | Path, sheet: str | int | None = None) -> Table:
         raise DataError(f"data file not found: {path}")
     suffix = path.suffix.lower()
     if suffix == ".xls":
-        raise DataError(f"{path}: the old Excel format (.xls, Excel 97-2003) is not read. Open it in Excel and "
-                        "save it as an Excel Workbook (.xlsx) or as CSV UTF-8.")
+        raise DataError(
+            f"{path}: the old Excel format (.xls, Excel 97-2003) is not read. Open it in Excel and "
+            "save it as an Excel Workbook (.xlsx) or as CSV UTF-8."
+        )
     kind = FORMATS.get(suffix)
     if kind is None:
-        raise DataError(f"{path}: unknown format '{path.suffix or '(no extension)'}'. "
-                        f"Supported: {', '.join(sorted(FORMATS))}")
+        raise DataError(
+            f"{path}: unknown format '{path.suffix or '(no extension)'}'. Supported: {', '.join(sorted(FORMATS))}"
+        )
     raw = path.read_bytes()
     if not raw:
         raise DataError(f"{path}: the file is empty")

@@ -17,14 +17,14 @@ from __future__ import annotations
 import codecs
 import hashlib
 import io
-import logging
 import json
+import logging
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -49,11 +49,17 @@ class Source:
     def __init__(self, path: str | Path, sheet: str | int | None = None):
         self.path = Path(path)
         if self.path.is_dir():
-            self.files = sorted(p for p in self.path.iterdir() if p.is_file() and not p.name.startswith((".", "_"))
-                                and (p.suffix.lower() in FORMATS or p.suffix.lower() == ".txt"))
+            self.files = sorted(
+                p
+                for p in self.path.iterdir()
+                if p.is_file()
+                and not p.name.startswith((".", "_"))
+                and (p.suffix.lower() in FORMATS or p.suffix.lower() == ".txt")
+            )
             if not self.files:
-                raise DataError(f"{self.path}: the folder holds no data files "
-                                "(CSV, TSV, JSON Lines, Parquet, .txt, .xlsx)")
+                raise DataError(
+                    f"{self.path}: the folder holds no data files (CSV, TSV, JSON Lines, Parquet, .txt, .xlsx)"
+                )
         elif self.path.is_file():
             self.files = [self.path]
         else:
@@ -91,8 +97,10 @@ def kind(path: Path) -> str:
     if suffix == ".txt":
         return "txt"
     if suffix not in FORMATS:
-        raise DataError(f"{path}: unknown format '{path.suffix or '(no extension)'}'. "
-                        f"Supported: {', '.join(sorted([*FORMATS, '.txt']))}")
+        raise DataError(
+            f"{path}: unknown format '{path.suffix or '(no extension)'}'. "
+            f"Supported: {', '.join(sorted([*FORMATS, '.txt']))}"
+        )
     return FORMATS[suffix]
 
 
@@ -129,7 +137,7 @@ def sniff(path: Path) -> tuple[str, str]:
             except UnicodeDecodeError:
                 break  # decode() words the error
     if not whole:
-        raw = raw[:raw.rfind(b"\n") + 1] or raw  # not mid-character
+        raw = raw[: raw.rfind(b"\n") + 1] or raw  # not mid-character
     text, encoding, note = decode(raw, path)
     if note:
         log.warning(note)
@@ -144,9 +152,11 @@ def first_bad_line(path: Path, encoding: str) -> str:
             try:
                 line += decoder.decode(chunk).count("\n")
             except UnicodeDecodeError as exc:
-                line += chunk[:exc.start].decode(encoding, errors="replace").count("\n")
-                return (f"line {line} has bytes that are not valid {encoding.upper()} (byte {chunk[exc.start]:#04x} at "
-                        f"offset {offset + exc.start})")
+                line += chunk[: exc.start].decode(encoding, errors="replace").count("\n")
+                return (
+                    f"line {line} has bytes that are not valid {encoding.upper()} (byte {chunk[exc.start]:#04x} at "
+                    f"offset {offset + exc.start})"
+                )
             offset += len(chunk)
     return f"it has bytes that are not valid {encoding.upper()}"
 
@@ -163,10 +173,13 @@ def read_csv_file(source: Source, path: Path) -> Iterator[pd.DataFrame]:
         source._handle = handle
         try:
             reader = csv.open_csv(
-                handle, read_options=csv.ReadOptions(encoding="utf8" if encoding == "utf-8" else encoding,
-                                                     use_threads=False),  # row numbers in errors
+                handle,
+                read_options=csv.ReadOptions(
+                    encoding="utf8" if encoding == "utf-8" else encoding, use_threads=False
+                ),  # row numbers in errors
                 parse_options=csv.ParseOptions(delimiter=separator, newlines_in_values=True),
-                convert_options=csv.ConvertOptions(column_types={name: pa.string() for name in header}))
+                convert_options=csv.ConvertOptions(column_types={name: pa.string() for name in header}),
+            )
             for batch in reader:
                 yield batch.to_pandas()
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
@@ -180,8 +193,10 @@ def csv_error(path: Path, exc: Exception, encoding: str, separator: str) -> Data
     if width := re.search(r"Row #(\d+): Expected (\d+) columns, got (\d+)", message):
         line, expected, got = width.groups()
         shown = "tab" if separator == "\t" else f"'{separator}'"
-        return DataError(f"{path}: line {line} has {got} fields but the header has {expected}. "
-                         f"A text that contains {shown} must be in double quotes.")
+        return DataError(
+            f"{path}: line {line} has {got} fields but the header has {expected}. "
+            f"A text that contains {shown} must be in double quotes."
+        )
     return DataError(f"{path}: cannot be parsed as CSV: {message}")
 
 
@@ -204,8 +219,9 @@ def read_lines_file(source: Source, path: Path) -> Iterator[pd.DataFrame]:
                     yield frame()
                     rows = []
         except UnicodeDecodeError:
-            raise DataError(f"{path}: {first_bad_line(path, encoding)}. "
-                            "Save the file as UTF-8 and try again.") from None
+            raise DataError(
+                f"{path}: {first_bad_line(path, encoding)}. Save the file as UTF-8 and try again."
+            ) from None
     if rows:
         yield frame()
 
@@ -216,8 +232,10 @@ def _record(line: str, path: Path, number: int) -> dict:
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: line {number} cannot be parsed as JSON: {exc.msg} (column {exc.colno})") from None
     if not isinstance(record, dict):
-        raise DataError(f'{path}: line {number} is a {type(record).__name__}, not a record ({{"text": ...}}); '
-                        "each line must be one object.")
+        raise DataError(
+            f'{path}: line {number} is a {type(record).__name__}, not a record ({{"text": ...}}); '
+            "each line must be one object."
+        )
     return record
 
 
@@ -228,8 +246,10 @@ def read_parquet_file(source: Source, path: Path) -> Iterator[pd.DataFrame]:
         for batch in pq.ParquetFile(path).iter_batches(batch_size=8192):
             yield batch.to_pandas()
     except Exception as exc:  # pyarrow raises its own types
-        raise DataError(f"{path}: cannot be read as Parquet ({type(exc).__name__}: {exc}). "
-                        "A file copied or downloaded only in part reads like this.") from None
+        raise DataError(
+            f"{path}: cannot be read as Parquet ({type(exc).__name__}: {exc}). "
+            "A file copied or downloaded only in part reads like this."
+        ) from None
 
 
 def _parquet_rows(path: Path) -> int:
@@ -248,8 +268,10 @@ def read_excel_file(source: Source, path: Path) -> Iterator[pd.DataFrame]:
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # zipfile, openpyxl and XML errors: not a workbook
-        raise DataError(f"{path}: is not a readable Excel workbook ({type(exc).__name__}: {exc}). "
-                        "Open it in Excel and save it again as .xlsx, or as CSV.") from None
+        raise DataError(
+            f"{path}: is not a readable Excel workbook ({type(exc).__name__}: {exc}). "
+            "Open it in Excel and save it again as .xlsx, or as CSV."
+        ) from None
     try:
         rows = workbook[choose_sheet(workbook.sheetnames, source.sheet, path)].iter_rows(values_only=True)
         header = list(next(rows, ()))
@@ -258,7 +280,7 @@ def read_excel_file(source: Source, path: Path) -> Iterator[pd.DataFrame]:
         pending = []
         for row in rows:
             if any(value is not None for value in row):
-                pending.append(row[:len(columns)])
+                pending.append(row[: len(columns)])
             if len(pending) == 4096:
                 yield pd.DataFrame.from_records(pending, columns=columns)
                 pending = []
@@ -273,8 +295,15 @@ def read_whole_file(source: Source, path: Path) -> Iterator[pd.DataFrame]:
     yield read_file(path).frame
 
 
-FILE_READERS = {"csv": read_csv_file, "tsv": read_csv_file, "jsonl": read_lines_file, "txt": read_lines_file,
-                "parquet": read_parquet_file, "excel": read_excel_file, "json": read_whole_file}
+FILE_READERS = {
+    "csv": read_csv_file,
+    "tsv": read_csv_file,
+    "jsonl": read_lines_file,
+    "txt": read_lines_file,
+    "parquet": read_parquet_file,
+    "excel": read_excel_file,
+    "json": read_whole_file,
+}
 
 
 def _ends_sha256(path: Path, size: int = 1 << 20) -> str:
@@ -309,8 +338,10 @@ def check_fits(output: Path, rows: int | None) -> None:
 
 
 def excel_too_long(output: Path, why: str) -> str:
-    return (f"{output.name}: an Excel sheet holds at most {EXCEL_MAX_ROWS:,} rows (header included) and {why}; "
-            "write .csv or .parquet instead")
+    return (
+        f"{output.name}: an Excel sheet holds at most {EXCEL_MAX_ROWS:,} rows (header included) and {why}; "
+        "write .csv or .parquet instead"
+    )
 
 
 def open_sink(output: Path, partial: Path, position: int):
@@ -344,8 +375,12 @@ class TextSink:
             text = frame.to_json(orient="records", lines=True, force_ascii=False, date_format="iso")
             text = text if text.endswith("\n") else text + "\n"
         else:
-            text = frame.to_csv(index=False, header=self.file.tell() == 0, lineterminator="\n",
-                                sep="\t" if self.format == ".tsv" else ",")
+            text = frame.to_csv(
+                index=False,
+                header=self.file.tell() == 0,
+                lineterminator="\n",
+                sep="\t" if self.format == ".tsv" else ",",
+            )
         self.file.write(text.encode("utf-8"))
         self.file.flush()
         os.fsync(self.file.fileno())
@@ -393,8 +428,10 @@ class ParquetSink:
         try:
             table = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
         except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as exc:
-            raise DataError(f"a column changes type part-way through the input ({exc}); Parquet needs one type a "
-                            "column: write .csv or .jsonl instead") from None
+            raise DataError(
+                f"a column changes type part-way through the input ({exc}); Parquet needs one type a "
+                "column: write .csv or .jsonl instead"
+            ) from None
         target = self.folder / f"part-{self.parts:06d}.parquet"
         written = target.with_suffix(".tmp")
         pq.write_table(table, written)
@@ -462,15 +499,16 @@ class ExcelSink:
         if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value):
             return None
         if isinstance(value, (list, dict, np.ndarray)):  # nested JSON Lines values
-            value = json.dumps(value.tolist() if isinstance(value, np.ndarray) else value, ensure_ascii=False,
-                               default=str)
+            value = json.dumps(
+                value.tolist() if isinstance(value, np.ndarray) else value, ensure_ascii=False, default=str
+            )
         elif isinstance(value, datetime) and value.tzinfo is not None:  # Excel has no time zones
             value = value.isoformat()
         elif isinstance(value, bytes):
             value = value.decode("utf-8", errors="replace")
         if not isinstance(value, str):
             return value
-        value = self.illegal.sub("", value)[:self.MAX_CHARS]
+        value = self.illegal.sub("", value)[: self.MAX_CHARS]
         if not value.startswith("=") and value not in self.error_codes:
             return value
         cell = self.text_cell(self.sheet, value=value)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .labeled import TEXT_COLUMN_NAMES, is_text_column, read_table
 from ..errors import DataError
+from .labeled import TEXT_COLUMN_NAMES, is_text_column, read_table
 from .readers import decode
 
 log = logging.getLogger("textfit")
@@ -67,8 +67,10 @@ def read_texts(path: str | Path, text_column: str | None = None, sheet: str | in
     empty = empty_texts(frame[text_column])
     if empty.any():
         rows = ", ".join(str(i + 1) for i in empty.to_numpy().nonzero()[0][:10])
-        raise DataError(f"{path}: empty text in column '{text_column}' (rows {rows}); "
-                        "`--output FILE` keeps such rows with an empty prediction")
+        raise DataError(
+            f"{path}: empty text in column '{text_column}' (rows {rows}); "
+            "`--output FILE` keeps such rows with an empty prediction"
+        )
     return frame[text_column].astype(str).tolist()
 
 

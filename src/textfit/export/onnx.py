@@ -14,14 +14,14 @@ import json
 import logging
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
+from ..errors import ModelError
 from ..model.backends import make_session, onnx_path, require_extra
 from ..model.classifier import RUN_RECORD
-from ..errors import ModelError
 
 log = logging.getLogger("textfit")
 
@@ -44,8 +44,12 @@ VERIFY_TEXTS = (
 
 
 # --- exporting --------------------------------------------------------------------------------
-def export_onnx(folder: str | Path, quantize: str | None = None, opset: int = OPSET,
-                calibration: str | Path | Sequence[str] | None = None) -> list[Path]:
+def export_onnx(
+    folder: str | Path,
+    quantize: str | None = None,
+    opset: int = OPSET,
+    calibration: str | Path | Sequence[str] | None = None,
+) -> list[Path]:
     """Write `model.onnx` (and `model.int8.onnx` with quantize="int8") into a trained model folder.
 
     int8 calibrates on `calibration` (a file of texts, or the texts; default: the embedded sample
@@ -84,8 +88,9 @@ def export_onnx(folder: str | Path, quantize: str | None = None, opset: int = OP
         int8 = onnx_path(folder, quantized=True)
         done = _quantize_int8(fp32, int8, batches)
         check = _verify(int8, reference_batch, reference, strict=False)
-        entries["onnx-int8"] = _entry(int8, opset, time.perf_counter() - start, input_names, check,
-                                      **done, calibration=described)
+        entries["onnx-int8"] = _entry(
+            int8, opset, time.perf_counter() - start, input_names, check, **done, calibration=described
+        )
         written.append(int8)
 
     _record_exports(folder, entries)
@@ -120,9 +125,17 @@ def _export_fp32(folder: Path, classifier, target: Path, opset: int) -> list[str
     try:
         with warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter("ignore")  # tracer and deprecation chatter; the result is verified below
-            torch.onnx.export(LogitsOnly(model), args, str(partial), input_names=names, output_names=["logits"],
-                              dynamic_axes=dynamic_axes, opset_version=opset, do_constant_folding=True,
-                              dynamo=False)
+            torch.onnx.export(
+                LogitsOnly(model),
+                args,
+                str(partial),
+                input_names=names,
+                output_names=["logits"],
+                dynamic_axes=dynamic_axes,
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamo=False,
+            )
     except Exception as exc:
         partial.unlink(missing_ok=True)
         raise ModelError(f"ONNX export of {folder} failed: {type(exc).__name__}: {exc}") from None
@@ -146,8 +159,10 @@ def calibration_batches(classifier, calibration: str | Path | Sequence[str] | No
     if len(texts) > CALIBRATION_TEXTS:
         picked = np.random.default_rng(0).choice(len(texts), CALIBRATION_TEXTS, replace=False)
         texts = [texts[i] for i in sorted(picked)]
-    batches = [classifier._encode(texts[start:start + CALIBRATION_BATCH])
-               for start in range(0, len(texts), CALIBRATION_BATCH)]
+    batches = [
+        classifier._encode(texts[start : start + CALIBRATION_BATCH])
+        for start in range(0, len(texts), CALIBRATION_BATCH)
+    ]
     return batches, f"{len(texts)} text{'' if len(texts) == 1 else 's'} from {described}"
 
 

@@ -43,8 +43,7 @@ SCALE_RANGE = (1e-2, 1e3)  # keeps a dead channel or a zero weight row from prod
 def weighted_matmuls(graph) -> list:
     """The MatMul nodes whose second input is a constant 2-D weight (the ones worth quantising)."""
     shapes = {init.name: list(init.dims) for init in graph.initializer}
-    return [node for node in graph.node
-            if node.op_type == "MatMul" and len(shapes.get(node.input[1], [])) == 2]
+    return [node for node in graph.node if node.op_type == "MatMul" and len(shapes.get(node.input[1], [])) == 2]
 
 
 def is_down_projection(node, graph) -> bool:
@@ -59,12 +58,12 @@ def activation_maxima(model, batches: list[dict[str, np.ndarray]], tensors: list
 
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
-    probe.graph.output.extend(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
-                              for name in tensors)
+    probe.graph.output.extend(
+        onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in tensors
+    )
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    session = ort.InferenceSession(probe.SerializeToString(), sess_options=options,
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(probe.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"])
     inputs = [i.name for i in session.get_inputs()]
     maxima: dict[str, np.ndarray] = {}
     for batch in batches:
@@ -97,7 +96,7 @@ def smooth(graph, nodes: list, maxima: dict[str, np.ndarray], alpha: float = ALP
             continue  # a weight shared with another input cannot take this input's scales
         weights = [numpy_helper.to_array(initializers[node.input[1]]) for node in group]
         weight_max = np.max([np.abs(w).max(axis=1) for w in weights], axis=0)
-        scales = (maxima[activation] ** alpha / np.maximum(weight_max, 1e-8) ** (1 - alpha))
+        scales = maxima[activation] ** alpha / np.maximum(weight_max, 1e-8) ** (1 - alpha)
         scales = np.clip(scales, *SCALE_RANGE).astype(np.float32)
         inverse = numpy_helper.from_array(1.0 / scales, f"{activation}/smooth_inverse")
         graph.initializer.append(inverse)
@@ -129,8 +128,11 @@ def diagonal_to_mul(graph, node) -> None:
 
 
 def is_diagonal(weight: np.ndarray) -> bool:
-    return weight.shape[0] == weight.shape[1] and bool(weight.any()) and not np.count_nonzero(
-        weight - np.diag(np.diagonal(weight)))
+    return (
+        weight.shape[0] == weight.shape[1]
+        and bool(weight.any())
+        and not np.count_nonzero(weight - np.diag(np.diagonal(weight)))
+    )
 
 
 def split_outlier_channels(graph, node, channels: np.ndarray) -> str:
@@ -144,24 +146,45 @@ def split_outlier_channels(graph, node, channels: np.ndarray) -> str:
     mask = np.ones(weight.shape[0], dtype=np.float32)
     mask[channels] = 0.0
     prefix, x, y = node.name, node.input[0], node.output[0]
-    graph.initializer.extend([
-        numpy_helper.from_array(mask, f"{prefix}/inlier_mask"),
-        numpy_helper.from_array(channels.astype(np.int64), f"{prefix}/outlier_channels"),
-        numpy_helper.from_array(weight[channels], f"{prefix}/outlier_weight"),
-    ])
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(mask, f"{prefix}/inlier_mask"),
+            numpy_helper.from_array(channels.astype(np.int64), f"{prefix}/outlier_channels"),
+            numpy_helper.from_array(weight[channels], f"{prefix}/outlier_weight"),
+        ]
+    )
     outlier_matmul = f"{prefix}/outliers/MatMul"
     position = list(graph.node).index(node)
-    graph.node.insert(position, helper.make_node("Mul", [x, f"{prefix}/inlier_mask"], [f"{prefix}/inliers"],
-                                                 name=f"{prefix}/inliers/Mul"))
-    graph.node.insert(position + 1, helper.make_node("Gather", [x, f"{prefix}/outlier_channels"],
-                                                     [f"{prefix}/outliers"], name=f"{prefix}/outliers/Gather", axis=-1))
-    graph.node.insert(position + 2, helper.make_node("MatMul", [f"{prefix}/outliers", f"{prefix}/outlier_weight"],
-                                                     [f"{prefix}/outlier_part"], name=outlier_matmul))
+    graph.node.insert(
+        position,
+        helper.make_node("Mul", [x, f"{prefix}/inlier_mask"], [f"{prefix}/inliers"], name=f"{prefix}/inliers/Mul"),
+    )
+    graph.node.insert(
+        position + 1,
+        helper.make_node(
+            "Gather",
+            [x, f"{prefix}/outlier_channels"],
+            [f"{prefix}/outliers"],
+            name=f"{prefix}/outliers/Gather",
+            axis=-1,
+        ),
+    )
+    graph.node.insert(
+        position + 2,
+        helper.make_node(
+            "MatMul",
+            [f"{prefix}/outliers", f"{prefix}/outlier_weight"],
+            [f"{prefix}/outlier_part"],
+            name=outlier_matmul,
+        ),
+    )
     node.input[0] = f"{prefix}/inliers"
     node.output[0] = f"{prefix}/inlier_part"
     position = list(graph.node).index(node)
-    graph.node.insert(position + 1, helper.make_node("Add", [f"{prefix}/inlier_part", f"{prefix}/outlier_part"], [y],
-                                                     name=f"{prefix}/Add"))
+    graph.node.insert(
+        position + 1,
+        helper.make_node("Add", [f"{prefix}/inlier_part", f"{prefix}/outlier_part"], [y], name=f"{prefix}/Add"),
+    )
     return outlier_matmul
 
 
@@ -198,15 +221,19 @@ def quantize_int8(source: Path, target: Path, calibration: list[dict[str, np.nda
         onnx.save(model, str(staging))
         with _quiet_root_logger():
             quantization.quantize_dynamic(
-                staging, target, weight_type=quantization.QuantType.QInt8, per_channel=True,
-                op_types_to_quantize=["MatMul"], nodes_to_exclude=kept_fp32,
+                staging,
+                target,
+                weight_type=quantization.QuantType.QInt8,
+                per_channel=True,
+                op_types_to_quantize=["MatMul"],
+                nodes_to_exclude=kept_fp32,
             )
     finally:
         staging.unlink(missing_ok=True)
     return {
         "quantization": "dynamic int8 MatMuls (QInt8 per-channel weights, uint8 activations); SmoothQuant on "
-                        "the inputs of the attention and up-projections; outlier channels of the down-projections "
-                        "in fp32; embeddings fp32",
+        "the inputs of the attention and up-projections; outlier channels of the down-projections "
+        "in fp32; embeddings fp32",
         "smoothquant_alpha": ALPHA,
         "calibration_texts": sum(len(batch["input_ids"]) for batch in calibration),
         "smoothed_activations": smoothed,

@@ -80,11 +80,18 @@ class AuditReport:
 
     def to_records(self, limit: int | None = None) -> list[dict]:
         """Most suspicious first, as JSON-ready dicts (index: position in the data, 0-based)."""
-        return [{"index": int(i), "label": self.label_names[self.given[i]],
-                 "suggested_label": self.label_names[self.suggested[i]],
-                 "label_probability": round(float(self.given_probability[i]), 4),
-                 "suspicion": round(float(self.suspicion[i]), 4), "likely_mislabeled": bool(self.flagged[i]),
-                 "reason": self.reason(int(i))} for i in self.order[:limit]]
+        return [
+            {
+                "index": int(i),
+                "label": self.label_names[self.given[i]],
+                "suggested_label": self.label_names[self.suggested[i]],
+                "label_probability": round(float(self.given_probability[i]), 4),
+                "suspicion": round(float(self.suspicion[i]), 4),
+                "likely_mislabeled": bool(self.flagged[i]),
+                "reason": self.reason(int(i)),
+            }
+            for i in self.order[:limit]
+        ]
 
 
 def confident_errors(probabilities: np.ndarray, given: np.ndarray) -> np.ndarray:
@@ -101,7 +108,7 @@ def near_duplicate_conflicts(vectors: np.ndarray, given: np.ndarray, threshold: 
     """For each row, the most similar other row with a different label when at least `threshold` similar; else -1."""
     result = np.full(len(vectors), -1)
     for start in range(0, len(vectors), 2048):
-        sims = vectors[start:start + 2048] @ vectors.T
+        sims = vectors[start : start + 2048] @ vectors.T
         rows = np.arange(start, min(start + 2048, len(vectors)))
         sims[rows - start, rows] = -1  # not itself
         sims[given[rows][:, None] == given[None, :]] = -1  # same label: no conflict
@@ -138,8 +145,17 @@ def ngram_out_of_fold(texts: Sequence[str], labels: np.ndarray, num_labels: int,
     return result
 
 
-def audit(data, labels: Sequence | None = None, *, model: str | None = None, vectors: np.ndarray | None = None,
-          folds: int = FOLDS, seed: int = 0, ngrams: bool = True, progress=None) -> AuditReport:
+def audit(
+    data,
+    labels: Sequence | None = None,
+    *,
+    model: str | None = None,
+    vectors: np.ndarray | None = None,
+    folds: int = FOLDS,
+    seed: int = 0,
+    ngrams: bool = True,
+    progress=None,
+) -> AuditReport:
     """Rank the rows of labeled `data` (a LabeledTexts, a data file, or texts with `labels=`) by how
     likely their label is wrong. `vectors`: the texts' vectors when at hand (else embedded, cached).
     `ngrams`: the n-gram model judges each row too (module docstring, 3.; the slower part)."""
@@ -150,7 +166,9 @@ def audit(data, labels: Sequence | None = None, *, model: str | None = None, vec
     given = np.asarray(data.labels, int)
     k = len(data.label_names)
     if len(np.unique(given)) < 2:
-        raise DataError(f"{data.source}: every row has the same label; an audit compares labels, so it needs at least two")
+        raise DataError(
+            f"{data.source}: every row has the same label; an audit compares labels, so it needs at least two"
+        )
     if vectors is None:
         vectors = embed(data.texts, model, progress=progress)
     vectors = np.asarray(vectors, np.float32)
@@ -169,5 +187,14 @@ def audit(data, labels: Sequence | None = None, *, model: str | None = None, vec
     duplicate_of = near_duplicate_conflicts(vectors, given)
     flagged = confident_errors(probabilities, given) | (duplicate_of >= 0)
     order = np.argsort(given_p, kind="stable")  # the given label's probability, lowest first
-    return AuditReport(data.label_names, given, probabilities.argmax(1), given_p, 1 - given_p, flagged,
-                       duplicate_of, order, probabilities)
+    return AuditReport(
+        data.label_names,
+        given,
+        probabilities.argmax(1),
+        given_p,
+        1 - given_p,
+        flagged,
+        duplicate_of,
+        order,
+        probabilities,
+    )

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.streaming import check_fits, check_output, open_sink, partial_path, remove_partial
 from ..data.labeled import read_table
+from ..data.streaming import check_fits, check_output, open_sink, partial_path, remove_partial
 from ..errors import DataError
 
 log = logging.getLogger("textfit")
@@ -58,9 +58,11 @@ def read_descriptions(path: str | Path | None, label_names: list[str]) -> dict[s
             # the name may itself hold ':' ("Fed: rates"), so match the longest known name first
             name = next((n for n in sorted(label_names, key=len, reverse=True) if line.startswith(n + ":")), None)
             if name is None:
-                raise DataError(f"{path}, line {number}: expected 'label name: description' with one of the labels "
-                                f"({', '.join(label_names)}); got {line[:60]!r}")
-            found[name] = line[len(name) + 1:].strip()
+                raise DataError(
+                    f"{path}, line {number}: expected 'label name: description' with one of the labels "
+                    f"({', '.join(label_names)}); got {line[:60]!r}"
+                )
+            found[name] = line[len(name) + 1 :].strip()
         return found
     frame, _, _ = read_table(path)
     columns = {str(c).lower(): c for c in frame.columns}
@@ -69,8 +71,17 @@ def read_descriptions(path: str | Path | None, label_names: list[str]) -> dict[s
     return {str(k): str(v) for k, v in zip(frame[columns["label"]], frame[columns["description"]])}
 
 
-def suggest_file(data, output, label_names: list[str], *, descriptions=None, text_column: str | None = None,
-                 sheet=None, model: str | None = None, progress=None) -> dict:
+def suggest_file(
+    data,
+    output,
+    label_names: list[str],
+    *,
+    descriptions=None,
+    text_column: str | None = None,
+    sheet=None,
+    model: str | None = None,
+    progress=None,
+) -> dict:
     """Write `data` with `suggested_label`, `confidence` and `label_next` (1 = the message to label
     first) added to every row; rows without text get empty values. Returns counts per label."""
     from ..data.texts import empty_texts, find_text_column
@@ -88,8 +99,12 @@ def suggest_file(data, output, label_names: list[str], *, descriptions=None, tex
     if not len(present):
         raise DataError(f"{data}: column '{column}' has no text in any row")
     if len(present) < len(frame):
-        log.warning("%s: %d row(s) have no text in '%s'; they are kept, without a suggestion",
-                    data, len(frame) - len(present), column)
+        log.warning(
+            "%s: %d row(s) have no text in '%s'; they are kept, without a suggestion",
+            data,
+            len(frame) - len(present),
+            column,
+        )
     texts = frame[column].iloc[present].astype(str).tolist()
     vectors = embed(texts, model, progress=progress)
     result = suggest(None, label_names, descriptions, model=model, vectors=vectors)
@@ -104,8 +119,17 @@ def suggest_file(data, output, label_names: list[str], *, descriptions=None, tex
     return {"rows": len(frame), "suggested": len(present), "per_label": {str(k): int(v) for k, v in counts.items()}}
 
 
-def audit_file(data, output, *, text_column: str | None = None, label_column: str | None = None,
-               label_names=None, sheet=None, model: str | None = None, progress=None) -> dict:
+def audit_file(
+    data,
+    output,
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    label_names=None,
+    sheet=None,
+    model: str | None = None,
+    progress=None,
+) -> dict:
     """Write `data`'s rows, most suspicious first, with `suggested_label`, `suspicion` (1 - the out-of-fold
     probability of the given label), `likely_mislabeled`, `reason` and `row` (the input row, from 1)
     added; rows with an empty text or label come last, unscored."""
@@ -117,8 +141,14 @@ def audit_file(data, output, *, text_column: str | None = None, label_column: st
     frame.columns = [str(c) for c in frame.columns]
     check_fits(output, len(frame))
     _check(frame, data, AUDIT_COLUMNS)
-    labeled = load_data(data, text_column=text_column, label_column=label_column, label_names=label_names,
-                        sheet=sheet, skip_bad_rows=True)
+    labeled = load_data(
+        data,
+        text_column=text_column,
+        label_column=label_column,
+        label_names=label_names,
+        sheet=sheet,
+        skip_bad_rows=True,
+    )
     skipped = sorted({r - 1 for rows in labeled.skipped_rows.values() for r in rows})
     kept = np.setdiff1d(np.arange(len(frame)), skipped)
     if skipped:
@@ -133,23 +163,47 @@ def audit_file(data, output, *, text_column: str | None = None, label_column: st
     flagged[kept] = report.flagged
     reason.iloc[kept] = [report.reason(i) for i in range(len(kept))]
     # duplicate_of counts the labeled rows: name input rows instead
-    reason = reason.str.replace(r"near-duplicate of row (\d+)", lambda m: f"near-duplicate of row {kept[int(m.group(1)) - 1] + 1}",
-                                regex=True)
-    result = frame.assign(suggested_label=suggested.to_numpy(), suspicion=suspicion, likely_mislabeled=flagged,
-                          reason=reason.to_numpy(), row=np.arange(1, len(frame) + 1))
+    reason = reason.str.replace(
+        r"near-duplicate of row (\d+)", lambda m: f"near-duplicate of row {kept[int(m.group(1)) - 1] + 1}", regex=True
+    )
+    result = frame.assign(
+        suggested_label=suggested.to_numpy(),
+        suspicion=suspicion,
+        likely_mislabeled=flagged,
+        reason=reason.to_numpy(),
+        row=np.arange(1, len(frame) + 1),
+    )
     write_table(result.iloc[np.concatenate([kept[report.order], np.array(skipped, int)])], output)
-    return {"rows": len(frame), "audited": len(kept), "flagged": int(report.flagged.sum()),
-            "top": [{**r, "row": int(kept[r["index"]]) + 1} for r in report.to_records(10)]}
+    return {
+        "rows": len(frame),
+        "audited": len(kept),
+        "flagged": int(report.flagged.sum()),
+        "top": [{**r, "row": int(kept[r["index"]]) + 1} for r in report.to_records(10)],
+    }
 
 
 class ProgressBar:
     """A rich progress bar for `progress(done, total)` callbacks (the CLI's encoding step)."""
 
     def __init__(self, console, description: str):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
-        self.progress = Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                 TimeRemainingColumn(), console=console, transient=True)
+        self.progress = Progress(
+            TextColumn(description),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
         self.task = None
 
     def __call__(self, done: int, total: int) -> None:

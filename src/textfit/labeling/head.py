@@ -30,8 +30,15 @@ def probabilities(head, vectors: np.ndarray, num_labels: int) -> np.ndarray:
     return full
 
 
-def out_of_fold(vectors: np.ndarray, labels: np.ndarray, num_labels: int, folds: int = FOLDS,
-                seed: int = 0, c: float | None = None, splits: list | None = None) -> np.ndarray:
+def out_of_fold(
+    vectors: np.ndarray,
+    labels: np.ndarray,
+    num_labels: int,
+    folds: int = FOLDS,
+    seed: int = 0,
+    c: float | None = None,
+    splits: list | None = None,
+) -> np.ndarray:
     """Each row's probabilities from a head that never saw it: `folds`-fold, stratified when every
     label has `folds` examples. A row whose label is missing from its training folds is scored as a
     new head would score it (probability 0 for that label): honest, if pessimistic, for rare labels.

@@ -26,17 +26,16 @@ CANDIDATES = 40
 """Candidates considered per message picked."""
 
 
-def density(vectors: np.ndarray, neighbours: int = NEIGHBOURS, reference: int = REFERENCE,
-            seed: int = 0) -> np.ndarray:
+def density(vectors: np.ndarray, neighbours: int = NEIGHBOURS, reference: int = REFERENCE, seed: int = 0) -> np.ndarray:
     """Mean cosine to the `neighbours` most similar messages of a random reference sample."""
     rng = np.random.default_rng(seed)
     ref = vectors[rng.choice(len(vectors), min(reference, len(vectors)), replace=False)]
     k = min(neighbours + 1, len(ref))  # +1: a message in the sample is its own nearest neighbour
     result = np.empty(len(vectors), np.float32)
     for start in range(0, len(vectors), 4096):
-        sims = vectors[start:start + 4096] @ ref.T
-        top = np.partition(sims, len(ref) - k, axis=1)[:, len(ref) - k:]
-        result[start:start + 4096] = top.mean(1)
+        sims = vectors[start : start + 4096] @ ref.T
+        top = np.partition(sims, len(ref) - k, axis=1)[:, len(ref) - k :]
+        result[start : start + 4096] = top.mean(1)
     return result
 
 
@@ -54,8 +53,16 @@ def scores(probabilities: np.ndarray, dense: np.ndarray) -> np.ndarray:
     return uncertainty(probabilities) * representative
 
 
-def pick(vectors: np.ndarray, score: np.ndarray, n: int, *, exclude=(), avoid=(),
-         diversity: float | None = None, duplicate: float = DUPLICATE) -> list[int]:
+def pick(
+    vectors: np.ndarray,
+    score: np.ndarray,
+    n: int,
+    *,
+    exclude=(),
+    avoid=(),
+    diversity: float | None = None,
+    duplicate: float = DUPLICATE,
+) -> list[int]:
     """Up to `n` indices, best first: never one of `exclude`, never a near-duplicate of `avoid`
     (the labeled messages) or of an earlier pick."""
     diversity = DIVERSITY if diversity is None else diversity

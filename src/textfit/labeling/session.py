@@ -62,10 +62,21 @@ class LabelingSession:
     (else embedded with `model`, cached on disk). `zero_shot`: start from suggestions made from the
     label names (`suggest`); without it, the first batches are the most representative messages."""
 
-    def __init__(self, path: str | Path, texts: Sequence[str] | None = None, label_names: Sequence[str] | None = None,
-                 descriptions=None, *, model: str | None = None, vectors: np.ndarray | None = None,
-                 zero_shot: bool = True, refit_every: int = 5, lease_seconds: float = 300, seed: int = 0,
-                 progress=None):
+    def __init__(
+        self,
+        path: str | Path,
+        texts: Sequence[str] | None = None,
+        label_names: Sequence[str] | None = None,
+        descriptions=None,
+        *,
+        model: str | None = None,
+        vectors: np.ndarray | None = None,
+        zero_shot: bool = True,
+        refit_every: int = 5,
+        lease_seconds: float = 300,
+        seed: int = 0,
+        progress=None,
+    ):
         self.path = Path(path)
         self.refit_every, self.lease_seconds, self.seed = max(1, int(refit_every)), float(lease_seconds), seed
         self._lock = threading.Lock()
@@ -84,7 +95,9 @@ class LabelingSession:
         if zero_shot:
             from .zeroshot import suggest
 
-            self.prior = suggest(None, self.label_names, descriptions, model=self.model, vectors=self.vectors).probabilities
+            self.prior = suggest(
+                None, self.label_names, descriptions, model=self.model, vectors=self.vectors
+            ).probabilities
         self.density = select.density(self.vectors, seed=seed)
         self.head, self.fitted_labels, self._probabilities = None, -1, self.prior
 
@@ -110,7 +123,9 @@ class LabelingSession:
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
             if not meta:
                 if texts is None or label_names is None:
-                    raise DataError(f"{self.path} is not a labeling session yet: give the texts and the label names to start one")
+                    raise DataError(
+                        f"{self.path} is not a labeling session yet: give the texts and the label names to start one"
+                    )
                 from .zeroshot import check_labels
 
                 texts = [str(t) for t in texts]
@@ -118,17 +133,27 @@ class LabelingSession:
                 if not texts:
                     raise DataError("no texts to label")
                 db.executemany("INSERT INTO texts VALUES (?, ?)", enumerate(texts))
-                db.executemany("INSERT INTO meta VALUES (?, ?)", [
-                    ("texts", texts_fingerprint(texts)), ("label_names", json.dumps(names)),
-                    ("model", json.dumps(model)), ("created", str(time.time()))])
+                db.executemany(
+                    "INSERT INTO meta VALUES (?, ?)",
+                    [
+                        ("texts", texts_fingerprint(texts)),
+                        ("label_names", json.dumps(names)),
+                        ("model", json.dumps(model)),
+                        ("created", str(time.time())),
+                    ],
+                )
                 return texts, names, model
             stored_names = json.loads(meta["label_names"])
             if label_names is not None and list(label_names) != stored_names:
-                raise DataError(f"{self.path} was started with the labels {', '.join(stored_names)}; reopen it with "
-                                "those (or none), or start a new session file for other labels")
+                raise DataError(
+                    f"{self.path} was started with the labels {', '.join(stored_names)}; reopen it with "
+                    "those (or none), or start a new session file for other labels"
+                )
             if texts is not None and texts_fingerprint([str(t) for t in texts]) != meta["texts"]:
-                raise DataError(f"{self.path} was started for other texts; reopen it without texts, or start a new "
-                                "session file for this data")
+                raise DataError(
+                    f"{self.path} was started for other texts; reopen it without texts, or start a new "
+                    "session file for this data"
+                )
             stored = [t for (t,) in db.execute("SELECT text FROM texts ORDER BY idx")]
             return stored, stored_names, json.loads(meta["model"]) if model is None else model
 
@@ -161,8 +186,11 @@ class LabelingSession:
         index, label = self._check_index(index), self._label_id(label)
         with self._db(write=True) as db:
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM labels").fetchone()[0]
-            db.execute("INSERT INTO labels VALUES (?, ?, ?, ?) ON CONFLICT(idx) DO UPDATE SET label = excluded.label, "
-                       "at = excluded.at", (index, label, seq, time.time()))
+            db.execute(
+                "INSERT INTO labels VALUES (?, ?, ?, ?) ON CONFLICT(idx) DO UPDATE SET label = excluded.label, "
+                "at = excluded.at",
+                (index, label, seq, time.time()),
+            )
             db.execute("DELETE FROM skipped WHERE idx = ?", (index,))
             db.execute("DELETE FROM leases WHERE idx = ?", (index,))
         return self.status()
@@ -174,8 +202,11 @@ class LabelingSession:
         now = time.time()
         with self._db(write=True) as db:
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM labels").fetchone()[0]
-            db.executemany("INSERT INTO labels VALUES (?, ?, ?, ?) ON CONFLICT(idx) DO UPDATE SET label = excluded.label, "
-                           "at = excluded.at", [(i, label, seq + n, now) for n, (i, label) in enumerate(rows, start=1)])
+            db.executemany(
+                "INSERT INTO labels VALUES (?, ?, ?, ?) ON CONFLICT(idx) DO UPDATE SET label = excluded.label, "
+                "at = excluded.at",
+                [(i, label, seq + n, now) for n, (i, label) in enumerate(rows, start=1)],
+            )
             db.executemany("DELETE FROM skipped WHERE idx = ?", [(i,) for i, _ in rows])
             db.executemany("DELETE FROM leases WHERE idx = ?", [(i,) for i, _ in rows])
         return self.status()
@@ -210,14 +241,21 @@ class LabelingSession:
         with self._db() as db:
             skipped = db.execute("SELECT COUNT(*) FROM skipped").fetchone()[0]
         counts = np.bincount(ids, minlength=len(self.label_names)) if len(ids) else np.zeros(len(self.label_names), int)
-        return {"total": len(self.texts), "labeled": len(indices), "skipped": int(skipped),
-                "remaining": len(self.texts) - len(indices) - int(skipped),
-                "per_label": {n: int(c) for n, c in zip(self.label_names, counts)},
-                "head_fitted_on": max(self.fitted_labels, 0), "refit_due": self._refit_due(len(indices))}
+        return {
+            "total": len(self.texts),
+            "labeled": len(indices),
+            "skipped": int(skipped),
+            "remaining": len(self.texts) - len(indices) - int(skipped),
+            "per_label": {n: int(c) for n, c in zip(self.label_names, counts)},
+            "head_fitted_on": max(self.fitted_labels, 0),
+            "refit_due": self._refit_due(len(indices)),
+        }
 
     # --- the head -----------------------------------------------------------------------------
     def _refit_due(self, labeled: int) -> bool:
-        return self.fitted_labels < 0 or labeled - self.fitted_labels >= self.refit_every or labeled < self.fitted_labels
+        return (
+            self.fitted_labels < 0 or labeled - self.fitted_labels >= self.refit_every or labeled < self.fitted_labels
+        )
 
     def refit(self, force: bool = False) -> bool:
         """Refit the head on every label so far, when `refit_every` new ones came (or `force`).
@@ -247,8 +285,10 @@ class LabelingSession:
     def suggestions(self) -> list[dict]:
         """For every message: the label the current head suggests and its confidence."""
         p = self.probabilities()
-        return [{"index": i, "label": self.label_names[j], "confidence": round(float(p[i, j]), 4)}
-                for i, j in enumerate(p.argmax(1))]
+        return [
+            {"index": i, "label": self.label_names[j], "confidence": round(float(p[i, j]), 4)}
+            for i, j in enumerate(p.argmax(1))
+        ]
 
     def next_batch(self, n: int = 10, refit: bool = True) -> list[dict]:
         """The `n` messages that teach the head most now: uncertain, representative, unlike each other
@@ -269,23 +309,33 @@ class LabelingSession:
                 taken = np.zeros(len(self.texts), bool)
                 taken[done + leased + chosen] = True
                 rest = np.flatnonzero(~taken)
-                chosen += rest[np.argsort(-score[rest], kind="stable")][:n - len(chosen)].tolist()
-            db.executemany("INSERT OR REPLACE INTO leases VALUES (?, ?)", [(i, now + self.lease_seconds) for i in chosen])
+                chosen += rest[np.argsort(-score[rest], kind="stable")][: n - len(chosen)].tolist()
+            db.executemany(
+                "INSERT OR REPLACE INTO leases VALUES (?, ?)", [(i, now + self.lease_seconds) for i in chosen]
+            )
         return [self._item(i, probabilities[i]) for i in chosen]
 
     def _item(self, index: int, p: np.ndarray) -> dict:
         top = np.argsort(-p)[:3]
-        return {"index": index, "text": self.texts[index], "suggestion": self.label_names[int(top[0])],
-                "confidence": round(float(p[top[0]]), 4),
-                "top": [{"label": self.label_names[int(j)], "probability": round(float(p[j]), 4)} for j in top]}
+        return {
+            "index": index,
+            "text": self.texts[index],
+            "suggestion": self.label_names[int(top[0])],
+            "confidence": round(float(p[top[0]]), 4),
+            "top": [{"label": self.label_names[int(j)], "probability": round(float(p[j]), 4)} for j in top],
+        }
 
     # --- where you stand ----------------------------------------------------------------------
     def _cross_validated(self, indices: np.ndarray, ids: np.ndarray) -> dict:
         oof = fast_head.out_of_fold(self.vectors[indices], ids, len(self.label_names), seed=self.seed)
         correct = int((oof.argmax(1) == ids).sum())
         low, high = fast_head.wilson_interval(correct, len(ids))
-        return {"labels": len(ids), "accuracy": round(correct / len(ids), 4), "low": round(low, 4),
-                "high": round(high, 4)}
+        return {
+            "labels": len(ids),
+            "accuracy": round(correct / len(ids), 4),
+            "low": round(low, 4),
+            "high": round(high, 4),
+        }
 
     def estimate(self) -> dict:
         """Accuracy of the fast head, 5-fold cross-validated on the labels so far, with a 95 % interval.
@@ -293,11 +343,18 @@ class LabelingSession:
         labels is usually better than the fast head."""
         indices, ids = self._labeled()
         if len(np.unique(ids)) < 2 or len(ids) < 10:
-            return {"labels": len(ids), "accuracy": None, "low": None, "high": None,
-                    "note": "label at least 10 messages, of at least two labels, for an estimate"}
-        return {**self._cross_validated(indices, ids),
-                "note": "5-fold cross-validated accuracy of the fast head on your labels, 95 % interval; "
-                        "the messages asked for are the hard ones, so it errs low"}
+            return {
+                "labels": len(ids),
+                "accuracy": None,
+                "low": None,
+                "high": None,
+                "note": "label at least 10 messages, of at least two labels, for an estimate",
+            }
+        return {
+            **self._cross_validated(indices, ids),
+            "note": "5-fold cross-validated accuracy of the fast head on your labels, 95 % interval; "
+            "the messages asked for are the hard ones, so it errs low",
+        }
 
     def learning_curve(self) -> dict:
         """The estimate on the first 20, 40, 80, ... labels (in the order given) and on all of them,
@@ -321,15 +378,26 @@ def verdict(points: list[dict], classes: int = 2) -> dict:
     last = points[-1]
     before = next((p for p in reversed(points[:-1]) if p["labels"] <= last["labels"] / 2 + 1), points[-2])
     gain = last["accuracy"] - before["accuracy"]
-    span = (f"from {before['labels']} to {last['labels']} labels the estimate went from "
-            f"{100 * before['accuracy']:.0f} % to {100 * last['accuracy']:.0f} %")
+    span = (
+        f"from {before['labels']} to {last['labels']} labels the estimate went from "
+        f"{100 * before['accuracy']:.0f} % to {100 * last['accuracy']:.0f} %"
+    )
     if last["accuracy"] >= CEILING:
-        return {"flattened": True, "verdict": f"The curve has flattened: {span}. More labels now pay little; "
-                                              "train the model, or check the labels (audit)."}
+        return {
+            "flattened": True,
+            "verdict": f"The curve has flattened: {span}. More labels now pay little; "
+            "train the model, or check the labels (audit).",
+        }
     if before["labels"] < TREND_PER_CLASS * classes:
-        return {"flattened": False, "verdict": f"Too early to tell: {span}, but with {classes} labels the estimate "
-                                               f"settles from about {TREND_PER_CLASS * classes * 2} labels. Keep going."}
+        return {
+            "flattened": False,
+            "verdict": f"Too early to tell: {span}, but with {classes} labels the estimate "
+            f"settles from about {TREND_PER_CLASS * classes * 2} labels. Keep going.",
+        }
     if gain < FLAT_GAIN and last["labels"] >= 2 * before["labels"] - 1:
-        return {"flattened": True, "verdict": f"The curve has flattened: {span}. More labels now pay little; "
-                                              "train the model, or check the labels (audit)."}
+        return {
+            "flattened": True,
+            "verdict": f"The curve has flattened: {span}. More labels now pay little; "
+            "train the model, or check the labels (audit).",
+        }
     return {"flattened": False, "verdict": f"Still rising: {span}. More labels still pay."}

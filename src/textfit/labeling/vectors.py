@@ -73,12 +73,15 @@ class Encoder:
         order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths per batch: little padding
         with torch.inference_mode():
             for start in range(0, len(texts), BATCH_SIZE):
-                idx = order[start:start + BATCH_SIZE]
-                batch = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                                       max_length=MAX_LENGTH, return_tensors="pt")
+                idx = order[start : start + BATCH_SIZE]
+                batch = self.tokenizer(
+                    [texts[i] for i in idx], padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt"
+                )
                 mask = batch["attention_mask"].unsqueeze(-1).float()
                 # one segment: token_type_ids left out (MPNet takes none, BERT defaults them to 0)
-                hidden = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+                hidden = self.model(
+                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+                ).last_hidden_state
                 mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
                 vectors[idx] = torch.nn.functional.normalize(mean, dim=-1).numpy()
                 if progress:
@@ -96,8 +99,9 @@ def encoder(model: str | None = None) -> Encoder:
     return _ENCODERS[model]
 
 
-def embed(texts: Sequence[str], model: str | None = None, *, cache: bool | str | Path = True,
-          progress: Progress | None = None) -> np.ndarray:
+def embed(
+    texts: Sequence[str], model: str | None = None, *, cache: bool | str | Path = True, progress: Progress | None = None
+) -> np.ndarray:
     """Unit-length mean-pooled vectors of `texts`, from the disk cache when this model has embedded
     exactly these texts before. `cache`: True (the default folder), False, or a folder."""
     texts = list(texts)

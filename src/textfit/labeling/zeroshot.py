@@ -53,8 +53,10 @@ class Suggestions:
         return len(self.label_ids)
 
     def to_records(self) -> list[dict]:
-        return [{"label": self.label_names[i], "confidence": round(float(c), 4)}
-                for i, c in zip(self.label_ids, self.confidence)]
+        return [
+            {"label": self.label_names[i], "confidence": round(float(c), 4)}
+            for i, c in zip(self.label_ids, self.confidence)
+        ]
 
 
 def label_sentences(name: str, description: str | None = None, templates: Sequence[str] = TEMPLATES) -> list[str]:
@@ -66,8 +68,13 @@ def label_sentences(name: str, description: str | None = None, templates: Sequen
     return list(dict.fromkeys(sentences))
 
 
-def label_vectors(label_names: Sequence[str], descriptions: Sequence[str | None] | None = None, *,
-                  model: str | None = None, templates: Sequence[str] = TEMPLATES) -> np.ndarray:
+def label_vectors(
+    label_names: Sequence[str],
+    descriptions: Sequence[str | None] | None = None,
+    *,
+    model: str | None = None,
+    templates: Sequence[str] = TEMPLATES,
+) -> np.ndarray:
     from .vectors import embed
 
     descriptions = list(descriptions) if descriptions is not None else [None] * len(label_names)
@@ -82,7 +89,7 @@ def label_vectors(label_names: Sequence[str], descriptions: Sequence[str | None]
 def check_labels(label_names: Sequence[str], descriptions) -> tuple[list[str], list[str | None] | None]:
     names = [str(n).strip() for n in label_names]
     if len(names) < 2:
-        raise DataError(f"give at least two label names (got {len(names)}): e.g. --labels \"billing,shipping,other\"")
+        raise DataError(f'give at least two label names (got {len(names)}): e.g. --labels "billing,shipping,other"')
     if any(not n for n in names):
         raise DataError("a label name is empty: check for a doubled or trailing comma in the names")
     if len(set(names)) != len(names):
@@ -91,16 +98,21 @@ def check_labels(label_names: Sequence[str], descriptions) -> tuple[list[str], l
         if isinstance(descriptions, dict):
             unknown = sorted(set(descriptions) - set(names))
             if unknown:
-                raise DataError(f"descriptions for unknown label(s) {', '.join(unknown)}; the labels are: {', '.join(names)}")
+                raise DataError(
+                    f"descriptions for unknown label(s) {', '.join(unknown)}; the labels are: {', '.join(names)}"
+                )
             descriptions = [descriptions.get(n) for n in names]
         elif len(descriptions) != len(names):
-            raise DataError(f"{len(descriptions)} descriptions for {len(names)} labels: give one per label, in the same order")
+            raise DataError(
+                f"{len(descriptions)} descriptions for {len(names)} labels: give one per label, in the same order"
+            )
         descriptions = list(descriptions)
     return names, descriptions
 
 
-def similarity_scores(text_vectors: np.ndarray, names: np.ndarray, *, center: bool = False,
-                      standardise: bool = False) -> np.ndarray:
+def similarity_scores(
+    text_vectors: np.ndarray, names: np.ndarray, *, center: bool = False, standardise: bool = False
+) -> np.ndarray:
     """Texts x labels cosine similarity. `center`: subtract the texts' mean vector first (all texts
     share a "tweet about finance" direction); `standardise`: each label's column over the texts."""
     x = text_vectors
@@ -119,8 +131,14 @@ def softmax(scores: np.ndarray, temperature: float = TEMPERATURE) -> np.ndarray:
     return z / z.sum(1, keepdims=True)
 
 
-def self_train(vectors: np.ndarray, probabilities: np.ndarray, *, share: float = SELF_TRAIN_SHARE,
-               rounds: int = SELF_TRAIN_ROUNDS, seed: int = 0) -> np.ndarray:
+def self_train(
+    vectors: np.ndarray,
+    probabilities: np.ndarray,
+    *,
+    share: float = SELF_TRAIN_SHARE,
+    rounds: int = SELF_TRAIN_ROUNDS,
+    seed: int = 0,
+) -> np.ndarray:
     """Refit a linear head on the most confident `share` of each label's texts, `rounds` times."""
     from sklearn.linear_model import LogisticRegression
 
@@ -143,9 +161,17 @@ def self_train(vectors: np.ndarray, probabilities: np.ndarray, *, share: float =
     return probabilities
 
 
-def suggest(texts: Sequence[str] | None, label_names: Sequence[str], descriptions=None, *, model: str | None = None,
-            vectors: np.ndarray | None = None, self_training: bool = True, templates: Sequence[str] = TEMPLATES,
-            progress=None) -> Suggestions:
+def suggest(
+    texts: Sequence[str] | None,
+    label_names: Sequence[str],
+    descriptions=None,
+    *,
+    model: str | None = None,
+    vectors: np.ndarray | None = None,
+    self_training: bool = True,
+    templates: Sequence[str] = TEMPLATES,
+    progress=None,
+) -> Suggestions:
     """A suggested label and a confidence for every text, from the label names (and descriptions:
     a list in the names' order, or a dict name -> description) alone.
 

@@ -69,7 +69,9 @@ def make_session(path: Path, threads: int | None = None):
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
-        raise ModelError(f"cannot load {path}: {exc}. Re-export it with `textfit export {path.parent} --onnx`") from None
+        raise ModelError(
+            f"cannot load {path}: {exc}. Re-export it with `textfit export {path.parent} --onnx`"
+        ) from None
 
 
 # ONNX Runtime's dynamic int8 measures one activation scale per call, shared by every message in
@@ -108,8 +110,12 @@ class OnnxBackend:
         rows = len(feed[self.input_names[0]])
         if not self.chunk or rows <= self.chunk:
             return self._run(feed)
-        return np.concatenate([self._run({name: value[start:start + self.chunk] for name, value in feed.items()})
-                               for start in range(0, rows, self.chunk)])
+        return np.concatenate(
+            [
+                self._run({name: value[start : start + self.chunk] for name, value in feed.items()})
+                for start in range(0, rows, self.chunk)
+            ]
+        )
 
     def _run(self, feed: dict[str, np.ndarray]) -> np.ndarray:
         if "attention_mask" in feed:  # drop the columns that are padding for every row of this chunk

@@ -7,9 +7,9 @@ import logging
 import os
 from pathlib import Path
 
-from .catalog import downloaded_folder, known_model
 from ..errors import ModelError
 from ..hub import hub_reachable, offline_hint
+from .catalog import downloaded_folder, known_model
 
 log = logging.getLogger("textfit")
 
@@ -96,7 +96,8 @@ def build_classifier(name: str | None, label_names: list[str]):
     hf_logging.set_verbosity_error()  # "some weights are newly initialized" is the point here
     try:
         model = _load(
-            AutoModelForSequenceClassification, name,
+            AutoModelForSequenceClassification,
+            name,
             dtype=torch.float32,
             num_labels=len(label_names),
             id2label=dict(enumerate(label_names)),

@@ -53,12 +53,16 @@ class WeightChoice:
     accuracy_by_weight: dict[float, float]  # on all the held-out messages, for the record
 
     def to_dict(self) -> dict:
-        return {"weight": self.weight, "chosen_by": f"accuracy, cross-fitted over {FOLDS} folds of the held-out messages",
-                "accuracy_by_weight": {str(w): round(a, 4) for w, a in self.accuracy_by_weight.items()}}
+        return {
+            "weight": self.weight,
+            "chosen_by": f"accuracy, cross-fitted over {FOLDS} folds of the held-out messages",
+            "accuracy_by_weight": {str(w): round(a, 4) for w, a in self.accuracy_by_weight.items()},
+        }
 
 
-def best_weight(encoder_probabilities: np.ndarray, ngram_log_probabilities: np.ndarray, labels: np.ndarray,
-                weights=WEIGHTS) -> tuple[float, dict[float, float]]:
+def best_weight(
+    encoder_probabilities: np.ndarray, ngram_log_probabilities: np.ndarray, labels: np.ndarray, weights=WEIGHTS
+) -> tuple[float, dict[float, float]]:
     """The most accurate weight on these messages among 0 and those that clearly beat it (module
     docstring), the smallest among equals; and every weight's accuracy."""
     alone = encoder_probabilities.argmax(axis=1) == labels
@@ -73,8 +77,9 @@ def best_weight(encoder_probabilities: np.ndarray, ngram_log_probabilities: np.n
     return min(w for w in clearly_better if accuracy[w] >= top - 1e-12), accuracy
 
 
-def choose_weight(encoder_probabilities: np.ndarray, ngram_log_probabilities: np.ndarray, labels, seed: int = 0,
-                  weights=WEIGHTS) -> WeightChoice:
+def choose_weight(
+    encoder_probabilities: np.ndarray, ngram_log_probabilities: np.ndarray, labels, seed: int = 0, weights=WEIGHTS
+) -> WeightChoice:
     """The n-gram weight for these held-out answers, and cross-fitted blended answers to score it by."""
     labels = np.asarray(labels)
     if len(labels) < MIN_HELD_OUT:
@@ -84,8 +89,9 @@ def choose_weight(encoder_probabilities: np.ndarray, ngram_log_probabilities: np
     probabilities = np.empty_like(encoder_probabilities, dtype=np.float32)
     for fold in range(FOLDS):
         inside, outside = folds == fold, folds != fold
-        fold_weight, _ = best_weight(encoder_probabilities[outside], ngram_log_probabilities[outside],
-                                     labels[outside], weights)
+        fold_weight, _ = best_weight(
+            encoder_probabilities[outside], ngram_log_probabilities[outside], labels[outside], weights
+        )
         probabilities[inside] = mix(encoder_probabilities[inside], ngram_log_probabilities[inside], fold_weight)
     return WeightChoice(weight, probabilities, accuracy)
 

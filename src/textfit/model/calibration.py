@@ -26,9 +26,9 @@ what a threshold costs: the share of messages still answered, and how accurate t
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -67,8 +67,12 @@ def fit_temperature(probabilities: np.ndarray, labels: Sequence[int]) -> float:
     log_p, labels = log_probabilities(probabilities), np.asarray(labels)
     if not len(labels):
         raise TextfitError("no evaluation examples to calibrate on")
-    found = minimize_scalar(lambda log_t: negative_log_likelihood(log_p, labels, float(np.exp(log_t))),
-                            bounds=LOG_T_RANGE, method="bounded", options={"xatol": 1e-4})
+    found = minimize_scalar(
+        lambda log_t: negative_log_likelihood(log_p, labels, float(np.exp(log_t))),
+        bounds=LOG_T_RANGE,
+        method="bounded",
+        options={"xatol": 1e-4},
+    )
     return float(np.exp(found.x))
 
 
@@ -81,12 +85,17 @@ def expected_calibration_error(probabilities: np.ndarray, labels: Sequence[int],
     confidence = probabilities.max(axis=1)
     correct = probabilities.argmax(axis=1) == labels
     which = np.minimum((confidence * bins).astype(int), bins - 1)
-    gap = sum(abs(correct[which == b].mean() - confidence[which == b].mean()) * np.sum(which == b)
-              for b in range(bins) if np.any(which == b))
+    gap = sum(
+        abs(correct[which == b].mean() - confidence[which == b].mean()) * np.sum(which == b)
+        for b in range(bins)
+        if np.any(which == b)
+    )
     return float(gap / len(labels))
 
 
-def coverage_curve(probabilities: np.ndarray, labels: Sequence[int], thresholds: Sequence[float] = THRESHOLDS) -> list[dict]:
+def coverage_curve(
+    probabilities: np.ndarray, labels: Sequence[int], thresholds: Sequence[float] = THRESHOLDS
+) -> list[dict]:
     """For each threshold, the share of messages answered (top probability at least the threshold)
     and the accuracy among them (None where none is answered)."""
     probabilities, labels = np.asarray(probabilities), np.asarray(labels)
@@ -95,8 +104,13 @@ def coverage_curve(probabilities: np.ndarray, labels: Sequence[int], thresholds:
     curve = []
     for threshold in thresholds:
         answered = confidence >= threshold
-        curve.append({"threshold": float(threshold), "answered": round(float(answered.mean()), 4) if len(labels) else 0.0,
-                      "accuracy": round(float(correct[answered].mean()), 4) if answered.any() else None})
+        curve.append(
+            {
+                "threshold": float(threshold),
+                "answered": round(float(answered.mean()), 4) if len(labels) else 0.0,
+                "accuracy": round(float(correct[answered].mean()), 4) if answered.any() else None,
+            }
+        )
     return curve
 
 
@@ -110,9 +124,12 @@ class Calibration:
     @classmethod
     def fit(cls, probabilities: np.ndarray, labels: Sequence[int]) -> Calibration:
         temperature = fit_temperature(probabilities, labels)
-        return cls(temperature=round(temperature, 4), examples=len(labels),
-                   ece_before=round(expected_calibration_error(probabilities, labels), 4),
-                   ece_after=round(expected_calibration_error(apply_temperature(probabilities, temperature), labels), 4))
+        return cls(
+            temperature=round(temperature, 4),
+            examples=len(labels),
+            ece_before=round(expected_calibration_error(probabilities, labels), 4),
+            ece_after=round(expected_calibration_error(apply_temperature(probabilities, temperature), labels), 4),
+        )
 
     def apply(self, probabilities: np.ndarray) -> np.ndarray:
         return apply_temperature(probabilities, self.temperature) if len(probabilities) else probabilities
@@ -131,8 +148,12 @@ class Calibration:
             return None
         try:
             values = json.loads(path.read_text())
-            calibration = cls(float(values["temperature"]), int(values["examples"]),
-                              float(values["ece_before"]), float(values["ece_after"]))
+            calibration = cls(
+                float(values["temperature"]),
+                int(values["examples"]),
+                float(values["ece_before"]),
+                float(values["ece_after"]),
+            )
         except (ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{path} is damaged ({exc}); delete it to answer uncalibrated") from None
         if not calibration.temperature > 0:

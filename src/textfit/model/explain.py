@@ -44,7 +44,7 @@ class Explanation:
 
 
 def leave_one_out(words: list[str]) -> list[str]:
-    return [" ".join(words[:i] + words[i + 1:]) for i in range(len(words))]
+    return [" ".join(words[:i] + words[i + 1 :]) for i in range(len(words))]
 
 
 def explain(classifier, text: str, label: str | None = None) -> Explanation:
@@ -53,8 +53,10 @@ def explain(classifier, text: str, label: str | None = None) -> Explanation:
     if not words:
         raise TextfitError("nothing to explain: the text is empty")
     if len(words) > MAX_WORDS:
-        raise TextfitError(f"explain reads at most {MAX_WORDS} words (the model runs once per word); this text has "
-                           f"{len(words)}: explain a shorter passage")
+        raise TextfitError(
+            f"explain reads at most {MAX_WORDS} words (the model runs once per word); this text has "
+            f"{len(words)}: explain a shorter passage"
+        )
     if label is not None and label not in classifier.label_names:
         raise TextfitError(f"unknown label '{label}'; the model's labels: {', '.join(classifier.label_names)}")
     text = " ".join(words)
@@ -77,8 +79,10 @@ def lexical_contributions(classifier, words: list[str], column: int) -> list[flo
     for vectorizer, analyze in ((model.words, unigrams(model.words)), (model.chars, model.chars.build_analyzer())):
         offset = 0 if vectorizer is model.words else len(model.words.idf_)  # chars follow words in the features
         values = vectorizer.transform([cleaned]).toarray()[0]
-        features = [[vectorizer.vocabulary_[f] for f in analyze(clean(model, word)) if f in vectorizer.vocabulary_]
-                    for word in words]
+        features = [
+            [vectorizer.vocabulary_[f] for f in analyze(clean(model, word)) if f in vectorizer.vocabulary_]
+            for word in words
+        ]
         shares = np.zeros(len(values))  # how many of the words' features are each column
         for found in features:
             np.add.at(shares, found, 1)

@@ -39,8 +39,10 @@ def fill_mask(text: str, model: str | None = None, top_k: int = 10) -> list[dict
             "e.g. google-bert/bert-base-cased."
         )
     completer = pipeline("fill-mask", model=lm, tokenizer=tokenizer, top_k=top_k)
-    return [{"token": r["token_str"].strip(), "token_id": int(r["token"]), "score": float(r["score"])}
-            for r in completer(text)]
+    return [
+        {"token": r["token_str"].strip(), "token_id": int(r["token"]), "score": float(r["score"])}
+        for r in completer(text)
+    ]
 
 
 def guesses_table(guesses: list[dict]):

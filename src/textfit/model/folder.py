@@ -14,13 +14,13 @@ import shutil
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from .calibration import MIN_EXAMPLES as MIN_CALIBRATION_EXAMPLES
-from .classifier import RUN_RECORD, Classifier
+from ..atomic import replace_folder
 from ..config import TrainConfig
 from ..data.labeled import LabeledTexts, classes_not_evaluated
-from .evaluate import BASELINE_HINT, EvaluationReport
-from ..atomic import replace_folder
 from .base_models import display_name, save_tokenizer
+from .calibration import MIN_EXAMPLES as MIN_CALIBRATION_EXAMPLES
+from .classifier import RUN_RECORD, Classifier
+from .evaluate import BASELINE_HINT, EvaluationReport
 
 # In a run over several processes: the peak memory is the main process's, these add the rest.
 DISTRIBUTED_KEYS = ("batch_size_per_process", "peak_rss_mb_by_process", "peak_gpu_mb", "gradient_mb_per_step")
@@ -37,10 +37,21 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def build_record(config: TrainConfig, strategy: str, train_data: LabeledTexts, eval_data: LabeledTexts,
-                 max_length: int, loop: dict, report: EvaluationReport, total_s: float) -> dict:
-    eval_source = eval_data.source if config.eval_data else (
-        f"stratified {config.eval_split:.0%} hold-out of the training data (seed {config.seed})")
+def build_record(
+    config: TrainConfig,
+    strategy: str,
+    train_data: LabeledTexts,
+    eval_data: LabeledTexts,
+    max_length: int,
+    loop: dict,
+    report: EvaluationReport,
+    total_s: float,
+) -> dict:
+    eval_source = (
+        eval_data.source
+        if config.eval_data
+        else (f"stratified {config.eval_split:.0%} hold-out of the training data (seed {config.seed})")
+    )
     return {
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "status": loop["status"],
@@ -61,8 +72,12 @@ def build_record(config: TrainConfig, strategy: str, train_data: LabeledTexts, e
         },
         "config": config.to_dict(),
         # batch_size is global: examples per optimiser step, over all the processes (distributed.py)
-        "training": {k: loop.get(k) for k in ("steps", "batch_size", "epochs_planned", "precision", "peak_rss_mb",
-                                              "processes", "backend") + DISTRIBUTED_KEYS if k in loop},
+        "training": {
+            k: loop.get(k)
+            for k in ("steps", "batch_size", "epochs_planned", "precision", "peak_rss_mb", "processes", "backend")
+            + DISTRIBUTED_KEYS
+            if k in loop
+        },
         "history": loop["history"],
         "best": loop["best"],
         "metrics": report.metrics,
@@ -115,39 +130,65 @@ def model_card(record: dict, report: EvaluationReport) -> str:
         f"| {table_cell(label)} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {int(r['support'])} |"
         for label, r in report.per_class.iterrows()
     )
-    history = "\n".join(
-        f"| {h['epoch']:.2f} | {h['loss']:.4f} | {h['accuracy']:.4f} | {h['macro_f1']:.4f} | {h['elapsed_s']:.0f} |"
-        for h in record["history"]
-    ) or "| - | - | - | - | - |"
+    history = (
+        "\n".join(
+            f"| {h['epoch']:.2f} | {h['loss']:.4f} | {h['accuracy']:.4f} | {h['macro_f1']:.4f} | {h['elapsed_s']:.0f} |"
+            for h in record["history"]
+        )
+        or "| - | - | - | - | - |"
+    )
     labels = ", ".join(f"{i} {name}" for i, name in enumerate(record["labels"]))
     resumes = record.get("resumed") or []
-    resumed_note = "" if not resumes else (
-        f" The run was interrupted and resumed from its checkpoints (at step "
-        f"{', '.join(str(r['from_step']) for r in resumes)}; `resumed` in `textfit.json`).")
+    resumed_note = (
+        ""
+        if not resumes
+        else (
+            f" The run was interrupted and resumed from its checkpoints (at step "
+            f"{', '.join(str(r['from_step']) for r in resumes)}; `resumed` in `textfit.json`)."
+        )
+    )
     unchecked = data.get("classes_not_evaluated") or []
-    unchecked_note = "" if not unchecked else (
-        f"\n{len(unchecked)} class(es) had a single example, used for training, so these figures do not "
-        f"measure them: {', '.join(unchecked)}.\n")
+    unchecked_note = (
+        ""
+        if not unchecked
+        else (
+            f"\n{len(unchecked)} class(es) had a single example, used for training, so these figures do not "
+            f"measure them: {', '.join(unchecked)}.\n"
+        )
+    )
     lexical = record.get("lexical")
-    chosen = " (chosen on the held-out answers; the figures above are cross-fitted, so the choice does not flatter them)" \
-        if lexical and lexical.get("accuracy_by_weight") else ""
-    blend_note = "" if not lexical else f"""
+    chosen = (
+        " (chosen on the held-out answers; the figures above are cross-fitted, so the choice does not flatter them)"
+        if lexical and lexical.get("accuracy_by_weight")
+        else ""
+    )
+    blend_note = (
+        ""
+        if not lexical
+        else f"""
 A word and character n-gram model was fitted too, and blending it in did not help on the held-out
 examples{chosen}: the answers are the fine-tuned encoder's alone, as plain `transformers.pipeline` gives them.
-""" if not lexical["weight"] else f"""
-These answers blend the fine-tuned encoder with a word and character n-gram model stored beside it
-(`lexical.json`, `lexical.safetensors`; weight {lexical['weight']}{chosen}). textfit (`predict`, `serve`, the
-Python API, every backend) uses both. Plain `transformers.pipeline` reads the encoder alone, which
-scores accuracy {lexical['encoder_metrics']['accuracy']:.4f} and macro-F1
-{lexical['encoder_metrics']['macro_f1']:.4f} on the same examples.
 """
+        if not lexical["weight"]
+        else f"""
+These answers blend the fine-tuned encoder with a word and character n-gram model stored beside it
+(`lexical.json`, `lexical.safetensors`; weight {lexical["weight"]}{chosen}). textfit (`predict`, `serve`, the
+Python API, every backend) uses both. Plain `transformers.pipeline` reads the encoder alone, which
+scores accuracy {lexical["encoder_metrics"]["accuracy"]:.4f} and macro-F1
+{lexical["encoder_metrics"]["macro_f1"]:.4f} on the same examples.
+"""
+    )
     final = record.get("final_fit") or {}
-    final_note = "" if not final.get("done") else f"""
-**These figures are the hold-out run's.** That run trained on {data['train_examples']} examples and chose its
-schedule (steps, n-gram weight) on the {data['eval_examples']} held out; the saved model was then trained afresh
-on all {final['examples']} examples, the held-out ones included ({final['steps']} steps). Its own accuracy cannot
+    final_note = (
+        ""
+        if not final.get("done")
+        else f"""
+**These figures are the hold-out run's.** That run trained on {data["train_examples"]} examples and chose its
+schedule (steps, n-gram weight) on the {data["eval_examples"]} held out; the saved model was then trained afresh
+on all {final["examples"]} examples, the held-out ones included ({final["steps"]} steps). Its own accuracy cannot
 be measured on examples it learned from: likely a little higher than above, not measured.
 """
+    )
     blend_note = final_note + unchecked_note + blend_note
     yardstick = report.baseline_sentence()
     if yardstick and not report.beats_baseline:
@@ -156,24 +197,24 @@ be measured on examples it learned from: likely a little higher than above, not 
     return f"""---
 library_name: transformers
 pipeline_tag: text-classification
-base_model: {record['base_model'].replace(' (embedded)', '')}
+base_model: {record["base_model"].replace(" (embedded)", "")}
 tags: [textfit, text-classification]
 ---
 
 # Text classifier trained with textfit
 
-A {len(record['labels'])}-class text classifier fine-tuned from **{record['base_model']}**
-on {data['train_examples']} examples from `{shown_source(data['source'])}` ({record['strategy']}, {record['status']}).
+A {len(record["labels"])}-class text classifier fine-tuned from **{record["base_model"]}**
+on {data["train_examples"]} examples from `{shown_source(data["source"])}` ({record["strategy"]}, {record["status"]}).
 
 ## How good is it?
 
-Measured on {data['eval_examples']} examples not used for training ({shown_source(data['eval_source'])}):
+Measured on {data["eval_examples"]} examples not used for training ({shown_source(data["eval_source"])}):
 
 | metric | value |
 |---|---|
-| accuracy | {metrics['accuracy']:.4f} |
-| macro-F1 (every class counts equally) | {metrics['macro_f1']:.4f} |
-| weighted-F1 | {metrics['weighted_f1']:.4f} |
+| accuracy | {metrics["accuracy"]:.4f} |
+| macro-F1 (every class counts equally) | {metrics["macro_f1"]:.4f} |
+| weighted-F1 | {metrics["weighted_f1"]:.4f} |
 
 Accuracy is the share of messages labelled correctly. Macro-F1 averages the F1 of every class, so
 it drops when rare classes are missed even if the common ones are right.
@@ -194,8 +235,8 @@ The confusion matrix is in `confusion_matrix.txt` (drawn in `confusion_matrix.pn
 |---|---|---|---|---|
 {history}
 
-Training took {timings['train_s']:.0f} s ({timings.get('examples_per_s') or '-'} examples/s),
-{timings['total_s']:.0f} s in all.{resumed_note}
+Training took {timings["train_s"]:.0f} s ({timings.get("examples_per_s") or "-"} examples/s),
+{timings["total_s"]:.0f} s in all.{resumed_note}
 
 ## Use it
 
@@ -226,17 +267,21 @@ def confidence_section(record: dict) -> str:
     calibration, coverage = record.get("calibration"), record.get("coverage") or []
     if calibration:
         how = f"""Confidences are calibrated by temperature scaling (`calibration.json`: temperature
-{calibration['temperature']:g}, fitted on the {calibration['examples']} held-out examples; expected calibration error
-{calibration['ece_before']:.3f} before, {calibration['ece_after']:.3f} after), so that a score of 0.8 should be right
+{calibration["temperature"]:g}, fitted on the {calibration["examples"]} held-out examples; expected calibration error
+{calibration["ece_before"]:.3f} before, {calibration["ece_after"]:.3f} after), so that a score of 0.8 should be right
 about 8 times in 10. textfit (`predict`, `serve`, the studio, `Classifier`) applies it; plain `transformers.pipeline`
 gives the encoder's raw scores. The one temperature was fitted on the same held-out messages the
 figures here are measured on: a one-parameter fit, so little optimism, but some; `textfit evaluate`
 on new labelled messages measures it afresh."""
     else:
-        how = (f"Confidences are not calibrated: calibration needs at least {MIN_CALIBRATION_EXAMPLES} held-out "
-               "examples, and this run had fewer.")
+        how = (
+            f"Confidences are not calibrated: calibration needs at least {MIN_CALIBRATION_EXAMPLES} held-out "
+            "examples, and this run had fewer."
+        )
     tenths = [c for c in coverage if round(10 * c["threshold"], 6).is_integer()]  # the card: every tenth
-    rows = "\n".join(f"| {c['threshold']:.1f} | {100 * c['answered']:.1f} % | {percent(c['accuracy'])} |" for c in tenths)
+    rows = "\n".join(
+        f"| {c['threshold']:.1f} | {100 * c['answered']:.1f} % | {percent(c['accuracy'])} |" for c in tenths
+    )
     return f"""### Confidence and "not sure"
 
 {how}

@@ -19,13 +19,13 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
-from .blend import LOG_FLOOR, mix
 from ..data.labeled import with_label_names
+from .blend import LOG_FLOOR, mix
 
 SETTINGS_FILE = "lexical.json"
 WEIGHTS_FILE = "lexical.safetensors"
@@ -43,8 +43,15 @@ UNCHOSEN_WEIGHT = 0.5  # a model's weight before blend.choose_weight sets it
 
 
 class LexicalModel:
-    def __init__(self, words, chars, coef: np.ndarray, intercept: np.ndarray, weight: float,
-                 normalize: Callable[[str], str] | None = None):
+    def __init__(
+        self,
+        words,
+        chars,
+        coef: np.ndarray,
+        intercept: np.ndarray,
+        weight: float,
+        normalize: Callable[[str], str] | None = None,
+    ):
         self.words, self.chars = words, chars
         self.intercept = intercept
         # Kept as one contiguous (features, labels) array and scored against float32 features: a
@@ -55,8 +62,15 @@ class LexicalModel:
         self.normalize = normalize
 
     @classmethod
-    def fit(cls, texts: Sequence[str], labels: Sequence[int], n_labels: int, weight: float,
-            normalize: Callable[[str], str] | None = None, min_df: int | None = None) -> LexicalModel:
+    def fit(
+        cls,
+        texts: Sequence[str],
+        labels: Sequence[int],
+        n_labels: int,
+        weight: float,
+        normalize: Callable[[str], str] | None = None,
+        min_df: int | None = None,
+    ) -> LexicalModel:
         """`min_df`: the fewest texts an n-gram must be in (default: 2 from 2,000 texts, else 1); where
         no n-gram is in that many texts, every n-gram is kept (min_df 1)."""
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -112,15 +126,23 @@ class LexicalModel:
     def save(self, folder: str | Path) -> None:
         from safetensors.numpy import save_file
 
-        settings = {"weight": self.weight,
-                    "words": {**self.words.get_params(), "vocabulary": vocabulary_list(self.words)},
-                    "chars": {**self.chars.get_params(), "vocabulary": vocabulary_list(self.chars)}}
+        settings = {
+            "weight": self.weight,
+            "words": {**self.words.get_params(), "vocabulary": vocabulary_list(self.words)},
+            "chars": {**self.chars.get_params(), "vocabulary": vocabulary_list(self.chars)},
+        }
         for part in ("words", "chars"):
             settings[part] = {k: v for k, v in settings[part].items() if k in KEPT_PARAMS}
         Path(folder, SETTINGS_FILE).write_text(json.dumps(settings))
-        save_file({"coef": np.ascontiguousarray(self.coef), "intercept": self.intercept,
-                   "words_idf": self.words.idf_.astype(np.float64), "chars_idf": self.chars.idf_.astype(np.float64)},
-                  str(Path(folder, WEIGHTS_FILE)))
+        save_file(
+            {
+                "coef": np.ascontiguousarray(self.coef),
+                "intercept": self.intercept,
+                "words_idf": self.words.idf_.astype(np.float64),
+                "chars_idf": self.chars.idf_.astype(np.float64),
+            },
+            str(Path(folder, WEIGHTS_FILE)),
+        )
 
     @classmethod
     def load(cls, folder: str | Path, normalize: Callable[[str], str] | None = None) -> LexicalModel | None:

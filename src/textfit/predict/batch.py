@@ -23,11 +23,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.streaming import Source, batches, check_fits, check_output, open_sink, partial_path, remove_partial, resumable
+from ..data.streaming import (
+    Source,
+    batches,
+    check_fits,
+    check_output,
+    open_sink,
+    partial_path,
+    remove_partial,
+    resumable,
+)
+from ..data.texts import ID_COLUMN_NAMES, empty_texts, find_text_column, prediction_columns
+from ..errors import DataError, ModelError, TextfitError
 from ..model.calibration import NOT_SURE, check_min_confidence
 from ..model.classifier import Classifier
-from ..errors import DataError, ModelError, TextfitError
-from ..data.texts import ID_COLUMN_NAMES, empty_texts, find_text_column, prediction_columns
 
 log = logging.getLogger("textfit")
 
@@ -80,13 +89,29 @@ class BatchPredictor:
     (`NOT_SURE`; its score stays, and the runners-up are still given). Pickled, it is its
     construction arguments (Ray Data builds one in each actor)."""
 
-    def __init__(self, model_dir: str | Path, *, backend: str = "torch", threads: int | None = None, top_k: int = 1,
-                 text_column: str = "text", batch_size: int = 64, min_confidence: float | None = None):
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        backend: str = "torch",
+        threads: int | None = None,
+        top_k: int = 1,
+        text_column: str = "text",
+        batch_size: int = 64,
+        min_confidence: float | None = None,
+    ):
         if top_k < 1:
             raise TextfitError(f"top_k must be at least 1, got {top_k}")
         check_min_confidence(min_confidence)
-        self.settings = dict(model_dir=str(model_dir), backend=backend, threads=threads, top_k=top_k,
-                             text_column=text_column, batch_size=batch_size, min_confidence=min_confidence)
+        self.settings = dict(
+            model_dir=str(model_dir),
+            backend=backend,
+            threads=threads,
+            top_k=top_k,
+            text_column=text_column,
+            batch_size=batch_size,
+            min_confidence=min_confidence,
+        )
         self.min_confidence = min_confidence
         self.classifier = load_classifier(model_dir, backend, threads)
         self.labels = np.array(self.classifier.label_names, dtype=object)
@@ -106,20 +131,22 @@ class BatchPredictor:
 
     def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self.text_column not in frame.columns:
-            raise DataError(f"no text column '{self.text_column}' in the batch; its columns are: "
-                            f"{', '.join(map(str, frame.columns))}")
+            raise DataError(
+                f"no text column '{self.text_column}' in the batch; its columns are: "
+                f"{', '.join(map(str, frame.columns))}"
+            )
         values = frame[self.text_column]
         filled = ~empty_texts(values).to_numpy()
         texts = values[filled].astype(str).tolist()
         probabilities = self.classifier.predict_proba(texts, self.batch_size) if texts else None
         added = {}
-        ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :self.top_k] if texts else None
+        ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, : self.top_k] if texts else None
         for rank in range(self.top_k):
             labels = np.full(len(frame), "", dtype=object)
             scores = np.full(len(frame), np.nan)
             if texts:
                 labels[filled] = self.labels[ranked[:, rank]]
-                scores[filled] = np.take_along_axis(probabilities, ranked[:, rank:rank + 1], axis=1)[:, 0]
+                scores[filled] = np.take_along_axis(probabilities, ranked[:, rank : rank + 1], axis=1)[:, 0]
             if rank == 0 and self.min_confidence is not None:
                 labels[filled & (scores < self.min_confidence)] = NOT_SURE
             suffix = "" if rank == 0 else f"_{rank + 1}"
@@ -127,11 +154,22 @@ class BatchPredictor:
         return frame.assign(**added)
 
 
-def predict_file(model_dir: str | Path, input: str | Path, output: str | Path, *, backend: str = "torch",
-                 threads: int | None = None, top_k: int = 1, text_column: str | None = None,
-                 keep_columns: list[str] | None = None, batch_rows: int = 1024, resume: bool = False,
-                 sheet: str | int | None = None, progress: bool = False,
-                 min_confidence: float | None = None) -> PredictSummary:
+def predict_file(
+    model_dir: str | Path,
+    input: str | Path,
+    output: str | Path,
+    *,
+    backend: str = "torch",
+    threads: int | None = None,
+    top_k: int = 1,
+    text_column: str | None = None,
+    keep_columns: list[str] | None = None,
+    batch_rows: int = 1024,
+    resume: bool = False,
+    sheet: str | int | None = None,
+    progress: bool = False,
+    min_confidence: float | None = None,
+) -> PredictSummary:
     """Classify every row of `input` (a file or a folder of files) into `output` (.csv, .tsv, .jsonl,
     .parquet, .xlsx), a batch of `batch_rows` at a time. `resume=True` continues a killed job (not .xlsx).
     `min_confidence`: rows whose best score is below it are labelled "not sure" (BatchPredictor)."""
@@ -142,8 +180,10 @@ def predict_file(model_dir: str | Path, input: str | Path, output: str | Path, *
     partial, sidecar = partial_path(output), output.with_name(output.name + ".partial.json")
     if not resumable(output):  # no record of progress: a killed job starts over
         if resume:
-            raise TextfitError(f"--resume: {output.name} is an Excel workbook, written in one piece at the end, so a "
-                               "job writing it cannot be resumed; write .csv, .tsv, .jsonl or .parquet to resume")
+            raise TextfitError(
+                f"--resume: {output.name} is an Excel workbook, written in one piece at the end, so a "
+                "job writing it cannot be resumed; write .csv, .tsv, .jsonl or .parquet to resume"
+            )
         sidecar = None
     state = _read_sidecar(sidecar, output, resume)
     source = Source(input, sheet)
@@ -158,15 +198,28 @@ def predict_file(model_dir: str | Path, input: str | Path, output: str | Path, *
     clashes = [c for c in prediction_columns(top_k) if c in columns]
     if clashes:
         others = ",".join(c for c in columns if c not in clashes)
-        raise DataError(f"{input}: already has column(s) {', '.join(clashes)}, which the predictions are written to; "
-                        f"leave them out with --keep-columns (e.g. --keep-columns {others})")
-    job = {"version": SIDECAR_VERSION, "input": source.fingerprint(), "model": _model_fingerprint(model_dir, backend),
-           "options": {"top_k": top_k, "text_column": text_column, "columns": columns, "sheet": sheet,
-                       "min_confidence": min_confidence}}
+        raise DataError(
+            f"{input}: already has column(s) {', '.join(clashes)}, which the predictions are written to; "
+            f"leave them out with --keep-columns (e.g. --keep-columns {others})"
+        )
+    job = {
+        "version": SIDECAR_VERSION,
+        "input": source.fingerprint(),
+        "model": _model_fingerprint(model_dir, backend),
+        "options": {
+            "top_k": top_k,
+            "text_column": text_column,
+            "columns": columns,
+            "sheet": sheet,
+            "min_confidence": min_confidence,
+        },
+    }
     if state and any(state[key] != job[key] for key in job):
         changed = [key for key in job if state[key] != job[key]]
-        raise TextfitError(f"cannot resume {output}: its {', '.join(changed)} changed since the job started "
-                           f"(see {sidecar}); delete {partial} and {sidecar} to start over")
+        raise TextfitError(
+            f"cannot resume {output}: its {', '.join(changed)} changed since the job started "
+            f"(see {sidecar}); delete {partial} and {sidecar} to start over"
+        )
     state = state or {**job, "rows": 0, "position": 0, "empty_rows": 0, "label_counts": {}}
     if state.get("complete") and output.exists() and not partial.exists():  # killed after the rename
         sidecar.unlink()
@@ -176,8 +229,9 @@ def predict_file(model_dir: str | Path, input: str | Path, output: str | Path, *
     elif not partial.exists():
         raise TextfitError(f"cannot resume {output}: {partial} is gone; delete {sidecar} to start over")
 
-    predictor = BatchPredictor(model_dir, backend=backend, threads=threads, top_k=top_k, text_column=text_column,
-                               min_confidence=min_confidence)
+    predictor = BatchPredictor(
+        model_dir, backend=backend, threads=threads, top_k=top_k, text_column=text_column, min_confidence=min_confidence
+    )
     resumed_rows, started = state["rows"], time.perf_counter()
     counts = Counter(state["label_counts"])
     sink = open_sink(output, partial, state["position"])
@@ -188,8 +242,9 @@ def predict_file(model_dir: str | Path, input: str | Path, output: str | Path, *
         for frame in batches(_chained(first, frames), batch_rows, skip=resumed_rows):
             frame.columns = [str(c) for c in frame.columns]
             if text_column not in frame.columns:
-                raise DataError(f"{input}: a file in it has no column '{text_column}' (its columns: "
-                                f"{', '.join(frame.columns)})")
+                raise DataError(
+                    f"{input}: a file in it has no column '{text_column}' (its columns: {', '.join(frame.columns)})"
+                )
             if not keep_columns and (late := [c for c in frame.columns if c not in columns and c not in left_out]):
                 _warn_late_columns(input, frame, late, state["rows"])
                 left_out += late
@@ -224,9 +279,16 @@ def _warn_late_columns(input, frame: pd.DataFrame, late: list[str], rows_before:
     must write the same): a key that turns up later is left out, and said so, with where."""
     row = rows_before + 1 + int(frame[late].notna().any(axis=1).to_numpy().argmax())
     one = len(late) == 1
-    log.warning("%s: %s first %s at row %s, after the rows that decide the output's columns: left out of the "
-                "output (give %s in the first record too, even empty, to keep %s)", input, ", ".join(map(repr, late)),
-                "appears" if one else "appear", f"{row:,}", "it" if one else "them", "it" if one else "them")
+    log.warning(
+        "%s: %s first %s at row %s, after the rows that decide the output's columns: left out of the "
+        "output (give %s in the first record too, even empty, to keep %s)",
+        input,
+        ", ".join(map(repr, late)),
+        "appears" if one else "appear",
+        f"{row:,}",
+        "it" if one else "them",
+        "it" if one else "them",
+    )
 
 
 def _chained(first, frames):
@@ -239,8 +301,9 @@ def _output_columns(columns: list[str], text_column: str, keep: list[str] | None
         return columns
     unknown = [c for c in keep if c not in columns]
     if unknown:
-        raise DataError(f"{source}: no column(s) {', '.join(map(repr, unknown))} to keep. The columns are: "
-                        f"{', '.join(columns)}")
+        raise DataError(
+            f"{source}: no column(s) {', '.join(map(repr, unknown))} to keep. The columns are: {', '.join(columns)}"
+        )
     wanted = {*keep, text_column, *(c for c in columns if c.lower() in ID_COLUMN_NAMES)}
     return [c for c in columns if c in wanted]
 
@@ -258,8 +321,10 @@ def _read_sidecar(sidecar: Path | None, output: Path, resume: bool) -> dict | No
     if sidecar is None or not sidecar.exists():
         return None
     if not resume:
-        raise TextfitError(f"{sidecar} records an unfinished job writing {output}: continue it with --resume, "
-                           f"or delete {sidecar} and {partial_path(output)} to start over")
+        raise TextfitError(
+            f"{sidecar} records an unfinished job writing {output}: continue it with --resume, "
+            f"or delete {sidecar} and {partial_path(output)} to start over"
+        )
     try:
         state = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -296,11 +361,19 @@ class RowProgress:
 
         self.source, self.estimate = source, estimate
         self.progress = Progress(
-            TextColumn(what), BarColumn(), TextColumn("{task.fields[rows]} rows"),
-            TextColumn("{task.fields[rate]} rows/s"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-            console=Console(stderr=True, markup=False), transient=False)
-        self.task = self.progress.add_task("classifying", total=source.total_rows, completed=done, rows=f"{done:,}",
-                                           rate="-")
+            TextColumn(what),
+            BarColumn(),
+            TextColumn("{task.fields[rows]} rows"),
+            TextColumn("{task.fields[rate]} rows/s"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True, markup=False),
+            transient=False,
+        )
+        self.task = self.progress.add_task(
+            "classifying", total=source.total_rows, completed=done, rows=f"{done:,}", rate="-"
+        )
         self.started, self.first = time.perf_counter(), done
         self.progress.start()
 
@@ -310,8 +383,13 @@ class RowProgress:
         if total is None and self.estimate and self.source.bytes_read:  # rows so far, scaled by the bytes still to read
             total = max(rows, round(rows * self.source.total_bytes / self.source.bytes_read))
         rate = (rows - self.first) / (now - self.started) if now > self.started else 0
-        shown = (f"{rows:,}" if total is None else f"{rows:,}/{total:,}" if total == self.source.total_rows
-                 else f"{rows:,}/~{total:,}")
+        shown = (
+            f"{rows:,}"
+            if total is None
+            else f"{rows:,}/{total:,}"
+            if total == self.source.total_rows
+            else f"{rows:,}/~{total:,}"
+        )
         self.progress.update(self.task, completed=rows, total=total, rows=shown, rate=f"{rate:,.0f}" if rate else "-")
 
     def stop(self) -> None:

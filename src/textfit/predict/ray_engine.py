@@ -27,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .batch import BatchPredictor, PredictSummary, RowProgress
-from ..data.streaming import Source, check_output, kind, open_sink, partial_path, remove_partial, sniff
-from ..model.calibration import check_min_confidence
-from ..errors import DataError, ModelError, TextfitError
-from ..data.texts import ID_COLUMN_NAMES, find_text_column, prediction_columns
 from ..data.readers import csv_rows, guess_separator
+from ..data.streaming import Source, check_output, kind, open_sink, partial_path, remove_partial, sniff
+from ..data.texts import ID_COLUMN_NAMES, find_text_column, prediction_columns
+from ..errors import DataError, ModelError, TextfitError
+from ..model.calibration import check_min_confidence
+from .batch import BatchPredictor, PredictSummary, RowProgress
 
 ROW_ID = "row_id"
 BLOCK_BYTES = 4 << 20
@@ -51,10 +51,21 @@ def require_ray():
     return ray
 
 
-def predict_with_ray(model_dir: str | Path, input: str | Path, output: str | Path, *, address: str | None = None,
-                     actors: int = 2, cpus_per_actor: int = 1, backend: str = "torch", top_k: int = 1,
-                     text_column: str | None = None, batch_rows: int = 1024, progress: bool = False,
-                     min_confidence: float | None = None) -> PredictSummary:
+def predict_with_ray(
+    model_dir: str | Path,
+    input: str | Path,
+    output: str | Path,
+    *,
+    address: str | None = None,
+    actors: int = 2,
+    cpus_per_actor: int = 1,
+    backend: str = "torch",
+    top_k: int = 1,
+    text_column: str | None = None,
+    batch_rows: int = 1024,
+    progress: bool = False,
+    min_confidence: float | None = None,
+) -> PredictSummary:
     """Classify every row of `input` into `output` with `actors` Ray actors of `cpus_per_actor` CPUs each."""
     check_min_confidence(min_confidence)
     for name, value in (("actors", actors), ("cpus_per_actor", cpus_per_actor), ("batch_rows", batch_rows)):
@@ -68,8 +79,10 @@ def predict_with_ray(model_dir: str | Path, input: str | Path, output: str | Pat
     source = Source(input)
     formats = {kind(f) for f in source.files}
     if not formats <= set(RAY_FORMATS) or len(formats) > 1:
-        raise DataError(f"{input}: the Ray engine reads CSV, TSV or Parquet files of one kind "
-                        f"(found {', '.join(sorted(formats))}); use the local engine for other formats")
+        raise DataError(
+            f"{input}: the Ray engine reads CSV, TSV or Parquet files of one kind "
+            f"(found {', '.join(sorted(formats))}); use the local engine for other formats"
+        )
     frames = source.frames()
     first = next((frame for frame in frames if len(frame)), None)  # the first rows, for the columns
     frames.close()
@@ -88,8 +101,12 @@ def predict_with_ray(model_dir: str | Path, input: str | Path, output: str | Pat
     if owns_ray:
         _init(ray, address, actors * cpus_per_actor + 1)
     context = ray.data.DataContext.get_current()
-    saved = (context.execution_options.preserve_order, context.target_max_block_size, context.enable_progress_bars,
-             ray_data_log.level)
+    saved = (
+        context.execution_options.preserve_order,
+        context.target_max_block_size,
+        context.enable_progress_bars,
+        ray_data_log.level,
+    )
     # In order: the row ids are positions, and the output is written as the rows come back. Small
     # blocks (the unit an actor takes) spread even one large file over every actor. Our progress
     # bar and summary instead of Ray Data's (its full logs stay in /tmp/ray/session_*/logs).
@@ -99,11 +116,22 @@ def predict_with_ray(model_dir: str | Path, input: str | Path, output: str | Pat
     try:
         _check_cpus(ray, actors, cpus_per_actor)
         dataset = _read(ray, source, formats.pop(), first.columns)
-        predictor = dict(model_dir=str(model_dir), backend=backend, threads=cpus_per_actor, top_k=top_k,
-                         text_column=text_column, min_confidence=min_confidence)  # each actor builds its own, with its CPUs as threads
-        dataset = dataset.map_batches(BatchPredictor, fn_constructor_kwargs=predictor,
-                                      compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=cpus_per_actor,
-                                      batch_format="pandas", batch_size=batch_rows)
+        predictor = dict(
+            model_dir=str(model_dir),
+            backend=backend,
+            threads=cpus_per_actor,
+            top_k=top_k,
+            text_column=text_column,
+            min_confidence=min_confidence,
+        )  # each actor builds its own, with its CPUs as threads
+        dataset = dataset.map_batches(
+            BatchPredictor,
+            fn_constructor_kwargs=predictor,
+            compute=ray.data.ActorPoolStrategy(size=actors),
+            num_cpus=cpus_per_actor,
+            batch_format="pandas",
+            batch_size=batch_rows,
+        )
         with warnings.catch_warnings():  # a small input has fewer blocks than actors: harmless
             warnings.filterwarnings("ignore", message=r".*only received \d+ input", category=UserWarning)
             return _write(dataset, output, source, started, progress, number_rows=not has_ids)
@@ -130,7 +158,11 @@ def _init(ray, address: str | None, cpus_needed: int) -> None:
     # "local": a new Ray for this job, even where `ray start` left one running (ray.init()'s default would join it).
     address = address or os.environ.get("RAY_ADDRESS") or "local"
     # Actors and a reader fit; 127.0.0.1 as the node's address spares the route lookup towards a public address.
-    local = {"num_cpus": max(cpus_needed, os.cpu_count() or 1), "_node_ip_address": "127.0.0.1"} if address == "local" else {}
+    local = (
+        {"num_cpus": max(cpus_needed, os.cpu_count() or 1), "_node_ip_address": "127.0.0.1"}
+        if address == "local"
+        else {}
+    )
     offline = {**OFFLINE_HEAD, "NO_PROXY": ",".join(filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1,localhost"]))}
     saved = {name: os.environ.get(name) for name in offline}
     if address == "local":
@@ -138,8 +170,10 @@ def _init(ray, address: str | None, cpus_needed: int) -> None:
     try:
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False, **local)
     except ConnectionError as exc:
-        raise TextfitError(f"cannot reach the Ray cluster at '{address}': {str(exc).rstrip('.')}. Start one with "
-                           "`ray start --head`, or leave out --ray-address (and RAY_ADDRESS) for a local Ray") from None
+        raise TextfitError(
+            f"cannot reach the Ray cluster at '{address}': {str(exc).rstrip('.')}. Start one with "
+            "`ray start --head`, or leave out --ray-address (and RAY_ADDRESS) for a local Ray"
+        ) from None
     finally:
         for name, value in saved.items():
             if value is None:
@@ -152,8 +186,10 @@ def _check_cpus(ray, actors: int, cpus_per_actor: int) -> None:
     """The actors hold their CPUs from the start: reading the input needs one more, or waits forever."""
     needed, cpus = actors * cpus_per_actor + 1, int(ray.cluster_resources().get("CPU", 0))
     if cpus < needed:
-        raise TextfitError(f"the Ray cluster has {cpus} CPUs; {actors} actors x {cpus_per_actor} CPUs and one CPU "
-                           f"to read the input need {needed}: use fewer actors or add nodes")
+        raise TextfitError(
+            f"the Ray cluster has {cpus} CPUs; {actors} actors x {cpus_per_actor} CPUs and one CPU "
+            f"to read the input need {needed}: use fewer actors or add nodes"
+        )
 
 
 def _read(ray, source: Source, file_kind: str, columns: list[str]):
@@ -168,9 +204,11 @@ def _read(ray, source: Source, file_kind: str, columns: list[str]):
     separator = "\t" if file_kind == "tsv" else guess_separator(head)
     header = next((row for row in csv_rows(head, separator) if row), columns)
     return ray.data.read_csv(
-        paths, read_options=csv.ReadOptions(encoding="utf8" if encoding == "utf-8" else encoding),
+        paths,
+        read_options=csv.ReadOptions(encoding="utf8" if encoding == "utf-8" else encoding),
         parse_options=csv.ParseOptions(delimiter=separator, newlines_in_values=True),
-        convert_options=csv.ConvertOptions(column_types={name: pa.string() for name in header}))
+        convert_options=csv.ConvertOptions(column_types={name: pa.string() for name in header}),
+    )
 
 
 def _write(dataset, output: Path, source: Source, started: float, progress: bool, number_rows: bool) -> PredictSummary:

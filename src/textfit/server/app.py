@@ -18,10 +18,10 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Optional, Union
 
 from .common import Batcher, BodyLimitMiddleware, ascii_json_response, install_error_handlers, rank
 from .security import guard, resolve_api_key
@@ -48,9 +48,17 @@ class ServeLimits:
     """Answer "not sure" (label null) below this score, unless a request sets its own threshold."""
 
 
-def create_app(model_dir: str | Path, *, backend: str = "torch", limits: ServeLimits | None = None, classifier=None,
-               threads: int | None = None, host: str | None = None, api_key: str | None = None,
-               allowed_hosts: Iterable[str] = ()):
+def create_app(
+    model_dir: str | Path,
+    *,
+    backend: str = "torch",
+    limits: ServeLimits | None = None,
+    classifier=None,
+    threads: int | None = None,
+    host: str | None = None,
+    api_key: str | None = None,
+    allowed_hosts: Iterable[str] = (),
+):
     """The FastAPI application serving one model folder (loaded now, so a bad folder fails at once).
 
     `threads` sets PyTorch's (or ONNX Runtime's) threads for the model calls (default: their choice). On a
@@ -61,9 +69,9 @@ def create_app(model_dir: str | Path, *, backend: str = "torch", limits: ServeLi
     from fastapi.security import APIKeyHeader, HTTPBearer
     from pydantic import BaseModel, ConfigDict, Field
 
-    from ..predict.batch import set_torch_threads
     from ..model.calibration import check_min_confidence
     from ..model.classifier import Classifier
+    from ..predict.batch import set_torch_threads
 
     limits = limits or ServeLimits()
     check_min_confidence(limits.min_confidence)
@@ -75,27 +83,37 @@ def create_app(model_dir: str | Path, *, backend: str = "torch", limits: ServeLi
     started = time.time()
 
     class PredictRequest(BaseModel):
-        model_config = ConfigDict(extra="forbid", json_schema_extra={
-            "examples": [{"texts": "Acme Corp announces new CEO", "top_k": 3},
-                         {"texts": ["Oil prices fall", "Fed keeps rates unchanged"]}]})
-        texts: Union[str, list[str]] = Field(
+        model_config = ConfigDict(
+            extra="forbid",
+            json_schema_extra={
+                "examples": [
+                    {"texts": "Acme Corp announces new CEO", "top_k": 3},
+                    {"texts": ["Oil prices fall", "Fed keeps rates unchanged"]},
+                ]
+            },
+        )
+        texts: str | list[str] = Field(
             description=f"One text, or a list of at most {limits.max_texts} texts "
-                        f"(each at most {limits.max_text_chars} characters).")
+            f"(each at most {limits.max_text_chars} characters)."
+        )
         top_k: int = Field(1, ge=1, le=len(labels), description="How many labels to return per text, best first.")
-        min_confidence: Optional[float] = Field(
-            limits.min_confidence, ge=0, le=1,
+        min_confidence: float | None = Field(
+            limits.min_confidence,
+            ge=0,
+            le=1,
             description="Below this score the answer is 'not sure': label null, not_sure true, the best label as guess "
-                        f"(default: the server's, {limits.min_confidence}).")
+            f"(default: the server's, {limits.min_confidence}).",
+        )
 
     class Guess(BaseModel):
         label: str
         score: float
 
     class Prediction(BaseModel):
-        label: Optional[str] = Field(description="The label; null when not sure.")
+        label: str | None = Field(description="The label; null when not sure.")
         score: float
         not_sure: bool = False
-        guess: Optional[str] = Field(None, description="When not sure: the best label all the same.")
+        guess: str | None = Field(None, description="When not sure: the best label all the same.")
         top_k: list[Guess]
 
     class PredictResponse(BaseModel):
@@ -107,34 +125,55 @@ def create_app(model_dir: str | Path, *, backend: str = "torch", limits: ServeLi
         yield
         await batcher.close()
 
-    description = (f"A {len(labels)}-label text classifier fine-tuned from {record.get('base_model', 'a pretrained model')}. "
-                   "POST texts to /predict; errors are JSON objects with an 'error' message.")
+    description = (
+        f"A {len(labels)}-label text classifier fine-tuned from {record.get('base_model', 'a pretrained model')}. "
+        "POST texts to /predict; errors are JSON objects with an 'error' message."
+    )
     if api_key:
-        description += (" This server needs its API key on every request but /health and these docs: "
-                        "`Authorization: Bearer KEY` or `X-API-Key: KEY` (401 without it, 403 with a wrong one).")
-    app = FastAPI(title="textfit model server", description=description, version="1", lifespan=lifespan,
-                  default_response_class=ascii_json_response())
+        description += (
+            " This server needs its API key on every request but /health and these docs: "
+            "`Authorization: Bearer KEY` or `X-API-Key: KEY` (401 without it, 403 with a wrong one)."
+        )
+    app = FastAPI(
+        title="textfit model server",
+        description=description,
+        version="1",
+        lifespan=lifespan,
+        default_response_class=ascii_json_response(),
+    )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit=limits.max_body_bytes)
     guard(app, host=host, token=api_key, allowed_hosts=allowed_hosts, public_paths=PUBLIC_PATHS, what="API key")
     app.state.batcher = batcher
     app.state.classifier = classifier
     # Declared for the docs only (their 'Authorize' button); the check itself is security.RequireToken.
-    key_schemes = [Depends(APIKeyHeader(name="X-API-Key", auto_error=False)),
-                   Depends(HTTPBearer(auto_error=False))] if api_key else []
+    key_schemes = (
+        [Depends(APIKeyHeader(name="X-API-Key", auto_error=False)), Depends(HTTPBearer(auto_error=False))]
+        if api_key
+        else []
+    )
 
-    @app.post("/predict", response_model=PredictResponse, summary="Classify one text or a list of texts",
-              dependencies=key_schemes)
+    @app.post(
+        "/predict",
+        response_model=PredictResponse,
+        summary="Classify one text or a list of texts",
+        dependencies=key_schemes,
+    )
     async def predict(request: PredictRequest):
         texts = [request.texts] if isinstance(request.texts, str) else request.texts
         if not texts:
             raise HTTPException(422, "'texts' is an empty list: give at least one text")
         if len(texts) > limits.max_texts:
-            raise HTTPException(422, f"too many texts: {len(texts)} in one request, the limit is {limits.max_texts}; "
-                                     "split them over several requests")
+            raise HTTPException(
+                422,
+                f"too many texts: {len(texts)} in one request, the limit is {limits.max_texts}; "
+                "split them over several requests",
+            )
         for i, text in enumerate(texts):
             if len(text) > limits.max_text_chars:
-                raise HTTPException(422, f"text {i} is {len(text)} characters long, the limit is {limits.max_text_chars}")
+                raise HTTPException(
+                    422, f"text {i} is {len(text)} characters long, the limit is {limits.max_text_chars}"
+                )
         try:
             probabilities = await batcher.predict_proba(texts)
         except Exception as exc:  # logged by the batcher; this request fails, the server carries on
@@ -143,9 +182,15 @@ def create_app(model_dir: str | Path, *, backend: str = "torch", limits: ServeLi
 
     @app.get("/health", summary="Is the model loaded and answering?")
     async def health():
-        return {"status": "ok", "labels": len(labels), "uptime_s": round(time.time() - started, 1),
-                "queued": batcher.pending, "batches": batcher.stats, "threads": _torch_threads(),
-                "pid": os.getpid()}  # behind --workers, which process answered
+        return {
+            "status": "ok",
+            "labels": len(labels),
+            "uptime_s": round(time.time() - started, 1),
+            "queued": batcher.pending,
+            "batches": batcher.stats,
+            "threads": _torch_threads(),
+            "pid": os.getpid(),
+        }  # behind --workers, which process answered
 
     @app.get("/model", summary="Labels, base model and metrics of the served model", dependencies=key_schemes)
     async def model():
@@ -159,42 +204,73 @@ def create_app(model_dir: str | Path, *, backend: str = "torch", limits: ServeLi
             "metrics": record.get("metrics"),
             "eval_examples": (record.get("data") or {}).get("eval_examples"),
             "backend": classifier.backend_name,
-            "limits": {"max_body_bytes": limits.max_body_bytes, "max_texts": limits.max_texts,
-                       "max_text_chars": limits.max_text_chars},
+            "limits": {
+                "max_body_bytes": limits.max_body_bytes,
+                "max_texts": limits.max_texts,
+                "max_text_chars": limits.max_text_chars,
+            },
         }
 
     @app.get("/", include_in_schema=False)
     async def root():
-        return {"service": "textfit model server", "labels": len(labels),
-                "try": "POST /predict {\"texts\": \"your message\"}", "docs": "/docs"}
+        return {
+            "service": "textfit model server",
+            "labels": len(labels),
+            "try": 'POST /predict {"texts": "your message"}',
+            "docs": "/docs",
+        }
 
     return app
 
 
-def serve(model_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, *, backend: str = "torch",
-          limits: ServeLimits | None = None, threads: int | None = None, log_level: str = "info",
-          announce=None, api_key: str | None = None, allowed_hosts: Iterable[str] = (), workers: int = 1) -> None:
+def serve(
+    model_dir: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    backend: str = "torch",
+    limits: ServeLimits | None = None,
+    threads: int | None = None,
+    log_level: str = "info",
+    announce=None,
+    api_key: str | None = None,
+    allowed_hosts: Iterable[str] = (),
+    workers: int = 1,
+) -> None:
     """Load the model (failing fast on a bad folder), then `announce(url)` and serve until Ctrl-C.
     `api_key` defaults to $TEXTFIT_API_KEY. `workers` > 1: that many processes on the one port,
     each with `threads` (default: cores // workers) threads."""
     import uvicorn
 
-    from ..model.backends import default_threads
     from ..errors import TextfitError
+    from ..model.backends import default_threads
 
     if workers < 1:
         raise TextfitError(f"workers must be at least 1, got {workers}")
     api_key = resolve_api_key(api_key)
     if workers == 1:
-        app = create_app(model_dir, backend=backend, limits=limits, threads=threads, host=host,
-                         api_key=api_key, allowed_hosts=allowed_hosts)
+        app = create_app(
+            model_dir,
+            backend=backend,
+            limits=limits,
+            threads=threads,
+            host=host,
+            api_key=api_key,
+            allowed_hosts=allowed_hosts,
+        )
         if announce:
             announce(f"http://{host}:{port}")
         uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
         return
-    settings = {"model_dir": str(model_dir), "backend": backend, "limits": asdict(limits or ServeLimits()),
-                "threads": threads or max(1, default_threads() // workers), "host": host, "api_key": api_key,
-                "allowed_hosts": list(allowed_hosts)}
+    settings = {
+        "model_dir": str(model_dir),
+        "backend": backend,
+        "limits": asdict(limits or ServeLimits()),
+        "threads": threads or max(1, default_threads() // workers),
+        "host": host,
+        "api_key": api_key,
+        "allowed_hosts": list(allowed_hosts),
+    }
     _serve_workers(settings, port, workers, log_level, announce)
 
 
@@ -210,12 +286,13 @@ def _serve_workers(settings: dict, port: int, workers: int, log_level: str, anno
     cannot load the model writes why, and the supervisor stops: the error is raised here."""
     import uvicorn
 
-    from ..model.classifier import BACKENDS
     from ..errors import ModelError, TextfitError
+    from ..model.classifier import BACKENDS
 
     if not Path(settings["model_dir"], "config.json").is_file():  # the common mistakes, before N processes start
-        raise ModelError(f"{settings['model_dir']} is not a trained model folder (no config.json); "
-                         "train one with `textfit train`")
+        raise ModelError(
+            f"{settings['model_dir']} is not a trained model folder (no config.json); train one with `textfit train`"
+        )
     if settings["backend"] not in BACKENDS:
         raise ModelError(f"unknown backend '{settings['backend']}'; choose one of {', '.join(BACKENDS)}")
     with tempfile.TemporaryDirectory(prefix="textfit-serve-") as folder:
@@ -226,8 +303,15 @@ def _serve_workers(settings: dict, port: int, workers: int, log_level: str, anno
         try:
             if announce:
                 announce(f"http://{settings['host']}:{port}")
-            uvicorn.run("textfit.server.app:worker_app", factory=True, workers=workers, host=settings["host"],
-                        port=port, log_level=log_level, timeout_graceful_shutdown=5)
+            uvicorn.run(
+                "textfit.server.app:worker_app",
+                factory=True,
+                workers=workers,
+                host=settings["host"],
+                port=port,
+                log_level=log_level,
+                timeout_graceful_shutdown=5,
+            )
         finally:
             if previous is None:
                 os.environ.pop(WORKER_SETTINGS_ENV, None)
@@ -245,9 +329,15 @@ def worker_app():
 
     settings = json.loads(Path(os.environ[WORKER_SETTINGS_ENV]).read_text())
     try:
-        return create_app(settings["model_dir"], backend=settings["backend"], limits=ServeLimits(**settings["limits"]),
-                          threads=settings["threads"], host=settings["host"], api_key=settings["api_key"],
-                          allowed_hosts=settings["allowed_hosts"])
+        return create_app(
+            settings["model_dir"],
+            backend=settings["backend"],
+            limits=ServeLimits(**settings["limits"]),
+            threads=settings["threads"],
+            host=settings["host"],
+            api_key=settings["api_key"],
+            allowed_hosts=settings["allowed_hosts"],
+        )
     except Exception as exc:  # the supervisor stops on this exit code instead of restarting the worker forever
         from ..errors import TextfitError
 

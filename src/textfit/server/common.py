@@ -156,8 +156,13 @@ class BodyLimitMiddleware:
     @staticmethod
     async def _reply(send, status: int, message: str):
         body = error_body(message)
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -180,7 +185,9 @@ def describe_validation_error(errors) -> str:
         elif kind == "missing":
             parts.append(f"'{location}' is missing")
         else:
-            parts.append(f"'{location}': {error.get('msg', 'is not valid')}" if location else error.get("msg", "invalid"))
+            parts.append(
+                f"'{location}': {error.get('msg', 'is not valid')}" if location else error.get("msg", "invalid")
+            )
     return "; ".join(parts) or "the request is not valid"
 
 

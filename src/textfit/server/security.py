@@ -75,14 +75,19 @@ def public_url(host: str, port: int, token: str | None = None) -> str:
     return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
 
 
-async def _reply_json(send, status: int, message: str, headers: Iterable[tuple[bytes, bytes]] = (),
-                      websocket: bool = False) -> None:
+async def _reply_json(
+    send, status: int, message: str, headers: Iterable[tuple[bytes, bytes]] = (), websocket: bool = False
+) -> None:
     if websocket:  # neither app has a websocket; should one come, it is refused the same way
         return await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
     body = error_body(message)
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            *headers]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -103,9 +108,13 @@ class LoopbackHostOnly:
             return await _reply_json(send, 400, "the request has no Host header", websocket=websocket)
         if not (is_loopback(name) or name in self.allowed):
             return await _reply_json(
-                send, 403, f"requests for host '{name}' are refused: this server listens on a loopback address and "
-                           "answers only to localhost, 127.x.x.x or [::1]. Behind a reverse proxy, start it with "
-                           f"--allow-host {name}", websocket=websocket)
+                send,
+                403,
+                f"requests for host '{name}' are refused: this server listens on a loopback address and "
+                "answers only to localhost, 127.x.x.x or [::1]. Behind a reverse proxy, start it with "
+                f"--allow-host {name}",
+                websocket=websocket,
+            )
         await self.app(scope, receive, send)
 
 
@@ -118,8 +127,16 @@ class RequireToken:
     and `/` without the token answers with `page` (HTML) rather than JSON. No secret: 401; a wrong
     one: 403. Compared in constant time."""
 
-    def __init__(self, app, token: str, *, public_paths: Iterable[str] = (), cookie: str | None = None,
-                 page: str | None = None, what: str = "access token"):
+    def __init__(
+        self,
+        app,
+        token: str,
+        *,
+        public_paths: Iterable[str] = (),
+        cookie: str | None = None,
+        page: str | None = None,
+        what: str = "access token",
+    ):
         if not token:
             raise ValueError("RequireToken needs a non-empty token")
         self.app = app
@@ -153,10 +170,15 @@ class RequireToken:
         status = 401 if presented is None and in_url is None else 403  # none given / a wrong one
         if self.page is not None and scope.get("path") == "/" and not websocket:
             return await HTMLResponse(self.page, status_code=status)(scope, receive, send)
-        message = (f"this server needs its {self.what}: send it as 'Authorization: Bearer <{self.what}>' "
-                   f"or 'X-API-Key: <{self.what}>'" if status == 401 else f"the {self.what} is wrong")
-        await _reply_json(send, status, message, [(b"www-authenticate", b"Bearer")] if status == 401 else [],
-                          websocket=websocket)
+        message = (
+            f"this server needs its {self.what}: send it as 'Authorization: Bearer <{self.what}>' "
+            f"or 'X-API-Key: <{self.what}>'"
+            if status == 401
+            else f"the {self.what} is wrong"
+        )
+        await _reply_json(
+            send, status, message, [(b"www-authenticate", b"Bearer")] if status == 401 else [], websocket=websocket
+        )
 
     def _presented(self, request) -> str | None:
         authorization = request.headers.get("authorization", "")
@@ -172,13 +194,15 @@ class RequireToken:
 
 def studio_login_page() -> str:
     """What `/` shows a browser that has not got the studio's token."""
-    return ("<!doctype html><meta charset='utf-8'><title>textfit studio: access token needed</title>"
-            "<body style='font-family: sans-serif; max-width: 40em; margin: 4em auto; line-height: 1.5'>"
-            "<h1>This studio needs its access token</h1>"
-            "<p>Open the address that <code>textfit studio</code> printed when it started: it ends in "
-            "<code>/?token=…</code>. The browser keeps the token from then on (until it is closed).</p>"
-            "<p>Started it yourself with <code>--token</code> or <code>" + escape(STUDIO_TOKEN_ENV) + "</code>? "
-            "Add <code>?token=YOUR-TOKEN</code> to this address.</p></body>")
+    return (
+        "<!doctype html><meta charset='utf-8'><title>textfit studio: access token needed</title>"
+        "<body style='font-family: sans-serif; max-width: 40em; margin: 4em auto; line-height: 1.5'>"
+        "<h1>This studio needs its access token</h1>"
+        "<p>Open the address that <code>textfit studio</code> printed when it started: it ends in "
+        "<code>/?token=…</code>. The browser keeps the token from then on (until it is closed).</p>"
+        "<p>Started it yourself with <code>--token</code> or <code>" + escape(STUDIO_TOKEN_ENV) + "</code>? "
+        "Add <code>?token=YOUR-TOKEN</code> to this address.</p></body>"
+    )
 
 
 class SameOriginOnly:
@@ -197,14 +221,23 @@ class SameOriginOnly:
         await self.app(scope, receive, send)
 
 
-def guard(app, *, host: str | None, token: str | None, allowed_hosts: Iterable[str] = (),
-          public_paths: Iterable[str] = (), cookie: str | None = None, page: str | None = None,
-          what: str = "access token") -> None:
+def guard(
+    app,
+    *,
+    host: str | None,
+    token: str | None,
+    allowed_hosts: Iterable[str] = (),
+    public_paths: Iterable[str] = (),
+    cookie: str | None = None,
+    page: str | None = None,
+    what: str = "access token",
+) -> None:
     """Install the Host check (when `host`, the address bound to, is loopback) and the token check
     (when there is a token) on a FastAPI/Starlette app. Call it after the app's other middleware:
     the last one added runs first."""
     if token:
-        app.add_middleware(RequireToken, token=token, public_paths=tuple(public_paths), cookie=cookie, page=page,
-                           what=what)
+        app.add_middleware(
+            RequireToken, token=token, public_paths=tuple(public_paths), cookie=cookie, page=page, what=what
+        )
     if host is not None and is_loopback(host):
         app.add_middleware(LoopbackHostOnly, allowed_hosts=tuple(allowed_hosts))

@@ -36,12 +36,26 @@ class RichProgress(Callback):
         self.progress = None
 
     def on_train_begin(self, info: dict) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.progress = Progress(
-            TextColumn("final fit" if info.get("phase") == "final fit" else "training", style="bold"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
-            TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-            console=self.console, transient=True,
+            TextColumn("final fit" if info.get("phase") == "final fit" else "training", style="bold"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("steps"),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
         )
         self.progress.start()
         self.task = self.progress.add_task("train", total=info["total_steps"], loss="-")
@@ -52,16 +66,23 @@ class RichProgress(Callback):
     def on_evaluate(self, metrics):
         from rich.text import Text
 
-        self.progress.console.print(Text.assemble(  # Text, not markup: the console may have markup off
-            f"epoch {metrics['epoch']:>5.2f}  loss {metrics['loss']:.4f}  accuracy {metrics['accuracy']:.4f}  "
-            f"macro-F1 {metrics['macro_f1']:.4f}  ", (f"({metrics['elapsed_s']:.0f} s)", "dim"),
-            ("  best so far", "green") if metrics.get("best") else "",
-        ))
+        self.progress.console.print(
+            Text.assemble(  # Text, not markup: the console may have markup off
+                f"epoch {metrics['epoch']:>5.2f}  loss {metrics['loss']:.4f}  accuracy {metrics['accuracy']:.4f}  "
+                f"macro-F1 {metrics['macro_f1']:.4f}  ",
+                (f"({metrics['elapsed_s']:.0f} s)", "dim"),
+                ("  best so far", "green") if metrics.get("best") else "",
+            )
+        )
 
     def on_checkpoint(self, info):
         if info["event"] == "resumed":  # saved checkpoints pass silently: they are routine
-            self.console.print(f"resumed from step {info['from_step']}" if info["from_step"] else
-                               "resumed: no checkpoint had been written, so training starts over", highlight=False)
+            self.console.print(
+                f"resumed from step {info['from_step']}"
+                if info["from_step"]
+                else "resumed: no checkpoint had been written, so training starts over",
+                highlight=False,
+            )
 
     def on_train_end(self, record):
         if self.progress:
@@ -93,8 +114,9 @@ class JsonlLog(Callback):
         self._write("evaluate", **metrics)
 
     def on_checkpoint(self, info):
-        self._write("checkpoint" if info["event"] == "saved" else "resumed",
-                    **{k: v for k, v in info.items() if k != "event"})
+        self._write(
+            "checkpoint" if info["event"] == "saved" else "resumed", **{k: v for k, v in info.items() if k != "event"}
+        )
 
     def on_train_end(self, record):
         self._write("end", status=record.get("status"), best=record.get("best"))

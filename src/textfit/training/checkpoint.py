@@ -36,9 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_atomically, write_json
 from ..config import TrainConfig
 from ..errors import TextfitError
-from ..atomic import write_atomically, write_json
 from .loop import LoopState
 
 log = logging.getLogger("textfit")
@@ -49,7 +49,10 @@ STATE_FILE = "state.json"
 TRAINING_FILE = "training.pt"
 WEIGHTS_FILE = "weights.safetensors"
 BEST_FILE = "best.safetensors"
-MAY_DIFFER = ("checkpoint_minutes", "distributed_timeout_minutes")  # config fields a resumed run may change: they do not change the model
+MAY_DIFFER = (
+    "checkpoint_minutes",
+    "distributed_timeout_minutes",
+)  # config fields a resumed run may change: they do not change the model
 
 
 def folder_for(out_dir: str | Path) -> Path:
@@ -83,33 +86,51 @@ def latest_in(root: Path) -> dict | None:
         run = json.loads((root / RUN_FILE).read_text())
     except (OSError, json.JSONDecodeError):  # written atomically: unreadable means absent
         return None
-    info = {"folder": str(root), "checkpoint": None, "step": 0, "total_steps": None, "saved": None,
-            **{k: run.get(k) for k in ("strategy", "config", "started", "resumed", "stopped")}}
+    info = {
+        "folder": str(root),
+        "checkpoint": None,
+        "step": 0,
+        "total_steps": None,
+        "saved": None,
+        **{k: run.get(k) for k in ("strategy", "config", "started", "resumed", "stopped")},
+    }
     steps = sorted(root.glob("step-*"))
     if steps:
         state = json.loads((steps[-1] / STATE_FILE).read_text())
-        info.update(checkpoint=str(steps[-1]), step=state["loop"]["step"],
-                    total_steps=state["loop"]["planned_steps"], saved=state["saved"])
+        info.update(
+            checkpoint=str(steps[-1]),
+            step=state["loop"]["step"],
+            total_steps=state["loop"]["planned_steps"],
+            saved=state["saved"],
+        )
     return info
 
 
-def begin(out_dir: str | Path, config: TrainConfig, fingerprint: str, strategy: str, resume: bool,
-          processes: int = 1) -> Checkpoints | None:
+def begin(
+    out_dir: str | Path, config: TrainConfig, fingerprint: str, strategy: str, resume: bool, processes: int = 1
+) -> Checkpoints | None:
     """The checkpoints of a run about to train into `out_dir`: a new run's (None with checkpoints
     off), or, with `resume`, the interrupted run's, with its latest checkpoint loaded. A run over
     several `processes` resumes with as many: each continues its own random draws."""
     root = folder_for(out_dir)
     if not resume:
         if (unfinished := latest(out_dir)) and not unfinished.get("stopped"):
-            raise TextfitError(f"{root} holds the checkpoints of an unfinished run into {out_dir}: continue it with "
-                               f"--resume, or delete {root} to start over")
+            raise TextfitError(
+                f"{root} holds the checkpoints of an unfinished run into {out_dir}: continue it with "
+                f"--resume, or delete {root} to start over"
+            )
         if unfinished:  # a run stopped on purpose, and saved: starting anew is the user's choice
             log.info("replacing the checkpoints of the run stopped at step %d in %s", unfinished["step"], root)
         if not config.checkpoint_minutes:
             return None
         shutil.rmtree(root, ignore_errors=True)  # leftovers of a run that had not written run.json
-        run = {"started": now_iso(), "strategy": strategy, "fingerprint": fingerprint,
-               "config": json_ready(config.to_dict()), "resumed": []}
+        run = {
+            "started": now_iso(),
+            "strategy": strategy,
+            "fingerprint": fingerprint,
+            "config": json_ready(config.to_dict()),
+            "resumed": [],
+        }
         root.mkdir(parents=True)
         write_json(root / RUN_FILE, run)
         return Checkpoints(root, config.checkpoint_minutes, run, restored=None)
@@ -123,29 +144,50 @@ def begin(out_dir: str | Path, config: TrainConfig, fingerprint: str, strategy: 
         shutil.rmtree(leftover, ignore_errors=True)
     restored = load(Path(info["checkpoint"])) if info["checkpoint"] else None
     if restored and restored["training"].get("processes", 1) != processes:
-        raise TextfitError(f"the run in {root} was checkpointed with {restored['training'].get('processes', 1)} "
-                           f"process(es): resume it with as many (this run has {processes}), or delete {root} "
-                           "and start over")
+        raise TextfitError(
+            f"the run in {root} was checkpointed with {restored['training'].get('processes', 1)} "
+            f"process(es): resume it with as many (this run has {processes}), or delete {root} "
+            "and start over"
+        )
     run.pop("stopped", None)  # training again: from here a kill is a crash, which --resume continues
-    run["resumed"].append({"from_step": info["step"], "at": now_iso(), "checkpoint_saved": info["saved"], **(
-        {} if restored else {"note": "no checkpoint had been written (few-shot runs and runs shorter than "
-                                     "checkpoint_minutes write none): trained again from the start"})})
+    run["resumed"].append(
+        {
+            "from_step": info["step"],
+            "at": now_iso(),
+            "checkpoint_saved": info["saved"],
+            **(
+                {}
+                if restored
+                else {
+                    "note": "no checkpoint had been written (few-shot runs and runs shorter than "
+                    "checkpoint_minutes write none): trained again from the start"
+                }
+            ),
+        }
+    )
     write_json(root / RUN_FILE, run)
     return Checkpoints(root, config.checkpoint_minutes, run, restored)
 
 
 def check_same_run(root: Path, run: dict, config: TrainConfig, fingerprint: str) -> None:
     saved, now = run["config"], json_ready(config.to_dict())
-    differs = [f"{key} {saved[key]!r} in the checkpoint, {now[key]!r} now"
-               for key in sorted(saved.keys() & now.keys()) if key not in MAY_DIFFER and saved[key] != now[key]]
+    differs = [
+        f"{key} {saved[key]!r} in the checkpoint, {now[key]!r} now"
+        for key in sorted(saved.keys() & now.keys())
+        if key not in MAY_DIFFER and saved[key] != now[key]
+    ]
     if differs:
-        raise TextfitError(f"cannot resume the run in {root} with other settings ({'; '.join(differs)}): "
-                           "give the same options (`textfit train --out OUT --resume` alone reuses them), "
-                           f"or delete {root} and start over")
+        raise TextfitError(
+            f"cannot resume the run in {root} with other settings ({'; '.join(differs)}): "
+            "give the same options (`textfit train --out OUT --resume` alone reuses them), "
+            f"or delete {root} and start over"
+        )
     if fingerprint != run["fingerprint"]:
-        raise TextfitError(f"cannot resume the run in {root}: the training or evaluation data differs from the "
-                           f"data it started on ({saved.get('data')}); resume with the same file, or delete {root} "
-                           "and start over")
+        raise TextfitError(
+            f"cannot resume the run in {root}: the training or evaluation data differs from the "
+            f"data it started on ({saved.get('data')}); resume with the same file, or delete {root} "
+            "and start over"
+        )
 
 
 class Checkpoints:
@@ -175,8 +217,9 @@ class Checkpoints:
             if best_weights is not None:
                 save_file({k: v.cpu().contiguous() for k, v in best_weights.items()}, str(tmp / BEST_FILE))
             torch.save({**training, **torch_random_states()}, tmp / TRAINING_FILE)
-            (tmp / STATE_FILE).write_text(json.dumps({"saved": now_iso(), "loop": state.to_dict(),
-                                                      "random": python_random_states()}))
+            (tmp / STATE_FILE).write_text(
+                json.dumps({"saved": now_iso(), "loop": state.to_dict(), "random": python_random_states()})
+            )
 
         write_atomically(folder, write)
         for older in self.root.glob("step-*"):
@@ -186,8 +229,13 @@ class Checkpoints:
         seconds = time.perf_counter() - tick
         state.checkpoint_s += seconds
         size = sum(p.stat().st_size for p in folder.iterdir())
-        return {"event": "saved", "step": state.step, "folder": str(folder), "seconds": round(seconds, 3),
-                "size_mb": round(size / 1e6, 1)}
+        return {
+            "event": "saved",
+            "step": state.step,
+            "folder": str(folder),
+            "seconds": round(seconds, 3),
+            "size_mb": round(size / 1e6, 1),
+        }
 
     def keep_lexical(self, lexical, fit_s: float) -> None:
         """Save the run's n-gram model once, so a resumed run need not fit it again."""
@@ -227,10 +275,14 @@ def load(folder: Path) -> dict:
 
     saved = json.loads((folder / STATE_FILE).read_text())
     best = folder / BEST_FILE
-    return {"state": LoopState.from_dict(saved["loop"]), "saved": saved["saved"], "random": saved["random"],
-            "weights": load_file(str(folder / WEIGHTS_FILE)),
-            "best_weights": load_file(str(best)) if best.exists() else None,
-            "training": torch.load(folder / TRAINING_FILE, map_location="cpu", weights_only=True)}
+    return {
+        "state": LoopState.from_dict(saved["loop"]),
+        "saved": saved["saved"],
+        "random": saved["random"],
+        "weights": load_file(str(folder / WEIGHTS_FILE)),
+        "best_weights": load_file(str(best)) if best.exists() else None,
+        "training": torch.load(folder / TRAINING_FILE, map_location="cpu", weights_only=True),
+    }
 
 
 # --- random generators -------------------------------------------------------------------------
@@ -242,8 +294,10 @@ def python_random_states() -> dict:
 def torch_random_states() -> dict:
     import torch
 
-    return {"torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+    return {
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
 
 
 def restore_random_states(restored: dict) -> None:

@@ -26,7 +26,8 @@ import contextlib
 import datetime as dt
 import logging
 import os
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from ..errors import TextfitError
 
@@ -98,8 +99,9 @@ def accelerator(split_batches: bool = True):
         return Accelerator()
     import torch
 
-    return Accelerator(cpu=not torch.cuda.is_available(),
-                       dataloader_config=DataLoaderConfiguration(split_batches=split_batches))
+    return Accelerator(
+        cpu=not torch.cuda.is_available(), dataloader_config=DataLoaderConfiguration(split_batches=split_batches)
+    )
 
 
 def description() -> dict:
@@ -130,8 +132,13 @@ def on_main(work: Callable[[], T], share: bool = False) -> T | None:
             value = work()
         except BaseException as exc:  # noqa: BLE001 - told to the others, then raised here
             error = exc
-            failure = str(exc) if isinstance(exc, TextfitError) else (
-                f"the main process (rank 0) failed: {type(exc).__name__}: {exc}; its output above has the details")
+            failure = (
+                str(exc)
+                if isinstance(exc, TextfitError)
+                else (
+                    f"the main process (rank 0) failed: {type(exc).__name__}: {exc}; its output above has the details"
+                )
+            )
     message = [failure, value if share and error is None else None]
     broadcast_object_list(message, from_process=0)
     if error is not None:
@@ -185,13 +192,21 @@ def partners_watched():
             f"process {rank()} of {world_size()} lost contact with the others ({last_line(exc)}): another training "
             "process died or stopped answering, so this one stops too. Look for the first error in the "
             "launcher's output (torchrun lists the failed ranks); checkpoints, if written, resume with "
-            "--resume and the same number of processes") from exc
+            "--resume and the same number of processes"
+        ) from exc
 
 
 # What the process group raises when a partner is gone: gloo and NCCL errors reach Python as a
 # plain RuntimeError (a timeout in DDP's gradient all-reduce, for one), newer ones as DistError.
-LOST_PARTNER_MARKERS = ("gloo", "NCCL", "ProcessGroup", "c10d", "Connection closed by peer", "Connection reset by peer",
-                        "Timed out waiting")
+LOST_PARTNER_MARKERS = (
+    "gloo",
+    "NCCL",
+    "ProcessGroup",
+    "c10d",
+    "Connection closed by peer",
+    "Connection reset by peer",
+    "Timed out waiting",
+)
 
 
 def lost_partner(exc: RuntimeError) -> bool:

@@ -35,12 +35,12 @@ import time
 
 import numpy as np
 
-from .callbacks import Callback
-from ..model.classifier import Classifier
 from ..config import TrainConfig
 from ..data.labeled import LabeledTexts, with_label_names
 from ..errors import ModelError
+from ..model.classifier import Classifier
 from ..model.evaluate import compute_metrics
+from .callbacks import Callback
 from .loop import LoopState, build_optimizer, loop_result, use_bf16, warmup_then_decay
 from .stopping import held_stops
 
@@ -157,8 +157,17 @@ def fit_head(model, vectors: np.ndarray, labels: list[int], n_labels: int) -> No
         head.bias.copy_(torch.from_numpy(bias).to(head.bias.dtype))
 
 
-def fit_fewshot(model, tokenizer, config: TrainConfig, max_length: int, train_data: LabeledTexts,
-                eval_data: LabeledTexts, callbacks: list[Callback], held_out=None, clock: float | None = None) -> dict:
+def fit_fewshot(
+    model,
+    tokenizer,
+    config: TrainConfig,
+    max_length: int,
+    train_data: LabeledTexts,
+    eval_data: LabeledTexts,
+    callbacks: list[Callback],
+    held_out=None,
+    clock: float | None = None,
+) -> dict:
     """Contrastive fine-tuning of the encoder, then a logistic-regression head (module docstring).
 
     Takes and returns what `train.finetune` does and calls the same callbacks with the same shapes.
@@ -175,7 +184,9 @@ def fit_fewshot(model, tokenizer, config: TrainConfig, max_length: int, train_da
     texts, labels = with_label_names(train_data)
     encoded = tokenizer(texts, truncation=True, max_length=max_length)
     collate = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8)
-    rows = [{"input_ids": ids, "attention_mask": mask} for ids, mask in zip(encoded["input_ids"], encoded["attention_mask"])]
+    rows = [
+        {"input_ids": ids, "attention_mask": mask} for ids, mask in zip(encoded["input_ids"], encoded["attention_mask"])
+    ]
     lengths = np.array([len(ids) for ids in encoded["input_ids"]])
     if torch.cuda.is_available():
         model.to("cuda")
@@ -190,10 +201,19 @@ def fit_fewshot(model, tokenizer, config: TrainConfig, max_length: int, train_da
     epochs = config.epochs or default_epochs(len(texts))
     total_steps = epochs * steps_per_epoch
     optimizer = build_optimizer(model, config, exclude=model.classifier.parameters())  # the head is set, then fitted
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_then_decay(s, total_steps, config.warmup_ratio))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: warmup_then_decay(s, total_steps, config.warmup_ratio)
+    )
 
-    info = {"strategy": "fewshot", "total_steps": total_steps, "epochs": epochs, "examples": len(train_data),
-            "batch_size": batch_size, "max_length": max_length, "labels": train_data.label_names}
+    info = {
+        "strategy": "fewshot",
+        "total_steps": total_steps,
+        "epochs": epochs,
+        "examples": len(train_data),
+        "batch_size": batch_size,
+        "max_length": max_length,
+        "labels": train_data.label_names,
+    }
     for callback in callbacks:
         callback.on_train_begin(info)
 
@@ -221,8 +241,9 @@ def fit_fewshot(model, tokenizer, config: TrainConfig, max_length: int, train_da
                 state.examples_seen += len(indices)
                 state.losses.append(loss.item())
                 for callback in callbacks:
-                    callback.on_step(state.step, total_steps, float(np.mean(state.losses[-20:])),
-                                     state.step / steps_per_epoch)
+                    callback.on_step(
+                        state.step, total_steps, float(np.mean(state.losses[-20:])), state.step / steps_per_epoch
+                    )
     except KeyboardInterrupt:
         status = "interrupted"  # the head is still fitted below: a usable model either way
         log.warning("interrupted: fitting the head on the encoder as it is now")
@@ -231,7 +252,7 @@ def fit_fewshot(model, tokenizer, config: TrainConfig, max_length: int, train_da
     with held_stops("fitting the head and scoring the held-out examples"):
         by_length = np.argsort(lengths, kind="stable")
         vectors = np.empty((len(texts), output_layer(model).in_features), dtype=np.float32)
-        vectors[by_length] = features(model, [batch_of(by_length[s:s + 64]) for s in range(0, len(texts), 64)])
+        vectors[by_length] = features(model, [batch_of(by_length[s : s + 64]) for s in range(0, len(texts), 64)])
         fit_head(model, vectors, labels, len(train_data.label_names))
         train_s = time.perf_counter() - tick
 
@@ -243,9 +264,14 @@ def fit_fewshot(model, tokenizer, config: TrainConfig, max_length: int, train_da
         probabilities = held_out.answers(encoder_probabilities) if held_out else encoder_probabilities  # blend.py
         metrics = compute_metrics(eval_data.labels, probabilities.argmax(axis=1))
         state.eval_s = time.perf_counter() - tick_eval
-        entry = {"epoch": round(state.step / steps_per_epoch, 3), "step": state.step,
-                 "loss": float(np.mean(state.losses[-steps_per_epoch:])) if state.losses else 0.0, **metrics,
-                 "elapsed_s": round(train_s + state.eval_s, 1), "best": True}
+        entry = {
+            "epoch": round(state.step / steps_per_epoch, 3),
+            "step": state.step,
+            "loss": float(np.mean(state.losses[-steps_per_epoch:])) if state.losses else 0.0,
+            **metrics,
+            "elapsed_s": round(train_s + state.eval_s, 1),
+            "best": True,
+        }
         for callback in callbacks:
             callback.on_evaluate(entry)
     state.history, state.best, state.prep_s = [entry], entry, loop_start - tick

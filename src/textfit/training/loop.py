@@ -10,8 +10,8 @@ import resource
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import distributed
 from ..config import TrainConfig
+from . import distributed
 
 
 @dataclass
@@ -55,13 +55,20 @@ def loop_result(model, state: LoopState, status: str, batch_size: int, epochs: i
     the steps alone: `state.prep_s` (the n-gram model's fit) is left out of it."""
     stepping_s = train_s - state.prep_s
     return {
-        "model": model, "history": state.history, "best": state.best, "status": status, "steps": state.step,
-        "batch_size": batch_size, "epochs_planned": epochs,
+        "model": model,
+        "history": state.history,
+        "best": state.best,
+        "status": status,
+        "steps": state.step,
+        "batch_size": batch_size,
+        "epochs_planned": epochs,
         "timings": {
-            "train_s": round(train_s, 2), "eval_s": round(state.eval_s, 2),
+            "train_s": round(train_s, 2),
+            "eval_s": round(state.eval_s, 2),
             "examples_per_s": round(state.examples_seen / stepping_s, 2) if stepping_s > 0 else None,
             "tokens_per_s": round(state.tokens_seen / stepping_s, 1) if stepping_s > 0 else None,
-            "tokens_trained": state.tokens_seen, "checkpoint_s": round(state.checkpoint_s, 2),
+            "tokens_trained": state.tokens_seen,
+            "checkpoint_s": round(state.checkpoint_s, 2),
         },
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),  # this process's
         **peak_gpu_mb(),
@@ -118,8 +125,9 @@ def trained_weights(model, copy: bool = True) -> dict:
     return {name: p.detach().clone() if copy else p.detach() for name, p in model.named_parameters() if p.requires_grad}
 
 
-def steps_for_budget(remaining_s: float, step_s: float, planned: int, done: int, *, eval_every: int,
-                     eval_examples: int, batch_size: int) -> int:
+def steps_for_budget(
+    remaining_s: float, step_s: float, planned: int, done: int, *, eval_every: int, eval_examples: int, batch_size: int
+) -> int:
     """The total number of optimiser steps that fits the time left at the measured pace, counting
     an evaluation every `eval_every` steps and the final one (an evaluation batch costs about a
     third of a training step)."""

@@ -28,21 +28,29 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checkpoint
-from . import distributed as dist
-from ..model.blend import HeldOutBlend
-from ..model.calibration import calibrate
-from .callbacks import Callback
-from ..model.classifier import Classifier
 from ..config import TrainConfig
 from ..data.labeled import LabeledTexts, load_train_eval
 from ..errors import TextfitError
-from ..model.evaluate import EvaluationReport, build_report, compute_metrics, improves_on, majority_baseline
-from .fewshot import fit_fewshot, head_shape
-from ..model.lexical import fit_lexical, tokenizer_normalizer
-from .loop import (LoopState, attention_for_training, build_optimizer, loop_result, steps_for_budget, trained_weights,
-                   use_bf16, warmup_then_decay)
 from ..model.base_models import DEFAULT_ALIASES, add_mean_pooling_layer, build_classifier, load_tokenizer
+from ..model.blend import HeldOutBlend
+from ..model.calibration import calibrate
+from ..model.classifier import Classifier
+from ..model.evaluate import EvaluationReport, build_report, compute_metrics, improves_on, majority_baseline
+from ..model.lexical import fit_lexical, tokenizer_normalizer
+from . import checkpoint
+from . import distributed as dist
+from .callbacks import Callback
+from .fewshot import fit_fewshot, head_shape
+from .loop import (
+    LoopState,
+    attention_for_training,
+    build_optimizer,
+    loop_result,
+    steps_for_budget,
+    trained_weights,
+    use_bf16,
+    warmup_then_decay,
+)
 from .stopping import held_stops
 
 log = logging.getLogger("textfit")
@@ -57,8 +65,13 @@ class TrainResult:
 
 
 @dist.partners_watched()
-def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = (),
-          data: tuple[LabeledTexts, LabeledTexts] | None = None, resume: bool = False) -> TrainResult | None:
+def train(
+    config: TrainConfig,
+    out_dir: str | Path,
+    callbacks: list[Callback] = (),
+    data: tuple[LabeledTexts, LabeledTexts] | None = None,
+    resume: bool = False,
+) -> TrainResult | None:
     """Train a classifier as `config` says and save it to `out_dir`. With `resume`, continue the
     interrupted run whose checkpoints lie beside `out_dir` (checkpoint.py) with the same config.
 
@@ -81,8 +94,11 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = 
     strategy = choose_strategy(config, train_data)
     if strategy == "fewshot":
         refuse_fewshot_across_processes()
-    checkpoints = dist.on_main(lambda: checkpoint.begin(
-        out_dir, config, checkpoint.data_fingerprint(train_data, eval_data), strategy, resume, dist.world_size()))
+    checkpoints = dist.on_main(
+        lambda: checkpoint.begin(
+            out_dir, config, checkpoint.data_fingerprint(train_data, eval_data), strategy, resume, dist.world_size()
+        )
+    )
     restored = dist.on_main(lambda: checkpoints.restored if checkpoints else None, share=True)  # every process resumes
     if resume:
         step = checkpoints.run["resumed"][-1]["from_step"] if checkpoints else 0
@@ -90,8 +106,10 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = 
         for callback in callbacks:
             callback.on_checkpoint({"event": "resumed", **checkpoints.run["resumed"][-1]})
     if strategy == "fewshot" and config.model in DEFAULT_ALIASES:
-        log.info("tip: with few examples a larger encoder pays: `textfit download-model all-mpnet-base-v2`, then "
-                 "--model all-mpnet-base-v2 (8 finance tweets per class, one sample: 0.73 against 0.62; ~6x the training time)")
+        log.info(
+            "tip: with few examples a larger encoder pays: `textfit download-model all-mpnet-base-v2`, then "
+            "--model all-mpnet-base-v2 (8 finance tweets per class, one sample: 0.73 against 0.62; ~6x the training time)"
+        )
     set_seed(config.seed)
 
     tokenizer = load_tokenizer(config.model, strip_urls=config.strip_urls)
@@ -99,17 +117,26 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = 
     max_length = config.max_length or choose_max_length(lengths, config.max_length_cap)
     model = new_model(config, train_data.label_names, mean_pooling=config.pooling == "mean" or strategy == "fewshot")
     if strategy == "fewshot" and head_shape(model) is None:
-        log.warning("fewshot knows two heads (BERT's linear head over the pooler, and dense -> out_proj "
-                    "over the first token as in MPNet); %s has neither, so fine-tuning it instead",
-                    model.config.model_type)
+        log.warning(
+            "fewshot knows two heads (BERT's linear head over the pooler, and dense -> out_proj "
+            "over the first token as in MPNet); %s has neither, so fine-tuning it instead",
+            model.config.model_type,
+        )
         strategy = "finetune"
-    log.info("%s: %d training / %d evaluation examples, %d labels, max_length %d",
-             strategy, len(train_data), len(eval_data), len(train_data.label_names), max_length)
+    log.info(
+        "%s: %d training / %d evaluation examples, %d labels, max_length %d",
+        strategy,
+        len(train_data),
+        len(eval_data),
+        len(train_data.label_names),
+        max_length,
+    )
     final_fit, final_fit_why = wants_final_fit(config, strategy, eval_data)
     log.info("final fit on all %d examples: %s", len(train_data) + len(eval_data), final_fit_why)
     # A time budget covers both fits: the hold-out run takes its share, the final fit the rest.
-    hold_out_config = replace(config, time_budget=config.time_budget * HOLD_OUT_SHARE) \
-        if final_fit and config.time_budget else config
+    hold_out_config = (
+        replace(config, time_budget=config.time_budget * HOLD_OUT_SHARE) if final_fit and config.time_budget else config
+    )
 
     clock = time.perf_counter()  # training time counts from here: the n-gram model's fit included
 
@@ -123,22 +150,39 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = 
     lexical, lexical_s = dist.on_main(fit_ngrams) or (None, 0.0)
     held_out = HeldOutBlend(lexical, eval_data.texts, eval_data.labels, choose=config.lexical_weight is None)
     if lexical:
-        log.info("n-gram model fitted in %.1f s; %s", lexical_s,
-                 "its weight in the blend is chosen on the held-out answers" if held_out.choose
-                 else f"blended with the encoder at weight {lexical.weight:g}")
+        log.info(
+            "n-gram model fitted in %.1f s; %s",
+            lexical_s,
+            "its weight in the blend is chosen on the held-out answers"
+            if held_out.choose
+            else f"blended with the encoder at weight {lexical.weight:g}",
+        )
     with attention_for_training(model):
         if strategy == "fewshot":  # minutes at most: no checkpoints, a resumed run starts over
             loop = fit_fewshot(model, tokenizer, config, max_length, train_data, eval_data, callbacks, held_out, clock)
         else:
-            loop = finetune(model, tokenizer, hold_out_config, max_length, train_data, eval_data, callbacks, held_out,
-                            clock, checkpoints, restored,
-                            final_fit_examples=len(train_data) + len(eval_data) if final_fit else None)
+            loop = finetune(
+                model,
+                tokenizer,
+                hold_out_config,
+                max_length,
+                train_data,
+                eval_data,
+                callbacks,
+                held_out,
+                clock,
+                checkpoints,
+                restored,
+                final_fit_examples=len(train_data) + len(eval_data) if final_fit else None,
+            )
 
     def choose_blend() -> np.ndarray:  # the main process's: it alone has the n-gram model
         answers = held_out.answers(encoder_probabilities)  # cross-fitted where the weight is chosen
         if lexical:
             lexical.weight = held_out.weight
-            log.info("n-gram weight %g%s", lexical.weight, " (chosen on the held-out answers)" if held_out.choose else "")
+            log.info(
+                "n-gram weight %g%s", lexical.weight, " (chosen on the held-out answers)" if held_out.choose else ""
+            )
         return answers
 
     # From here a Stop waits until the model is saved (stopping.py); only the final fit can still be stopped.
@@ -155,8 +199,9 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = 
     elif final_fit:
         budget_left_s = config.time_budget * 60 - (time.perf_counter() - clock) if config.time_budget else None
         try:
-            final = fit_final_model(config, tokenizer, max_length, train_data, eval_data, loop, lexical, callbacks,
-                                    budget_left_s)
+            final = fit_final_model(
+                config, tokenizer, max_length, train_data, eval_data, loop, lexical, callbacks, budget_left_s
+            )
         except KeyboardInterrupt:  # a Stop before or after the final fit's loop: the same outcome as during it
             if dist.world_size() > 1:
                 raise
@@ -167,9 +212,16 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = 
         from ..model.folder import build_record, save_model
 
         nonlocal probabilities
-        model, kept_lexical = (final["model"], final["lexical"]) if final and "model" in final else (loop["model"], lexical)
-        classifier = Classifier(model, tokenizer, train_data.label_names, max_length=max_length,
-                                lexical=kept_lexical if kept_lexical and kept_lexical.weight > 0 else None)
+        model, kept_lexical = (
+            (final["model"], final["lexical"]) if final and "model" in final else (loop["model"], lexical)
+        )
+        classifier = Classifier(
+            model,
+            tokenizer,
+            train_data.label_names,
+            max_length=max_length,
+            lexical=kept_lexical if kept_lexical and kept_lexical.weight > 0 else None,
+        )
         # Fitted on the held-out answers after training (calibration.py says why that is acceptable);
         # it changes confidences, never the top label, so the report's metrics are the same either way.
         classifier.calibration = calibrate(probabilities, eval_data.labels)
@@ -178,19 +230,32 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] = 
             probabilities = classifier.calibration.apply(probabilities)
         report = build_report(eval_data, probabilities, train_data.label_counts())
         if lexical:  # what the encoder alone (plain `transformers.pipeline`) scores, for the record
-            loop["lexical"] = {"weight": lexical.weight, "fit_s": round(lexical_s, 2),
-                               **(held_out.choice.to_dict() if held_out.choice else {"chosen_by": "given"}),
-                               "encoder_metrics": compute_metrics(eval_data.labels, encoder_probabilities.argmax(axis=1))}
+            loop["lexical"] = {
+                "weight": lexical.weight,
+                "fit_s": round(lexical_s, 2),
+                **(held_out.choice.to_dict() if held_out.choice else {"chosen_by": "given"}),
+                "encoder_metrics": compute_metrics(eval_data.labels, encoder_probabilities.argmax(axis=1)),
+            }
         record = build_record(config, strategy, train_data, eval_data, max_length, loop, report, time.time() - started)
-        record["final_fit"] = {k: v for k, v in final.items() if k not in ("model", "lexical")} if final else \
-            {"done": False, "why": final_fit_why}
+        record["final_fit"] = (
+            {k: v for k, v in final.items() if k not in ("model", "lexical")}
+            if final
+            else {"done": False, "why": final_fit_why}
+        )
         if checkpoints and checkpoints.run["resumed"]:
             record["resumed"] = checkpoints.run["resumed"]
         folder = save_model(out_dir, classifier, record, report)
         kept = checkpoints.keep_for_resume() if checkpoints and loop["status"] == "interrupted" else None
         if kept:
-            log.info("checkpoints kept in %s: `textfit train --out %s --resume` trains on from step %d of %d "
-                     "(a new run into %s replaces them)", kept["folder"], out_dir, kept["step"], kept["total_steps"], out_dir)
+            log.info(
+                "checkpoints kept in %s: `textfit train --out %s --resume` trains on from step %d of %d "
+                "(a new run into %s replaces them)",
+                kept["folder"],
+                out_dir,
+                kept["step"],
+                kept["total_steps"],
+                out_dir,
+            )
         elif checkpoints:
             checkpoints.remove()
         classifier.folder, classifier.record = folder, record
@@ -231,41 +296,68 @@ def wants_final_fit(config: TrainConfig, strategy: str, eval_data: LabeledTexts)
     if config.train_size or config.test_size:
         return False, "--train-size / --test-size sample the data on purpose"
     if config.final_fit is None and len(eval_data) < FINAL_FIT_MIN_HELD_OUT:
-        return False, (f"off: {len(eval_data)} held-out examples add little (on from {FINAL_FIT_MIN_HELD_OUT}; "
-                       "--final-fit forces it)")
+        return False, (
+            f"off: {len(eval_data)} held-out examples add little (on from {FINAL_FIT_MIN_HELD_OUT}; "
+            "--final-fit forces it)"
+        )
     return True, "on: the hold-out run chooses the schedule, then a fresh model learns from every example"
 
 
-def fit_final_model(config: TrainConfig, tokenizer, max_length: int, train_data: LabeledTexts,
-                    eval_data: LabeledTexts, loop: dict, lexical, callbacks: list[Callback],
-                    budget_left_s: float | None) -> dict:
+def fit_final_model(
+    config: TrainConfig,
+    tokenizer,
+    max_length: int,
+    train_data: LabeledTexts,
+    eval_data: LabeledTexts,
+    loop: dict,
+    lexical,
+    callbacks: list[Callback],
+    budget_left_s: float | None,
+) -> dict:
     """A fresh model trained on the training and held-out examples together, for the steps the
     hold-out run kept (scaled to the larger data), its n-gram model refitted at the chosen weight.
     Returns the model and what the record says of it; without a model when the time budget left
     cannot pay for half of those steps."""
     from transformers import set_seed
 
-    everything = LabeledTexts(train_data.texts + eval_data.texts, train_data.labels + eval_data.labels,
-                              train_data.label_names, train_data.source, train_data.fingerprint,
-                              train_data.skipped_rows, train_data.encoding)
+    everything = LabeledTexts(
+        train_data.texts + eval_data.texts,
+        train_data.labels + eval_data.labels,
+        train_data.label_names,
+        train_data.source,
+        train_data.fingerprint,
+        train_data.skipped_rows,
+        train_data.encoding,
+    )
     kept = loop["best"] or loop["history"][-1]
     steps = max(1, round(kept["step"] * len(everything) / len(train_data)))
     if budget_left_s is not None:
         step_s = loop["timings"]["train_s"] / max(1, loop["steps"])
         affordable = int(budget_left_s / step_s)
         if affordable < steps // 2:
-            log.warning("final fit skipped: the time budget left (%.0f s) pays for %d of its %d steps; the saved "
-                        "model is the hold-out run's", budget_left_s, affordable, steps)
+            log.warning(
+                "final fit skipped: the time budget left (%.0f s) pays for %d of its %d steps; the saved "
+                "model is the hold-out run's",
+                budget_left_s,
+                affordable,
+                steps,
+            )
             return {"done": False, "why": f"the time budget left paid for {affordable} of {steps} steps"}
         steps = min(steps, affordable)
-    log.info("final fit: %d examples, %d steps (the hold-out run kept step %d of %d examples)",
-             len(everything), steps, kept["step"], len(train_data))
+    log.info(
+        "final fit: %d examples, %d steps (the hold-out run kept step %d of %d examples)",
+        len(everything),
+        steps,
+        kept["step"],
+        len(train_data),
+    )
     started = time.perf_counter()
     set_seed(config.seed)
     model = new_model(config, everything.label_names, mean_pooling=config.pooling == "mean")
     with attention_for_training(model):
-        result = finetune(model, tokenizer, replace(config, time_budget=None), max_length, everything, None,
-                          callbacks, steps=steps)
+        result = finetune(
+            model, tokenizer, replace(config, time_budget=None), max_length, everything, None, callbacks, steps=steps
+        )
     if result["status"] == "interrupted":  # half a final fit is worse than the hold-out run's model
         log.warning("final fit stopped: %s", STOPPED_IN_FINAL_FIT)
         return {"done": False, "why": STOPPED_IN_FINAL_FIT}
@@ -279,9 +371,16 @@ def fit_final_model(config: TrainConfig, tokenizer, max_length: int, train_data:
         return refitted
 
     final_lexical = dist.on_main(refit_ngrams)
-    return {"done": True, "model": result["model"], "lexical": final_lexical, "examples": len(everything),
-            "steps": steps, "epochs": round(steps / math.ceil(len(everything) / result["batch_size"]), 2),
-            "status": result["status"], "train_s": round(time.perf_counter() - started, 1)}
+    return {
+        "done": True,
+        "model": result["model"],
+        "lexical": final_lexical,
+        "examples": len(everything),
+        "steps": steps,
+        "epochs": round(steps / math.ceil(len(everything) / result["batch_size"]), 2),
+        "status": result["status"],
+        "train_s": round(time.perf_counter() - started, 1),
+    }
 
 
 def refuse_fewshot_across_processes() -> None:
@@ -291,7 +390,8 @@ def refuse_fewshot_across_processes() -> None:
         raise TextfitError(
             f"few-shot training runs in one process, not across {dist.world_size()}: start the same `textfit train` "
             "without torchrun / accelerate launch (with so few examples it takes minutes), or, with enough "
-            "examples per class, spread full fine-tuning with --strategy finetune")
+            "examples per class, spread full fine-tuning with --strategy finetune"
+        )
 
 
 def choose_strategy(config: TrainConfig, data: LabeledTexts) -> str:
@@ -305,12 +405,20 @@ def choose_strategy(config: TrainConfig, data: LabeledTexts) -> str:
         raise TextfitError(f"unknown strategy '{config.strategy}': choose auto, finetune or fewshot")
     per_class = float(np.median(np.bincount(data.labels, minlength=len(data.label_names)))) if len(data) else 0.0
     if config.strategy != "auto":
-        log.info("strategy %s (chosen with --strategy; the median class has %g training examples)", config.strategy,
-                 per_class)
+        log.info(
+            "strategy %s (chosen with --strategy; the median class has %g training examples)",
+            config.strategy,
+            per_class,
+        )
         return config.strategy
     strategy = "fewshot" if per_class < config.fewshot_below else "finetune"
-    log.info("strategy %s (auto): the median class has %g training examples, %s the few-shot threshold of %g",
-             strategy, per_class, "below" if strategy == "fewshot" else "at or above", config.fewshot_below)
+    log.info(
+        "strategy %s (auto): the median class has %g training examples, %s the few-shot threshold of %g",
+        strategy,
+        per_class,
+        "below" if strategy == "fewshot" else "at or above",
+        config.fewshot_below,
+    )
     return strategy
 
 
@@ -335,10 +443,21 @@ def budget_epochs(examples: int) -> int:
     return max(8, default_epochs(examples))
 
 
-def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data: LabeledTexts,
-             eval_data: LabeledTexts, callbacks: list[Callback], held_out: HeldOutBlend | None = None,
-             clock: float | None = None, checkpoints: checkpoint.Checkpoints | None = None,
-             restored: dict | None = None, steps: int | None = None, final_fit_examples: int | None = None) -> dict:
+def finetune(
+    model,
+    tokenizer,
+    config: TrainConfig,
+    max_length: int,
+    train_data: LabeledTexts,
+    eval_data: LabeledTexts,
+    callbacks: list[Callback],
+    held_out: HeldOutBlend | None = None,
+    clock: float | None = None,
+    checkpoints: checkpoint.Checkpoints | None = None,
+    restored: dict | None = None,
+    steps: int | None = None,
+    final_fit_examples: int | None = None,
+) -> dict:
     """Full fine-tuning with Accelerate: the same loop runs on a laptop CPU, on GPUs, or on several
     processes together (distributed.py: each trains on its share of every batch).
 
@@ -366,8 +485,10 @@ def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data:
         return torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=bf16)
 
     encoded = tokenizer(train_data.texts, truncation=True, max_length=max_length)
-    examples = [{"input_ids": ids, "attention_mask": mask, "labels": label}
-                for ids, mask, label in zip(encoded["input_ids"], encoded["attention_mask"], train_data.labels)]
+    examples = [
+        {"input_ids": ids, "attention_mask": mask, "labels": label}
+        for ids, mask, label in zip(encoded["input_ids"], encoded["attention_mask"], train_data.labels)
+    ]
     # The batch size is global: examples per optimiser step, split evenly between the processes.
     batch_size = min(config.batch_size, max(8, len(examples) // 8))
     batch_size = math.ceil(batch_size / processes) * processes
@@ -377,8 +498,15 @@ def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data:
     # follow from the generator's state at its start, which a checkpoint keeps. Every process draws
     # the same batches; Accelerate hands each its slice of every one (split_batches), completing an
     # epoch's short last batch from its first so that all take the same steps.
-    loader = accelerator.prepare(DataLoader(examples, batch_size=batch_size, sampler=sampler, generator=generator,
-                                            collate_fn=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8)))
+    loader = accelerator.prepare(
+        DataLoader(
+            examples,
+            batch_size=batch_size,
+            sampler=sampler,
+            generator=generator,
+            collate_fn=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8),
+        )
+    )
 
     epochs = config.epochs or (budget_epochs(len(examples)) if config.time_budget else default_epochs(len(examples)))
     if steps:
@@ -394,7 +522,8 @@ def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data:
     # Stepped once per optimiser step: Accelerate steps a prepared schedule once per process
     # unless batches are split (split_batches), which they are here.
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: warmup_then_decay(s, state.planned_steps, config.warmup_ratio))
+        optimizer, lambda s: warmup_then_decay(s, state.planned_steps, config.warmup_ratio)
+    )
     if restored:
         model.load_state_dict(restored["weights"], strict=False)
     model, optimizer, schedule = accelerator.prepare(model, optimizer, schedule)
@@ -402,13 +531,25 @@ def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data:
         optimizer.load_state_dict(restored["training"]["optimizer"])
         schedule.load_state_dict(restored["training"]["schedule"])
     if processes > 1:
-        log.info("%d processes (%s): batches of %d, %d per process; throughput figures count all of them",
-                 processes, dist.description()["backend"], batch_size, batch_size // processes)
+        log.info(
+            "%d processes (%s): batches of %d, %d per process; throughput figures count all of them",
+            processes,
+            dist.description()["backend"],
+            batch_size,
+            batch_size // processes,
+        )
 
-    info = {"strategy": "finetune", "phase": "final fit" if steps else "training",
-            "total_steps": state.planned_steps, "epochs": epochs, "examples": len(examples),
-            "batch_size": batch_size, "max_length": max_length, "labels": train_data.label_names,
-            "processes": processes}
+    info = {
+        "strategy": "finetune",
+        "phase": "final fit" if steps else "training",
+        "total_steps": state.planned_steps,
+        "epochs": epochs,
+        "examples": len(examples),
+        "batch_size": batch_size,
+        "max_length": max_length,
+        "labels": train_data.label_names,
+        "processes": processes,
+    }
     if final_fit_examples:  # a final fit follows this run: the studio's time left counts it too
         info["final_fit_examples"] = final_fit_examples
     for callback in callbacks:
@@ -429,8 +570,9 @@ def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data:
 
     def evaluate_now() -> np.ndarray | None:
         """The encoder's held-out probabilities (each process scores a slice); None off the main process."""
-        classifier = Classifier(accelerator.unwrap_model(model), tokenizer, train_data.label_names,
-                                max_length=max_length)
+        classifier = Classifier(
+            accelerator.unwrap_model(model), tokenizer, train_data.label_names, max_length=max_length
+        )
         with autocast():
             parts = dist.across_processes(classifier.encoder_proba, eval_data.texts)
         model.train()
@@ -444,9 +586,14 @@ def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data:
         if held_out and held_out.weight is not None:
             metrics["lexical_weight"] = held_out.weight
         improved = improves_on(metrics, state.best, baseline)
-        entry = {"epoch": round(state.step / steps_per_epoch, 3), "step": state.step,
-                 "loss": float(np.mean(state.losses[-eval_every:])), **metrics,
-                 "elapsed_s": round(time.perf_counter() - started, 1), "best": improved}
+        entry = {
+            "epoch": round(state.step / steps_per_epoch, 3),
+            "step": state.step,
+            "loss": float(np.mean(state.losses[-eval_every:])),
+            **metrics,
+            "elapsed_s": round(time.perf_counter() - started, 1),
+            "best": improved,
+        }
         state.history.append(entry)
         for callback in callbacks:
             callback.on_evaluate(entry)
@@ -473,27 +620,48 @@ def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data:
             state.probe_start = elapsed - state.eval_s
         if budget_s and state.step == probe[1]:
             step_s = (elapsed - state.eval_s - state.probe_start) / (probe[1] - probe[0])
-            state.planned_steps = steps_for_budget(budget_s - elapsed, step_s, state.planned_steps, state.step,
-                                                   eval_every=eval_every,
-                                                   eval_examples=math.ceil(len(eval_data) / processes),
-                                                   batch_size=batch_size)
-            log.info("time budget %.1f min: planning %d steps (%.2f epochs)", config.time_budget,
-                     state.planned_steps, state.planned_steps / steps_per_epoch)
+            state.planned_steps = steps_for_budget(
+                budget_s - elapsed,
+                step_s,
+                state.planned_steps,
+                state.step,
+                eval_every=eval_every,
+                eval_examples=math.ceil(len(eval_data) / processes),
+                batch_size=batch_size,
+            )
+            log.info(
+                "time budget %.1f min: planning %d steps (%.2f epochs)",
+                config.time_budget,
+                state.planned_steps,
+                state.planned_steps / steps_per_epoch,
+            )
         return state.planned_steps, state.step >= state.planned_steps or bool(budget_s and elapsed > budget_s)
 
     def checkpoint_due() -> bool:
-        return bool(checkpoints) and checkpoints.due(time.perf_counter() - started, state.batches_done == steps_per_epoch)
+        return bool(checkpoints) and checkpoints.due(
+            time.perf_counter() - started, state.batches_done == steps_per_epoch
+        )
 
     def save_checkpoint(rng_by_process: list) -> None:
         state.elapsed_s = time.perf_counter() - started
-        saved = checkpoints.save(state, trained_weights(accelerator.unwrap_model(model), copy=False), best_state,
-                                 {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-                                  "epoch_start": epoch_start, "processes": processes,
-                                  "torch_rng_by_process": rng_by_process})
+        saved = checkpoints.save(
+            state,
+            trained_weights(accelerator.unwrap_model(model), copy=False),
+            best_state,
+            {
+                "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(),
+                "epoch_start": epoch_start,
+                "processes": processes,
+                "torch_rng_by_process": rng_by_process,
+            },
+        )
         for callback in callbacks:
             callback.on_checkpoint({**saved, "epoch": round(state.step / steps_per_epoch, 3)})
 
-    baseline = majority_baseline(train_data.label_counts(), eval_data.labels, train_data.label_names) if eval_data else None
+    baseline = (
+        majority_baseline(train_data.label_counts(), eval_data.labels, train_data.label_names) if eval_data else None
+    )
     budget_s = config.time_budget * 60 if config.time_budget else None
     probe = (min(10, state.planned_steps // 20 + 1), min(50, state.planned_steps // 10 + 2))  # steps that time the pace
     status = "completed"
@@ -516,17 +684,23 @@ def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data:
             optimizer.zero_grad(set_to_none=True)
             # Summed over the processes: the global batch's loss and throughput, as one process would count them.
             examples_now = len(batch["labels"])
-            loss_sum, examples_now, tokens_now = accelerator.reduce(torch.tensor(
-                [loss.item() * examples_now, examples_now, int(batch["attention_mask"].sum())],
-                dtype=torch.float64, device=accelerator.device), "sum").tolist()
+            loss_sum, examples_now, tokens_now = accelerator.reduce(
+                torch.tensor(
+                    [loss.item() * examples_now, examples_now, int(batch["attention_mask"].sum())],
+                    dtype=torch.float64,
+                    device=accelerator.device,
+                ),
+                "sum",
+            ).tolist()
             state.step += 1
             state.batches_done += 1
             state.tokens_seen += int(tokens_now)
             state.examples_seen += int(examples_now)
             state.losses.append(loss_sum / examples_now)
             for callback in callbacks:
-                callback.on_step(state.step, state.planned_steps, float(np.mean(state.losses[-20:])),
-                                 state.step / steps_per_epoch)
+                callback.on_step(
+                    state.step, state.planned_steps, float(np.mean(state.losses[-20:])), state.step / steps_per_epoch
+                )
 
             # Decided by the main process's clock, followed by all: every process leaves at the same step.
             state.planned_steps, last_step = dist.on_main(plan_after_step, share=True)
@@ -558,7 +732,9 @@ def finetune(model, tokenizer, config: TrainConfig, max_length: int, train_data:
     result = loop_result(model, state, status, batch_size, epochs, train_s, bf16)
     if processes > 1:
         gradient_bytes = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
-        result.update(batch_size_per_process=batch_size // processes,
-                      peak_rss_mb_by_process=dist.gather(result["peak_rss_mb"]),
-                      gradient_mb_per_step=round(gradient_bytes / 1e6, 1))  # what each process all-reduces a step
+        result.update(
+            batch_size_per_process=batch_size // processes,
+            peak_rss_mb_by_process=dist.gather(result["peak_rss_mb"]),
+            gradient_mb_per_step=round(gradient_bytes / 1e6, 1),
+        )  # what each process all-reduces a step
     return result

@@ -18,17 +18,26 @@ import sys
 import threading
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Iterable, Literal, Optional
+from typing import Annotated, Literal
 
-from ...training import checkpoint
 from ...errors import TextfitError
+from ...training import checkpoint
+from ..common import (
+    BodyLimitMiddleware,
+    StudioError,
+    ascii_json_response,
+    end_processes,
+    human_bytes,
+    install_error_handlers,
+    rank,
+)
+from ..security import STUDIO_COOKIE, SameOriginOnly, guard, is_loopback, studio_login_page
 from . import worker
 from .classify_files import classify_router
-from ..common import (BodyLimitMiddleware, StudioError, ascii_json_response, end_processes, human_bytes,
-                     install_error_handlers, rank)
 from .download import is_fresh, write_zip, zip_name
 from .housekeeping import housekeeping_router
 from .insight import insight_router
@@ -37,14 +46,20 @@ from .progress import pid_alive, read_progress
 from .recovery import ENDINGS, adopt_orphans, recovery_router, stop_adopted
 from .runs import RunStore, new_id, valid_id
 from .scheduler import keep_scheduling, next_to_start, queue_places
-from ..security import STUDIO_COOKIE, SameOriginOnly, guard, is_loopback, studio_login_page
 from .sharing import ModelServers, sharing_router
 from .uploads import IncomingUpload, preview_file
 
 log = logging.getLogger("textfit")
 STATIC = Path(__file__).parent / "static"
-RESULT_FILES = ("confusion_matrix.png", "confusion_matrix.txt", "per_class.csv", "misclassified.csv",
-                "metrics.json", "README.md", "textfit.json")
+RESULT_FILES = (
+    "confusion_matrix.png",
+    "confusion_matrix.txt",
+    "per_class.csv",
+    "misclassified.csv",
+    "metrics.json",
+    "README.md",
+    "textfit.json",
+)
 
 
 @dataclass
@@ -63,7 +78,7 @@ class StudioLimits:
 class Studio:
     """The state behind the web page: the store, the worker processes, loaded models."""
 
-    def __init__(self, workdir: str | Path, limits: Optional[StudioLimits] = None, python: str = sys.executable):
+    def __init__(self, workdir: str | Path, limits: StudioLimits | None = None, python: str = sys.executable):
         self.workdir = Path(workdir).resolve()
         self.limits = limits or StudioLimits()
         self.python = python
@@ -111,11 +126,12 @@ class Studio:
 
     def _register(self, upload: IncomingUpload) -> dict:
         preview = preview_file(upload.path, upload.original_name)
-        self.store.add_upload(upload.id, upload.filename, upload.original_name, upload.size, preview["rows"],
-                              preview["columns"])
+        self.store.add_upload(
+            upload.id, upload.filename, upload.original_name, upload.size, preview["rows"], preview["columns"]
+        )
         return {"upload": self.store.get_upload(upload.id), **preview}
 
-    def preview(self, upload_id: str, text_column: Optional[str] = None, label_column: Optional[str] = None) -> dict:
+    def preview(self, upload_id: str, text_column: str | None = None, label_column: str | None = None) -> dict:
         upload = self.store.get_upload(upload_id)
         if upload is None:
             raise StudioError("no such upload", 404)
@@ -123,9 +139,18 @@ class Studio:
         return {"upload": upload, **preview}
 
     # --- runs -----------------------------------------------------------------------------------
-    def start_run(self, upload_id: str, text_column: str, label_column: str, model: str = "default",
-                  epochs: Optional[int] = None, time_budget: Optional[float] = None, name: Optional[str] = None,
-                  label_names: Optional[str] = None, strategy: str = "auto") -> dict:
+    def start_run(
+        self,
+        upload_id: str,
+        text_column: str,
+        label_column: str,
+        model: str = "default",
+        epochs: int | None = None,
+        time_budget: float | None = None,
+        name: str | None = None,
+        label_names: str | None = None,
+        strategy: str = "auto",
+    ) -> dict:
         from ...data.labeled import check_trainable, load_data
         from ...model.base_models import resolve_model
 
@@ -144,28 +169,46 @@ class Studio:
             data = load_data(data_path, text_column=text_column, label_column=label_column, label_names=names)
             check_trainable(data)
         except TextfitError as exc:
-            raise StudioError(str(exc).replace(str(data_path), f"'{upload['original_name']}'")
-                              .replace("--skip-bad-rows", "fixing the file")
-                              .replace("--text-column", "the column pickers")
-                              .replace("--label-column", "the column pickers")) from None
-        return self._enqueue(upload, data, data_path, text_column, label_column, names, model, epochs, time_budget,
-                             name, strategy)
+            raise StudioError(
+                str(exc)
+                .replace(str(data_path), f"'{upload['original_name']}'")
+                .replace("--skip-bad-rows", "fixing the file")
+                .replace("--text-column", "the column pickers")
+                .replace("--label-column", "the column pickers")
+            ) from None
+        return self._enqueue(
+            upload, data, data_path, text_column, label_column, names, model, epochs, time_budget, name, strategy
+        )
 
-    def _enqueue(self, upload, data, data_path, text_column, label_column, names, model, epochs, time_budget,
-                 name, strategy) -> dict:
+    def _enqueue(
+        self, upload, data, data_path, text_column, label_column, names, model, epochs, time_budget, name, strategy
+    ) -> dict:
         """Record the run as queued (its folder and settings ready), then let the scheduler start it."""
-        settings = {"data": str(data_path), "text_column": text_column, "label_column": label_column,
-                    "label_names": names, "model": model, "epochs": epochs, "time_budget": time_budget,
-                    "strategy": None if strategy == "auto" else strategy, "checkpoint_minutes": self.limits.checkpoint_minutes}
+        settings = {
+            "data": str(data_path),
+            "text_column": text_column,
+            "label_column": label_column,
+            "label_names": names,
+            "model": model,
+            "epochs": epochs,
+            "time_budget": time_budget,
+            "strategy": None if strategy == "auto" else strategy,
+            "checkpoint_minutes": self.limits.checkpoint_minutes,
+        }
         settings = {k: v for k, v in settings.items() if v is not None}
         run_id = new_id("run")
         folder = self.run_dir(run_id)
         folder.mkdir(parents=True)
         worker.write_json(folder / worker.SETTINGS, settings)
         display = (name or "").strip()[:100] or f"{Path(upload['original_name']).stem} · {time.strftime('%b %d %H:%M')}"
-        self.store.add_run(run_id, display, upload["id"], upload["original_name"],
-                           {**settings, "data": upload["original_name"], "examples": len(data),
-                            "labels": len(data.label_names)}, status="queued")
+        self.store.add_run(
+            run_id,
+            display,
+            upload["id"],
+            upload["original_name"],
+            {**settings, "data": upload["original_name"], "examples": len(data), "labels": len(data.label_names)},
+            status="queued",
+        )
         self.schedule()
         return self.get_run(run_id)
 
@@ -194,12 +237,18 @@ class Studio:
         try:
             with (folder / worker.LOG).open("ab") as log_file:
                 process = subprocess.Popen(
-                    [self.python, "-m", "textfit.server.studio.worker", str(folder), *resume], cwd=folder, env=env,
-                    stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+                    [self.python, "-m", "textfit.server.studio.worker", str(folder), *resume],
+                    cwd=folder,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
                 )
         except OSError as exc:
-            self.store.update_run(run["id"], status="failed", finished=time.time(),
-                                  message=f"the training process could not start: {exc}")
+            self.store.update_run(
+                run["id"], status="failed", finished=time.time(), message=f"the training process could not start: {exc}"
+            )
             return
         self.procs[run["id"]] = process
         self.store.update_run(run["id"], pid=process.pid)
@@ -216,11 +265,18 @@ class Studio:
     def run_details(self, run_id: str) -> dict:
         run = self.get_run(run_id)
         folder = self.run_dir(run_id)
-        run["progress"] = read_progress(folder / worker.PROGRESS, time_budget_min=run["settings"].get("time_budget"),
-                                        live=run["status"] == "running")
+        run["progress"] = read_progress(
+            folder / worker.PROGRESS,
+            time_budget_min=run["settings"].get("time_budget"),
+            live=run["status"] == "running",
+        )
         run["has_model"] = (folder / worker.MODEL / "config.json").is_file()
         run["model_folder"] = str(folder / worker.MODEL) if run["has_model"] else None
-        exported = json.loads((folder / worker.EXPORT_RESULT).read_text()) if (folder / worker.EXPORT_RESULT).is_file() else None
+        exported = (
+            json.loads((folder / worker.EXPORT_RESULT).read_text())
+            if (folder / worker.EXPORT_RESULT).is_file()
+            else None
+        )
         run["export"] = exported
         saved = self.resumable(run)
         run["resumable"] = {k: saved[k] for k in ("step", "total_steps", "saved")} if saved else None
@@ -240,9 +296,12 @@ class Studio:
             if saved is None:
                 raise StudioError(f"this run cannot be resumed: it is {run['status']} and has no checkpoint", 409)
             (self.run_dir(run_id) / worker.RESULT).unlink(missing_ok=True)  # the next result is the resumed run's
-            where = f"step {saved['step']} of {saved['total_steps']}" if saved["step"] else "the start (no checkpoint yet)"
-            if not self.store.change_status(run_id, run["status"], "queued", finished=None, pid=None,
-                                            message=f"resuming from {where}"):
+            where = (
+                f"step {saved['step']} of {saved['total_steps']}" if saved["step"] else "the start (no checkpoint yet)"
+            )
+            if not self.store.change_status(
+                run_id, run["status"], "queued", finished=None, pid=None, message=f"resuming from {where}"
+            ):
                 raise StudioError("this run changed meanwhile; reload the page", 409)
         self.servers.stop(run_id)  # it served the model so far: serve the resumed run's once it has ended
         return self.get_run(run_id)
@@ -265,7 +324,7 @@ class Studio:
         self._finalize(run, code)
         return self.store.get_run(run["id"])
 
-    def _finalize(self, run: dict, code: Optional[int], studio_stopped: bool = False) -> None:
+    def _finalize(self, run: dict, code: int | None, studio_stopped: bool = False) -> None:
         folder = self.run_dir(run["id"])
         result_path = folder / worker.RESULT
         result = json.loads(result_path.read_text()) if result_path.is_file() else None
@@ -277,14 +336,20 @@ class Studio:
             fields.update(metrics=result.get("metrics"), yardstick=result.get("yardstick"), record_status=record_status)
             if record_status == "interrupted":
                 fields["status"] = "stopped" if by_user else "interrupted"
-                fields["message"] = ("stopped by you; the best model so far was saved" if by_user else
-                                     "the studio was stopped during training; the best model so far was saved")
+                fields["message"] = (
+                    "stopped by you; the best model so far was saved"
+                    if by_user
+                    else "the studio was stopped during training; the best model so far was saved"
+                )
             else:
                 fields["status"] = "completed"
                 fields["message"] = ENDINGS.get(record_status)
         elif result:
-            fields["status"] = "stopped" if result.get("stopped") and by_user else (
-                "interrupted" if result.get("stopped") else "failed")
+            fields["status"] = (
+                "stopped"
+                if result.get("stopped") and by_user
+                else ("interrupted" if result.get("stopped") else "failed")
+            )
             fields["message"] = result.get("error")
         else:  # no result: the process died (or was stopped while it was still starting)
             fields["status"] = "stopped" if by_user else "interrupted"
@@ -313,7 +378,8 @@ class Studio:
         with self.lock:
             run = self.get_run(run_id)
             if run["status"] == "queued" and self.store.change_status(
-                    run_id, "queued", "stopped", finished=time.time(), message="cancelled while waiting in the queue"):
+                run_id, "queued", "stopped", finished=time.time(), message="cancelled while waiting in the queue"
+            ):
                 return self.get_run(run_id)
         if run["status"] != "running":
             raise StudioError(f"this run is not training (it is {run['status']})", 409)
@@ -349,9 +415,14 @@ class Studio:
         per_class = pd.read_csv(folder / "per_class.csv")
         misclassified = pd.read_csv(folder / "misclassified.csv", keep_default_na=False)
         return {
-            "metrics": record.get("metrics"), "labels": record.get("labels"), "base_model": record.get("base_model"),
-            "status": record.get("status"), "strategy": record.get("strategy"), "history": record.get("history"),
-            "data": record.get("data"), "timings": record.get("timings"),
+            "metrics": record.get("metrics"),
+            "labels": record.get("labels"),
+            "base_model": record.get("base_model"),
+            "status": record.get("status"),
+            "strategy": record.get("strategy"),
+            "history": record.get("history"),
+            "data": record.get("data"),
+            "timings": record.get("timings"),
             "per_class": per_class.to_dict(orient="records"),
             "misclassified": misclassified.head(100).to_dict(orient="records"),
             "misclassified_total": int(len(misclassified)),
@@ -414,9 +485,18 @@ class Studio:
             (folder / worker.EXPORT_RESULT).unlink(missing_ok=True)
             with (folder / worker.LOG).open("ab") as log_file:
                 process = await asyncio.create_subprocess_exec(
-                    self.python, "-m", "textfit.server.studio.worker", str(folder), "--export", "int8" if quantize else "fp32",
-                    cwd=folder, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                    env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+                    self.python,
+                    "-m",
+                    "textfit.server.studio.worker",
+                    str(folder),
+                    "--export",
+                    "int8" if quantize else "fp32",
+                    cwd=folder,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},
+                )
             try:
                 await asyncio.wait_for(process.wait(), self.limits.export_timeout_s)
             except asyncio.TimeoutError:
@@ -425,8 +505,11 @@ class Studio:
                 raise StudioError("the ONNX export took too long and was stopped", 504) from None
             result_path = folder / worker.EXPORT_RESULT
             if not result_path.is_file():
-                raise StudioError(f"the ONNX export process ended with exit code {process.returncode} "
-                                  "without a result (details in the run's worker.log)", 500)
+                raise StudioError(
+                    f"the ONNX export process ended with exit code {process.returncode} "
+                    "without a result (details in the run's worker.log)",
+                    500,
+                )
             result = json.loads(result_path.read_text())
             if not result.get("ok"):
                 unavailable = "not available" in result.get("error", "")
@@ -435,8 +518,14 @@ class Studio:
 
 
 # --- the web application ----------------------------------------------------------------------------
-def create_studio_app(workdir: str | Path = "textfit-studio", limits: Optional[StudioLimits] = None, *,
-                      host: Optional[str] = None, token: Optional[str] = None, allowed_hosts: Iterable[str] = ()):
+def create_studio_app(
+    workdir: str | Path = "textfit-studio",
+    limits: StudioLimits | None = None,
+    *,
+    host: str | None = None,
+    token: str | None = None,
+    allowed_hosts: Iterable[str] = (),
+):
     """The studio's FastAPI app. `host` is the address it will listen on: on loopback, requests for
     other host names are refused (DNS rebinding); elsewhere a `token` is required (security.py).
     `token` set: every request needs it. `host` None (tests, embedding): no Host check."""
@@ -449,8 +538,10 @@ def create_studio_app(workdir: str | Path = "textfit-studio", limits: Optional[S
     from ...model.base_models import DEFAULT_MODEL_NAME
 
     if host is not None and not is_loopback(host) and not token:
-        raise TextfitError(f"a studio listening on {host} can be reached from other machines: give it an access "
-                           "token (--token, or let `textfit studio` generate one)")
+        raise TextfitError(
+            f"a studio listening on {host} can be reached from other machines: give it an access "
+            "token (--token, or let `textfit studio` generate one)"
+        )
     studio = Studio(workdir, limits)
     limits = studio.limits
 
@@ -464,11 +555,17 @@ def create_studio_app(workdir: str | Path = "textfit-studio", limits: Optional[S
             await ticking
         await asyncio.to_thread(studio.shutdown)
 
-    app = FastAPI(title="textfit studio", description="Fine-tune a text classifier without writing code.",
-                  version="1", lifespan=lifespan, default_response_class=ascii_json_response())
+    app = FastAPI(
+        title="textfit studio",
+        description="Fine-tune a text classifier without writing code.",
+        version="1",
+        lifespan=lifespan,
+        default_response_class=ascii_json_response(),
+    )
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, limit=1_000_000,
-                       limits_by_prefix={"/api/uploads": limits.max_upload_bytes + 1_000_000})
+    app.add_middleware(
+        BodyLimitMiddleware, limit=1_000_000, limits_by_prefix={"/api/uploads": limits.max_upload_bytes + 1_000_000}
+    )
     app.add_middleware(SameOriginOnly)  # another web site open in the same browser must not post here
     guard(app, host=host, token=token, allowed_hosts=allowed_hosts, cookie=STUDIO_COOKIE, page=studio_login_page())
     app.state.studio = studio
@@ -479,18 +576,19 @@ def create_studio_app(workdir: str | Path = "textfit-studio", limits: Optional[S
         text_column: str
         label_column: str
         model: str = Field("default", max_length=500)
-        epochs: Optional[int] = Field(None, ge=1, le=100)
-        time_budget: Optional[float] = Field(None, gt=0, le=24 * 60, description="minutes")
-        name: Optional[str] = Field(None, max_length=100)
-        label_names: Optional[str] = Field(None, max_length=20_000)
+        epochs: int | None = Field(None, ge=1, le=100)
+        time_budget: float | None = Field(None, gt=0, le=24 * 60, description="minutes")
+        name: str | None = Field(None, max_length=100)
+        label_names: str | None = Field(None, max_length=20_000)
         strategy: Literal["auto", "finetune", "fewshot"] = "auto"  # auto: textfit chooses (train.choose_strategy)
 
     class TryText(BaseModel):
-        text: Optional[str] = Field(None, min_length=1, max_length=limits.max_text_chars)
-        texts: Optional[list[Annotated[str, Field(min_length=1, max_length=limits.max_text_chars)]]] = Field(
-            None, min_length=1, max_length=100, description="several messages: answered as {results: [...]}")
+        text: str | None = Field(None, min_length=1, max_length=limits.max_text_chars)
+        texts: list[Annotated[str, Field(min_length=1, max_length=limits.max_text_chars)]] | None = Field(
+            None, min_length=1, max_length=100, description="several messages: answered as {results: [...]}"
+        )
         top_k: int = Field(5, ge=1, le=100)
-        min_confidence: Optional[float] = Field(None, ge=0, le=1, description="below it: 'not sure' (insight.py)")
+        min_confidence: float | None = Field(None, ge=0, le=1, description="below it: 'not sure' (insight.py)")
 
     class Export(BaseModel):
         quantize: bool = False
@@ -503,9 +601,14 @@ def create_studio_app(workdir: str | Path = "textfit-studio", limits: Optional[S
     async def info():
         from ... import __version__
 
-        return {"version": __version__, "workdir": str(studio.workdir), "default_model": DEFAULT_MODEL_NAME,
-                "max_upload_bytes": limits.max_upload_bytes, "max_upload": human_bytes(limits.max_upload_bytes),
-                "sample_available": SAMPLE_DATA.is_file()}
+        return {
+            "version": __version__,
+            "workdir": str(studio.workdir),
+            "default_model": DEFAULT_MODEL_NAME,
+            "max_upload_bytes": limits.max_upload_bytes,
+            "max_upload": human_bytes(limits.max_upload_bytes),
+            "sample_available": SAMPLE_DATA.is_file(),
+        }
 
     @app.put("/api/uploads")
     async def upload_stream(request: Request, filename: str = Query(..., max_length=1000)):
@@ -522,10 +625,11 @@ def create_studio_app(workdir: str | Path = "textfit-studio", limits: Optional[S
         def add():
             with SAMPLE_DATA.open("rb") as source:
                 return studio.add_upload(source, SAMPLE_DATA.name)
+
         return await asyncio.to_thread(add)
 
     @app.get("/api/uploads/{upload_id}")
-    async def preview(upload_id: str, text_column: Optional[str] = None, label_column: Optional[str] = None):
+    async def preview(upload_id: str, text_column: str | None = None, label_column: str | None = None):
         return await asyncio.to_thread(studio.preview, upload_id, text_column, label_column)
 
     @app.get("/api/runs")
@@ -579,7 +683,7 @@ def create_studio_app(workdir: str | Path = "textfit-studio", limits: Optional[S
         return FileResponse(path, media_type="application/zip", filename=path.name)
 
     @app.post("/api/runs/{run_id}/export")
-    async def export(run_id: str, request: Optional[Export] = None):
+    async def export(run_id: str, request: Export | None = None):
         return await studio.export(run_id, (request or Export()).quantize)
 
     app.include_router(insight_router(studio))  # the yardstick, "not sure" and "why this label"
@@ -592,9 +696,16 @@ def create_studio_app(workdir: str | Path = "textfit-studio", limits: Optional[S
     return app
 
 
-def run_studio(workdir: str | Path = "textfit-studio", host: str = "127.0.0.1", port: int = 8080,
-               limits: Optional[StudioLimits] = None, log_level: str = "warning", *, token: Optional[str] = None,
-               allowed_hosts: Iterable[str] = ()) -> None:
+def run_studio(
+    workdir: str | Path = "textfit-studio",
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    limits: StudioLimits | None = None,
+    log_level: str = "warning",
+    *,
+    token: str | None = None,
+    allowed_hosts: Iterable[str] = (),
+) -> None:
     import uvicorn
 
     app = create_studio_app(workdir, limits, host=host, token=token, allowed_hosts=allowed_hosts)

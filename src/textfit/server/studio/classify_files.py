@@ -22,7 +22,6 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Optional
 
 from ...errors import TextfitError
 from ..common import StudioError, end_processes, naming_the_upload
@@ -46,8 +45,8 @@ def run_job(folder: Path) -> dict:
     """Classify the file `job.json` names, reporting into `progress.json`; the outcome, also written there."""
     import pandas as pd
 
-    from ...predict.batch import BatchPredictor
     from ...data.streaming import EXCEL_MAX_ROWS, Source, batches, open_sink, partial_path, remove_partial
+    from ...predict.batch import BatchPredictor
 
     job = json.loads((folder / JOB).read_text())
     source_path, display = Path(job["input"]), job["input_name"]
@@ -62,8 +61,9 @@ def run_job(folder: Path) -> dict:
         if not total:
             raise TextfitError(f"{display}: has no data rows")
         report.update(phase="loading", total=total)
-        predictor = BatchPredictor(job["model"], top_k=3, text_column=job["text_column"],
-                                   min_confidence=job["min_confidence"])
+        predictor = BatchPredictor(
+            job["model"], top_k=3, text_column=job["text_column"], min_confidence=job["min_confidence"]
+        )
         renamed = dict(zip(predictor.columns, ANSWER_COLUMNS))
         excel_fits = total <= EXCEL_MAX_ROWS - 1
         outputs = {"csv": folder / RESULTS["csv"], **({"xlsx": folder / RESULTS["xlsx"]} if excel_fits else {})}
@@ -141,7 +141,7 @@ def _write_json(path: Path, payload: dict) -> None:
     os.replace(partial, path)
 
 
-def _read_json(path: Path) -> Optional[dict]:
+def _read_json(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
@@ -162,13 +162,13 @@ def main(argv: list[str]) -> int:
 
 
 # --- the studio's side ------------------------------------------------------------------------
-def inspect_file(path: Path, display: str, sheet: Optional[str] = None) -> dict:
+def inspect_file(path: Path, display: str, sheet: str | None = None) -> dict:
     """What the page shows before classifying: the sheets (Excel), the columns, the first rows and
     the text column found. Without `sheet`, a workbook's first sheet that has rows."""
-    from ...data.streaming import Source, kind
-    from ...errors import DataError
-    from ...data.texts import find_text_column
     from ...data.readers import choose_sheet
+    from ...data.streaming import Source, kind
+    from ...data.texts import find_text_column
+    from ...errors import DataError
 
     try:
         sheets = _sheet_names(path) if kind(path) == "excel" else None
@@ -191,8 +191,14 @@ def inspect_file(path: Path, display: str, sheet: Optional[str] = None) -> dict:
         text_column, problem = None, str(exc).replace("; use --text-column", ": pick it below")
     head = first.head(PREVIEW_ROWS).astype(object).where(first.head(PREVIEW_ROWS).notna(), "")
     preview = [[_cell(v) for v in row] for row in head.itertuples(index=False, name=None)]
-    return {"sheets": sheets, "sheet": sheet, "columns": list(first.columns), "preview": preview,
-            "text_column": text_column, "problem": problem}
+    return {
+        "sheets": sheets,
+        "sheet": sheet,
+        "columns": list(first.columns),
+        "preview": preview,
+        "text_column": text_column,
+        "problem": problem,
+    }
 
 
 def _sheet_names(path: Path) -> list[str]:
@@ -203,8 +209,10 @@ def _sheet_names(path: Path) -> list[str]:
     try:
         workbook = load_workbook(path, read_only=True)
     except Exception as exc:  # zipfile, openpyxl and XML errors: not a workbook
-        raise DataError(f"{path}: is not a readable Excel workbook ({type(exc).__name__}: {exc}). "
-                        "Open it in Excel and save it again as .xlsx, or as CSV.") from None
+        raise DataError(
+            f"{path}: is not a readable Excel workbook ({type(exc).__name__}: {exc}). "
+            "Open it in Excel and save it again as .xlsx, or as CSV."
+        ) from None
     try:
         return list(workbook.sheetnames)
     finally:
@@ -227,14 +235,15 @@ class FileJobs:
     def folder(self, run_id: str) -> Path:
         return self.studio.run_dir(run_id) / FOLDER
 
-    def receive(self, upload, sheet: Optional[str] = None) -> dict:
+    def receive(self, upload, sheet: str | None = None) -> dict:
         """Describe and record a file received for classifying (the studio's upload store and limits)."""
         described = inspect_file(upload.path, upload.original_name, sheet)
-        self.studio.store.add_upload(upload.id, upload.filename, upload.original_name, upload.size, None,
-                                     described["columns"])
+        self.studio.store.add_upload(
+            upload.id, upload.filename, upload.original_name, upload.size, None, described["columns"]
+        )
         return {"upload": self.studio.store.get_upload(upload.id), **described}
 
-    def describe_upload(self, upload_id: str, sheet: Optional[str]) -> dict:
+    def describe_upload(self, upload_id: str, sheet: str | None) -> dict:
         upload = self._upload(upload_id)
         return {"upload": upload, **inspect_file(self.studio.upload_path(upload), upload["original_name"], sheet)}
 
@@ -244,8 +253,14 @@ class FileJobs:
             raise StudioError("no such upload: upload the file again", 404)
         return upload
 
-    def start(self, run_id: str, upload_id: str, text_column: Optional[str], sheet: Optional[str],
-              min_confidence: Optional[float]) -> dict:
+    def start(
+        self,
+        run_id: str,
+        upload_id: str,
+        text_column: str | None,
+        sheet: str | None,
+        min_confidence: float | None,
+    ) -> dict:
         run = self.studio.get_run(run_id)
         if run["status"] in ("running", "queued"):
             raise StudioError("this model is still training: classify a file once training has ended", 409)
@@ -256,30 +271,55 @@ class FileJobs:
         if not text_column:
             raise StudioError(described["problem"] or "pick the column that holds the texts")
         if text_column not in described["columns"]:
-            raise StudioError(f"'{upload['original_name']}' has no column '{text_column}'. "
-                              f"The columns are: {', '.join(described['columns'])}")
+            raise StudioError(
+                f"'{upload['original_name']}' has no column '{text_column}'. "
+                f"The columns are: {', '.join(described['columns'])}"
+            )
         with self.lock:
             current = self.state(run_id)
             if current and current["status"] == "running":
-                raise StudioError(f"this model is already classifying '{current['input_name']}': wait for it to "
-                                  "finish, or stop it, before starting another file", 409)
+                raise StudioError(
+                    f"this model is already classifying '{current['input_name']}': wait for it to "
+                    "finish, or stop it, before starting another file",
+                    409,
+                )
             folder = self.folder(run_id)
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
-            job = {"input": str(self.studio.upload_path(upload)), "input_name": upload["original_name"],
-                   "upload_id": upload_id, "sheet": described["sheet"], "text_column": text_column,
-                   "min_confidence": min_confidence, "model": str(model), "created": time.time(), "pid": None}
+            job = {
+                "input": str(self.studio.upload_path(upload)),
+                "input_name": upload["original_name"],
+                "upload_id": upload_id,
+                "sheet": described["sheet"],
+                "text_column": text_column,
+                "min_confidence": min_confidence,
+                "model": str(model),
+                "created": time.time(),
+                "pid": None,
+            }
             _write_json(folder / JOB, job)
             env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
             try:
                 with (folder / LOG).open("ab") as log_file:
                     # Not a session of its own: Ctrl-C on the studio's terminal stops it too.
-                    process = subprocess.Popen([self.studio.python, "-m", "textfit.server.studio.classify_files", str(folder)],
-                                               cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
-                                               stderr=subprocess.STDOUT)
+                    process = subprocess.Popen(
+                        [self.studio.python, "-m", "textfit.server.studio.classify_files", str(folder)],
+                        cwd=folder,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log_file,
+                        stderr=subprocess.STDOUT,
+                    )
             except OSError as exc:
-                _write_json(folder / PROGRESS, {"status": "failed", "rows": 0, "finished": time.time(),
-                                                "error": f"the classifying process could not start: {exc}"})
+                _write_json(
+                    folder / PROGRESS,
+                    {
+                        "status": "failed",
+                        "rows": 0,
+                        "finished": time.time(),
+                        "error": f"the classifying process could not start: {exc}",
+                    },
+                )
             else:
                 self.procs[run_id] = process
                 _write_json(folder / JOB, {**job, "pid": process.pid})
@@ -309,7 +349,7 @@ class FileJobs:
             end_processes(list(live.values()), grace_s)
             self.procs.clear()
 
-    def state(self, run_id: str) -> Optional[dict]:
+    def state(self, run_id: str) -> dict | None:
         """The run's latest job as the page shows it, or None. A job whose process is gone without
         an outcome failed (or was stopped); the outcome is written for the next look."""
         folder = self.folder(run_id)
@@ -318,11 +358,17 @@ class FileJobs:
             return None
         progress = _read_json(folder / PROGRESS) or {"status": "running", "rows": 0, "phase": "starting"}
         if progress["status"] == "running" and not self._alive(run_id, job, folder):
-            progress = {**progress, "status": "stopped" if job.get("stop_requested") else "failed",
-                        "finished": time.time(),
-                        "error": ("stopped before the end; nothing was saved" if job.get("stop_requested") else
-                                  "the classifying process ended without finishing (the studio or the computer was "
-                                  f"restarted, or it ran out of memory; see {FOLDER}/{LOG} in the run's folder)")}
+            progress = {
+                **progress,
+                "status": "stopped" if job.get("stop_requested") else "failed",
+                "finished": time.time(),
+                "error": (
+                    "stopped before the end; nothing was saved"
+                    if job.get("stop_requested")
+                    else "the classifying process ended without finishing (the studio or the computer was "
+                    f"restarted, or it ran out of memory; see {FOLDER}/{LOG} in the run's folder)"
+                ),
+            }
             _write_json(folder / PROGRESS, progress)
         state = {key: job.get(key) for key in ("input_name", "sheet", "text_column", "min_confidence", "created")}
         state.update(progress)
@@ -345,13 +391,16 @@ class FileJobs:
         state = self.state(run_id)
         path = self.folder(run_id) / RESULTS[kind]
         if not state or state["status"] != "completed" or not path.is_file():
-            reason = "more rows than an Excel sheet holds: download the CSV" if (
-                state and state["status"] == "completed" and kind == "xlsx") else "classify a file first"
+            reason = (
+                "more rows than an Excel sheet holds: download the CSV"
+                if (state and state["status"] == "completed" and kind == "xlsx")
+                else "classify a file first"
+            )
             raise StudioError(f"no classified file to download ({reason})", 404)
         return path, f"{Path(state['input_name']).stem or 'file'}-classified.{kind}"
 
 
-def _job_process_alive(pid: Optional[int], folder: Path) -> bool:
+def _job_process_alive(pid: int | None, folder: Path) -> bool:
     """Is `pid` still this folder's job?"""
     return runs_with(pid, "textfit.server.studio.classify_files", str(folder))
 
@@ -372,9 +421,9 @@ def classify_router(studio):
     class StartJob(BaseModel):
         model_config = ConfigDict(extra="forbid")
         upload_id: str = Field(..., max_length=100)
-        text_column: Optional[str] = Field(None, max_length=1000)
-        sheet: Optional[str] = Field(None, max_length=1000)
-        min_confidence: Optional[float] = Field(None, ge=0, le=1)
+        text_column: str | None = Field(None, max_length=1000)
+        sheet: str | None = Field(None, max_length=1000)
+        min_confidence: float | None = Field(None, ge=0, le=1)
 
     @router.put("/api/uploads/to-classify")
     async def upload_to_classify(request: Request, filename: str = Query(..., max_length=1000)):
@@ -386,7 +435,7 @@ def classify_router(studio):
             return await asyncio.to_thread(jobs.receive, upload)
 
     @router.get("/api/uploads/{upload_id}/to-classify")
-    async def describe(upload_id: str, sheet: Optional[str] = Query(None, max_length=1000)):
+    async def describe(upload_id: str, sheet: str | None = Query(None, max_length=1000)):
         return await asyncio.to_thread(jobs.describe_upload, upload_id, sheet)
 
     @router.post("/api/runs/{run_id}/classify", status_code=202)
@@ -405,8 +454,7 @@ def classify_router(studio):
     @router.get("/api/runs/{run_id}/classify/download")
     async def download(run_id: str, format: str = "csv"):
         path, name = await asyncio.to_thread(jobs.result, run_id, format)
-        media = ("text/csv" if format == "csv" else
-                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        media = "text/csv" if format == "csv" else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         return FileResponse(path, media_type=media, filename=name, headers={"Cache-Control": "no-cache"})
 
     return router

@@ -27,9 +27,15 @@ def zip_name(run_id: str) -> str:
 
 def members(folder: Path) -> list[Path]:
     """The files of `folder` that go into the zip: plain files at its top level, nothing half-written."""
-    return sorted(path for path in folder.iterdir()
-                  if path.is_file() and not path.is_symlink() and path.name not in LEFT_OUT
-                  and not path.name.startswith(".") and path.suffix != ".partial")
+    return sorted(
+        path
+        for path in folder.iterdir()
+        if path.is_file()
+        and not path.is_symlink()
+        and path.name not in LEFT_OUT
+        and not path.name.startswith(".")
+        and path.suffix != ".partial"
+    )
 
 
 def write_zip(folder: Path, target, prefix: str) -> None:

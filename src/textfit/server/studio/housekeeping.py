@@ -5,8 +5,8 @@ import os
 import shutil
 from pathlib import Path
 
-from . import worker
 from ..common import StudioError, human_bytes
+from . import worker
 from .download import is_fresh, signature, zip_name, zip_size
 
 NAME_LIMIT = 100
@@ -60,18 +60,19 @@ class Housekeeping:
         with studio.lock:  # the scheduler cannot start it meanwhile
             run = studio.get_run(run_id)
             if run["status"] == "running":
-                raise StudioError(f"“{run['name']}” is training: stop it first (Stop training), then delete it",
-                                  409)
+                raise StudioError(f"“{run['name']}” is training: stop it first (Stop training), then delete it", 409)
             if run["status"] == "queued":
-                raise StudioError(f"“{run['name']}” is waiting in the queue: stop it first (Take off the queue), "
-                                  "then delete it", 409)
+                raise StudioError(
+                    f"“{run['name']}” is waiting in the queue: stop it first (Take off the queue), then delete it", 409
+                )
             export = studio.export_locks.get(run_id)
             if export is not None and export.locked():
                 raise StudioError("an ONNX export of this model is running: delete the run once it has finished", 409)
             jobs = getattr(studio, "file_jobs", None)  # classify_files.py, where its router is installed
             if jobs and (job := jobs.state(run_id)) and job["status"] == "running":
-                raise StudioError("a file is being classified with this model: stop it (or let it finish), "
-                                  "then delete the run", 409)
+                raise StudioError(
+                    "a file is being classified with this model: stop it (or let it finish), then delete the run", 409
+                )
             studio.servers.stop(run_id)
             folder = studio.run_dir(run_id)
             freed = folder_bytes(folder)
@@ -92,8 +93,10 @@ class Housekeeping:
         run = self.studio.get_run(run_id)
         ended = run["status"] not in ("running", "queued")  # a training run's model folder may be replaced
         download = self.download_size(run_id) if ended else None
-        return {"disk": sized(folder_bytes(self.studio.run_dir(run_id))),
-                "download": sized(download) if download is not None else None}
+        return {
+            "disk": sized(folder_bytes(self.studio.run_dir(run_id))),
+            "download": sized(download) if download is not None else None,
+        }
 
     def download_size(self, run_id: str) -> int | None:
         """The model zip's size in bytes: the zip's own when it is up to date, else measured without
@@ -122,8 +125,11 @@ def remove_run_folder(folder: Path, runs_root: Path) -> None:
         elif folder.exists():
             shutil.rmtree(folder)
     except OSError as exc:
-        raise StudioError(f"the run was deleted, but some of its files could not be removed ({exc}); "
-                          f"remove the folder {folder} by hand", 500) from None
+        raise StudioError(
+            f"the run was deleted, but some of its files could not be removed ({exc}); "
+            f"remove the folder {folder} by hand",
+            500,
+        ) from None
 
 
 def housekeeping_router(studio):

@@ -18,9 +18,11 @@ from ..common import StudioError
 
 # The page's advice when a run does not clearly beat the yardstick: the CLI's hint
 # (evaluate.BASELINE_HINT) in the studio's words, without command-line options.
-STUDIO_HINT = ("What to try: more examples for each label (a few dozen each at least), a longer training "
-               "(more passes over the examples, or more minutes), a look at the labels in the file (are they "
-               "right and consistent?), or a larger model such as all-mpnet-base-v2.")
+STUDIO_HINT = (
+    "What to try: more examples for each label (a few dozen each at least), a longer training "
+    "(more passes over the examples, or more minutes), a look at the labels in the file (are they "
+    "right and consistent?), or a larger model such as all-mpnet-base-v2."
+)
 
 
 def percent(share: float) -> str:
@@ -39,29 +41,52 @@ def run_insight(record: dict) -> dict:
         rule = f"always answering \u2018{baseline['label']}\u2019"
         points = 100 * (accuracy - baseline["accuracy"])
         difference = f"{abs(points):.1f} points {'more' if points >= 0 else 'less'}"
-        sentence = (f"A{rule[1:]} would score {percent(baseline['accuracy'])}; this model scores "
-                    f"{percent(accuracy)}, {difference}.")
+        sentence = (
+            f"A{rule[1:]} would score {percent(baseline['accuracy'])}; this model scores "
+            f"{percent(accuracy)}, {difference}."
+        )
         if beats is False:
-            sentence = (f"This model does not clearly beat {rule}: that would score {percent(baseline['accuracy'])}, "
-                        f"this model scores {percent(accuracy)} ({difference}; on {baseline['examples']} test "
-                        f"messages it takes {percent(baseline['accuracy'] + baseline['margin'])} to be clearly better).")
-        yardstick = {**baseline, "needed": round(baseline["accuracy"] + baseline["margin"], 4), "beats": beats,
-                     "short": f"{rule} would score {percent(baseline['accuracy'])}", "sentence": sentence,
-                     "hint": STUDIO_HINT if beats is False else None,
-                     "library_sentence": baseline_sentence(accuracy, baseline)}  # the CLI's and the card's words
-        evaluations = [{"epoch": entry.get("epoch"), "step": entry.get("step"), "accuracy": entry["accuracy"],
-                        "beats": beats_baseline(entry["accuracy"], baseline)}
-                       for entry in record.get("history") or [] if entry.get("accuracy") is not None]
+            sentence = (
+                f"This model does not clearly beat {rule}: that would score {percent(baseline['accuracy'])}, "
+                f"this model scores {percent(accuracy)} ({difference}; on {baseline['examples']} test "
+                f"messages it takes {percent(baseline['accuracy'] + baseline['margin'])} to be clearly better)."
+            )
+        yardstick = {
+            **baseline,
+            "needed": round(baseline["accuracy"] + baseline["margin"], 4),
+            "beats": beats,
+            "short": f"{rule} would score {percent(baseline['accuracy'])}",
+            "sentence": sentence,
+            "hint": STUDIO_HINT if beats is False else None,
+            "library_sentence": baseline_sentence(accuracy, baseline),
+        }  # the CLI's and the card's words
+        evaluations = [
+            {
+                "epoch": entry.get("epoch"),
+                "step": entry.get("step"),
+                "accuracy": entry["accuracy"],
+                "beats": beats_baseline(entry["accuracy"], baseline),
+            }
+            for entry in record.get("history") or []
+            if entry.get("accuracy") is not None
+        ]
         yardstick["evaluations_note"] = evaluations_note(evaluations, rule, baseline)
-    return {"accuracy": accuracy, "yardstick": yardstick, "evaluations": evaluations or [],
-            "calibration": record.get("calibration"), "coverage": record.get("coverage") or [],
-            "explains_lexical": bool(record.get("lexical"))}
+    return {
+        "accuracy": accuracy,
+        "yardstick": yardstick,
+        "evaluations": evaluations or [],
+        "calibration": record.get("calibration"),
+        "coverage": record.get("coverage") or [],
+        "explains_lexical": bool(record.get("lexical")),
+    }
 
 
 def evaluations_note(evaluations: list[dict], rule: str, baseline: dict) -> str:
     """One line under the page's table of scores after each epoch."""
-    note = (f"For comparison, {rule} would score {percent(baseline['accuracy'])}; an epoch needs "
-            f"{percent(baseline['accuracy'] + baseline['margin'])} to clearly beat that.")
+    note = (
+        f"For comparison, {rule} would score {percent(baseline['accuracy'])}; an epoch needs "
+        f"{percent(baseline['accuracy'] + baseline['margin'])} to clearly beat that."
+    )
     behind = [f"{entry['epoch']:.2f}" for entry in evaluations if not entry["beats"] and entry["epoch"] is not None]
     if not evaluations:
         return note

@@ -17,7 +17,6 @@ The projects and their background work are in labeling_projects.py; the engine i
     POST /api/labeling/{project}/classify-rest  the last run classifies every message without a label
     POST|GET /api/labeling/{project}/audit      check the labels (in the background), then read the result"""
 
-from typing import Optional
 
 from .labeling_projects import LabelingProjects
 
@@ -37,11 +36,11 @@ def labeling_router(studio):
         model_config = ConfigDict(extra="forbid")
         upload_id: str = Field(..., max_length=100)
         text_column: str = Field(..., max_length=1000)
-        label_column: Optional[str] = Field(None, max_length=1000)
+        label_column: str | None = Field(None, max_length=1000)
         label_names: list[str] = Field(..., max_length=MAX_LABELS)
-        descriptions: Optional[list[Optional[str]]] = Field(None, max_length=MAX_LABELS)
+        descriptions: list[str | None] | None = Field(None, max_length=MAX_LABELS)
         model: str = Field("default", max_length=500)
-        name: Optional[str] = Field(None, max_length=100)
+        name: str | None = Field(None, max_length=100)
 
     class Next(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -67,15 +66,15 @@ def labeling_router(studio):
 
     class Train(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        epochs: Optional[int] = Field(None, ge=1, le=100)
-        time_budget: Optional[float] = Field(None, gt=0, le=24 * 60, description="minutes")
+        epochs: int | None = Field(None, ge=1, le=100)
+        time_budget: float | None = Field(None, gt=0, le=24 * 60, description="minutes")
 
     @router.get("/api/labeling")
     async def listing():
         return {"projects": await asyncio.to_thread(projects.list)}
 
     @router.get("/api/labeling/uploads/{upload_id}")
-    async def describe_upload(upload_id: str, text_column: Optional[str] = None, label_column: Optional[str] = None):
+    async def describe_upload(upload_id: str, text_column: str | None = None, label_column: str | None = None):
         return await asyncio.to_thread(projects.describe_upload, upload_id, text_column, label_column)
 
     @router.post("/api/labeling", status_code=201)
@@ -118,7 +117,7 @@ def labeling_router(studio):
         return await asyncio.to_thread(projects.get(project_id).where_you_stand)
 
     @router.post("/api/labeling/{project_id}/train", status_code=201)
-    async def train(project_id: str, request: Optional[Train] = None):
+    async def train(project_id: str, request: Train | None = None):
         request = request or Train()
         return await asyncio.to_thread(projects.get(project_id).train, request.epochs, request.time_budget)
 

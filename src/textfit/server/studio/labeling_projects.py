@@ -39,7 +39,7 @@ AUDIT_ROWS = 25
 
 
 def _short(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class Project:
@@ -65,8 +65,14 @@ class Project:
         from ...labeling import LabelingSession
 
         def session(texts):
-            return LabelingSession(self.folder / SESSION, texts, self.meta["label_names"], self.meta["descriptions"],
-                                   model=self.meta["model"], progress=self._progress)
+            return LabelingSession(
+                self.folder / SESSION,
+                texts,
+                self.meta["label_names"],
+                self.meta["descriptions"],
+                model=self.meta["model"],
+                progress=self._progress,
+            )
 
         try:
             try:
@@ -177,10 +183,18 @@ class Project:
         if len(set(labels.values())) < 2:
             raise StudioError("give labels of at least two kinds before training (a model tells labels apart)")
         table = pd.DataFrame({"text": [session.texts[i] for i in labels], "label": list(labels.values())})
-        upload = self.studio.add_upload(io.BytesIO(table.to_csv(index=False).encode("utf-8")),
-                                   f"{self.meta['name']}-labels.csv")["upload"]
-        run = self.studio.start_run(upload["id"], "text", "label", model=self.meta["model"] or "default", epochs=epochs,
-                               time_budget=time_budget, name=f"{self.meta['name']} · {len(labels)} labels")
+        upload = self.studio.add_upload(
+            io.BytesIO(table.to_csv(index=False).encode("utf-8")), f"{self.meta['name']}-labels.csv"
+        )["upload"]
+        run = self.studio.start_run(
+            upload["id"],
+            "text",
+            "label",
+            model=self.meta["model"] or "default",
+            epochs=epochs,
+            time_budget=time_budget,
+            name=f"{self.meta['name']} · {len(labels)} labels",
+        )
         with self.lock:
             self.meta["runs"] = [*self.meta.get("runs", []), run["id"]]
             self.save()
@@ -200,8 +214,9 @@ class Project:
         rows = json.loads((self.folder / ROWS).read_text())
         frame = self.upload_frame()
         unlabeled = frame.iloc[[rows[i] for i in rest]]
-        upload = self.studio.add_upload(io.BytesIO(unlabeled.to_csv(index=False).encode("utf-8")),
-                                   f"{self.meta['name']}-unlabeled.csv")["upload"]
+        upload = self.studio.add_upload(
+            io.BytesIO(unlabeled.to_csv(index=False).encode("utf-8")), f"{self.meta['name']}-unlabeled.csv"
+        )["upload"]
         job = self.studio.file_jobs.start(run_id, upload["id"], self.meta["text_column"], None, None)
         with self.lock:
             self.meta["classify"] = {"run": run_id, "upload": upload["id"], "messages": len(rest)}
@@ -229,19 +244,28 @@ class Project:
         session = self.session
         indices = np.array(list(labels), int)
         try:
-            report = audit([session.texts[i] for i in indices], list(labels.values()),
-                           vectors=session.vectors[indices])
+            report = audit([session.texts[i] for i in indices], list(labels.values()), vectors=session.vectors[indices])
             rows = []
             for record in report.to_records(AUDIT_ROWS):
                 index = int(indices[record["index"]])
                 # the report names rows by their place among the labels: name the message itself instead
-                reason = re.sub(r"near-duplicate of row (\d+)",
-                                lambda m: f"almost the same as “{_short(session.texts[indices[int(m.group(1)) - 1]])}”",
-                                record["reason"])
-                rows.append({"index": index, "text": session.texts[index], "label": record["label"],
-                             "suggested_label": record["suggested_label"], "suspicion": record["suspicion"],
-                             "label_probability": record["label_probability"],
-                             "likely_mislabeled": record["likely_mislabeled"], "reason": reason})
+                reason = re.sub(
+                    r"near-duplicate of row (\d+)",
+                    lambda m: f"almost the same as “{_short(session.texts[indices[int(m.group(1)) - 1]])}”",
+                    record["reason"],
+                )
+                rows.append(
+                    {
+                        "index": index,
+                        "text": session.texts[index],
+                        "label": record["label"],
+                        "suggested_label": record["suggested_label"],
+                        "suspicion": record["suspicion"],
+                        "label_probability": record["label_probability"],
+                        "likely_mislabeled": record["likely_mislabeled"],
+                        "reason": reason,
+                    }
+                )
             result = {"status": "done", "rows": rows, "flagged": int(report.flagged.sum())}
         except Exception as exc:
             log.exception("labeling: the label check failed")
@@ -259,14 +283,31 @@ class Project:
 
     # --- what the page shows ----------------------------------------------------------------------
     def summary(self) -> dict:
-        keys = ("id", "name", "created", "messages", "upload_name", "text_column", "label_column", "label_names",
-                "descriptions", "model", "imported")
+        keys = (
+            "id",
+            "name",
+            "created",
+            "messages",
+            "upload_name",
+            "text_column",
+            "label_column",
+            "label_names",
+            "descriptions",
+            "model",
+            "imported",
+        )
         return {**{k: self.meta.get(k) for k in keys}, "phase": self.phase, "done": self.done, "error": self.error}
 
     def describe(self) -> dict:
         studio = self.studio
-        answer = {**self.summary(), "head": self.head(), "audit": {k: v for k, v in self.audit.items() if k != "rows"},
-                  "status": self.session.status() if self.session else None, "run": None, "classify": None}
+        answer = {
+            **self.summary(),
+            "head": self.head(),
+            "audit": {k: v for k, v in self.audit.items() if k != "rows"},
+            "status": self.session.status() if self.session else None,
+            "run": None,
+            "classify": None,
+        }
         run_id = (self.meta.get("runs") or [None])[-1]
         if run_id:
             try:
@@ -318,11 +359,19 @@ class LabelingProjects:
                 pass  # the person picks it
         return preview
 
-    def create(self, upload_id: str, text_column: str, label_column: str | None, label_names: list[str],
-               descriptions: list[str | None], model: str, name: str | None) -> dict:
+    def create(
+        self,
+        upload_id: str,
+        text_column: str,
+        label_column: str | None,
+        label_names: list[str],
+        descriptions: list[str | None],
+        model: str,
+        name: str | None,
+    ) -> dict:
+        from ...data.texts import empty_texts
         from ...labeling.zeroshot import check_labels
         from ...model.base_models import resolve_model
-        from ...data.texts import empty_texts
 
         upload = self.studio.store.get_upload(upload_id)
         if upload is None:
@@ -351,11 +400,21 @@ class LabelingProjects:
         folder = self.root / project_id
         folder.mkdir()
         write_json(folder / ROWS, rows)
-        meta = {"id": project_id, "name": (name or "").strip()[:100] or Path(display).stem, "created": time.time(),
-                "upload_id": upload_id, "upload_name": display, "text_column": text_column,
-                "label_column": label_column, "label_names": names, "descriptions": descriptions,
-                "model": None if model == "default" else model, "messages": len(texts),
-                "imported": len(imported) if imported is not None else None, "runs": []}
+        meta = {
+            "id": project_id,
+            "name": (name or "").strip()[:100] or Path(display).stem,
+            "created": time.time(),
+            "upload_id": upload_id,
+            "upload_name": display,
+            "text_column": text_column,
+            "label_column": label_column,
+            "label_names": names,
+            "descriptions": descriptions,
+            "model": None if model == "default" else model,
+            "messages": len(texts),
+            "imported": len(imported) if imported is not None else None,
+            "runs": [],
+        }
         project = Project(self.studio, folder, meta)
         project.save()
         with self.lock:
@@ -414,8 +473,11 @@ class LabelingProjects:
                 (folder / PROJECT).unlink(missing_ok=True)  # first: a folder left half-removed is listed no more
                 shutil.rmtree(folder)  # follows no links
             except OSError as exc:
-                raise StudioError(f"the project was deleted, but some of its files could not be removed ({exc}); "
-                                  f"remove the folder {folder} by hand", 500) from None
+                raise StudioError(
+                    f"the project was deleted, but some of its files could not be removed ({exc}); "
+                    f"remove the folder {folder} by hand",
+                    500,
+                ) from None
         return {"deleted": project_id, "name": project.meta["name"], "runs_kept": len(project.meta.get("runs") or [])}
 
     def list(self) -> list[dict]:

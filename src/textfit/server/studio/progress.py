@@ -9,7 +9,6 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Optional
 
 WARM_UP = 0.02
 """Share of the steps (at least 3) left out of the pace: the longest batch comes first and the first
@@ -20,7 +19,7 @@ the held-out part (eval_split 0.2: a quarter of the training part) in batches th
 third of a training step each, i.e. this many steps per training example / batch size."""
 
 
-def live_command(pid: Optional[int]) -> Optional[list[str]]:
+def live_command(pid: int | None) -> list[str] | None:
     """The command line of process `pid` while it runs, for callers to check it is theirs (pids are
     reused). None when it is gone, a zombie (it has finished) or not ours to signal; [] where there
     is no /proc to read it from (macOS): alive, the pid trusted."""
@@ -41,7 +40,7 @@ def live_command(pid: Optional[int]) -> Optional[list[str]]:
     return None if state == "Z" else command
 
 
-def runs_with(pid: Optional[int], *marks: str) -> bool:
+def runs_with(pid: int | None, *marks: str) -> bool:
     """Is `pid` running, with every one of `marks` in its command line?"""
     command = live_command(pid)
     if command is None:
@@ -50,12 +49,12 @@ def runs_with(pid: Optional[int], *marks: str) -> bool:
     return not command or all(mark in text for mark in marks)
 
 
-def pid_alive(pid: Optional[int], run_dir: Path) -> bool:
+def pid_alive(pid: int | None, run_dir: Path) -> bool:
     """Is `pid` still this run's worker?"""
     return runs_with(pid, "textfit.server.studio.worker", run_dir.name)
 
 
-def parent_pid(pid: int) -> Optional[int]:
+def parent_pid(pid: int) -> int | None:
     """The parent of a live process, where /proc says (None elsewhere or when it is gone)."""
     try:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[1])
@@ -63,7 +62,7 @@ def parent_pid(pid: int) -> Optional[int]:
         return None
 
 
-def step_pace(steps: list[tuple[float, int]], pauses: list[float], total_steps: int) -> Optional[float]:
+def step_pace(steps: list[tuple[float, int]], pauses: list[float], total_steps: int) -> float | None:
     """Seconds per training step: the time between logged steps over the steps taken, leaving out
     the warm-up and every stretch that holds a pause (an evaluation or a checkpoint). Summing whole
     stretches, rather than averaging rates, keeps one slow or fast batch from swinging the answer."""
@@ -85,8 +84,14 @@ def _paused(start: float, seconds: float, pauses: list[float]) -> bool:
     return any(start < p <= start + seconds for p in pauses)
 
 
-def time_left(steps: list[tuple[float, int]], evaluations: list[dict], pauses: list[float], total_steps: int,
-              now: float, begin: Optional[dict] = None) -> Optional[float]:
+def time_left(
+    steps: list[tuple[float, int]],
+    evaluations: list[dict],
+    pauses: list[float],
+    total_steps: int,
+    now: float,
+    begin: dict | None = None,
+) -> float | None:
     """Seconds until the last step and its evaluation, at the measured pace: the steps left at
     `step_pace`, plus the evaluations left at what the ones so far cost (before the first one, at
     the planner's guess from the `begin` event's examples and batch size)."""
@@ -96,8 +101,9 @@ def time_left(steps: list[tuple[float, int]], evaluations: list[dict], pauses: l
     last_time, last_step = steps[-1]
     left = (total_steps - last_step) * pace
     evaluated = [e["time"] for e in evaluations]
-    costs = [seconds - count * pace for start, _, seconds, count in _stretches(steps)
-             if _paused(start, seconds, evaluated)]
+    costs = [
+        seconds - count * pace for start, _, seconds, count in _stretches(steps) if _paused(start, seconds, evaluated)
+    ]
     every = _evaluation_every([e.get("step") for e in evaluations if e.get("step")])
     begin = begin or {}
     if not costs and begin.get("examples") and begin.get("batch_size") and begin.get("epochs"):
@@ -109,20 +115,32 @@ def time_left(steps: list[tuple[float, int]], evaluations: list[dict], pauses: l
     return max(0.0, left - max(0.0, now - last_time))
 
 
-def _evaluation_every(steps: list[int]) -> Optional[int]:
+def _evaluation_every(steps: list[int]) -> int | None:
     """Steps between evaluations: the smallest gap seen, or the first one's step (a fresh run
     evaluates first at step `every`)."""
     gaps = [b - a for a, b in zip(steps, steps[1:]) if b > a]
     return min(gaps) if gaps else (steps[0] if steps else None)
 
 
-def read_progress(path: Path, now: Optional[float] = None, time_budget_min: Optional[float] = None,
-                  live: bool = True) -> dict:
+def read_progress(
+    path: Path, now: float | None = None, time_budget_min: float | None = None, live: bool = True
+) -> dict:
     """Digest a run's progress.jsonl into what the page shows. `time_budget_min`: the run's time
     budget (TrainConfig.time_budget): the time left never passes its end. `live` False: the run
     has ended, so its time stops at its last event and nothing is left to estimate."""
-    progress = {"phase": "preparing", "step": 0, "total_steps": None, "fraction": 0.0, "loss": None,
-                "epoch": None, "epochs": None, "elapsed_s": None, "eta_s": None, "evaluations": [], "losses": []}
+    progress = {
+        "phase": "preparing",
+        "step": 0,
+        "total_steps": None,
+        "fraction": 0.0,
+        "loss": None,
+        "epoch": None,
+        "epochs": None,
+        "elapsed_s": None,
+        "eta_s": None,
+        "evaluations": [],
+        "losses": [],
+    }
     if not path.is_file():
         return progress
     now = now or time.time()
@@ -137,15 +155,24 @@ def read_progress(path: Path, now: Optional[float] = None, time_budget_min: Opti
         kind = event.get("event")
         if kind == "begin":  # a resumed run begins again: its pace is measured afresh
             begin, recent, evaluations, pauses = event, [], [], []
-            progress.update(phase=event.get("phase", "training"), total_steps=event.get("total_steps"), epochs=event.get("epochs"),
-                            examples=event.get("examples"), strategy=event.get("strategy"),
-                            final_fit_follows=bool(event.get("final_fit_examples")))
+            progress.update(
+                phase=event.get("phase", "training"),
+                total_steps=event.get("total_steps"),
+                epochs=event.get("epochs"),
+                examples=event.get("examples"),
+                strategy=event.get("strategy"),
+                final_fit_follows=bool(event.get("final_fit_examples")),
+            )
         elif kind == "step":
             steps.append(event)
             recent.append((event["time"], event["step"]))
         elif kind == "evaluate":
-            progress["evaluations"].append({k: event.get(k) for k in
-                                            ("epoch", "step", "loss", "accuracy", "macro_f1", "weighted_f1", "elapsed_s", "best")})
+            progress["evaluations"].append(
+                {
+                    k: event.get(k)
+                    for k in ("epoch", "step", "loss", "accuracy", "macro_f1", "weighted_f1", "elapsed_s", "best")
+                }
+            )
             evaluations.append(event)
             pauses.append(event["time"])
         elif kind == "checkpoint":

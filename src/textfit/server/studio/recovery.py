@@ -22,10 +22,8 @@ from ..common import StudioError
 from .progress import parent_pid, pid_alive
 from .worker import IDENTITY
 
-ADOPTED = ("the studio restarted while this model was training; the training went on, "
-           "and the studio follows it again")
-ENDINGS = {"stopped early": "stopped early: no more improvement",
-           "time budget reached": "stopped: time budget reached"}
+ADOPTED = "the studio restarted while this model was training; the training went on, and the studio follows it again"
+ENDINGS = {"stopped early": "stopped early: no more improvement", "time budget reached": "stopped: time budget reached"}
 """A completed run's message, by the trainer's record status ('completed' needs no words)."""
 
 
@@ -88,9 +86,16 @@ def train_again(studio, run_id: str) -> dict:
         raise StudioError("the data file of this run is no longer in the studio: upload it again to train", 409)
     settings = run["settings"]
     return studio.start_run(
-        upload["id"], settings["text_column"], settings["label_column"], model=settings.get("model", "default"),
-        epochs=settings.get("epochs"), time_budget=settings.get("time_budget"), name=again_name(run["name"]),
-        label_names=", ".join(settings.get("label_names") or []) or None, strategy=settings.get("strategy") or "auto")
+        upload["id"],
+        settings["text_column"],
+        settings["label_column"],
+        model=settings.get("model", "default"),
+        epochs=settings.get("epochs"),
+        time_budget=settings.get("time_budget"),
+        name=again_name(run["name"]),
+        label_names=", ".join(settings.get("label_names") or []) or None,
+        strategy=settings.get("strategy") or "auto",
+    )
 
 
 def again_name(name: str) -> str:

@@ -75,8 +75,9 @@ class RunStore:
             self.db.close()
 
     # --- uploads ------------------------------------------------------------------------------
-    def add_upload(self, upload_id: str, filename: str, original_name: str, size: int, rows: int | None,
-                   columns: list[str] | None) -> None:
+    def add_upload(
+        self, upload_id: str, filename: str, original_name: str, size: int, rows: int | None, columns: list[str] | None
+    ) -> None:
         with self.lock:
             self.db.execute(
                 "INSERT INTO uploads (id, filename, original_name, size, rows, columns, created) VALUES (?,?,?,?,?,?,?)",
@@ -91,15 +92,24 @@ class RunStore:
         return _upload(row) if row else None
 
     # --- runs ---------------------------------------------------------------------------------
-    def add_run(self, run_id: str, name: str, upload_id: str | None, data_name: str, settings: dict,
-                status: str = "running") -> None:
+    def add_run(
+        self, run_id: str, name: str, upload_id: str | None, data_name: str, settings: dict, status: str = "running"
+    ) -> None:
         now = time.time()
         with self.lock:
             self.db.execute(
                 "INSERT INTO runs (id, name, upload_id, data_name, settings, status, created, started) "
                 "VALUES (?,?,?,?,?,?,?,?)",
-                (run_id, name, upload_id, data_name, json.dumps(settings), status, now,
-                 None if status == "queued" else now),
+                (
+                    run_id,
+                    name,
+                    upload_id,
+                    data_name,
+                    json.dumps(settings),
+                    status,
+                    now,
+                    None if status == "queued" else now,
+                ),
             )
 
     def update_run(self, run_id: str, **fields) -> None:

@@ -27,8 +27,7 @@ def queue_places(runs: list[dict]) -> dict[str, dict]:
     """Per queued run: its place in the queue (1 = next) and the run it waits for."""
     running = sorted((r for r in runs if r["status"] == "running"), key=lambda r: r["created"])
     blocking = running[0]["name"] if running else None
-    return {run["id"]: {"position": place, "waiting_for": blocking}
-            for place, run in enumerate(waiting(runs), start=1)}
+    return {run["id"]: {"position": place, "waiting_for": blocking} for place, run in enumerate(waiting(runs), start=1)}
 
 
 async def keep_scheduling(schedule, every_s: float = 1.0) -> None:

@@ -1,4 +1,4 @@
-""""Serve this model": the studio starts `textfit serve` for a finished run and stops it again.
+""" "Serve this model": the studio starts `textfit serve` for a finished run and stops it again.
 
 One server per run, on a free port of 127.0.0.1 (this computer only, so no API key), with one
 thread (the studio and a training run share the cores). Each server is written down in
@@ -91,8 +91,15 @@ class ModelServers:
         info = self.record(run_id)
         if info is None:
             return {"serving": False}
-        return {"serving": True, "url": info["url"], "port": info["port"], "pid": info["pid"],
-                "started": info["started"], "adopted": run_id in self.adopted, "curl": curl_example(info["url"])}
+        return {
+            "serving": True,
+            "url": info["url"],
+            "port": info["port"],
+            "pid": info["pid"],
+            "started": info["started"],
+            "adopted": run_id in self.adopted,
+            "curl": curl_example(info["url"]),
+        }
 
     def start(self, run_id: str) -> dict:
         """Start the run's server and return once its /health answers (or say why it did not)."""
@@ -114,18 +121,38 @@ class ModelServers:
 
     def _spawn(self, run_id: str, folder: Path) -> tuple[subprocess.Popen, str]:
         port = free_port()
-        command = [sys.executable, "-c", "from textfit.cli import app; app(prog_name='textfit')", "serve",
-                   str(folder), "--host", HOST, "--port", str(port), "--threads", str(self.threads)]
+        command = [
+            sys.executable,
+            "-c",
+            "from textfit.cli import app; app(prog_name='textfit')",
+            "serve",
+            str(folder),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--threads",
+            str(self.threads),
+        ]
         env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
         env.pop("TEXTFIT_API_KEY", None)  # on loopback without a key, so the curl example works as shown
         run_dir = self.studio.run_dir(run_id)
         with (run_dir / SERVER_LOG).open("ab") as log:
-            process = subprocess.Popen(command, cwd=run_dir, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
+            process = subprocess.Popen(
+                command,
+                cwd=run_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.procs[run_id] = process
         url = f"http://{HOST}:{port}"
-        write_json(self.record_path(run_id), {"pid": process.pid, "port": port, "url": url,
-                                              "model_folder": str(folder), "started": time.time()})
+        write_json(
+            self.record_path(run_id),
+            {"pid": process.pid, "port": port, "url": url, "model_folder": str(folder), "started": time.time()},
+        )
         return process, url
 
     def _last_log_line(self, run_id: str) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
-from typing import Optional
 
 from ..common import StudioError, human_bytes, naming_the_upload
 from .runs import new_id
@@ -24,12 +23,17 @@ def safe_filename(name: str, also: tuple[str, ...] = ()) -> str:
     base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).lstrip("._-")[:100]
     suffix = Path(base).suffix.lower()
     if suffix == ".xls":
-        raise StudioError(f"'{name}': the old Excel format (.xls, Excel 97-2003) is not read. Open it in Excel and "
-                          "save it as an Excel Workbook (.xlsx) or as CSV UTF-8, then upload that.", 415)
+        raise StudioError(
+            f"'{name}': the old Excel format (.xls, Excel 97-2003) is not read. Open it in Excel and "
+            "save it as an Excel Workbook (.xlsx) or as CSV UTF-8, then upload that.",
+            415,
+        )
     if suffix not in FORMATS and suffix not in also:
         raise StudioError(
             f"'{name}' is not a data file textfit can read: use CSV, TSV, Excel (.xlsx), JSON Lines, JSON or Parquet "
-            f"({', '.join(sorted(FORMATS))})", 415)
+            f"({', '.join(sorted(FORMATS))})",
+            415,
+        )
     stem = Path(base).stem or "data"
     return stem + suffix
 
@@ -37,11 +41,11 @@ def safe_filename(name: str, also: tuple[str, ...] = ()) -> str:
 class IncomingUpload:
     """One file being received into `root`/<new id>/<safe name>, chunk by chunk.
 
-        with IncomingUpload(root, "my data.csv", limit) as upload:
-            for chunk in chunks:
-                upload.write(chunk)      # 413 as soon as the limit is passed
-            upload.finish()              # 400 when empty
-            ...describe it...            # any error here removes the folder too
+    with IncomingUpload(root, "my data.csv", limit) as upload:
+        for chunk in chunks:
+            upload.write(chunk)      # 413 as soon as the limit is passed
+        upload.finish()              # 400 when empty
+        ...describe it...            # any error here removes the folder too
     """
 
     def __init__(self, root: Path, original_name: str, limit: int, also: tuple[str, ...] = ()):
@@ -54,7 +58,7 @@ class IncomingUpload:
         self.size = 0
         self._out = None
 
-    def __enter__(self) -> "IncomingUpload":
+    def __enter__(self) -> IncomingUpload:
         self.folder.mkdir(parents=True)
         self._out = self.path.open("wb")
         return self
@@ -88,8 +92,9 @@ def read_upload(path: Path, display: str):
     return table
 
 
-def preview_file(path: Path, display: str, text_column: Optional[str] = None,
-                 label_column: Optional[str] = None) -> dict:
+def preview_file(
+    path: Path, display: str, text_column: str | None = None, label_column: str | None = None
+) -> dict:
     """What the page shows of a data file: columns, first rows, the detected or chosen columns and
     the examples per label. Errors name `display` (the user's file name), never the studio's folders."""
     from ...data.labeled import TOPIC_LABELS, DataError, detect_columns, sample_fingerprint
@@ -101,7 +106,9 @@ def preview_file(path: Path, display: str, text_column: Optional[str] = None,
     try:
         detected["text"], detected["label"] = detect_columns(frame.copy(), display, None, None)
     except DataError as exc:
-        problem = str(exc).replace("--text-column", "the column pickers").replace("--label-column", "the column pickers")
+        problem = (
+            str(exc).replace("--text-column", "the column pickers").replace("--label-column", "the column pickers")
+        )
     for given in (text_column, label_column):
         if given is not None and given not in columns:
             raise StudioError(f"'{display}' has no column '{given}'. The columns are: {', '.join(columns)}")
@@ -116,23 +123,43 @@ def preview_file(path: Path, display: str, text_column: Optional[str] = None,
     if label_column:
         values = frame[label_column].dropna().astype(str).str.strip()
         counts = values[values != ""].value_counts()
-        named = label_names if label_names and all(v.isdigit() and int(v) < len(label_names) for v in counts.index) else None
+        named = (
+            label_names
+            if label_names and all(v.isdigit() and int(v) < len(label_names) for v in counts.index)
+            else None
+        )
         labels = {
-            "column": label_column, "distinct": int(len(counts)),
+            "column": label_column,
+            "distinct": int(len(counts)),
             "missing": int(len(frame) - len(values[values != ""])),
-            "counts": [{"value": value, "name": named[int(value)] if named else None, "count": int(count)}
-                       for value, count in counts.head(100).items()],
+            "counts": [
+                {"value": value, "name": named[int(value)] if named else None, "count": int(count)}
+                for value, count in counts.head(100).items()
+            ],
             "single": [value for value, count in counts.items() if count < 2][:20],
         }
     texts = None
     if text_column:
         lengths = frame[text_column].fillna("").astype(str).str.len()
-        texts = {"column": text_column, "empty": int((lengths == 0).sum()), "mean_chars": round(float(lengths.mean()), 1),
-                 "max_chars": int(lengths.max())}
-    return {"rows": int(len(frame)), "columns": columns, "preview": rows, "detected": detected,
-            "text_column": text_column, "label_column": label_column, "labels": labels, "texts": texts,
-            "label_names": label_names, "problem": problem,
-            "encoding_note": table.note.replace(str(path), f"'{display}'") if table.note else None}
+        texts = {
+            "column": text_column,
+            "empty": int((lengths == 0).sum()),
+            "mean_chars": round(float(lengths.mean()), 1),
+            "max_chars": int(lengths.max()),
+        }
+    return {
+        "rows": int(len(frame)),
+        "columns": columns,
+        "preview": rows,
+        "detected": detected,
+        "text_column": text_column,
+        "label_column": label_column,
+        "labels": labels,
+        "texts": texts,
+        "label_names": label_names,
+        "problem": problem,
+        "encoding_note": table.note.replace(str(path), f"'{display}'") if table.note else None,
+    }
 
 
 def _cell(value) -> str:

@@ -69,8 +69,8 @@ def run_training(run_dir: Path, resume: bool = False) -> int:
     try:
         # Inside the try: a Stop during the seconds the imports take is a stop too.
         setup_logging()
-        from ...training.callbacks import JsonlLog
         from ...config import TrainConfig
+        from ...training.callbacks import JsonlLog
         from ...training.train import train
 
         settings = json.loads((run_dir / SETTINGS).read_text())
@@ -84,15 +84,29 @@ def run_training(run_dir: Path, resume: bool = False) -> int:
         return 130
     except Exception as exc:
         traceback.print_exc()
-        write_json(run_dir / RESULT, {"ok": False, "error": f"unexpected error: {type(exc).__name__}: {exc} "
-                                                            "(details in the run's worker.log)"})
+        write_json(
+            run_dir / RESULT,
+            {"ok": False, "error": f"unexpected error: {type(exc).__name__}: {exc} (details in the run's worker.log)"},
+        )
         return 2
     record = result.record
     report = result.report
-    yardstick = {"label": report.baseline["label"], "accuracy": report.baseline["accuracy"],
-                 "beats": report.beats_baseline} if report.baseline else None  # the runs list flags a model not above it
-    write_json(run_dir / RESULT, {"ok": True, "status": record["status"], "metrics": report.metrics,
-                                  "yardstick": yardstick, "best": record.get("best"), "timings": record.get("timings")})
+    yardstick = (
+        {"label": report.baseline["label"], "accuracy": report.baseline["accuracy"], "beats": report.beats_baseline}
+        if report.baseline
+        else None
+    )  # the runs list flags a model not above it
+    write_json(
+        run_dir / RESULT,
+        {
+            "ok": True,
+            "status": record["status"],
+            "metrics": report.metrics,
+            "yardstick": yardstick,
+            "best": record.get("best"),
+            "timings": record.get("timings"),
+        },
+    )
     return 0
 
 
@@ -118,7 +132,9 @@ def run_export(run_dir: Path, quantize: str | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m textfit.server.studio.worker", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m textfit.server.studio.worker", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--export", nargs="?", const="fp32", choices=["fp32", "int8"], default=None)
     parser.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
