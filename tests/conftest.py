@@ -8,54 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from support.models import build_tiny_bert, build_tiny_mpnet
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach for the network
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-TOPIC_CSV = SHARED_DATA / "twitter-financial-news-topic" / "train.csv"
-
-
-def build_tiny_bert(folder: Path, masked_lm: bool = False) -> Path:
-    """A 2-layer, 32-wide BERT with random weights and the embedded model's real tokenizer."""
-    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, BertModel
-
-    from textfit.model.base_models import resolve_model
-
-    config = BertConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        vocab_size=30522,
-    )
-    model = BertForMaskedLM(config) if masked_lm else BertModel(config)
-    model.save_pretrained(folder)
-    AutoTokenizer.from_pretrained(resolve_model(None)).save_pretrained(folder)
-    return folder
-
-
-def build_tiny_mpnet(folder: Path) -> Path:
-    """A 2-layer, 32-wide MPNet with random weights; its tokenizer is the embedded model's
-    vocabulary under MPNet's special tokens (<s>, </s>, <pad>, <mask>)."""
-    from transformers import MPNetConfig, MPNetModel, MPNetTokenizer
-
-    from textfit.model.base_models import resolve_model
-
-    renamed = {"[PAD]": "<pad>", "[CLS]": "<s>", "[SEP]": "</s>", "[MASK]": "<mask>"}
-    words = Path(resolve_model(None), "vocab.txt").read_text(encoding="utf-8").splitlines()
-    tokenizer = MPNetTokenizer(vocab={renamed.get(w, w): i for i, w in enumerate(words)})
-    config = MPNetConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        vocab_size=len(words),
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    MPNetModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="session")
@@ -102,12 +58,12 @@ def write(tmp_path):
     return _write
 
 
-# --- the studio in a real browser (tests/studio_page.py; modules call skip_without_browser) ---------
+# --- the studio in a real browser (tests/support/studio_page.py; modules call skip_without_browser) ---------
 @pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 
-    from studio_page import CHROMIUM, CHROMIUM_ARGS
+    from support.studio_page import CHROMIUM, CHROMIUM_ARGS
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
@@ -138,7 +94,7 @@ def one_thread(monkeypatch):
 @pytest.fixture(scope="module")
 def studio_url(tmp_path_factory):
     """An empty studio served from a thread, for the module's tests."""
-    from studio_page import studio_in_a_thread
+    from support.studio_page import studio_in_a_thread
     from textfit.server.studio.app import create_studio_app
 
     with pytest.MonkeyPatch.context() as patch:

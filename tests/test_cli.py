@@ -127,7 +127,7 @@ def test_evaluate_with_string_labels(tiny_model_dir, tmp_path):
 def test_fill_mask_command(tiny_mlm, tiny_bert):
     result = run("fill-mask", "The woman worked as a [MASK] at night.", "--model", tiny_mlm, "--top-k", "10")
     assert result.exit_code == 0, result.output
-    assert "token id" in result.output and len([l for l in result.output.splitlines() if "│" in l]) >= 10
+    assert "token id" in result.output and len([line for line in result.output.splitlines() if "│" in line]) >= 10
     assert_clean_failure(
         run("fill-mask", "The woman worked as a [MASK] at night.", "--model", tiny_bert), "no masked-LM head"
     )

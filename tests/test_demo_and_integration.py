@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from conftest import TOPIC_CSV
+from support.data import TOPIC_CSV
 from textfit.cli import app
 from textfit.data.labeled import TOPIC_LABELS, load_data
 

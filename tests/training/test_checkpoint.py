@@ -210,7 +210,8 @@ def wait_for(condition, timeout_s: float, process) -> None:
 
 
 def start_training(how: str, out: Path, tiny_bert: Path, resume: bool, env: dict) -> subprocess.Popen:
-    """The command line's `textfit train`, or the studio's worker (which trains RUN_DIR/settings.json into RUN_DIR/model)."""
+    """The command line's `textfit train`, or the studio's worker (which trains RUN_DIR/settings.json into
+    RUN_DIR/model)."""
     options = {
         "bf16": False,
         "early_stopping_patience": 100,

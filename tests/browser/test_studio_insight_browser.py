@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from studio_page import shoot, skip_without_browser
+from support.studio_page import shoot, skip_without_browser
 
 pytestmark = pytest.mark.browser
 skip_without_browser()
@@ -84,7 +84,7 @@ def test_the_runs_list_flags_a_model_no_better_than_the_yardstick(page, run_url,
 
 
 def test_the_runs_list_says_when_a_model_is_no_better_than_always_one_label(page, tmp_path):
-    from studio_page import studio_in_a_thread
+    from support.studio_page import studio_in_a_thread
     from textfit.server.studio.app import create_studio_app
     from textfit.server.studio.runs import RunStore
 

@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "serve_load.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "serve_load.py"
 
 
 def test_32_clients_get_answers_and_the_server_stays_up(tiny_model_dir, tmp_path):

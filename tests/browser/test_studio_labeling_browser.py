@@ -11,8 +11,8 @@ import re
 import pandas as pd
 import pytest
 
-from studio_page import shoot, skip_without_browser, studio_in_a_thread
-from test_studio_labeling import NAMES, tickets
+from support.studio import NAMES, tickets
+from support.studio_page import shoot, skip_without_browser, studio_in_a_thread
 
 pytestmark = pytest.mark.browser
 skip_without_browser()

@@ -17,7 +17,7 @@ hypothesis = pytest.importorskip("hypothesis")
 
 from fastapi.testclient import TestClient  # noqa: E402
 from hypothesis import HealthCheck, example, given, settings  # noqa: E402
-from hypothesis import strategies as st
+from hypothesis import strategies as st  # noqa: E402
 
 from textfit.server.app import ServeLimits, create_app  # noqa: E402
 from textfit.server.studio.app import StudioLimits, create_studio_app  # noqa: E402

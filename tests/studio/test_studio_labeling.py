@@ -19,25 +19,9 @@ pytest.importorskip("fastapi")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
+from support.studio import NAMES, tickets  # noqa: E402
 from textfit import LabelingSession  # noqa: E402
 from textfit.server.studio.app import create_studio_app  # noqa: E402
-
-NAMES = ["billing", "shipping", "account"]
-WORDS = {
-    "billing": ["invoice", "charged twice", "refund", "payment failed", "wrong amount"],
-    "shipping": ["parcel late", "tracking number", "delivery address", "courier lost it", "package damaged"],
-    "account": ["password reset", "cannot log in", "change my email", "two-factor code", "delete my profile"],
-}
-
-
-def tickets(per_label: int = 20) -> pd.DataFrame:
-    """60 short messages in 3 labels, with an id column: the row's true label is `truth`."""
-    rows = [
-        (f"T{len(NAMES) * i + k:03d}", f"{WORDS[name][i % 5]} on order {100 + i}, ticket {i}", name)
-        for i in range(per_label)
-        for k, name in enumerate(NAMES)
-    ]
-    return pd.DataFrame(rows, columns=["ticket", "message", "truth"])
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from studio_page import skip_without_browser, studio_in_a_thread
+from support.studio_page import skip_without_browser, studio_in_a_thread
 
 pytestmark = pytest.mark.browser
 skip_without_browser()

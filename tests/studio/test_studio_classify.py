@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import signal
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,29 +18,18 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 from openpyxl import load_workbook  # noqa: E402
 
+from support.studio import RUN, add_trained_run  # noqa: E402
 from textfit import Classifier, predict_file  # noqa: E402
 from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS  # noqa: E402
 from textfit.server.studio.app import StudioLimits, create_studio_app  # noqa: E402
 
 LIMITS = StudioLimits(max_upload_bytes=3_000_000)
-RUN = "run-20200101-000000-trained"
 ANSWERS = ["predicted label", "confidence", "2nd choice", "2nd confidence", "3rd choice", "3rd confidence"]
 
 
 @pytest.fixture(autouse=True)
 def one_thread_jobs(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the job process inherits it
-
-
-def add_trained_run(workdir: Path, model_dir: Path, run_id: str = RUN) -> None:
-    """A finished run, built directly: the studio's record and the tiny model as its model folder."""
-    from textfit.server.studio.runs import RunStore
-
-    store = RunStore(workdir / "studio.db")
-    store.add_run(run_id, "tiny topics", None, "finance_topics.csv", {"epochs": 1})
-    store.update_run(run_id, status="completed")
-    store.close()
-    shutil.copytree(model_dir, workdir / "runs" / run_id / "model")
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from studio_page import free_port, shoot, skip_without_browser
+from support.studio_page import free_port, shoot, skip_without_browser
 
 pytestmark = pytest.mark.browser
 skip_without_browser()

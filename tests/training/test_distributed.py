@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import build_tiny_bert
+from support.models import build_tiny_bert
 from textfit import TrainConfig, train
 from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS
 from textfit.errors import TextfitError

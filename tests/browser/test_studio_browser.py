@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from studio_page import shoot, skip_without_browser
+from support.studio_page import shoot, skip_without_browser
 
 pytestmark = pytest.mark.browser
 skip_without_browser()

@@ -1,0 +1,40 @@
+"""Studio test fixtures shared by the API tests and the browser tests: a finished run built
+directly, and a small labeled ticket file."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+RUN = "run-20200101-000000-trained"
+
+
+def add_trained_run(workdir: Path, model_dir: Path, run_id: str = RUN) -> None:
+    """A finished run, built directly: the studio's record and the tiny model as its model folder."""
+    from textfit.server.studio.runs import RunStore
+
+    store = RunStore(workdir / "studio.db")
+    store.add_run(run_id, "tiny topics", None, "finance_topics.csv", {"epochs": 1})
+    store.update_run(run_id, status="completed")
+    store.close()
+    shutil.copytree(model_dir, workdir / "runs" / run_id / "model")
+
+
+NAMES = ["billing", "shipping", "account"]
+WORDS = {
+    "billing": ["invoice", "charged twice", "refund", "payment failed", "wrong amount"],
+    "shipping": ["parcel late", "tracking number", "delivery address", "courier lost it", "package damaged"],
+    "account": ["password reset", "cannot log in", "change my email", "two-factor code", "delete my profile"],
+}
+
+
+def tickets(per_label: int = 20) -> pd.DataFrame:
+    """60 short messages in 3 labels, with an id column: the row's true label is `truth`."""
+    rows = [
+        (f"T{len(NAMES) * i + k:03d}", f"{WORDS[name][i % 5]} on order {100 + i}, ticket {i}", name)
+        for i in range(per_label)
+        for k, name in enumerate(NAMES)
+    ]
+    return pd.DataFrame(rows, columns=["ticket", "message", "truth"])
