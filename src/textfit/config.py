@@ -6,7 +6,10 @@ repeated from its folder alone."""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
+import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +60,7 @@ class TrainConfig:
     skip_bad_rows: bool = False
     """Skip (and report) rows with an empty text or label instead of stopping."""
     seed: int = 7
+    """Seeds the hold-out split, the samples and the training, so a run can be repeated exactly."""
 
     # --- model ------------------------------------------------------------------------------
     model: str = "default"
@@ -68,6 +72,7 @@ class TrainConfig:
     max_length: int | None = None
     """Token limit per text; by default the 99th percentile of the data's lengths, capped."""
     max_length_cap: int = 256
+    """The most tokens the default max_length may reach (longer texts are cut there)."""
     pooling: Literal["mean", "cls"] = "mean"
     """How the token vectors become the one vector the head reads. 'mean': one extra, frozen layer
     makes [CLS] read the mean of all tokens, the pooling sentence encoders such as the default
@@ -85,26 +90,31 @@ class TrainConfig:
     # --- training ---------------------------------------------------------------------------
     strategy: Strategy = "auto"
     """'finetune' (the whole encoder), 'fewshot' (for scarce data: a head fitted to the encoder's
-    features, then gentle fine-tuning; see fewshot.py) or 'auto' (picks by data size)."""
+    features after contrastive fine-tuning of the encoder; see training/fewshot.py) or 'auto' (picks by data size)."""
     fewshot_below: float = 16
     """'auto' picks 'fewshot' when the median class has fewer training examples than this (over
     all classes, so a missing class counts as empty): the median, not the mean, because on
-    unbalanced data fine-tuning fails the rare classes (README, "Few examples")."""
+    unbalanced data fine-tuning fails the rare classes (docs: guide/few-examples.md)."""
     epochs: int | None = None
     """Upper bound on epochs; default depends on the data size (more passes for small data)."""
     time_budget: float | None = None
     """Minutes of training the user can spare; the schedule is sized to fit (up to 8 epochs on
     large data, where more stops paying)."""
     learning_rate: float = 1e-4
+    """Peak learning rate of AdamW; it warms up, then decays linearly to 0."""
     batch_size: int = 16
     """Examples per optimiser step; with several processes (torchrun) the global batch, split
-    evenly between them (rounded up to a multiple of their number). 16 rather than 32: twice the steps for ~15 % more time per
-    epoch on a CPU, and more accuracy per epoch (finance topics, 3 epochs: 0.884 against 0.869)."""
+    evenly between them (rounded up to a multiple of their number). 16 rather than 32: twice the
+    steps for ~15 % more time per epoch on a CPU, and more accuracy per epoch (finance topics, 3
+    epochs: 0.884 against 0.869)."""
     warmup_ratio: float = 0.06
+    """Share of the optimiser steps over which the learning rate rises from 0 to its peak."""
     weight_decay: float = 0.01
+    """AdamW's weight decay (not applied to biases and LayerNorm weights)."""
     early_stopping_patience: int = 2
     """Stop after this many evaluations without a better macro-F1."""
     evals_per_epoch: int = 1
+    """Held-out evaluations per epoch: each can become the kept model or stop training early."""
     bf16: bool | None = None
     """bfloat16 autocast; by default on where the CPU has native bf16 (AVX512-BF16/AMX) or a GPU."""
     train_embeddings: bool = False
@@ -120,6 +130,7 @@ class TrainConfig:
     partner hung, or a node lost). The main process's own work while the others wait (fitting the
     n-gram model, saving) must fit in it. A process that dies ends the others at once under torchrun."""
     extra: dict[str, Any] = field(default_factory=dict)
+    """Free-form notes kept with the run record (textfit itself reads none of them)."""
 
     @classmethod
     def from_file(cls, path: str | Path) -> TrainConfig:
@@ -149,3 +160,20 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+@functools.cache
+def field_docs() -> dict[str, str]:
+    """Each `TrainConfig` field's docstring (the string under it), one paragraph of plain text: the
+    one source of the CLI's `--help` for training options and of the documentation's config page."""
+    body = ast.parse(inspect.getsource(TrainConfig)).body[0].body
+    docs = {}
+    for statement, following in zip(body, body[1:]):
+        if (
+            isinstance(statement, ast.AnnAssign)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            docs[statement.target.id] = " ".join(following.value.value.split())
+    return docs
