@@ -8,7 +8,7 @@
    label's suggestions, labels everything again (twice); it learns the clusters the names only
    point at, and gives real probabilities.
 
-Measured on the finance topics (benchmarks/labeling.py, README "Label less"): bare names 0.24
+Measured on the finance topics (benchmarks/labeling.py; docs/benchmarks.md, "Label less"): bare names 0.24
 held-out accuracy, self-trained 0.29; with descriptions 0.32. Centring the vectors and
 standardising each label's similarities (`center`, `standardise`) helped the one-shot cosine a
 little and the self-trained result not at all; matching the names' words in the texts, or

@@ -400,7 +400,7 @@ def choose_strategy(config: TrainConfig, data: LabeledTexts) -> str:
 
     The median, because 320 random finance tweets in 20 topics (16 a class on average; the median
     class 11, the rarest none) fine-tuned to 0.518 held-out accuracy, few-shot to 0.681: fine-tuning
-    from a random head fails the rare classes (benchmarks/labeling.py, README "Few examples")."""
+    from a random head fails the rare classes (benchmarks/labeling.py; docs/guide/few-examples.md)."""
     if config.strategy not in ("auto", "finetune", "fewshot"):
         raise TextfitError(f"unknown strategy '{config.strategy}': choose auto, finetune or fewshot")
     per_class = float(np.median(np.bincount(data.labels, minlength=len(data.label_names)))) if len(data) else 0.0
