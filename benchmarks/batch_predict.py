@@ -27,8 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-TOPIC_CSV = REPO.parent / "shared" / "data" / "twitter-financial-news-topic" / "train.csv"
+from common import TOPIC
+
 MODEL_CACHE = Path.home() / ".cache" / "textfit" / "benchmarks" / "minilm-sample"
 
 
@@ -51,7 +51,7 @@ def write_input(rows: int, folder: Path) -> Path:
 
     from textfit.data.labeled import SAMPLE_DATA
 
-    texts = pd.read_csv(TOPIC_CSV if TOPIC_CSV.is_file() else SAMPLE_DATA)["text"].astype(str).tolist()
+    texts = pd.read_csv(TOPIC if TOPIC.is_file() else SAMPLE_DATA)["text"].astype(str).tolist()
     path = folder / f"tweets-{rows}.csv"
     with path.open("w", encoding="utf-8") as f:  # written in pieces: a million rows need not sit in memory
         for start in range(0, rows, 100_000):
@@ -185,7 +185,7 @@ def main() -> None:
     )
     print(
         f"\n{args.backend}, {args.model}, threads {args.threads or 'default'}, batch rows {args.batch_rows}; "
-        f"{os.cpu_count()} cores, {cpu}; texts from {TOPIC_CSV if TOPIC_CSV.is_file() else 'the embedded sample'}\n"
+        f"{os.cpu_count()} cores, {cpu}; texts from {TOPIC if TOPIC.is_file() else 'the embedded sample'}\n"
     )
     print("| engine | rows | seconds | rows/s | peak RSS (MB) |\n|---|---:|---:|---:|---:|")
     for r in results:

@@ -40,10 +40,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from sweep import split  # the same 80/20 split as the sweep (fewshot_means.py: its samples)
+from common import ROOT, TOPIC, split  # the one 80/20 split (fewshot_means.py: its samples)
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "twitter-financial-news-topic" / "train.csv"
 RESULTS = ROOT / "benchmarks" / "results"
 CONTENDERS = (
     "matmul",
@@ -375,7 +373,7 @@ def time_to(history: list[dict], accuracy: float):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("data", nargs="?", default=str(DEFAULT_DATA))
+    parser.add_argument("data", nargs="?", default=str(TOPIC))
     parser.add_argument("--only", default=",".join(CONTENDERS), help="comma-separated contenders (default: all)")
     parser.add_argument("--minutes", type=float, default=10.0, help="training time for trainer-full (default 10)")
     parser.add_argument("--samples", type=int, default=5, help="samples per few-shot row (default 5)")
@@ -416,7 +414,7 @@ def main() -> None:
             "--contender",
             name,
         ]
-        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode:
             print(done.stderr[-3000:], file=sys.stderr)
             results[name] = {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}

@@ -24,18 +24,15 @@ from pathlib import Path
 import pandas as pd
 
 import saved
+from common import SENTIMENT, SENTIMENT_NAMES, SHARED, TOPIC
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
-TOPIC = SHARED / "twitter-financial-news-topic" / "train.csv"
-SENTIMENT = SHARED / "twitter-financial-news-sentiment" / "train.csv"
 ROWS = ("sample", "sentiment-300", "sentiment-1800", "topic-full")
 
 
 def sentiment_sample(rows: int, seed: int, folder: Path) -> Path:
     path = folder / f"sentiment-{rows}-{seed}.csv"
     frame = pd.read_csv(SENTIMENT).sample(rows, random_state=seed)
-    frame["label"] = frame["label"].map({0: "Bearish", 1: "Bullish", 2: "Neutral"})
+    frame["label"] = frame["label"].map(dict(enumerate(SENTIMENT_NAMES)))
     frame.to_csv(path, index=False)
     return path
 
@@ -99,7 +96,8 @@ def print_table(rows: list[dict]) -> None:
         return "–" if x is None else f"{x:.3f}"
 
     print(
-        f"\n{'data':32} {'train':>6} {'held-out':>8} {'encoder':>8} {'blend 0.5':>9} {'chosen':>7} {'weight':>6} {'s':>6}"
+        f"\n{'data':32} {'train':>6} {'held-out':>8} {'encoder':>8} {'blend 0.5':>9} "
+        f"{'chosen':>7} {'weight':>6} {'s':>6}"
     )
     for r in rows:
         print(

@@ -34,9 +34,8 @@ import time
 from pathlib import Path
 
 import saved
+from common import TOPIC
 
-ROOT = Path(__file__).resolve().parents[1]
-TOPIC = ROOT.parent / "shared" / "data" / "twitter-financial-news-topic" / "train.csv"
 BUCKET_BYTES = 25 * 2**20  # DistributedDataParallel's default bucket_cap_mb
 LINK_BITS_PER_S = 10e9
 
@@ -225,7 +224,8 @@ def print_table(rows: list[dict], communication: dict) -> None:
         )
     steps = rows[1]["steps"]
     print(
-        f"\ngradient all-reduced a step: {communication['gradient_mb']:.1f} MB in {communication['buckets']} bucket(s); "
+        f"\ngradient all-reduced a step: {communication['gradient_mb']:.1f} MB "
+        f"in {communication['buckets']} bucket(s); "
         f"{communication['allreduce_ms_local']:.1f} ms between 2 processes here (gloo, median); "
         f"{communication['allreduce_ms_at_10gbps']:.1f} ms on the wire at 10 Gb/s between 2 machines, "
         f"{communication['allreduce_ms_at_10gbps'] * steps / 1000:.1f} s over this run's {steps} steps"

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/fewshot_means.py [--samples 5] [--model default] [--only random:50,per_class:8]
 
 Each row trains `textfit train` (every choice left to textfit) on --samples different samples of
-the finance-topic training part (benchmarks/sweep.py's 80 %, seed 7) and scores each on the same
+the finance-topic training part (the 80 % of benchmarks/common.py's split) and scores each on the same
 20 % hold-out (3,398 messages); it prints the mean and the range. "names" gives the 20 topic names;
 "numbers" gives the classes as 0..19, as a user with numbered classes would (the names then help
 neither the few-shot head nor the n-gram model). Appends to benchmarks/results/fewshot_means.json.
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import saved
-from sweep import DEFAULT_DATA, split, training_set
+from common import TOPIC, split, training_set
 
 
 def numbered(data):
@@ -28,7 +28,7 @@ def numbered(data):
     return replace(data, label_names=[str(i) for i in range(len(data.label_names))])
 
 
-def one_run(how: str, seed: int, names: bool, model: str, folder: Path, data: str = str(DEFAULT_DATA)) -> dict:
+def one_run(how: str, seed: int, names: bool, model: str, folder: Path, data: str = str(TOPIC)) -> dict:
     from textfit import TrainConfig, train
 
     pool, held_out = split(data)
@@ -52,7 +52,7 @@ def one_run(how: str, seed: int, names: bool, model: str, folder: Path, data: st
     }
 
 
-def means(how: str, model: str, samples: int, data: str = str(DEFAULT_DATA), names=(True, False)) -> dict:
+def means(how: str, model: str, samples: int, data: str = str(TOPIC), names=(True, False)) -> dict:
     """{"names": {...}, "numbers": {...}}: mean, min, max of accuracy and macro-F1 over `samples`
     samples (seeds 7, 8, ...), and the runs themselves."""
     summary = {}
@@ -79,8 +79,8 @@ def main() -> None:
     parser.add_argument("--names", default="names,numbers", help="names, numbers or both (default)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    if not DEFAULT_DATA.is_file():
-        raise SystemExit(f"skipped: {DEFAULT_DATA} is absent")
+    if not TOPIC.is_file():
+        raise SystemExit(f"skipped: {TOPIC} is absent")
     for how in args.only.split(","):
         for names in [kind == "names" for kind in args.names.split(",")]:
             summary = means(how, args.model, args.samples, names=(names,))["names" if names else "numbers"]

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/final_fit.py [--tasks topic,sentiment] [--time-budget MINUTES]
 
-A and B: the shared training set split 80 / 20, stratified, seed 7 (benchmarks/sweep.py's split).
+A and B: the shared training set split 80 / 20, stratified, seed 7 (benchmarks/common.py's split).
 Each run is `textfit train` on A with its defaults (A's own stratified 20 % hold-out chooses the
 epoch and the n-gram weight); "final fit" then trains the saved model afresh on all of A. B is
 scored by the saved model, blended as textfit answers. Finance topics take about 15 minutes
@@ -20,19 +20,15 @@ import time
 from pathlib import Path
 
 import saved
+from common import SENTIMENT, SENTIMENT_NAMES, TOPIC, split_labeled
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
-TASKS = {
-    "topic": SHARED / "twitter-financial-news-topic" / "train.csv",
-    "sentiment": SHARED / "twitter-financial-news-sentiment" / "train.csv",
-}
+TASKS = {"topic": TOPIC, "sentiment": SENTIMENT}
 
 
 def load(task: str, rows: int | None):
     from textfit.data.labeled import TOPIC_LABELS, load_data, sample
 
-    names = TOPIC_LABELS if task == "topic" else ["Bearish", "Bullish", "Neutral"]
+    names = TOPIC_LABELS if task == "topic" else SENTIMENT_NAMES
     data = load_data(str(TASKS[task]), label_names=names)
     return sample(data, rows, seed=7) if rows else data
 
@@ -44,8 +40,8 @@ def run(
     from textfit.data.labeled import stratified_split
     from textfit.model.evaluate import compute_metrics
 
-    a, b = stratified_split(load(task, rows), 0.2, seed=7)
-    train_part, hold_out = stratified_split(a, 0.2, seed=7)
+    a, b = split_labeled(load(task, rows))
+    train_part, hold_out = stratified_split(a, 0.2, seed=7)  # as `textfit train` holds out of A
     config = TrainConfig(
         data=str(TASKS[task]), label_names=a.label_names, final_fit=final_fit, time_budget=budget, model=model
     )

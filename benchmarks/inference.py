@@ -27,9 +27,9 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "twitter-financial-news-topic" / "train.csv"
-RESULTS = REPO / "benchmarks" / "results"
+from common import ROOT, TOPIC
+
+RESULTS = ROOT / "benchmarks" / "results"
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
@@ -138,7 +138,7 @@ def versions() -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model_dir", type=Path, help="a trained textfit model folder")
-    parser.add_argument("--data", help=f"labeled data (default: {DEFAULT_DATA} if present, else the embedded sample)")
+    parser.add_argument("--data", help=f"labeled data (default: {TOPIC} if present, else the embedded sample)")
     parser.add_argument("--eval-split", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--backends", default=",".join(BACKENDS))
@@ -160,7 +160,7 @@ def main() -> None:
     if args.data is None:
         from textfit.data.labeled import SAMPLE_DATA
 
-        args.data = str(DEFAULT_DATA if DEFAULT_DATA.is_file() else SAMPLE_DATA)
+        args.data = str(TOPIC if TOPIC.is_file() else SAMPLE_DATA)
     if args.worker:
         json.dump(worker(args), sys.stdout)
         return

@@ -1,5 +1,5 @@
 """Label less (issue 14): zero-shot suggestions, the labeling order, the audit and the re-rank time,
-on the finance topics with the benchmark's split (stratified 80/20, seed 7; sweep.split).
+on the finance topics with the benchmark's split (stratified 80/20, seed 7; common.split).
 
     .venv/bin/python benchmarks/labeling.py [DATA_CSV] [--seeds 3]
 
@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from sweep import DEFAULT_DATA, split
+from common import TOPIC, split
 
 DESCRIPTIONS = {
     "Analyst Update": "An analyst upgrades, downgrades or sets a price target on a stock.",
@@ -93,7 +93,8 @@ def zero_shot(vectors, held_rows, truth, names, model=None, title="") -> None:
             p = z.self_train(vectors, p)
         accuracy, f1 = metrics(p[held_rows].argmax(1), truth)
         print(
-            f"| {title} | {'yes' if center else 'no'} | {'yes' if self_training else 'no'} | {accuracy:.3f} | {f1:.3f} |",
+            f"| {title} | {'yes' if center else 'no'} | {'yes' if self_training else 'no'} "
+            f"| {accuracy:.3f} | {f1:.3f} |",
             flush=True,
         )
 
@@ -160,7 +161,8 @@ def learning_curves(pool_vectors, pool_labels, held_vectors, held_truth, names, 
         rows["textfit order, from the names (no seed labels)"].append(session(seed, cold=True)[0])
         print(f"  seed {seed} done", file=sys.stderr, flush=True)
     print(
-        f"\n### Learning curves: fast head (frozen vectors + logistic regression), held-out accuracy, mean of {len(seeds)} seeds\n"
+        "\n### Learning curves: fast head (frozen vectors + logistic regression), held-out accuracy, "
+        f"mean of {len(seeds)} seeds\n"
     )
     print("| order | " + " | ".join(f"{n} labels" for n in CHECKPOINTS) + " |\n|---|" + "---|" * len(CHECKPOINTS))
     for name, runs in rows.items():
@@ -197,7 +199,8 @@ def trained_curves(pool, held_out, picked: dict, orders=("random", "textfit orde
                     flush=True,
                 )
     print(
-        f"\n### Learning curves: `textfit train` on the labels chosen, held-out accuracy, mean of {len(next(iter(rows.values()))[CHECKPOINTS[0]])} seeds\n"
+        "\n### Learning curves: `textfit train` on the labels chosen, held-out accuracy, "
+        f"mean of {len(next(iter(rows.values()))[CHECKPOINTS[0]])} seeds\n"
     )
     print("| order | " + " | ".join(f"{n} labels" for n in CHECKPOINTS) + " |\n|---|" + "---|" * len(CHECKPOINTS))
     for order, by_size in rows.items():
@@ -216,7 +219,8 @@ def audit_rows(pool_texts, pool_vectors, pool_labels, seeds) -> None:
 
     print("\n### Audit: 2,000 pool messages, 10 % of labels flipped at random; the 200 most suspicious rows\n")
     print(
-        "| seed | rows flagged likely mislabeled | precision = recall of the top 200 (200 were flipped) | the same, ranked by margin alone |\n|---|---|---|---|"
+        "| seed | rows flagged likely mislabeled | precision = recall of the top 200 (200 were flipped) "
+        "| the same, ranked by margin alone |\n|---|---|---|---|"
     )
     results = []
     for seed in seeds:
@@ -265,7 +269,7 @@ def rerank_time(vectors, labels, names) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("data", nargs="?", default=str(DEFAULT_DATA))
+    parser.add_argument("data", nargs="?", default=str(TOPIC))
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument(
         "--zeroshot-model",

@@ -253,7 +253,8 @@ def main() -> None:
         model = wait_until_up(base, server, headers=headers)
         texts = sample_texts()
         print(
-            f"textfit serve {args.model_dir} on {base}: {len(model['labels'])} labels, base model {model['base_model']}, "
+            f"textfit serve {args.model_dir} on {base}: {len(model['labels'])} labels, "
+            f"base model {model['base_model']}, "
             f"backend {model['backend']}; {args.workers} worker(s); {os.cpu_count()} CPUs"
         )
         results = []
@@ -284,7 +285,8 @@ def main() -> None:
             print(
                 f"{clients:>4} clients  {level['requests_per_s']:>8.1f} requests/s  p50 {lat['p50']} ms  "
                 f"p99 {lat['p99']} ms  max {lat['max']} ms  errors {level['errors']}  "
-                f"(mean batch {level['mean_batch_texts']} texts, {level['requests']} requests in {level['duration_s']} s)"
+                f"(mean batch {level['mean_batch_texts']} texts, "
+                f"{level['requests']} requests in {level['duration_s']} s)"
             )
             if level["rss_mb"]:
                 memory = level["rss_mb"]

@@ -1,10 +1,11 @@
 """Few-shot or fine-tuning, as a user meets them: which gives the better saved model for a given
 number of labeled examples a class?
 
-    .venv/bin/python benchmarks/strategy_crossover.py [--task topic|sentiment] [--samples per_class:40,per_class:80] [--seeds 7]
+    .venv/bin/python benchmarks/strategy_crossover.py [--task topic|sentiment]
+        [--samples per_class:40,per_class:80] [--seeds 7]
 
-Each row samples examples from the task's training part (benchmarks/sweep.py's stratified 80 %,
-seed 7): N a class (per_class:N) or N at random (random:N, as a skewed task's file comes), writes
+Each row samples examples from the task's training part (the stratified 80 % of
+benchmarks/common.py's split): N a class (per_class:N) or N at random (random:N, as a skewed task's file comes), writes
 them to a CSV with the classes named, and runs `textfit train` on it as a user would (textfit holds
 out 20 % of it, and fine-tuning then refits on all of it: the final fit), once with --strategy
 fewshot and once with --strategy finetune. The saved models are scored on the task's held-out 20 %
@@ -21,10 +22,7 @@ import time
 from pathlib import Path
 
 import saved
-from sweep import DEFAULT_DATA, split, training_set
-
-SENTIMENT = DEFAULT_DATA.parents[1] / "twitter-financial-news-sentiment" / "train.csv"
-SENTIMENT_NAMES = ["Bearish", "Bullish", "Neutral"]
+from common import SENTIMENT, SENTIMENT_NAMES, TOPIC, split, training_set
 
 
 def one_run(task: str, how: str, seed: int, strategy: str, folder: Path) -> dict:
@@ -33,7 +31,7 @@ def one_run(task: str, how: str, seed: int, strategy: str, folder: Path) -> dict
     from textfit import Classifier, TrainConfig, train
     from textfit.model.evaluate import compute_metrics
 
-    pool, held_out = split(str(DEFAULT_DATA if task == "topic" else SENTIMENT))
+    pool, held_out = split(str(TOPIC if task == "topic" else SENTIMENT))
     names = SENTIMENT_NAMES if task == "sentiment" else pool.label_names
     chosen = training_set(pool, how, seed)
     csv = folder / f"{task}-{how.replace(':', '-')}-{seed}.csv"
@@ -63,8 +61,8 @@ def main() -> None:
     parser.add_argument("--seeds", default="7")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    if not DEFAULT_DATA.is_file():
-        raise SystemExit(f"skipped: {DEFAULT_DATA} is absent")
+    if not TOPIC.is_file():
+        raise SystemExit(f"skipped: {TOPIC} is absent")
     with tempfile.TemporaryDirectory() as tmp:
         for how in args.samples.split(","):
             for seed in map(int, args.seeds.split(",")):

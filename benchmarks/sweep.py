@@ -18,7 +18,6 @@ convert epochs to CPU minutes with the CPU's measured seconds per epoch. Not par
 from __future__ import annotations
 
 import argparse
-import functools
 import importlib
 import json
 import multiprocessing
@@ -28,39 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "twitter-financial-news-topic" / "train.csv"
-
-
-@functools.cache
-def split(data_path: str):
-    from textfit.data.labeled import TOPIC_LABELS, load_data, stratified_split
-
-    data = load_data(data_path)
-    if data.label_names == [str(i) for i in range(len(TOPIC_LABELS))]:
-        data = load_data(data_path, label_names=TOPIC_LABELS)
-    return stratified_split(data, 0.2, seed=7)
-
-
-def training_set(pool, how: str, seed: int):
-    import numpy as np
-
-    from textfit.data.labeled import sample
-
-    if how == "all":
-        return pool
-    kind, _, size = how.partition(":")
-    if kind == "random":
-        return sample(pool, int(size), seed)
-    if kind == "per_class":
-        rng, labels = np.random.default_rng(seed), np.array(pool.labels)
-        chosen = [
-            int(i)
-            for c in range(len(pool.label_names))
-            for i in rng.permutation(np.flatnonzero(labels == c))[: int(size)]
-        ]
-        return pool.subset(sorted(chosen))
-    raise ValueError(f"unknown training set '{how}': all, random:N or per_class:N")
+from common import ROOT, TOPIC, split, training_set
 
 
 def run_one(job: dict) -> dict:
@@ -101,7 +68,7 @@ def run_one(job: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("grid", help="JSON list of runs")
-    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--data", default=str(TOPIC))
     parser.add_argument("--model", default="default", help="base model folder or id (default: the embedded MiniLM)")
     parser.add_argument("--parallel", type=int, default=1, help="runs at once (1 on a 2-core CPU; 4-8 on a GPU)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "sweep.json"))

@@ -1,6 +1,6 @@
 """Self-training for the 8-per-class setting: does labeling unlabeled messages help? (It did not.)
 
-    .venv/bin/python benchmarks/selftrain.py [--per-class-pseudo 50] [--pool 5000] [DATA_CSV]
+    .venv/bin/python benchmarks/experiments/selftrain.py [--per-class-pseudo 50] [--pool 5000] [DATA_CSV]
 
 1. teacher: `textfit train` (its defaults: the few-shot strategy) on 8 labeled messages per class;
 2. the teacher labels up to --pool other training messages (their labels hidden);
@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-from sweep import DEFAULT_DATA, split, training_set
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # common.py is one folder up
+from common import TOPIC, split, training_set  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("data", nargs="?", default=str(DEFAULT_DATA))
+    parser.add_argument("data", nargs="?", default=str(TOPIC))
     parser.add_argument("--per-class-pseudo", type=int, default=50)
     parser.add_argument("--pool", type=int, default=5000, help="unlabeled messages the teacher labels")
     parser.add_argument("--seed", type=int, default=7)

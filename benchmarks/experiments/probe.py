@@ -1,6 +1,6 @@
 """How far do the base model's frozen sentence vectors go? The ceiling behind the few-shot target.
 
-    .venv/bin/python benchmarks/probe.py [DATA_CSV] [--model NAME_OR_FOLDER]
+    .venv/bin/python benchmarks/experiments/probe.py [DATA_CSV] [--model NAME_OR_FOLDER]
 
 Mean-pools the base model's token vectors (default: the embedded MiniLM; sentence encoders are
 trained to be used that way), fits a logistic regression on 8, 32 and 128 examples per class
@@ -11,11 +11,14 @@ all-mpnet-base-v2), most of it encoding the 17k messages once."""
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from sweep import DEFAULT_DATA, split, training_set
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # common.py is one folder up
+from common import TOPIC, split, training_set  # noqa: E402
 
 
 def encoder(name: str = "default"):
@@ -46,7 +49,7 @@ def encoder(name: str = "default"):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("data", nargs="?", default=str(DEFAULT_DATA))
+    parser.add_argument("data", nargs="?", default=str(TOPIC))
     parser.add_argument("--model", default="default", help="base model: hub id, folder or 'default'")
     args = parser.parse_args()
     from sklearn.linear_model import LogisticRegression
