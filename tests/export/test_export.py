@@ -100,25 +100,40 @@ def test_int8_backend_runs_and_stays_close(exported, sample_texts):
     assert np.abs(got - expected).max() < 0.02
 
 
-def test_int8_backend_runs_chunks_trimmed_to_their_own_length(exported, sample_texts):
-    # One int8 activation scale per session call: a big batch is run as chunks of INT8_CHUNK
-    # messages, each as if it had been tokenised alone (padded to its own longest message).
+def test_int8_backend_runs_each_text_alone_unpadded(exported, sample_texts):
+    # One int8 activation scale per session call: each message gets a call of its own, trimmed to
+    # its own length, exactly as if it had been sent alone.
     folder, _ = exported
     int8 = Classifier.load(folder, backend="onnx-int8")
-    assert int8.backend.chunk == INT8_CHUNK and OnnxBackend(folder).chunk is None
-    texts = sorted(sample_texts[: 2 * INT8_CHUNK + 5], key=len)
+    assert int8.backend.chunk == INT8_CHUNK == 1 and OnnxBackend(folder).chunk is None
+    texts = sorted(sample_texts[:21], key=len)
     whole = int8.backend.logits(int8._encode(texts))
     alone = np.concatenate(
         [
             int8.backend.session.run(
-                None,
-                {k: v for k, v in int8._encode(texts[i : i + INT8_CHUNK]).items() if k in int8.backend.input_names},
+                None, {k: v for k, v in int8._encode([text]).items() if k in int8.backend.input_names}
             )[0]
-            for i in range(0, len(texts), INT8_CHUNK)
+            for text in texts
         ]
     )
     assert whole.shape == (len(texts), len(TOPIC_LABELS))
-    np.testing.assert_allclose(whole, alone, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(whole, alone)
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx", "onnx-int8"])
+def test_an_answer_depends_on_the_text_alone_not_on_its_batch_mates(exported, sample_texts, backend):
+    folder, _ = exported
+    classifier = Classifier.load(folder, backend=backend)
+    texts = sample_texts[:40] + [" ".join(sample_texts[40:46])]  # one long neighbour pads the others
+    together = classifier.predict_proba(texts, batch_size=64)
+    order = np.random.default_rng(0).permutation(len(texts))
+    shuffled = classifier.predict_proba([texts[i] for i in order], batch_size=16)[np.argsort(order)]
+    alone = np.concatenate([classifier.predict_proba(text) for text in texts])
+    with_a_long_neighbour = np.concatenate([classifier.predict_proba([text, texts[-1]])[:1] for text in texts[:8]])
+    for answers in (shuffled, alone):
+        np.testing.assert_allclose(answers, together, rtol=0, atol=1e-5)
+        assert (answers.argmax(axis=1) == together.argmax(axis=1)).all()
+    np.testing.assert_allclose(with_a_long_neighbour, together[:8], rtol=0, atol=1e-5)
 
 
 def test_backend_feeds_only_declared_inputs(exported):

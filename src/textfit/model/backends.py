@@ -75,10 +75,10 @@ def make_session(path: Path, threads: int | None = None):
 
 
 # ONNX Runtime's dynamic int8 measures one activation scale per call, shared by every message in
-# it, so the int8 backend runs at most this many messages per call, each chunk trimmed to its own
-# longest message. Finance-topic hold-out, mean-pooled model, 2 cores: 64 per call 286 msg/s and
-# 98.91 % agreement with PyTorch; 32: 339, 99.12 %; 16: 388, 99.21 %; 8: 403, 99.21 %.
-INT8_CHUNK = 16
+# it: a message's answer would depend on its batch-mates. The int8 backend therefore runs each
+# message in a call of its own, unpadded, so its answer is a function of its text alone (and more
+# accurate: one scale per message is finer than one per batch). Measured in docs/benchmarks.md.
+INT8_CHUNK = 1
 
 
 class OnnxBackend:
