@@ -21,7 +21,7 @@ pytest.importorskip("ray.data")
 from textfit.data.labeled import SAMPLE_DATA  # noqa: E402
 from textfit.errors import DataError, TextfitError  # noqa: E402
 from textfit.predict.batch import BatchPredictor  # noqa: E402
-from textfit.predict.ray_engine import predict_with_ray, require_ray  # noqa: E402
+from textfit.predict.ray_engine import actors_that_fit, predict_with_ray, require_ray  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -76,15 +76,18 @@ def test_two_actors_equal_the_plain_path_row_for_row(local_ray, tiny_model_dir, 
     assert not output.with_name(output.name + ".partial").exists()
 
 
-def test_an_id_column_is_kept_and_parquet_in_and_out(local_ray, tiny_model_dir, messages, tmp_path):
+def test_an_id_column_is_kept_and_parquet_in_and_out_leaving_nothing_behind(
+    local_ray, tiny_model_dir, messages, tmp_path
+):
     frame = messages.iloc[:300].assign(id=[f"m{i:04d}" for i in range(300)])[["id", "text"]]
     frame = frame.iloc[::-1].reset_index(drop=True)  # ids not in order: they are the input's, not positions
     source = tmp_path / "messages.parquet"
     frame.to_parquet(source, row_group_size=64)
     output = tmp_path / "labeled.parquet"
 
-    summary = predict_with_ray(tiny_model_dir, source, output, actors=2, batch_rows=50)
+    summary = predict_with_ray(tiny_model_dir, source, output, batch_rows=50)  # actors: as many as fit
 
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labeled.parquet", "messages.parquet"]  # no .partial
     got = pd.read_parquet(output)
     assert list(got.columns) == ["id", "text", "label", "score"]
     assert got["id"].tolist() == frame["id"].tolist()
@@ -99,6 +102,20 @@ def test_actors_that_leave_no_cpu_to_read_are_refused(local_ray, tiny_model_dir,
     pd.DataFrame({"text": ["Oil falls"]}).to_csv(source, index=False)
     with pytest.raises(TextfitError, match="has 3 CPUs; 3 actors x 1 CPUs and one CPU to read the input need 4"):
         predict_with_ray(tiny_model_dir, source, tmp_path / "out.csv", actors=3)
+
+
+class FakeCluster:
+    def __init__(self, cpus: int):
+        self.cpus = cpus
+
+    def cluster_resources(self) -> dict:
+        return {"CPU": float(self.cpus)}
+
+
+def test_actors_by_default_fill_the_cluster_but_one_cpu_to_read():
+    assert actors_that_fit(FakeCluster(17), cpus_per_actor=2) == 8  # the docs' example: 8 actors x 2 CPUs
+    assert actors_that_fit(FakeCluster(2), cpus_per_actor=1) == 1  # a 2-CPU head runs one actor
+    assert actors_that_fit(FakeCluster(1), cpus_per_actor=1) == 1  # too small: _check_cpus says so
 
 
 def test_mistakes_are_named_before_ray_starts(tiny_model_dir, tmp_path):

@@ -459,6 +459,7 @@ class ParquetSink:
             if pending:
                 writer.write_table(pa.concat_tables(pending), row_group_size=rows)
         os.replace(merged, output)
+        shutil.rmtree(self.folder)  # the parts are in the output now: a finished job leaves nothing behind
 
     def close(self) -> None:
         pass

@@ -266,7 +266,6 @@ def predict_file(
     finally:
         if bar:
             bar.stop()
-    remove_partial(partial)  # Parquet's part files
     if sidecar:
         sidecar.unlink()
     summary = _summary(state, time.perf_counter() - started, output, resumed_rows)

@@ -1,7 +1,7 @@
 """Classify files on a Ray cluster (`textfit predict --engine ray`): the same `BatchPredictor` as
 the streaming engine, as a Ray Data pool of actors, each loading the model once.
 
-    summary = predict_with_ray("my-model", "messages/", "labeled.csv", actors=8, cpus_per_actor=2)
+    summary = predict_with_ray("my-model", "messages/", "labeled.csv", cpus_per_actor=2)  # actors: as many as fit
 
 Ray reads the CSV/TSV/Parquet input (a file or a folder of them) on the cluster's nodes, and the
 actors classify batches of `batch_rows` rows, each with as many torch / ONNX Runtime threads as
@@ -57,7 +57,7 @@ def predict_with_ray(
     output: str | Path,
     *,
     address: str | None = None,
-    actors: int = 2,
+    actors: int | None = None,
     cpus_per_actor: int = 1,
     backend: str = "torch",
     top_k: int = 1,
@@ -66,9 +66,14 @@ def predict_with_ray(
     progress: bool = False,
     min_confidence: float | None = None,
 ) -> PredictSummary:
-    """Classify every row of `input` into `output` with `actors` Ray actors of `cpus_per_actor` CPUs each."""
+    """Classify every row of `input` into `output` with `actors` Ray actors of `cpus_per_actor` CPUs
+    each; `actors=None`: as many as the cluster's CPUs hold, one CPU left to read the input."""
     check_min_confidence(min_confidence)
-    for name, value in (("actors", actors), ("cpus_per_actor", cpus_per_actor), ("batch_rows", batch_rows)):
+    for name, value in (
+        ("actors", 1 if actors is None else actors),
+        ("cpus_per_actor", cpus_per_actor),
+        ("batch_rows", batch_rows),
+    ):
         if value < 1:
             raise TextfitError(f"{name} must be at least 1, got {value}")
     output = Path(output)
@@ -99,7 +104,7 @@ def predict_with_ray(
     started = time.perf_counter()
     owns_ray = not ray.is_initialized()
     if owns_ray:
-        _init(ray, address, actors * cpus_per_actor + 1)
+        _init(ray, address, (actors or 1) * cpus_per_actor + 1)
     context = ray.data.DataContext.get_current()
     saved = (
         context.execution_options.preserve_order,
@@ -114,6 +119,7 @@ def predict_with_ray(
     context.enable_progress_bars = False
     ray_data_log.setLevel(logging.ERROR)
     try:
+        actors = actors or actors_that_fit(ray, cpus_per_actor)
         _check_cpus(ray, actors, cpus_per_actor)
         dataset = _read(ray, source, formats.pop(), first.columns)
         predictor = dict(
@@ -180,6 +186,13 @@ def _init(ray, address: str | None, cpus_needed: int) -> None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def actors_that_fit(ray, cpus_per_actor: int) -> int:
+    """As many actors of `cpus_per_actor` CPUs as the cluster holds beside the one CPU that reads
+    (at least one: a cluster too small for that is refused by _check_cpus with the numbers)."""
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    return max(1, (cpus - 1) // cpus_per_actor)
 
 
 def _check_cpus(ray, actors: int, cpus_per_actor: int) -> None:
