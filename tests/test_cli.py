@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from textfit.cli import app
+from textfit.config import TrainConfig, field_docs
 from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS
 
 runner = CliRunner()
@@ -34,6 +35,60 @@ def test_help_teaches():
     for command in ("train", "evaluate", "predict", "fill-mask", "demo"):
         assert command in result.output
     assert "--time-budget" in run("train", "--help").output
+
+
+def test_train_help_is_trainconfigs_own_docs_and_defaults():
+    help_text = " ".join(run("train", "--help").output.replace("│", " ").split())
+    for field in ("eval_split", "checkpoint_minutes", "distributed_timeout_minutes"):
+        assert " ".join(field_docs()[field].split()[:6]) in help_text
+    defaults = TrainConfig()
+    for value in (defaults.eval_split, defaults.learning_rate, defaults.distributed_timeout_minutes):
+        assert f"[default: {value}]" in help_text
+    assert "[default: strip-urls]" in help_text
+
+
+def test_train_flags_land_in_the_config_under_their_own_names(tiny_bert, tmp_path):
+    out = tmp_path / "m"
+    result = run(
+        "train",
+        SAMPLE_DATA,
+        "--model",
+        tiny_bert,
+        "--strategy",
+        "finetune",
+        "--epochs",
+        "1",
+        "--train-size",
+        "40",
+        "--test-size",
+        "10",
+        "--seed",
+        "3",
+        "--eval-split",
+        "0.25",
+        "--keep-urls",
+        "--no-final-fit",
+        "--lexical-weight",
+        "0",
+        "--distributed-timeout",
+        "3",
+        "--checkpoint-minutes",
+        "0",
+        "--out",
+        out,
+    )
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "textfit.json").read_text())["config"]
+    assert config["seed"] == 3 and config["eval_split"] == 0.25 and config["strip_urls"] is False
+    assert config["final_fit"] is False and config["lexical_weight"] == 0 and config["checkpoint_minutes"] == 0
+    assert config["distributed_timeout_minutes"] == 3 and config["train_size"] == 40
+
+
+def test_options_not_given_keep_the_config_files_values(tmp_path):
+    """The file's `pooling = "max"` is not replaced by --pooling's default (mean): it is used, and refused."""
+    config = tmp_path / "train.toml"
+    config.write_text(f'data = "{SAMPLE_DATA}"\npooling = "max"\n')
+    assert_clean_failure(run("train", "--config", config, "--out", tmp_path / "m"), "unknown pooling 'max'")
 
 
 def test_train_from_config_file_with_flag_override(tiny_bert, tmp_path):

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .config import TrainConfig, field_docs
 from .errors import TextfitError
 
 # Markup off: messages quote user data (labels such as "[urgent]", columns such as "[text]", the
@@ -79,119 +81,88 @@ Backend = Annotated[str, typer.Option(help="Runtime: torch, onnx or onnx-int8 (a
 AllowHost = Annotated[
     list[str] | None,
     typer.Option(
-        help="Also answer requests for this host name when listening on 127.0.0.1 (behind a reverse proxy); repeat it or separate names with commas."
+        help="Also answer requests for this host name when listening on 127.0.0.1 (behind a reverse proxy); repeat it "
+        "or separate names with commas."
     ),
 ]
+
+
+# --- `textfit train`: its options are TrainConfig's fields -------------------------------------
+TRAIN_DEFAULTS = TrainConfig()
+CONFIG_FIELDS = frozenset(field.name for field in dataclasses.fields(TrainConfig))
+
+
+def config_option(field: str, *flags: str, cli_note: str = "") -> Any:
+    """The `train` option that sets this TrainConfig field; its help is the field's docstring
+    (config.field_docs), then what only the command line needs to say (`cli_note`)."""
+    return typer.Option(*flags, help=" ".join(filter(None, (field_docs()[field], cli_note))))
+
+
+def options_given(ctx: typer.Context) -> dict[str, Any]:
+    """The TrainConfig fields set on the command line: the others keep the value of the --config
+    file or of the resumed run, where there is one. (typer vendors click, whose ParameterSource it
+    does not export: hence the comparison by name.)"""
+    return {
+        name: value
+        for name, value in ctx.params.items()
+        if name in CONFIG_FIELDS and ctx.get_parameter_source(name).name != "DEFAULT"
+    }
 
 
 @app.command()
 @friendly_errors
 def train(
-    data: Annotated[
-        str | None,
-        typer.Argument(help="CSV, TSV, Excel (.xlsx), JSON Lines or Parquet file, or a Hugging Face data set id."),
-    ] = None,
+    ctx: typer.Context,
+    data: Annotated[str | None, typer.Argument(help=field_docs()["data"], show_default=False)] = TRAIN_DEFAULTS.data,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the trained model to.")] = Path(
         "textfit-model"
     ),
     config: Annotated[
         Path | None, typer.Option(help="TOML or JSON file of training options; flags override it.")
     ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            help="Base model: hub id, local folder, or all-mpnet-base-v2 after `textfit download-model` (default: embedded all-MiniLM-L6-v2)."
-        ),
-    ] = None,
-    text_column: TextColumn = None,
-    label_column: LabelColumn = None,
-    sheet: Sheet = None,
+    model: Annotated[str, config_option("model")] = TRAIN_DEFAULTS.model,
+    text_column: Annotated[str | None, config_option("text_column")] = TRAIN_DEFAULTS.text_column,
+    label_column: Annotated[str | None, config_option("label_column")] = TRAIN_DEFAULTS.label_column,
+    sheet: Annotated[str | None, config_option("sheet")] = TRAIN_DEFAULTS.sheet,
     label_names: Annotated[
-        str | None, typer.Option(help="Label names in id order: 'a,b,c' or a file with one per line.")
-    ] = None,
-    eval_data: Annotated[
-        str | None, typer.Option(help="Evaluate on this file / hub id instead of a hold-out.")
-    ] = None,
-    eval_sheet: Annotated[
         str | None,
-        typer.Option(
-            help="Sheet of an Excel --eval-data file: a name, or a position counted from 1 (default: the first); the training workbook's other sheet works."
-        ),
+        config_option("label_names", cli_note="On the command line: 'a,b,c' or a file with one name per line."),
     ] = None,
-    eval_split: Annotated[
-        float | None, typer.Option(help="Fraction held out for evaluation (default 0.2, stratified).")
-    ] = None,
+    eval_data: Annotated[str | None, config_option("eval_data")] = TRAIN_DEFAULTS.eval_data,
+    eval_sheet: Annotated[str | None, config_option("eval_sheet")] = TRAIN_DEFAULTS.eval_sheet,
+    eval_split: Annotated[float, config_option("eval_split")] = TRAIN_DEFAULTS.eval_split,
     final_fit: Annotated[
-        bool | None,
-        typer.Option(
-            "--final-fit/--no-final-fit",
-            help="Once the held-out part has chosen the schedule, train the saved model again on every example (default: on from 100 held-out examples; the reported scores stay the hold-out run's).",
-        ),
-    ] = None,
-    split: Annotated[str | None, typer.Option(help="Split of a hub data set to train on (default train).")] = None,
-    data_config: Annotated[str | None, typer.Option(help="Config (subset) of a hub data set.")] = None,
-    train_size: Annotated[int | None, typer.Option(help="Train on a random sample of N examples.")] = None,
-    test_size: Annotated[int | None, typer.Option(help="Evaluate on a random sample of N examples.")] = None,
-    seed: Annotated[
-        int | None, typer.Option(help="Random seed for splits, samples and training (default 7).")
-    ] = None,
-    epochs: Annotated[
-        int | None, typer.Option(help="Most epochs to train (default: by data size; early stopping may end sooner).")
-    ] = None,
-    time_budget: Annotated[
-        float | None, typer.Option(help="Minutes you can spare; the run is sized to fit.")
-    ] = None,
-    strategy: Annotated[
-        str | None, typer.Option(help="auto, finetune or fewshot (auto picks few-shot for tiny data).")
-    ] = None,
-    learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate (default 1e-4).")] = None,
-    batch_size: Annotated[
-        int | None,
-        typer.Option(
-            help="Examples per step (default 16); under torchrun / accelerate launch the global batch, split between the processes."
-        ),
-    ] = None,
-    max_length: Annotated[int | None, typer.Option(help="Token limit per text (default: from the data).")] = None,
-    strip_urls: Annotated[
-        bool | None,
-        typer.Option("--strip-urls/--keep-urls", help="Drop URLs and decode HTML entities (default on)."),
-    ] = None,
-    pooling: Annotated[
-        str | None,
-        typer.Option(
-            help="mean (default: the head reads the mean of the token vectors, as sentence encoders are trained) or cls."
-        ),
-    ] = None,
-    lexical_weight: Annotated[
-        float | None,
-        typer.Option(
-            help="Weight of the word/character n-gram model blended with the encoder (default: chosen on the held-out answers, 0 when it does not help; 0 turns it off)."
-        ),
-    ] = None,
-    skip_bad_rows: Annotated[
-        bool | None, typer.Option("--skip-bad-rows", help="Skip and report rows with an empty text or label.")
-    ] = None,
-    checkpoint_minutes: Annotated[
-        float | None,
-        typer.Option(
-            help="Save the training state beside --out this often and at each epoch's end, once the run lasts that long (default 5; 0 turns it off)."
-        ),
-    ] = None,
+        bool | None, config_option("final_fit", "--final-fit/--no-final-fit")
+    ] = TRAIN_DEFAULTS.final_fit,
+    split: Annotated[str | None, config_option("split")] = TRAIN_DEFAULTS.split,
+    data_config: Annotated[str | None, config_option("data_config")] = TRAIN_DEFAULTS.data_config,
+    train_size: Annotated[int | None, config_option("train_size")] = TRAIN_DEFAULTS.train_size,
+    test_size: Annotated[int | None, config_option("test_size")] = TRAIN_DEFAULTS.test_size,
+    seed: Annotated[int, config_option("seed")] = TRAIN_DEFAULTS.seed,
+    epochs: Annotated[int | None, config_option("epochs")] = TRAIN_DEFAULTS.epochs,
+    time_budget: Annotated[float | None, config_option("time_budget")] = TRAIN_DEFAULTS.time_budget,
+    strategy: Annotated[str, config_option("strategy")] = TRAIN_DEFAULTS.strategy,
+    learning_rate: Annotated[float, config_option("learning_rate")] = TRAIN_DEFAULTS.learning_rate,
+    batch_size: Annotated[int, config_option("batch_size")] = TRAIN_DEFAULTS.batch_size,
+    max_length: Annotated[int | None, config_option("max_length")] = TRAIN_DEFAULTS.max_length,
+    strip_urls: Annotated[bool, config_option("strip_urls", "--strip-urls/--keep-urls")] = TRAIN_DEFAULTS.strip_urls,
+    pooling: Annotated[str, config_option("pooling")] = TRAIN_DEFAULTS.pooling,
+    lexical_weight: Annotated[float | None, config_option("lexical_weight")] = TRAIN_DEFAULTS.lexical_weight,
+    skip_bad_rows: Annotated[bool, config_option("skip_bad_rows", "--skip-bad-rows")] = TRAIN_DEFAULTS.skip_bad_rows,
+    checkpoint_minutes: Annotated[float | None, config_option("checkpoint_minutes")] = (
+        TRAIN_DEFAULTS.checkpoint_minutes
+    ),
     resume: Annotated[
         bool,
         typer.Option(
             "--resume", help="Continue the interrupted run into --out from its last checkpoint, with its settings."
         ),
     ] = False,
-    distributed_timeout: Annotated[
-        float | None,
-        typer.Option(
-            help="Under torchrun / accelerate launch: minutes a process waits for the others before stopping with an error (default 10)."
-        ),
-    ] = None,
+    distributed_timeout_minutes: Annotated[
+        float, config_option("distributed_timeout_minutes", "--distributed-timeout")
+    ] = TRAIN_DEFAULTS.distributed_timeout_minutes,
 ):
     """Fine-tune a model on labeled data and save it, with its metrics and model card, to --out."""
-    from .config import TrainConfig
     from .data.labeled import parse_label_names
     from .training import checkpoint
     from .training.callbacks import RichProgress
@@ -206,35 +177,7 @@ def train(
         settings = TrainConfig().override(**saved["config"])
     else:
         settings = TrainConfig()
-    settings = settings.override(
-        data=data,
-        model=model,
-        text_column=text_column,
-        label_column=label_column,
-        sheet=sheet,
-        label_names=parse_label_names(label_names),
-        eval_data=eval_data,
-        eval_sheet=eval_sheet,
-        eval_split=eval_split,
-        final_fit=final_fit,
-        split=split,
-        data_config=data_config,
-        train_size=train_size,
-        test_size=test_size,
-        seed=seed,
-        epochs=epochs,
-        time_budget=time_budget,
-        strategy=strategy,
-        learning_rate=learning_rate,
-        batch_size=batch_size,
-        max_length=max_length,
-        strip_urls=strip_urls,
-        pooling=pooling,
-        lexical_weight=lexical_weight,
-        skip_bad_rows=skip_bad_rows,
-        checkpoint_minutes=checkpoint_minutes,
-        distributed_timeout_minutes=distributed_timeout,
-    )
+    settings = settings.override(**{**options_given(ctx), "label_names": parse_label_names(label_names)})
     if not settings.data:
         raise TextfitError("no training data: give a file or hub id, or set `data` in --config")
     result = run_training(settings, out, callbacks=[RichProgress(err_console)], resume=resume)
@@ -351,6 +294,7 @@ def evaluate(
 @app.command()
 @friendly_errors
 def predict(
+    ctx: typer.Context,
     model_dir: Annotated[Path, typer.Argument(help="A trained model folder.")],
     texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
     input: Annotated[
@@ -358,7 +302,8 @@ def predict(
         typer.Option(
             "--input",
             "-i",
-            help="File of texts: .txt (one per line), CSV/TSV/Excel/JSONL/Parquet with a text column, or a folder of such files.",
+            help="File of texts: .txt (one per line), CSV/TSV/Excel/JSONL/Parquet with a text column, or a folder of "
+            "such files.",
         ),
     ] = None,
     output: Annotated[
@@ -366,7 +311,8 @@ def predict(
         typer.Option(
             "--output",
             "-o",
-            help="Write predictions to a .csv, .tsv, .jsonl, .parquet or .xlsx (Excel, at most 1,048,575 rows) file; with --input, streamed batch by batch, with the input's columns.",
+            help="Write predictions to a .csv, .tsv, .jsonl, .parquet or .xlsx (Excel, at most 1,048,575 rows) file; "
+            "with --input, streamed batch by batch, with the input's columns.",
         ),
     ] = None,
     top_k: Annotated[int, typer.Option(help="How many labels to show per text, best first.")] = 1,
@@ -377,7 +323,8 @@ def predict(
     keep_columns: Annotated[
         str | None,
         typer.Option(
-            help="With --output: input columns to keep, 'a,b' (the text column and a row_id/id column always are; default: all)."
+            help="With --output: input columns to keep, 'a,b' (the text column and a row_id/id column always are; "
+            "default: all)."
         ),
     ] = None,
     batch_rows: Annotated[int, typer.Option(help="With --output: rows read, classified and written at a time.")] = 1024,
@@ -385,7 +332,8 @@ def predict(
         bool,
         typer.Option(
             "--resume",
-            help="With --output: continue a killed job from its last complete batch (not for .xlsx, written in one piece).",
+            help="With --output: continue a killed job from its last complete batch (not for .xlsx, written in one "
+            "piece).",
         ),
     ] = False,
     threads: Annotated[
@@ -395,7 +343,8 @@ def predict(
     engine: Annotated[
         str,
         typer.Option(
-            help="With --input and --output: local (this process) or ray (a Ray Data pool of actors; pip install 'textfit[ray]')."
+            help="With --input and --output: local (this process) or ray (a Ray Data pool of actors; pip install "
+            "'textfit[ray]')."
         ),
     ] = "local",
     actors: Annotated[
@@ -407,7 +356,8 @@ def predict(
     ray_address: Annotated[
         str | None,
         typer.Option(
-            help="With --engine ray: a running cluster ('auto' on one of its nodes, or HEAD:6379). Default: $RAY_ADDRESS, else a local Ray started for the job."
+            help="With --engine ray: a running cluster ('auto' on one of its nodes, or HEAD:6379). Default: "
+            "$RAY_ADDRESS, else a local Ray started for the job."
         ),
     ] = None,
     min_confidence: Annotated[
@@ -421,59 +371,66 @@ def predict(
 
     `--input FILE --output FILE` streams: a file of any size is read, classified and written a
     batch at a time, with the input's columns (row ids too), under FILE.partial until complete."""
-    if input and output:
+    if input and output:  # streamed: every option but the two below goes on to the file engine
         if texts:
             raise TextfitError("give texts as arguments or a file with --input, not both, when writing --output")
-        predict_file_command(
-            model_dir,
-            input,
-            output,
-            top_k=top_k,
-            text_column=text_column,
-            sheet=sheet,
-            backend=backend,
-            keep_columns=keep_columns,
-            batch_rows=batch_rows,
-            resume=resume,
-            threads=threads,
-            engine=engine,
-            actors=actors,
-            ray_address=ray_address,
-            min_confidence=min_confidence,
-        )
+        predict_file_command(**{name: value for name, value in ctx.params.items() if name not in ("texts", "as_json")})
         return
-    from .data.texts import read_texts, write_predictions
+    from .data.texts import read_texts
+
+    all_texts = list(texts or []) + (read_texts(input, text_column, sheet=sheet) if input else [])
+    if not all_texts:
+        raise TextfitError("nothing to classify: give texts as arguments or a file with --input")
+    classify_texts(
+        model_dir,
+        all_texts,
+        output,
+        as_json=as_json,
+        top_k=top_k,
+        backend=backend,
+        threads=threads,
+        min_confidence=min_confidence,
+    )
+
+
+def classify_texts(
+    model_dir: Path,
+    texts: list[str],
+    output: Path | None,
+    *,
+    as_json: bool,
+    top_k: int,
+    backend: str,
+    threads: int | None,
+    min_confidence: float | None,
+) -> None:
+    """`predict` without streaming: the texts classified at once, then written to --output or shown."""
+    from .data.texts import write_predictions
     from .model.calibration import NOT_SURE
     from .predict.batch import load_classifier
 
-    all_texts = list(texts or [])
-    if input:
-        all_texts += read_texts(input, text_column, sheet=sheet)
-    if not all_texts:
-        raise TextfitError("nothing to classify: give texts as arguments or a file with --input")
     classifier = load_classifier(model_dir, backend=backend, threads=threads)
-    results = classifier.top_k(all_texts, top_k, min_confidence=min_confidence)
+    results = classifier.top_k(texts, top_k, min_confidence=min_confidence)
     for ranked in results:  # in a file "not sure", as --input files get it; in the table, with the guess
         if ranked[0].get("not_sure") and not as_json:
             shown = NOT_SURE if output else f"{NOT_SURE} ({ranked[0]['guess']}?)"
             ranked[0] = {"label": shown, "score": ranked[0]["score"]}
     if output:
-        write_predictions(output, all_texts, results)
-        console.print(f"wrote {len(all_texts)} predictions to {output}")
-        return
-    if as_json:
-        for text, ranked in zip(all_texts, results):
+        write_predictions(output, texts, results)
+        console.print(f"wrote {len(texts)} predictions to {output}")
+    elif as_json:
+        for text, ranked in zip(texts, results):
             console.print_json(json.dumps({"text": text, "predictions": ranked}))
-        return
-    table = Table("text", "label", "score")
-    for text, ranked in zip(all_texts, results):
-        for rank, guess in enumerate(ranked):
-            table.add_row(
-                text if rank == 0 else "",
-                guess["label"] if rank == 0 else Text(guess["label"], style="dim"),
-                f"{guess['score']:.4f}",
-            )
-    console.print(table)
+    else:
+        table = Table("text", "label", "score")
+        for text, ranked in zip(texts, results):
+            for rank, guess in enumerate(ranked):
+                table.add_row(
+                    text if rank == 0 else "",
+                    guess["label"] if rank == 0 else Text(guess["label"], style="dim"),
+                    f"{guess['score']:.4f}",
+                )
+        console.print(table)
 
 
 def predict_file_command(
@@ -548,9 +505,7 @@ def print_predict_summary(summary) -> None:
 def explain(
     model_dir: Annotated[Path, typer.Argument(help="A trained model folder.")],
     text: Annotated[str, typer.Argument(help="The text whose answer to explain.")],
-    label: Annotated[
-        str | None, typer.Option(help="Explain this label instead of the one the model answers.")
-    ] = None,
+    label: Annotated[str | None, typer.Option(help="Explain this label instead of the one the model answers.")] = None,
     backend: Backend = "torch",
     as_json: Annotated[bool, typer.Option("--json", help="Print the explanation as JSON.")] = False,
 ):
@@ -651,9 +606,7 @@ def demo(
         str | None, typer.Option(help="Model with a masked-LM head for step 1 (default: the base model).")
     ] = None,
     train_size: Annotated[int | None, typer.Option(help="Train on N random messages (the article used 50).")] = None,
-    test_size: Annotated[
-        int | None, typer.Option(help="Evaluate on N random messages (the article used 10).")
-    ] = None,
+    test_size: Annotated[int | None, typer.Option(help="Evaluate on N random messages (the article used 10).")] = None,
     epochs: Annotated[int | None, typer.Option(help="Most epochs (the article used 2).")] = None,
     out: Annotated[Path, typer.Option(help="Where to save the demo model.")] = Path("textfit-demo-model"),
 ):
@@ -686,7 +639,8 @@ def export(
     calibration: Annotated[
         Path | None,
         typer.Option(
-            help="Texts that int8 measures activation ranges on (.txt, one per line, or a table with a text column; 256 are used). Default: the embedded sample data."
+            help="Texts that int8 measures activation ranges on (.txt, one per line, or a table with a text column; "
+            "256 are used). Default: the embedded sample data."
         ),
     ] = None,
 ):
@@ -735,7 +689,8 @@ def serve(
     threads: Annotated[
         int | None,
         typer.Option(
-            help="PyTorch threads for the model in each worker (default: PyTorch's choice with one worker, cores / workers with more; 1 is best on a busy machine)."
+            help="PyTorch threads for the model in each worker (default: PyTorch's choice with one worker, cores / "
+            "workers with more; 1 is best on a busy machine)."
         ),
     ] = None,
     workers: Annotated[
@@ -747,7 +702,8 @@ def serve(
     api_key: Annotated[
         str | None,
         typer.Option(
-            help="Require this key on every request but /health and /docs (Authorization: Bearer KEY or X-API-Key: KEY). Default: $TEXTFIT_API_KEY, else no key."
+            help="Require this key on every request but /health and /docs (Authorization: Bearer KEY or X-API-Key: "
+            "KEY). Default: $TEXTFIT_API_KEY, else no key."
         ),
     ] = None,
     allow_host: AllowHost = None,
@@ -814,7 +770,8 @@ def studio(
     token: Annotated[
         str | None,
         typer.Option(
-            help="Access token the page and API calls must carry. Default: $TEXTFIT_STUDIO_TOKEN; else none on 127.0.0.1, a new one printed in the URL on any other address."
+            help="Access token the page and API calls must carry. Default: $TEXTFIT_STUDIO_TOKEN; else none on "
+            "127.0.0.1, a new one printed in the URL on any other address."
         ),
     ] = None,
     allow_host: AllowHost = None,
@@ -850,13 +807,15 @@ def suggest(
     data: Annotated[
         str,
         typer.Argument(
-            help="Unlabeled texts: CSV, TSV, Excel (.xlsx), JSON Lines or Parquet (a label column is allowed and ignored)."
+            help="Unlabeled texts: CSV, TSV, Excel (.xlsx), JSON Lines or Parquet (a label column is allowed and "
+            "ignored)."
         ),
     ],
     labels: Annotated[
         str,
         typer.Option(
-            help='The label names, e.g. "billing,shipping,other" (or a file with one per line). Clear names suggest better than codes.'
+            help='The label names, e.g. "billing,shipping,other" (or a file with one per line). '
+            "Clear names suggest better than codes."
         ),
     ],
     output: Annotated[
@@ -864,13 +823,15 @@ def suggest(
         typer.Option(
             "--output",
             "-o",
-            help="File to write (.csv, .tsv, .jsonl, .parquet or .xlsx): every input row and column, plus suggested_label, confidence and label_next.",
+            help="File to write (.csv, .tsv, .jsonl, .parquet or .xlsx): every input row and column, plus "
+            "suggested_label, confidence and label_next.",
         ),
     ],
     descriptions: Annotated[
         Path | None,
         typer.Option(
-            help="Optional one-line description per label: a text file of 'name: description' lines, or a table with label and description columns."
+            help="Optional one-line description per label: a text file of 'name: description' lines, or a table with "
+            "label and description columns."
         ),
     ] = None,
     text_column: TextColumn = None,
@@ -934,7 +895,8 @@ def audit(
         typer.Option(
             "--output",
             "-o",
-            help="File to write (.csv, .tsv, .jsonl, .parquet or .xlsx): the input's rows, most suspicious first, with suggested_label, suspicion, likely_mislabeled, reason and row.",
+            help="File to write (.csv, .tsv, .jsonl, .parquet or .xlsx): the input's rows, most suspicious first, "
+            "with suggested_label, suspicion, likely_mislabeled, reason and row.",
         ),
     ],
     text_column: TextColumn = None,
