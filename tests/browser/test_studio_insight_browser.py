@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import urllib.request
 
 import pytest
 
 from support.studio_page import shoot, skip_without_browser
+from support.waiting import eventually
 
 pytestmark = pytest.mark.browser
 skip_without_browser()
@@ -44,10 +44,13 @@ def run_url(studio_url, tiny_bert):
             "label_names": ", ".join(TOPIC_LABELS),
         },
     )
-    deadline = time.time() + 240
-    while (status := call(f"{studio_url}api/runs/{run['id']}")["status"]) in ("queued", "running"):
-        assert time.time() < deadline, "the run did not finish in 240 s"
-        time.sleep(0.5)
+    status = eventually(
+        lambda: call(f"{studio_url}api/runs/{run['id']}")["status"],
+        until=lambda status: status not in ("queued", "running"),
+        timeout=240,
+        every=0.5,
+        what="the run to finish",
+    )
     assert status == "completed"
     return f"{studio_url}#run/{run['id']}"
 

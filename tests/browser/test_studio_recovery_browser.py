@@ -15,13 +15,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from support.studio_page import free_port, shoot, skip_without_browser
+from support.waiting import eventually
 
 pytestmark = pytest.mark.browser
 skip_without_browser()
@@ -45,17 +45,19 @@ def studio_process(workdir: Path, port: int) -> subprocess.Popen:
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
-    deadline = time.time() + 60
-    while True:
+
+    def answers() -> bool:
         try:
             with _LOCAL.open(f"http://127.0.0.1:{port}/api/info", timeout=1) as answer:
                 if answer.status == 200:
-                    return process
+                    return True
         except OSError:
             pass
         assert process.poll() is None, "the studio process ended while starting"
-        assert time.time() < deadline, "the studio did not answer within 60 s"
-        time.sleep(0.2)
+        return False
+
+    eventually(answers, timeout=60, every=0.2, what="the studio to answer")
+    return process
 
 
 def call(port: int, path: str, body: dict | None = None) -> dict:

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from support.waiting import eventually
 from textfit import BatchPredictor, Classifier, DataError, TextfitError, predict_file
 from textfit.cli import app
 from textfit.data.labeled import SAMPLE_DATA
@@ -357,16 +357,15 @@ def test_kill_9_mid_run_then_resume_gives_every_row_exactly_once(tiny_model_dir,
         stderr=subprocess.PIPE,
         start_new_session=True,
     )  # SIGINT/SIGTERM would be caught; SIGKILL is not
-    deadline = time.monotonic() + 120
-    done = 0
-    while time.monotonic() < deadline and job.poll() is None:
+
+    def a_thousand_rows_done() -> bool:
+        assert job.poll() is None, job.stderr.read().decode()[-2000:]
         try:
-            done = json.loads(sidecar.read_text())["rows"]
+            return json.loads(sidecar.read_text())["rows"] >= 1000
         except (OSError, ValueError):
-            done = 0
-        if done >= 1000:
-            break
-        time.sleep(0.02)
+            return False
+
+    eventually(a_thousand_rows_done, timeout=120, every=0.02, what="the job to write 1000 rows")
     assert job.poll() is None, job.stderr.read().decode()[-2000:]
     os.kill(job.pid, signal.SIGKILL)
     job.wait()

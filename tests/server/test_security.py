@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ pytest.importorskip("multipart")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
+from support.waiting import eventually  # noqa: E402
 from textfit.errors import TextfitError  # noqa: E402
 from textfit.server.app import create_app  # noqa: E402
 from textfit.server.security import (  # noqa: E402
@@ -339,16 +339,6 @@ def start(client, upload_id: str, name: str):
     return response.json()
 
 
-def wait_until(check, timeout: float = 15):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
-
-
 def test_a_second_run_waits_in_the_queue_and_starts_when_the_first_ends(workdir, sleeper):
     app = create_studio_app(workdir, LIMITS)
     studio = app.state.studio
@@ -373,7 +363,9 @@ def test_a_second_run_waits_in_the_queue_and_starts_when_the_first_ends(workdir,
         process.wait(10)
         # no request needed: the lifespan's scheduler starts the next run by itself
         store = RunStore(workdir / "studio.db")
-        wait_until(lambda: store.get_run(second["id"])["status"] == "running")
+        eventually(
+            lambda: store.get_run(second["id"])["status"] == "running", timeout=15, what="the queued run to start"
+        )
         started = client.get(f"/api/runs/{second['id']}").json()
         assert started["pid"] and started["queue"] is None and started["started"] >= started["created"]
         assert client.get(f"/api/runs/{first['id']}").json()["status"] in ("stopped", "interrupted")

@@ -9,10 +9,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from support.waiting import eventually
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")
@@ -65,16 +66,24 @@ def test_two_workers_answer_on_one_port_and_sigint_stops_them_all(tiny_model_dir
     log = tmp_path / "serve.log"
     server = start_serve(tiny_model_dir, port, log, "--workers", "2", "--api-key", KEY)
     try:
-        pids, health = set(), {}
-        deadline = time.time() + 180
-        while len(pids) < 2:  # a new connection per request: the kernel hands each to whichever worker accepts first
+        pids = set()
+
+        def health_once_two_workers_answered() -> dict | None:
             assert server.poll() is None, f"serve exited with {server.returncode}:\n{log.read_text()[-3000:]}"
-            assert time.time() < deadline, f"two workers never answered (saw {pids}):\n{log.read_text()[-3000:]}"
-            try:
+            try:  # a new connection per request: the kernel hands each to whichever worker accepts first
                 health = httpx.get(f"{base}/health", timeout=5).json()
-                pids.add(health["pid"])
             except httpx.TransportError:
-                time.sleep(0.2)
+                return None
+            pids.add(health["pid"])
+            return health if len(pids) >= 2 else None
+
+        health = eventually(
+            health_once_two_workers_answered,
+            timeout=180,
+            every=0.2,
+            what="two workers to answer",
+            details=lambda: f"saw {pids}:\n{log.read_text()[-3000:]}",
+        )
         assert pids <= descendants(server.pid), "the answering processes are not the server's workers"
         cores = len(os.sched_getaffinity(0))
         assert health["threads"] == max(1, cores // 2)  # each worker takes its share of the cores
@@ -101,10 +110,12 @@ def test_two_workers_answer_on_one_port_and_sigint_stops_them_all(tiny_model_dir
         family = descendants(server.pid)
         server.send_signal(signal.SIGINT)  # to the supervisor only: it must stop its workers itself
         assert server.wait(60) == 0, log.read_text()[-3000:]
-        deadline = time.time() + 30
-        while any(running(pid) for pid in family) and time.time() < deadline:
-            time.sleep(0.1)
-        assert not [pid for pid in family if running(pid)], f"orphans left behind:\n{log.read_text()[-3000:]}"
+        eventually(
+            lambda: not any(running(pid) for pid in family),
+            timeout=30,
+            what="every worker to exit",
+            details=lambda: f"orphans left behind:\n{log.read_text()[-3000:]}",
+        )
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)

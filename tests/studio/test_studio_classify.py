@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import time
 
 import numpy as np
 import pandas as pd
@@ -19,6 +18,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from openpyxl import load_workbook  # noqa: E402
 
 from support.studio import RUN, add_trained_run  # noqa: E402
+from support.waiting import eventually  # noqa: E402
 from textfit import Classifier, predict_file  # noqa: E402
 from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS  # noqa: E402
 from textfit.server.studio.app import StudioLimits, create_studio_app  # noqa: E402
@@ -44,14 +44,15 @@ def put_file(client, name: str, content: bytes):
     return client.put("/api/uploads/to-classify", params={"filename": name}, content=content)
 
 
-def wait_for_job(client, run_id: str = RUN, timeout: float = 120) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        job = client.get(f"/api/runs/{run_id}/classify").json()["job"]
-        if job["status"] != "running":
-            return job
-        time.sleep(0.3)
-    raise AssertionError(f"still classifying after {timeout} s: {job}")
+def wait_for_job(client) -> dict:
+    """The classify job of RUN once it has stopped running."""
+    return eventually(
+        lambda: client.get(f"/api/runs/{RUN}/classify").json()["job"],
+        until=lambda job: job["status"] != "running",
+        timeout=120,
+        every=0.3,
+        what="the classify job to stop running",
+    )
 
 
 def messages(rows: int) -> pd.DataFrame:

@@ -20,6 +20,7 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from support.studio import NAMES, tickets  # noqa: E402
+from support.waiting import eventually  # noqa: E402
 from textfit import LabelingSession  # noqa: E402
 from textfit.server.studio.app import create_studio_app  # noqa: E402
 
@@ -63,25 +64,15 @@ def create(client, tiny_bert, frame=None, **changes) -> dict:
     return response.json()
 
 
-def wait_ready(client, project_id: str, timeout: float = 120) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+def wait_ready(client, project_id: str) -> dict:
+    """The project once its texts are read (a failed reading fails the test at once)."""
+
+    def project() -> dict:
         project = client.get(f"/api/labeling/{project_id}").json()
         assert project["phase"] != "failed", project["error"]
-        if project["phase"] == "ready":
-            return project
-        time.sleep(0.1)
-    raise AssertionError(f"not ready after {timeout} s: {project}")
+        return project
 
-
-def wait_for(check, timeout: float = 120, every: float = 0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"still waiting after {timeout} s")
+    return eventually(project, until=lambda p: p["phase"] == "ready", timeout=120, what="the texts to be read")
 
 
 def next_items(client, project_id: str, n: int = 5, release=()) -> list[dict]:
@@ -187,8 +178,12 @@ def test_the_page_hears_how_far_the_reading_has_come(client, tiny_bert, monkeypa
     monkeypatch.setattr(vectors.Encoder, "encode", held)
     project = create(client, tiny_bert, tickets(per_label=40))
     try:
-        reading = wait_for(
-            lambda: (p := client.get(f"/api/labeling/{project['id']}").json())["phase"] == "reading" and p
+        reading = eventually(
+            lambda: client.get(f"/api/labeling/{project['id']}").json(),
+            until=lambda p: p["phase"] == "reading",
+            timeout=120,
+            every=0.2,
+            what="the first batch to be read",
         )
         assert reading["done"] == vectors.BATCH_SIZE and reading["messages"] == 120 and reading["status"] is None
         refused = client.post(f"/api/labeling/{project['id']}/next", json={"n": 5})
@@ -212,14 +207,25 @@ def test_refit_runs_in_the_background_and_the_estimate_appears_after_ten_labels(
     answer = label(client, project["id"], item["index"], truth(item["index"]))
     assert time.time() - started < 1.0, "the label waited for the refit"
     assert answer["head"]["refitting"]
-    wait_for(lambda: client.get(f"/api/labeling/{project['id']}").json()["head"]["version"] >= 1)
+    eventually(
+        lambda: client.get(f"/api/labeling/{project['id']}").json()["head"]["version"] >= 1,
+        timeout=120,
+        every=0.2,
+        what="the first refit",
+    )
     assert session.fitted_labels == 1
     session.refit = real_refit
 
     label_some(client, project["id"], 11)
     version = client.get(f"/api/labeling/{project['id']}").json()["head"]["version"]
     assert version >= 2, "refitted again after more labels"
-    stand = wait_for(lambda: (s := client.get(f"/api/labeling/{project['id']}/stand").json())["current"] and s)
+    stand = eventually(
+        lambda: client.get(f"/api/labeling/{project['id']}/stand").json(),
+        until=lambda s: s["current"],
+        timeout=120,
+        every=0.2,
+        what="a current stand",
+    )
     assert stand["status"]["labeled"] == 12 and sum(stand["status"]["per_label"].values()) == 12
     estimate = stand["estimate"]
     assert estimate["labels"] == 12 and 0 <= estimate["low"] <= estimate["accuracy"] <= estimate["high"] <= 1
@@ -239,22 +245,22 @@ def test_train_on_the_labels_then_classify_exactly_the_rest(client, tiny_bert, t
     refused = client.post(f"/api/labeling/{project['id']}/classify-rest")
     assert refused.status_code == 409 and "training" in refused.json()["error"]
 
-    done = wait_for(
-        lambda: (r := client.get(f"/api/runs/{run['id']}").json())["status"] not in ("queued", "running") and r,
+    done = eventually(
+        lambda: client.get(f"/api/runs/{run['id']}").json(),
+        until=lambda r: r["status"] not in ("queued", "running"),
         timeout=300,
         every=0.5,
+        what="the run to finish",
     )
     assert done["status"] == "completed", done
     response = client.post(f"/api/labeling/{project['id']}/classify-rest")
     assert response.status_code == 202, response.text
-    job = wait_for(
-        lambda: (
-            (j := client.get(f"/api/labeling/{project['id']}").json()["classify"]["job"])
-            and j["status"] != "running"
-            and j
-        ),
+    job = eventually(
+        lambda: client.get(f"/api/labeling/{project['id']}").json()["classify"]["job"],
+        until=lambda j: j and j["status"] != "running",
         timeout=300,
         every=0.5,
+        what="the rest to be classified",
     )
     assert job["status"] == "completed", job
     described = client.get(f"/api/labeling/{project['id']}").json()["classify"]
@@ -277,8 +283,12 @@ def test_check_the_labels_lists_suspicious_ones_and_a_relabel_is_stored(client, 
     for index in wrong:  # three labels given wrongly
         label(client, project["id"], index, NAMES[(NAMES.index(truth(index)) + 1) % 3])
     assert client.post(f"/api/labeling/{project['id']}/audit").status_code == 202
-    result = wait_for(
-        lambda: (a := client.get(f"/api/labeling/{project['id']}/audit").json())["status"] != "running" and a
+    result = eventually(
+        lambda: client.get(f"/api/labeling/{project['id']}/audit").json(),
+        until=lambda a: a["status"] != "running",
+        timeout=120,
+        every=0.2,
+        what="the audit to finish",
     )
     assert result["status"] == "done", result
     rows = result["rows"]
@@ -411,10 +421,12 @@ def test_delete_removes_the_project_folder_only_and_keeps_its_trained_model(clie
     wait_ready(client, other["id"])
     label_some(client, project["id"], 15)
     run = client.post(f"/api/labeling/{project['id']}/train", json={"epochs": 1}).json()
-    done = wait_for(
-        lambda: (r := client.get(f"/api/runs/{run['id']}").json())["status"] not in ("queued", "running") and r,
+    done = eventually(
+        lambda: client.get(f"/api/runs/{run['id']}").json(),
+        until=lambda r: r["status"] not in ("queued", "running"),
         timeout=300,
         every=0.5,
+        what="the run to finish",
     )
     assert done["status"] == "completed", done
     folder = workdir / "labeling" / project["id"]
@@ -467,7 +479,12 @@ def test_delete_is_refused_while_the_messages_are_read_or_the_labels_checked(cli
     project = create(client, tiny_bert, tickets(per_label=40))
     folder = workdir / "labeling" / project["id"]
     try:
-        wait_for(lambda: client.get(f"/api/labeling/{project['id']}").json()["phase"] == "reading")
+        eventually(
+            lambda: client.get(f"/api/labeling/{project['id']}").json()["phase"] == "reading",
+            timeout=120,
+            every=0.2,
+            what="the reading to start",
+        )
         refused = client.delete(f"/api/labeling/{project['id']}")
         assert refused.status_code == 409 and "“Support” are still being read" in refused.json()["error"]
         assert (folder / "project.json").is_file()
@@ -483,6 +500,11 @@ def test_delete_is_refused_while_the_messages_are_read_or_the_labels_checked(cli
         assert client.get(f"/api/labeling/{project['id']}").json()["status"]["labeled"] == 12
     finally:
         checking.set()
-    wait_for(lambda: client.get(f"/api/labeling/{project['id']}/audit").json()["status"] != "running")
+    eventually(
+        lambda: client.get(f"/api/labeling/{project['id']}/audit").json()["status"] != "running",
+        timeout=120,
+        every=0.2,
+        what="the audit to finish",
+    )
     assert client.delete(f"/api/labeling/{project['id']}").status_code == 200
     assert not folder.exists()

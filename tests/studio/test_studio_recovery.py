@@ -12,7 +12,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ pytest.importorskip("multipart")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
+from support.waiting import eventually  # noqa: E402
 from textfit.server.studio import worker  # noqa: E402
 from textfit.server.studio.app import Studio, StudioLimits, create_studio_app  # noqa: E402
 from textfit.server.studio.progress import read_progress  # noqa: E402
@@ -213,16 +213,13 @@ def start_run(studio: Studio) -> dict:
     """A run of the fake worker, once it has set its signal handlers."""
     upload = studio.add_upload(io.BytesIO(DATA.encode()), "d.csv")["upload"]
     run = studio.start_run(upload["id"], "text", "label")
-    wait_until(lambda: (studio.run_dir(run["id"]) / "started").exists())
+    eventually(
+        lambda: (studio.run_dir(run["id"]) / "started").exists(),
+        timeout=15,
+        every=0.05,
+        what="the fake worker to set its signal handlers",
+    )
     return run
-
-
-def wait_until(condition, timeout=15.0):
-    deadline = time.time() + timeout
-    while not (value := condition()):
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.05)
-    return value
 
 
 def test_a_worker_left_by_a_crashed_studio_is_adopted_and_finalized_when_it_exits(tmp_path, fake_python):
@@ -239,7 +236,13 @@ def test_a_worker_left_by_a_crashed_studio_is_adopted_and_finalized_when_it_exit
         assert seen["status"] == "running" and seen["message"] == ADOPTED
         (workdir / "runs" / run["id"] / "finish").touch()  # the training ends by itself
         process.wait(10)
-        done = wait_until(lambda: (r := restarted.get_run(run["id"]))["status"] != "running" and r)
+        done = eventually(
+            lambda: restarted.get_run(run["id"]),
+            until=lambda r: r["status"] != "running",
+            timeout=15,
+            every=0.05,
+            what="the adopted run to end",
+        )
         assert done["status"] == "completed" and done["metrics"] == {"accuracy": 0.75}
         assert done["record_status"] == "time budget reached" and done["message"] == "stopped: time budget reached"
         assert done["pid"] is None and done["finished"]
@@ -257,7 +260,13 @@ def test_stop_works_on_an_adopted_worker_and_a_restart_stops_it_cleanly(tmp_path
     assert set(restarted.adopted) == {first["id"], second["id"]}
     restarted.stop_run(first["id"])  # SIGINT by pid: not our child
     processes[0].wait(10)
-    stopped = wait_until(lambda: (r := restarted.get_run(first["id"]))["status"] != "running" and r)
+    stopped = eventually(
+        lambda: restarted.get_run(first["id"]),
+        until=lambda r: r["status"] != "running",
+        timeout=15,
+        every=0.05,
+        what="the adopted run to stop",
+    )
     assert stopped["status"] == "stopped", stopped
     restarted.shutdown(grace_s=5)  # an adopted worker is stopped with the studio, like its own
     assert processes[1].wait(10) == 130
@@ -296,7 +305,7 @@ def test_a_worker_whose_studio_still_lives_is_not_an_orphan(tmp_path):
         assert not is_orphan(child, run_dir)
         parent.kill()
         parent.wait()
-        wait_until(lambda: is_orphan(child, run_dir), timeout=5)
+        eventually(lambda: is_orphan(child, run_dir), timeout=5, every=0.05, what="the worker to be orphaned")
         (run_dir / worker.IDENTITY).unlink()
         assert is_orphan(child, run_dir)  # no record: an older worker, taken as orphaned
     finally:
@@ -344,7 +353,13 @@ def test_train_again_queues_a_new_run_with_the_same_upload_and_settings(tmp_path
         process = studio.procs[run["id"]]
         os.kill(run["pid"], signal.SIGKILL)  # a crash: interrupted, no model
         process.wait(10)
-        ended = wait_until(lambda: (r := client.get(f"/api/runs/{run['id']}").json())["status"] != "running" and r)
+        ended = eventually(
+            lambda: client.get(f"/api/runs/{run['id']}").json(),
+            until=lambda r: r["status"] != "running",
+            timeout=15,
+            every=0.05,
+            what="the killed run to end",
+        )
         assert ended["status"] == "interrupted"
 
         again = client.post(f"/api/runs/{run['id']}/train-again")

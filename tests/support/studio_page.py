@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from support.waiting import eventually
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -51,11 +52,12 @@ def studio_in_a_thread(app, port: int | None = None):
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.time() + 30
-    while not server.started:
-        if time.time() > deadline or not thread.is_alive():
-            raise RuntimeError("the studio did not start")
-        time.sleep(0.05)
+
+    def started() -> bool:
+        assert thread.is_alive(), "the studio's thread ended before it started serving"
+        return server.started
+
+    eventually(started, timeout=30, every=0.05, what="the studio to start")
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:

@@ -7,11 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from support.waiting import eventually
 from textfit import Classifier, TrainConfig, train
 from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS
 from textfit.errors import TextfitError
@@ -200,15 +200,6 @@ def test_checkpoint_writes_are_atomic(tmp_path):
     assert (tmp_path / "step-1" / "a").read_text() == "y" and not (tmp_path / ".tmp-step-1").exists()
 
 
-def wait_for(condition, timeout_s: float, process) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if process.poll() is not None or time.monotonic() > deadline:
-            out = process.stdout.read() if process.stdout else ""
-            pytest.fail(f"training ended (or hung) before a mid-epoch checkpoint: rc {process.poll()}\n{out}")
-        time.sleep(0.01)
-
-
 def start_training(how: str, out: Path, tiny_bert: Path, resume: bool, env: dict) -> subprocess.Popen:
     """The command line's `textfit train`, or the studio's worker (which trains RUN_DIR/settings.json into
     RUN_DIR/model)."""
@@ -246,10 +237,13 @@ def test_kill_9_mid_epoch_then_resume(tiny_bert, tmp_path, how):
     try:
 
         def mid_epoch_checkpoint():
+            if first.poll() is not None:
+                output = first.stdout.read() if first.stdout else ""
+                pytest.fail(f"training ended before a mid-epoch checkpoint: rc {first.returncode}\n{output}")
             saved = checkpoint.latest(out)
             return saved is not None and saved["step"] > 22 and saved["step"] % 22 != 0
 
-        wait_for(mid_epoch_checkpoint, 120, first)
+        eventually(mid_epoch_checkpoint, timeout=120, every=0.01, what="a mid-epoch checkpoint")
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     finally:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from support.models import build_tiny_bert
+from support.waiting import eventually
 from textfit import TrainConfig, train
 from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS
 from textfit.errors import TextfitError
@@ -130,11 +131,13 @@ def test_a_run_killed_mid_epoch_resumes_on_two_processes(tiny_bert_without_dropo
     one = train(TrainConfig.from_file(config), tmp_path / "one").record
     out = tmp_path / "two"
     first = torchrun("--config", str(config), "--out", str(out))
+
+    def mid_epoch_checkpoint():
+        assert first.poll() is None, first.communicate()[0]
+        return (saved := checkpoint.latest(out)) and saved["step"] > 8 and saved["step"] % 8
+
     try:
-        deadline = time.monotonic() + 120
-        while not ((saved := checkpoint.latest(out)) and saved["step"] > 8 and saved["step"] % 8):
-            assert first.poll() is None and time.monotonic() < deadline, first.communicate()[0]
-            time.sleep(0.005)
+        eventually(mid_epoch_checkpoint, timeout=120, every=0.005, what="a mid-epoch checkpoint")
         rank_0 = next(p for p in psutil.Process(first.pid).children(recursive=True) if p.environ().get("RANK") == "0")
         rank_0.send_signal(signal.SIGKILL)  # torchrun then stops rank 1
         first.wait(60)
@@ -182,11 +185,13 @@ def test_a_killed_process_ends_the_other_with_the_cause(tiny_bert, tmp_path):
             stderr=subprocess.STDOUT,
             text=True,
         )
+
+        def both_training():
+            assert process.poll() is None, log.read_text()
+            return "processes (gloo)" in log.read_text()
+
         try:
-            deadline = time.monotonic() + 120
-            while "processes (gloo)" not in log.read_text():  # both are training
-                assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-                time.sleep(0.2)
+            eventually(both_training, timeout=120, every=0.2, what="both processes to train", details=log.read_text)
             time.sleep(1)
             rank_1 = next(
                 p for p in psutil.Process(process.pid).children(recursive=True) if p.environ().get("RANK") == "1"
