@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from support.waiting import eventually
 from textfit import BatchPredictor, Classifier, DataError, TextfitError, predict_file
 from textfit.cli import app
-from textfit.data.labeled import SAMPLE_DATA
+from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS
 
 SCORE_TOLERANCE = 2e-5  # padding to another length moves the last float digits; scores are written to 6
 
@@ -143,11 +143,61 @@ def test_keep_columns_and_row_order(tiny_model_dir, tmp_path):
     assert written["row_id"].tolist() == frame["row_id"].tolist()  # the input's order, not sorted
     with pytest.raises(DataError, match="no column.*'nope'"):
         predict_file(tiny_model_dir, tmp_path / "in.csv", tmp_path / "x.csv", keep_columns=["nope"])
+
+
+def named(frame: pd.DataFrame) -> pd.DataFrame:
+    """The embedded sample's label ids as the model's label names."""
+    return frame.assign(label=[TOPIC_LABELS[int(i)] for i in frame["label"]])
+
+
+def test_a_labeled_file_keeps_its_labels_and_says_how_often_the_model_agrees(tiny_model_dir, tmp_path, caplog):
     labeled = tmp_path / "labeled.csv"
-    pd.read_csv(SAMPLE_DATA).head(5).to_csv(labeled, index=False)
-    with pytest.raises(DataError, match="already has column.*label.*--keep-columns"):
-        predict_file(tiny_model_dir, labeled, tmp_path / "x.csv")
-    predict_file(tiny_model_dir, labeled, tmp_path / "x.csv", keep_columns=["text"])  # the way out it names
+    frame = named(pd.read_csv(SAMPLE_DATA, dtype=str).head(120))
+    frame.loc[[3, 4], "label"] = ["", "a label the model does not know"]  # neither is compared
+    frame.to_csv(labeled, index=False)
+
+    summary = predict_file(tiny_model_dir, labeled, tmp_path / "out.csv", batch_rows=50, top_k=2)
+
+    written = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
+    assert list(written.columns) == [*frame.columns, "predicted_label", "predicted_score"] + [
+        "predicted_label_2",
+        "predicted_score_2",
+    ]
+    assert written["label"].tolist() == frame["label"].fillna("").tolist()  # the user's column, untouched
+    assert "already has a 'label' column: it is kept" in caplog.text
+    known = written["label"].isin(Classifier.load(tiny_model_dir).label_names)
+    assert summary.agreement.column == "label" and summary.agreement.compared == int(known.sum()) == 118
+    assert summary.agreement.agreed == int((written["label"] == written["predicted_label"])[known].sum())
+    clashing = tmp_path / "clashing.csv"
+    frame.assign(predicted_label="x").to_csv(clashing, index=False)
+    with pytest.raises(DataError, match="already has column.*label.*predicted_label.*--keep-columns"):
+        predict_file(tiny_model_dir, clashing, tmp_path / "x.csv")
+    unrelated = tmp_path / "unrelated.csv"  # a 'label' column of something else: kept, nothing compared
+    frame.assign(label="urgent").to_csv(unrelated, index=False)
+    assert predict_file(tiny_model_dir, unrelated, tmp_path / "y.csv").agreement is None
+
+
+def test_the_agreement_survives_a_resume(tiny_model_dir, tmp_path, monkeypatch):
+    labeled = tmp_path / "labeled.csv"
+    named(pd.read_csv(SAMPLE_DATA, dtype=str).head(200)).to_csv(labeled, index=False)
+    whole = predict_file(tiny_model_dir, labeled, tmp_path / "whole.csv", batch_rows=40).agreement
+    original, calls = BatchPredictor.__call__, []
+
+    def crash_on_the_third_batch(self, batch):
+        calls.append(len(batch))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(self, batch)
+
+    monkeypatch.setattr(BatchPredictor, "__call__", crash_on_the_third_batch)
+    with pytest.raises(KeyboardInterrupt):
+        predict_file(tiny_model_dir, labeled, tmp_path / "out.csv", batch_rows=40)
+    monkeypatch.setattr(BatchPredictor, "__call__", original)
+    resumed = predict_file(tiny_model_dir, labeled, tmp_path / "out.csv", batch_rows=40, resume=True)
+    assert resumed.resumed_rows == 80 and (resumed.agreement.agreed, resumed.agreement.compared) == (
+        whole.agreed,
+        whole.compared,
+    )
 
 
 def test_a_json_lines_key_that_turns_up_late_is_left_out_and_said_so(tiny_model_dir, tmp_path, caplog):

@@ -120,7 +120,7 @@ def test_actors_by_default_fill_the_cluster_but_one_cpu_to_read():
 
 def test_mistakes_are_named_before_ray_starts(tiny_model_dir, tmp_path):
     source = tmp_path / "messages.csv"
-    pd.DataFrame({"text": ["Oil falls"], "label": ["x"]}).to_csv(source, index=False)
+    pd.DataFrame({"text": ["Oil falls"], "label": ["x"], "predicted_label": ["x"]}).to_csv(source, index=False)
     with pytest.raises(DataError, match="already has column"):
         predict_with_ray(tiny_model_dir, source, tmp_path / "out.csv")
     with pytest.raises(DataError, match="no column 'body'"):

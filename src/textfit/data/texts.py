@@ -74,12 +74,38 @@ def read_texts(path: str | Path, text_column: str | None = None, sheet: str | in
     return frame[text_column].astype(str).tolist()
 
 
-def prediction_columns(top_k: int) -> list[str]:
-    """label, score, label_2, score_2, ...: the columns a prediction adds to a row."""
+def prediction_columns(top_k: int, prefix: str = "") -> list[str]:
+    """label, score, label_2, score_2, ...: the columns a prediction adds to a row (after `prefix`)."""
     names = ["label", "score"]
     for rank in range(2, top_k + 1):
         names += [f"label_{rank}", f"score_{rank}"]
-    return names
+    return [prefix + name for name in names]
+
+
+PREDICTED = "predicted_"
+"""The prefix of the prediction columns when the input already has a `label` or `score` column."""
+
+
+def prediction_prefix(columns: list[str], top_k: int, source) -> str:
+    """Where the predictions go: `label`, `score`, ... when the input leaves them free, else
+    `predicted_label`, `predicted_score`, ...: the input's own `label` column is kept (scoring a
+    labeled file is the most common reason to have one). An input holding both is refused."""
+    for prefix in ("", PREDICTED):
+        if not any(name in columns for name in prediction_columns(top_k, prefix)):
+            if prefix:
+                log.warning(
+                    "%s already has a %s column: it is kept, and the predictions go in %s",
+                    source,
+                    " / ".join(repr(c) for c in prediction_columns(top_k) if c in columns),
+                    ", ".join(prediction_columns(top_k, prefix)),
+                )
+            return prefix
+    clashes = [c for c in prediction_columns(top_k) + prediction_columns(top_k, PREDICTED) if c in columns]
+    others = ",".join(c for c in columns if c not in clashes)
+    raise DataError(
+        f"{source}: already has column(s) {', '.join(clashes)}, which the predictions are written to; "
+        f"leave some out with --keep-columns (e.g. --keep-columns {others})"
+    )
 
 
 def write_predictions(path: str | Path, texts: list[str], results: list[list[dict]]) -> None:

@@ -5,7 +5,9 @@
 
 The output keeps the input's columns (or `keep_columns`, with the text and any `row_id`/`id`
 column) in the input's row order and adds `label`, `score` (and `label_2`, `score_2`, ... with
-`top_k`). It is written under a partial name (`OUT.partial`) and renamed only when complete; after
+`top_k`); an input's own `label` column is kept, the predictions then going in `predicted_label`,
+`predicted_score`, ..., and where it holds the model's label names the summary says how often the
+model agrees with it. It is written under a partial name (`OUT.partial`) and renamed only when complete; after
 each batch `OUT.partial.json` records the rows done and the partial output's length, so
 `resume=True` continues a killed job from its last complete batch (batch_io.py); an Excel output
 (.xlsx) is written in one piece at the end and cannot be resumed."""
@@ -23,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..data.labeled import LABEL_COLUMN_NAMES
 from ..data.streaming import (
     Source,
     batches,
@@ -33,7 +36,7 @@ from ..data.streaming import (
     remove_partial,
     resumable,
 )
-from ..data.texts import ID_COLUMN_NAMES, empty_texts, find_text_column, prediction_columns
+from ..data.texts import ID_COLUMN_NAMES, empty_texts, find_text_column, prediction_columns, prediction_prefix
 from ..errors import DataError, ModelError, TextfitError
 from ..model.calibration import NOT_SURE, check_min_confidence
 from ..model.classifier import Classifier
@@ -58,6 +61,8 @@ class PredictSummary:
     """Rows a killed run had already written when this one resumed it."""
     left_out_columns: list[str] = field(default_factory=list)
     """Columns (JSON Lines keys) that first appear after the rows that set the output's columns."""
+    agreement: Agreement | None = None
+    """How often the model's answer equals the input's own label column, where it has one."""
 
     @property
     def rows_per_second(self) -> float:
@@ -99,6 +104,7 @@ class BatchPredictor:
         text_column: str = "text",
         batch_size: int = 64,
         min_confidence: float | None = None,
+        prefix: str = "",
     ):
         if top_k < 1:
             raise TextfitError(f"top_k must be at least 1, got {top_k}")
@@ -111,7 +117,9 @@ class BatchPredictor:
             text_column=text_column,
             batch_size=batch_size,
             min_confidence=min_confidence,
+            prefix=prefix,
         )
+        self.prefix = prefix
         self.min_confidence = min_confidence
         self.classifier = load_classifier(model_dir, backend, threads)
         self.labels = np.array(self.classifier.label_names, dtype=object)
@@ -127,7 +135,7 @@ class BatchPredictor:
 
     @property
     def columns(self) -> list[str]:
-        return prediction_columns(self.top_k)
+        return prediction_columns(self.top_k, self.prefix)
 
     def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self.text_column not in frame.columns:
@@ -150,7 +158,7 @@ class BatchPredictor:
             if rank == 0 and self.min_confidence is not None:
                 labels[filled & (scores < self.min_confidence)] = NOT_SURE
             suffix = "" if rank == 0 else f"_{rank + 1}"
-            added[f"label{suffix}"], added[f"score{suffix}"] = labels, scores
+            added[f"{self.prefix}label{suffix}"], added[f"{self.prefix}score{suffix}"] = labels, scores
         return frame.assign(**added)
 
 
@@ -195,13 +203,7 @@ def predict_file(
     first.columns = [str(c) for c in first.columns]
     text_column = find_text_column(first, input, text_column)
     columns = _output_columns(list(first.columns), text_column, keep_columns, input)
-    clashes = [c for c in prediction_columns(top_k) if c in columns]
-    if clashes:
-        others = ",".join(c for c in columns if c not in clashes)
-        raise DataError(
-            f"{input}: already has column(s) {', '.join(clashes)}, which the predictions are written to; "
-            f"leave them out with --keep-columns (e.g. --keep-columns {others})"
-        )
+    prefix = prediction_prefix(columns, top_k, input)
     job = {
         "version": SIDECAR_VERSION,
         "input": source.fingerprint(),
@@ -220,7 +222,7 @@ def predict_file(
             f"cannot resume {output}: its {', '.join(changed)} changed since the job started "
             f"(see {sidecar}); delete {partial} and {sidecar} to start over"
         )
-    state = state or {**job, "rows": 0, "position": 0, "empty_rows": 0, "label_counts": {}}
+    state = state or {**job, "rows": 0, "position": 0, "empty_rows": 0, "label_counts": {}, "agreement": None}
     if state.get("complete") and output.exists() and not partial.exists():  # killed after the rename
         sidecar.unlink()
         return _summary(state, 0.0, output, state["rows"])
@@ -230,10 +232,18 @@ def predict_file(
         raise TextfitError(f"cannot resume {output}: {partial} is gone; delete {sidecar} to start over")
 
     predictor = BatchPredictor(
-        model_dir, backend=backend, threads=threads, top_k=top_k, text_column=text_column, min_confidence=min_confidence
+        model_dir,
+        backend=backend,
+        threads=threads,
+        top_k=top_k,
+        text_column=text_column,
+        min_confidence=min_confidence,
+        prefix=prefix,
     )
     resumed_rows, started = state["rows"], time.perf_counter()
     counts = Counter(state["label_counts"])
+    names = predictor.classifier.label_names
+    agreement = Agreement.restore(state["agreement"], names) or Agreement.find(first, names, predictor.columns)
     sink = open_sink(output, partial, state["position"])
     _write_sidecar(sidecar, state)
     bar = RowProgress(source, resumed_rows) if progress else None
@@ -250,11 +260,14 @@ def predict_file(
                 left_out += late
             predicted = predictor(frame.reindex(columns=columns))
             state["position"] = sink.write(predicted)
-            filled = predicted["label"][predicted["label"] != ""]
+            answers = predicted[prefix + "label"]
+            filled = answers[answers != ""]
             counts.update(filled.tolist())
             state["rows"] += len(predicted)
             state["empty_rows"] += len(predicted) - len(filled)
             state["label_counts"] = dict(counts)
+            if agreement:
+                state["agreement"] = agreement.update(predicted, answers).to_dict()
             _write_sidecar(sidecar, state)
             if bar:
                 bar.advance(state["rows"])
@@ -347,7 +360,52 @@ def _write_sidecar(sidecar: Path | None, state: dict) -> None:
 
 def _summary(state: dict, seconds: float, output: Path, resumed_rows: int = 0) -> PredictSummary:
     counts = dict(sorted(state["label_counts"].items(), key=lambda item: (-item[1], item[0])))
-    return PredictSummary(state["rows"], state["empty_rows"], seconds, counts, output, resumed_rows)
+    summary = PredictSummary(state["rows"], state["empty_rows"], seconds, counts, output, resumed_rows)
+    summary.agreement = Agreement.restore(state.get("agreement"))
+    return summary
+
+
+@dataclass
+class Agreement:
+    """How often the model's label equals the input's own label column: counted on the rows where
+    that column holds one of the model's label names and the model gave an answer ("not sure" and
+    empty texts are not compared)."""
+
+    column: str
+    agreed: int = 0
+    compared: int = 0
+    names: frozenset[str] = field(default=frozenset(), repr=False)
+
+    @property
+    def rate(self) -> float | None:
+        return self.agreed / self.compared if self.compared else None
+
+    @classmethod
+    def find(cls, first: pd.DataFrame, label_names: list[str], predicted: list[str]) -> Agreement | None:
+        """The input's label column (not one of the `predicted` columns), where it has one whose values
+        are mostly the model's label names."""
+        names = set(label_names)
+        for column in first.columns:
+            if str(column).lower() in LABEL_COLUMN_NAMES and column not in predicted:
+                values = first[column].dropna().astype(str).str.strip()
+                values = values[values != ""]
+                if len(values) and values.isin(names).mean() >= 0.5:
+                    return cls(str(column), names=frozenset(names))
+        return None
+
+    @classmethod
+    def restore(cls, values: dict | None, label_names: list[str] = ()) -> Agreement | None:
+        return cls(**values, names=frozenset(label_names)) if values else None
+
+    def update(self, frame: pd.DataFrame, answers: pd.Series) -> Agreement:
+        truth = frame[self.column].astype("string").str.strip()
+        compared = truth.isin(self.names).fillna(False) & (answers != "") & (answers != NOT_SURE)
+        self.compared += int(compared.sum())
+        self.agreed += int((truth[compared] == answers[compared]).sum())
+        return self
+
+    def to_dict(self) -> dict:
+        return {"column": self.column, "agreed": self.agreed, "compared": self.compared}
 
 
 class RowProgress:

@@ -29,10 +29,10 @@ import numpy as np
 
 from ..data.readers import csv_rows, guess_separator
 from ..data.streaming import Source, check_output, kind, open_sink, partial_path, remove_partial, sniff
-from ..data.texts import ID_COLUMN_NAMES, find_text_column, prediction_columns
+from ..data.texts import ID_COLUMN_NAMES, find_text_column, prediction_columns, prediction_prefix
 from ..errors import DataError, ModelError, TextfitError
 from ..model.calibration import check_min_confidence
-from .batch import BatchPredictor, PredictSummary, RowProgress
+from .batch import Agreement, BatchPredictor, PredictSummary, RowProgress
 
 ROW_ID = "row_id"
 BLOCK_BYTES = 4 << 20
@@ -95,9 +95,8 @@ def predict_with_ray(
         raise DataError(f"{input}: has no data rows")
     first.columns = [str(c) for c in first.columns]
     text_column = find_text_column(first, input, text_column)
-    clashes = [c for c in prediction_columns(top_k) if c in first.columns]
-    if clashes:
-        raise DataError(f"{input}: already has column(s) {', '.join(clashes)}, which the predictions are written to")
+    prefix = prediction_prefix(list(first.columns), top_k, input)
+    agreement = Agreement.find(first, label_names(model_dir), prediction_columns(top_k, prefix))
     has_ids = any(c.lower() in ID_COLUMN_NAMES for c in first.columns)
 
     ray = require_ray()
@@ -129,6 +128,7 @@ def predict_with_ray(
             top_k=top_k,
             text_column=text_column,
             min_confidence=min_confidence,
+            prefix=prefix,
         )  # each actor builds its own, with its CPUs as threads
         dataset = dataset.map_batches(
             BatchPredictor,
@@ -140,7 +140,7 @@ def predict_with_ray(
         )
         with warnings.catch_warnings():  # a small input has fewer blocks than actors: harmless
             warnings.filterwarnings("ignore", message=r".*only received \d+ input", category=UserWarning)
-            return _write(dataset, output, source, started, progress, number_rows=not has_ids)
+            return _write(dataset, output, source, started, progress, not has_ids, prefix + "label", agreement)
     except ray.exceptions.RayError as exc:
         raise TextfitError(f"the Ray job failed: {_cause(exc)}") from None
     finally:
@@ -224,7 +224,16 @@ def _read(ray, source: Source, file_kind: str, columns: list[str]):
     )
 
 
-def _write(dataset, output: Path, source: Source, started: float, progress: bool, number_rows: bool) -> PredictSummary:
+def _write(
+    dataset,
+    output: Path,
+    source: Source,
+    started: float,
+    progress: bool,
+    number_rows: bool,
+    label_column: str,
+    agreement: Agreement | None,
+) -> PredictSummary:
     """Write the rows as they come back, in the input's order (`preserve_order`); with
     `number_rows`, each gets its position in the input as `row_id` (numbered here, on the driver:
     inside Ray, blocks reach even a single numbering actor in whatever order their reads finish)."""
@@ -238,8 +247,11 @@ def _write(dataset, output: Path, source: Source, started: float, progress: bool
             if number_rows:
                 frame.insert(0, ROW_ID, np.arange(rows, rows + len(frame), dtype=np.int64))
             sink.write(frame)
-            labelled = frame["label"][frame["label"] != ""]
+            answers = frame[label_column]
+            labelled = answers[answers != ""]
             counts.update(labelled.tolist())
+            if agreement:
+                agreement.update(frame, answers)
             rows, empty = rows + len(frame), empty + len(frame) - len(labelled)
             if bar:
                 bar.advance(rows)
@@ -252,7 +264,17 @@ def _write(dataset, output: Path, source: Source, started: float, progress: bool
         if bar:
             bar.stop()
     label_counts = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
-    return PredictSummary(rows, empty, time.perf_counter() - started, label_counts, output)
+    summary = PredictSummary(rows, empty, time.perf_counter() - started, label_counts, output)
+    summary.agreement = agreement
+    return summary
+
+
+def label_names(model_dir: Path) -> list[str]:
+    """The model's label names, from its config.json (the driver loads no model)."""
+    import json
+
+    id2label = json.loads((model_dir / "config.json").read_text(encoding="utf-8")).get("id2label", {})
+    return [id2label[key] for key in sorted(id2label, key=int)]
 
 
 def _cause(exc: Exception) -> str:
