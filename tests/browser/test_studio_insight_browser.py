@@ -89,7 +89,7 @@ def test_the_runs_list_flags_a_model_no_better_than_the_yardstick(page, run_url,
 def test_the_runs_list_says_when_a_model_is_no_better_than_always_one_label(page, tmp_path):
     from support.studio_page import studio_in_a_thread
     from textfit.server.studio.app import create_studio_app
-    from textfit.server.studio.runs import RunStore
+    from textfit.server.studio.store import RunStore
 
     store = RunStore(tmp_path / "studio.db")  # a finished run as the studio records it (Studio._finalize)
     store.add_run("run-20200101-000000-skewed", "Support tickets", None, "tickets.csv", {"epochs": 1})

@@ -29,7 +29,7 @@ skip_without_browser()
 from playwright.sync_api import expect  # noqa: E402
 
 from textfit.data.labeled import SAMPLE_DATA  # noqa: E402
-from textfit.server.studio.progress import pid_alive  # noqa: E402
+from textfit.server.studio.runs.progress import pid_alive  # noqa: E402
 
 _LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

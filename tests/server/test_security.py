@@ -28,7 +28,7 @@ from textfit.server.security import (  # noqa: E402
     resolve_studio_token,
 )
 from textfit.server.studio.app import StudioLimits, create_studio_app  # noqa: E402
-from textfit.server.studio.runs import RunStore  # noqa: E402
+from textfit.server.studio.store import RunStore  # noqa: E402
 
 LIMITS = StudioLimits(max_upload_bytes=200_000)
 CSV = "text,label\na,x\nb,y\nc,x\nd,y\n"

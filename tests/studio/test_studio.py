@@ -20,8 +20,9 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from support.waiting import eventually  # noqa: E402
 from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS  # noqa: E402
-from textfit.server.studio.app import StudioLimits, create_studio_app, read_progress  # noqa: E402
-from textfit.server.studio.runs import RunStore  # noqa: E402
+from textfit.server.studio.app import StudioLimits, create_studio_app  # noqa: E402
+from textfit.server.studio.runs.progress import read_progress  # noqa: E402
+from textfit.server.studio.store import RunStore  # noqa: E402
 
 LIMITS = StudioLimits(max_upload_bytes=200_000)
 
@@ -509,7 +510,7 @@ def test_a_run_can_ask_for_its_strategy_and_train_again_keeps_it(workdir, tiny_b
 def test_a_studio_folder_from_before_the_yardstick_column_opens_and_gains_it(tmp_path):
     import sqlite3
 
-    from textfit.server.studio.runs import SCHEMA, RunStore
+    from textfit.server.studio.store import SCHEMA, RunStore
 
     old = sqlite3.connect(tmp_path / "studio.db")
     old.executescript("\n".join(line for line in SCHEMA.splitlines() if "yardstick" not in line))

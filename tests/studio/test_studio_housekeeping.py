@@ -22,8 +22,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from textfit.data.labeled import TOPIC_LABELS  # noqa: E402
 from textfit.server.studio.app import Studio, StudioLimits, create_studio_app  # noqa: E402
-from textfit.server.studio.housekeeping import folder_bytes  # noqa: E402
-from textfit.server.studio.sharing import answers_health, is_server_of  # noqa: E402
+from textfit.server.studio.housekeeping.service import folder_bytes  # noqa: E402
+from textfit.server.studio.sharing.service import answers_health, is_server_of  # noqa: E402
 
 LIMITS = StudioLimits(max_upload_bytes=200_000)
 RUN, OTHER = "run-20200101-000000-aaaaaa", "run-20200101-000000-bbbbbb"

@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 from textfit.model.classifier import Classifier  # noqa: E402
 from textfit.model.evaluate import beats_baseline  # noqa: E402
 from textfit.server.studio.app import create_studio_app  # noqa: E402
-from textfit.server.studio.insight import STUDIO_HINT, run_insight  # noqa: E402
-from textfit.server.studio.runs import RunStore  # noqa: E402
+from textfit.server.studio.insight.service import STUDIO_HINT, run_insight  # noqa: E402
+from textfit.server.studio.store import RunStore  # noqa: E402
 
 RUN = "run-20250101-000000-abc123"
 TEXT = "Shares of Acme Corp jump after record quarterly earnings"

@@ -22,10 +22,10 @@ pytest.importorskip("multipart")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from support.waiting import eventually  # noqa: E402
-from textfit.server.studio import worker  # noqa: E402
 from textfit.server.studio.app import Studio, StudioLimits, create_studio_app  # noqa: E402
-from textfit.server.studio.progress import read_progress  # noqa: E402
-from textfit.server.studio.recovery import ADOPTED, again_name, is_orphan  # noqa: E402
+from textfit.server.studio.recovery.service import ADOPTED, again_name, is_orphan  # noqa: E402
+from textfit.server.studio.runs import worker  # noqa: E402
+from textfit.server.studio.runs.progress import read_progress  # noqa: E402
 
 LIMITS = StudioLimits(max_upload_bytes=200_000)
 DATA = "text,label\na,x\nb,y\nc,x\nd,y\n"
@@ -184,7 +184,7 @@ def one_thread_workers(monkeypatch):
 
 @pytest.fixture
 def fake_python(tmp_path) -> str:
-    """A stand-in for the interpreter that runs `-m textfit.server.studio.worker RUN_DIR`: it 'trains'
+    """A stand-in for the interpreter that runs `-m textfit.server.studio.runs.worker RUN_DIR`: it 'trains'
     until RUN_DIR/finish appears (or SIGINT/SIGTERM), then writes a result as the worker does."""
     script = tmp_path / "fake-python"
     script.write_text(
@@ -317,7 +317,7 @@ def test_the_real_worker_records_who_started_it(tmp_path):
     run_dir.mkdir()
     worker.write_json(run_dir / worker.SETTINGS, {"data": str(tmp_path / "missing.csv")})
     code = subprocess.run(
-        [sys.executable, "-m", "textfit.server.studio.worker", str(run_dir)],
+        [sys.executable, "-m", "textfit.server.studio.runs.worker", str(run_dir)],
         capture_output=True,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
         timeout=120,

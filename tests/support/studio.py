@@ -13,7 +13,7 @@ RUN = "run-20200101-000000-trained"
 
 def add_trained_run(workdir: Path, model_dir: Path, run_id: str = RUN) -> None:
     """A finished run, built directly: the studio's record and the tiny model as its model folder."""
-    from textfit.server.studio.runs import RunStore
+    from textfit.server.studio.store import RunStore
 
     store = RunStore(workdir / "studio.db")
     store.add_run(run_id, "tiny topics", None, "finance_topics.csv", {"epochs": 1})

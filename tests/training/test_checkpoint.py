@@ -217,7 +217,7 @@ def start_training(how: str, out: Path, tiny_bert: Path, resume: bool, env: dict
     settings = out.parent / "settings.json"
     settings.write_text(json.dumps(options))
     if how == "worker":
-        command = [sys.executable, "-m", "textfit.server.studio.worker", str(out.parent)] + ["--resume"] * resume
+        command = [sys.executable, "-m", "textfit.server.studio.runs.worker", str(out.parent)] + ["--resume"] * resume
     elif resume:  # no data, no options: --resume takes them from the checkpoint
         command = [sys.executable, "-m", "textfit.cli", "train", "--out", str(out), "--resume"]
     else:
@@ -229,7 +229,7 @@ def start_training(how: str, out: Path, tiny_bert: Path, resume: bool, env: dict
 def test_kill_9_mid_epoch_then_resume(tiny_bert, tmp_path, how):
     from transformers import pipeline
 
-    from textfit.server.studio.worker import MODEL, PROGRESS, RESULT
+    from textfit.server.studio.runs.worker import MODEL, PROGRESS, RESULT
 
     out = tmp_path / MODEL  # the studio worker's layout: RUN_DIR/model
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}

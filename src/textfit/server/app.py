@@ -23,8 +23,9 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .common import Batcher, BodyLimitMiddleware, ascii_json_response, install_error_handlers, rank
+from .batcher import Batcher
 from .security import guard, resolve_api_key
+from .shared import BodyLimitMiddleware, ascii_json_response, install_error_handlers, rank
 
 PUBLIC_PATHS = ("/health", "/docs", "/docs/oauth2-redirect", "/openapi.json")
 """Reachable without the API key: a load balancer's health check, and the API's description (a
@@ -67,7 +68,6 @@ def create_app(
     on; on loopback, requests for other host names (and not in `allowed_hosts`) are refused."""
     from fastapi import Depends, FastAPI, HTTPException
     from fastapi.security import APIKeyHeader, HTTPBearer
-    from pydantic import BaseModel, ConfigDict, Field
 
     from ..model.calibration import check_min_confidence
     from ..model.classifier import Classifier
@@ -82,61 +82,16 @@ def create_app(
     record = classifier.record or {}
     started = time.time()
 
-    class PredictRequest(BaseModel):
-        model_config = ConfigDict(
-            extra="forbid",
-            json_schema_extra={
-                "examples": [
-                    {"texts": "Acme Corp announces new CEO", "top_k": 3},
-                    {"texts": ["Oil prices fall", "Fed keeps rates unchanged"]},
-                ]
-            },
-        )
-        texts: str | list[str] = Field(
-            description=f"One text, or a list of at most {limits.max_texts} texts "
-            f"(each at most {limits.max_text_chars} characters)."
-        )
-        top_k: int = Field(1, ge=1, le=len(labels), description="How many labels to return per text, best first.")
-        min_confidence: float | None = Field(
-            limits.min_confidence,
-            ge=0,
-            le=1,
-            description="Below this score the answer is 'not sure': label null, not_sure true, the best label as guess "
-            f"(default: the server's, {limits.min_confidence}).",
-        )
-
-    class Guess(BaseModel):
-        label: str
-        score: float
-
-    class Prediction(BaseModel):
-        label: str | None = Field(description="The label; null when not sure.")
-        score: float
-        not_sure: bool = False
-        guess: str | None = Field(None, description="When not sure: the best label all the same.")
-        top_k: list[Guess]
-
-    class PredictResponse(BaseModel):
-        predictions: list[Prediction]
-        """One per text, in the order given."""
+    PredictRequest, PredictResponse = api_models(limits, len(labels))
 
     @asynccontextmanager
     async def lifespan(app):
         yield
         await batcher.close()
 
-    description = (
-        f"A {len(labels)}-label text classifier fine-tuned from {record.get('base_model', 'a pretrained model')}. "
-        "POST texts to /predict; errors are JSON objects with an 'error' message."
-    )
-    if api_key:
-        description += (
-            " This server needs its API key on every request but /health and these docs: "
-            "`Authorization: Bearer KEY` or `X-API-Key: KEY` (401 without it, 403 with a wrong one)."
-        )
     app = FastAPI(
         title="textfit model server",
-        description=description,
+        description=api_description(len(labels), record, api_key),
         version="1",
         lifespan=lifespan,
         default_response_class=ascii_json_response(),
@@ -160,20 +115,7 @@ def create_app(
         dependencies=key_schemes,
     )
     async def predict(request: PredictRequest):
-        texts = [request.texts] if isinstance(request.texts, str) else request.texts
-        if not texts:
-            raise HTTPException(422, "'texts' is an empty list: give at least one text")
-        if len(texts) > limits.max_texts:
-            raise HTTPException(
-                422,
-                f"too many texts: {len(texts)} in one request, the limit is {limits.max_texts}; "
-                "split them over several requests",
-            )
-        for i, text in enumerate(texts):
-            if len(text) > limits.max_text_chars:
-                raise HTTPException(
-                    422, f"text {i} is {len(text)} characters long, the limit is {limits.max_text_chars}"
-                )
+        texts = checked_texts(request.texts, limits)
         try:
             probabilities = await batcher.predict_proba(texts)
         except Exception as exc:  # logged by the batcher; this request fails, the server carries on
@@ -181,7 +123,7 @@ def create_app(
         return {"predictions": rank(probabilities, labels, request.top_k, request.min_confidence)}
 
     @app.get("/health", summary="Is the model loaded and answering?")
-    async def health():
+    def health():
         return {
             "status": "ok",
             "labels": len(labels),
@@ -193,26 +135,11 @@ def create_app(
         }  # behind --workers, which process answered
 
     @app.get("/model", summary="Labels, base model and metrics of the served model", dependencies=key_schemes)
-    async def model():
-        return {
-            "folder": str(Path(model_dir).resolve()) if model_dir else None,
-            "labels": labels,
-            "base_model": record.get("base_model"),
-            "strategy": record.get("strategy"),
-            "created": record.get("created"),
-            "max_length": record.get("max_length") or classifier.max_length,
-            "metrics": record.get("metrics"),
-            "eval_examples": (record.get("data") or {}).get("eval_examples"),
-            "backend": classifier.backend_name,
-            "limits": {
-                "max_body_bytes": limits.max_body_bytes,
-                "max_texts": limits.max_texts,
-                "max_text_chars": limits.max_text_chars,
-            },
-        }
+    def model():
+        return model_info(model_dir, classifier, limits)
 
     @app.get("/", include_in_schema=False)
-    async def root():
+    def root():
         return {
             "service": "textfit model server",
             "labels": len(labels),
@@ -221,6 +148,104 @@ def create_app(
         }
 
     return app
+
+
+def api_models(limits: ServeLimits, n_labels: int):
+    """The /predict request and response, as the API's documentation shows them."""
+    from pydantic import BaseModel, ConfigDict, Field
+
+    class PredictRequest(BaseModel):
+        model_config = ConfigDict(
+            extra="forbid",
+            json_schema_extra={
+                "examples": [
+                    {"texts": "Acme Corp announces new CEO", "top_k": 3},
+                    {"texts": ["Oil prices fall", "Fed keeps rates unchanged"]},
+                ]
+            },
+        )
+        texts: str | list[str] = Field(
+            description=f"One text, or a list of at most {limits.max_texts} texts "
+            f"(each at most {limits.max_text_chars} characters)."
+        )
+        top_k: int = Field(1, ge=1, le=n_labels, description="How many labels to return per text, best first.")
+        min_confidence: float | None = Field(
+            limits.min_confidence,
+            ge=0,
+            le=1,
+            description="Below this score the answer is 'not sure': label null, not_sure true, the best label as guess "
+            f"(default: the server's, {limits.min_confidence}).",
+        )
+
+    class Guess(BaseModel):
+        label: str
+        score: float
+
+    class Prediction(BaseModel):
+        label: str | None = Field(description="The label; null when not sure.")
+        score: float
+        not_sure: bool = False
+        guess: str | None = Field(None, description="When not sure: the best label all the same.")
+        top_k: list[Guess]
+
+    class PredictResponse(BaseModel):
+        predictions: list[Prediction]
+        """One per text, in the order given."""
+
+    return PredictRequest, PredictResponse
+
+
+def checked_texts(texts: str | list[str], limits: ServeLimits) -> list[str]:
+    """The request's texts as a list, within the limits (422 otherwise)."""
+    from fastapi import HTTPException
+
+    texts = [texts] if isinstance(texts, str) else texts
+    if not texts:
+        raise HTTPException(422, "'texts' is an empty list: give at least one text")
+    if len(texts) > limits.max_texts:
+        raise HTTPException(
+            422,
+            f"too many texts: {len(texts)} in one request, the limit is {limits.max_texts}; "
+            "split them over several requests",
+        )
+    for i, text in enumerate(texts):
+        if len(text) > limits.max_text_chars:
+            raise HTTPException(422, f"text {i} is {len(text)} characters long, the limit is {limits.max_text_chars}")
+    return texts
+
+
+def api_description(n_labels: int, record: dict, api_key: str | None) -> str:
+    description = (
+        f"A {n_labels}-label text classifier fine-tuned from {record.get('base_model', 'a pretrained model')}. "
+        "POST texts to /predict; errors are JSON objects with an 'error' message."
+    )
+    if api_key:
+        description += (
+            " This server needs its API key on every request but /health and these docs: "
+            "`Authorization: Bearer KEY` or `X-API-Key: KEY` (401 without it, 403 with a wrong one)."
+        )
+    return description
+
+
+def model_info(model_dir, classifier, limits: ServeLimits) -> dict:
+    """GET /model: the served model's labels, base model and metrics, and the server's limits."""
+    record = classifier.record or {}
+    return {
+        "folder": str(Path(model_dir).resolve()) if model_dir else None,
+        "labels": list(classifier.label_names),
+        "base_model": record.get("base_model"),
+        "strategy": record.get("strategy"),
+        "created": record.get("created"),
+        "max_length": record.get("max_length") or classifier.max_length,
+        "metrics": record.get("metrics"),
+        "eval_examples": (record.get("data") or {}).get("eval_examples"),
+        "backend": classifier.backend_name,
+        "limits": {
+            "max_body_bytes": limits.max_body_bytes,
+            "max_texts": limits.max_texts,
+            "max_text_chars": limits.max_text_chars,
+        },
+    }
 
 
 def serve(

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from html import escape
 from urllib.parse import urlsplit
 
-from .common import error_body
+from .shared import error_body
 
 STUDIO_TOKEN_ENV = "TEXTFIT_STUDIO_TOKEN"
 API_KEY_ENV = "TEXTFIT_API_KEY"

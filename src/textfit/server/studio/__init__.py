@@ -1,2 +1,2 @@
-"""`textfit studio`: fine-tuning without code, in a browser. One module per feature; the page is
-static/."""
+"""`textfit studio`: fine-tuning without code, in a browser. app.py wires one subpackage per feature,
+each a service (plain Python) and a router built from it; the page is static/."""

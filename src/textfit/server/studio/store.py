@@ -80,7 +80,8 @@ class RunStore:
     ) -> None:
         with self.lock:
             self.db.execute(
-                "INSERT INTO uploads (id, filename, original_name, size, rows, columns, created) VALUES (?,?,?,?,?,?,?)",
+                "INSERT INTO uploads (id, filename, original_name, size, rows, columns, created) "
+                "VALUES (?,?,?,?,?,?,?)",
                 (upload_id, filename, original_name, size, rows, json.dumps(columns), time.time()),
             )
 
@@ -152,10 +153,6 @@ class RunStore:
         with self.lock:
             rows = self.db.execute(query + " ORDER BY created DESC", args).fetchall()
         return [_run(row) for row in rows]
-
-    def delete_run(self, run_id: str) -> None:
-        with self.lock:
-            self.db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
     def delete_ended_run(self, run_id: str) -> bool:
         """Delete a run's record unless it is training or queued, in one statement: True if it was

@@ -21,9 +21,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from ..common import StudioError
-from .progress import live_command
-from .worker import write_json
+from ..errors import StudioError
+from ..processes import live_command
+from ..runs.worker import write_json
 
 SERVER_FILE = "serve.json"
 SERVER_LOG = "serve.log"
@@ -61,8 +61,8 @@ def is_server_of(pid: int | None, model_folder: str) -> bool:
 class ModelServers:
     """The `textfit serve` processes of a studio, one per run at most."""
 
-    def __init__(self, studio, start_timeout_s: float = 120.0, threads: int = 1):
-        self.studio = studio
+    def __init__(self, runs, models, start_timeout_s: float = 120.0, threads: int = 1):
+        self.runs, self.models = runs, models
         self.start_timeout_s = start_timeout_s
         self.threads = threads
         self.procs: dict[str, subprocess.Popen] = {}
@@ -70,7 +70,7 @@ class ModelServers:
         self.adopted = self.adopt_leftovers()
 
     def record_path(self, run_id: str) -> Path:
-        return self.studio.run_dir(run_id) / SERVER_FILE
+        return self.runs.folder(run_id) / SERVER_FILE
 
     def record(self, run_id: str) -> dict | None:
         """The run's server if it is still alive (a dead one's record is removed), else None."""
@@ -103,10 +103,10 @@ class ModelServers:
 
     def start(self, run_id: str) -> dict:
         """Start the run's server and return once its /health answers (or say why it did not)."""
-        run = self.studio.get_run(run_id)
+        run = self.runs.get(run_id)
         if run["status"] in ("running", "queued"):
             raise StudioError("this run is still training: serve it once it has finished", 409)
-        folder = self.studio.model_folder(run_id)
+        folder = self.models.folder(run_id)
         with self.starting:
             if self.record(run_id):
                 return self.status(run_id)
@@ -136,7 +136,7 @@ class ModelServers:
         ]
         env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
         env.pop("TEXTFIT_API_KEY", None)  # on loopback without a key, so the curl example works as shown
-        run_dir = self.studio.run_dir(run_id)
+        run_dir = self.runs.folder(run_id)
         with (run_dir / SERVER_LOG).open("ab") as log:
             process = subprocess.Popen(
                 command,
@@ -157,7 +157,7 @@ class ModelServers:
 
     def _last_log_line(self, run_id: str) -> str:
         try:
-            lines = (self.studio.run_dir(run_id) / SERVER_LOG).read_text(errors="replace").strip().splitlines()
+            lines = (self.runs.folder(run_id) / SERVER_LOG).read_text(errors="replace").strip().splitlines()
         except OSError:
             lines = []
         return lines[-1] if lines else "no answer from it (details in the run's serve.log)"
@@ -196,7 +196,7 @@ class ModelServers:
         return adopted
 
     def _recorded(self) -> list[str]:
-        return sorted(path.parent.name for path in (self.studio.workdir / "runs").glob(f"*/{SERVER_FILE}"))
+        return sorted(path.parent.name for path in self.runs.root.glob(f"*/{SERVER_FILE}"))
 
 
 def _end_pid(pid: int, model_folder: str, grace_s: float) -> None:
@@ -210,29 +210,3 @@ def _end_pid(pid: int, model_folder: str, grace_s: float) -> None:
                 os.kill(pid, signal.SIGKILL)
                 break
             time.sleep(0.1)
-
-
-def sharing_router(studio):
-    """The API behind "Serve this model": GET (is it served, where), POST (start), DELETE (stop)."""
-    import asyncio
-
-    from fastapi import APIRouter
-
-    router = APIRouter()
-    servers = studio.servers
-
-    @router.get("/api/runs/{run_id}/serve")
-    async def serving(run_id: str):
-        studio.run_dir(run_id)  # a 404 for a malformed id
-        return await asyncio.to_thread(servers.status, run_id)
-
-    @router.post("/api/runs/{run_id}/serve")
-    async def serve(run_id: str):
-        return await asyncio.to_thread(servers.start, run_id)
-
-    @router.delete("/api/runs/{run_id}/serve")
-    async def stop_serving(run_id: str):
-        studio.run_dir(run_id)
-        return await asyncio.to_thread(servers.stop, run_id)
-
-    return router

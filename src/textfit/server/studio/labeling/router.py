@@ -1,6 +1,6 @@
 """The studio's "Label messages" (static/labeling.js): start from a file and label names, label the
 messages the model asks for, see where you stand, train, classify the rest, check the labels.
-The projects and their background work are in labeling_projects.py; the engine is textfit.labeling.
+The projects are in service.py and projects.py; the engine is textfit.labeling.
 
     GET  /api/labeling                          the projects, newest first
     GET  /api/labeling/uploads/{upload}         an upload's columns (a text column found without labels too)
@@ -17,20 +17,25 @@ The projects and their background work are in labeling_projects.py; the engine i
     POST /api/labeling/{project}/classify-rest  the last run classifies every message without a label
     POST|GET /api/labeling/{project}/audit      check the labels (in the background), then read the result"""
 
-
-from .labeling_projects import LabelingProjects
+# No `from __future__ import annotations`: FastAPI reads the request models' annotations when the
+# routes are made, and classes defined inside the factory would not resolve from a string.
+from .service import LabelingProjects
 
 MAX_LABELS = 200
 
 
-def labeling_router(studio):
-    import asyncio
-
+def labeling_router(projects: LabelingProjects):
     from fastapi import APIRouter
-    from pydantic import BaseModel, ConfigDict, Field
 
-    projects = studio.labeling = LabelingProjects(studio)
     router = APIRouter()
+    _project_routes(router, projects)
+    _labeling_routes(router, projects)
+    return router
+
+
+def _project_routes(router, projects: LabelingProjects) -> None:
+    """The projects themselves: list, look at an upload, create, read, rename, delete."""
+    from pydantic import BaseModel, ConfigDict, Field
 
     class NewProject(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -41,6 +46,41 @@ def labeling_router(studio):
         descriptions: list[str | None] | None = Field(None, max_length=MAX_LABELS)
         model: str = Field("default", max_length=500)
         name: str | None = Field(None, max_length=100)
+
+    class Rename(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        name: str
+
+    @router.get("/api/labeling")
+    def listing():
+        return {"projects": projects.list()}
+
+    @router.get("/api/labeling/uploads/{upload_id}")
+    def describe_upload(upload_id: str, text_column: str | None = None, label_column: str | None = None):
+        return projects.describe_upload(upload_id, text_column, label_column)
+
+    @router.post("/api/labeling", status_code=201)
+    def create(request: NewProject):
+        fields = request.model_dump()
+        fields["descriptions"] = fields["descriptions"] or [None] * len(request.label_names)
+        return projects.create(**fields)
+
+    @router.get("/api/labeling/{project_id}")
+    def project(project_id: str):
+        return projects.get(project_id).describe()
+
+    @router.patch("/api/labeling/{project_id}")
+    def rename(project_id: str, request: Rename):
+        return projects.rename(project_id, request.name)
+
+    @router.delete("/api/labeling/{project_id}")
+    def delete(project_id: str):
+        return projects.delete(project_id)
+
+
+def _labeling_routes(router, projects: LabelingProjects) -> None:
+    """The work in a project: next messages, labels, skips, where you stand, train, classify the rest, audit."""
+    from pydantic import BaseModel, ConfigDict, Field
 
     class Next(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -60,77 +100,45 @@ def labeling_router(studio):
         model_config = ConfigDict(extra="forbid")
         indices: list[int] = Field(..., max_length=200)
 
-    class Rename(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        name: str
-
     class Train(BaseModel):
         model_config = ConfigDict(extra="forbid")
         epochs: int | None = Field(None, ge=1, le=100)
         time_budget: float | None = Field(None, gt=0, le=24 * 60, description="minutes")
 
-    @router.get("/api/labeling")
-    async def listing():
-        return {"projects": await asyncio.to_thread(projects.list)}
-
-    @router.get("/api/labeling/uploads/{upload_id}")
-    async def describe_upload(upload_id: str, text_column: str | None = None, label_column: str | None = None):
-        return await asyncio.to_thread(projects.describe_upload, upload_id, text_column, label_column)
-
-    @router.post("/api/labeling", status_code=201)
-    async def create(request: NewProject):
-        fields = request.model_dump()
-        fields["descriptions"] = fields["descriptions"] or [None] * len(request.label_names)
-        return await asyncio.to_thread(projects.create, **fields)
-
-    @router.get("/api/labeling/{project_id}")
-    async def project(project_id: str):
-        return await asyncio.to_thread(lambda: projects.get(project_id).describe())
-
-    @router.patch("/api/labeling/{project_id}")
-    async def rename(project_id: str, request: Rename):
-        return await asyncio.to_thread(projects.rename, project_id, request.name)
-
-    @router.delete("/api/labeling/{project_id}")
-    async def delete(project_id: str):
-        return await asyncio.to_thread(projects.delete, project_id)
-
     @router.post("/api/labeling/{project_id}/next")
-    async def next_batch(project_id: str, request: Next):
-        return await asyncio.to_thread(projects.get(project_id).next_batch, request.n, request.release)
+    def next_batch(project_id: str, request: Next):
+        return projects.get(project_id).next_batch(request.n, request.release)
 
     @router.post("/api/labeling/{project_id}/labels")
-    async def label(project_id: str, request: Label):
-        return await asyncio.to_thread(projects.get(project_id).label, request.index, request.label)
+    def label(project_id: str, request: Label):
+        return projects.get(project_id).label(request.index, request.label)
 
     @router.post("/api/labeling/{project_id}/skip")
-    async def skip(project_id: str, request: Skip):
-        return await asyncio.to_thread(projects.get(project_id).skip, request.index)
+    def skip(project_id: str, request: Skip):
+        return projects.get(project_id).skip(request.index)
 
     @router.post("/api/labeling/{project_id}/release")
-    async def release(project_id: str, request: Release):
-        await asyncio.to_thread(projects.get(project_id).ready().release, request.indices)
+    def release(project_id: str, request: Release):
+        projects.get(project_id).ready().release(request.indices)
         return {"released": len(request.indices)}
 
     @router.get("/api/labeling/{project_id}/stand")
-    async def stand(project_id: str):
-        return await asyncio.to_thread(projects.get(project_id).where_you_stand)
+    def stand(project_id: str):
+        return projects.get(project_id).where_you_stand()
 
     @router.post("/api/labeling/{project_id}/train", status_code=201)
-    async def train(project_id: str, request: Train | None = None):
+    def train(project_id: str, request: Train | None = None):
         request = request or Train()
-        return await asyncio.to_thread(projects.get(project_id).train, request.epochs, request.time_budget)
+        return projects.get(project_id).train(request.epochs, request.time_budget)
 
     @router.post("/api/labeling/{project_id}/classify-rest", status_code=202)
-    async def classify_rest(project_id: str):
-        return {"job": await asyncio.to_thread(projects.get(project_id).classify_rest)}
+    def classify_rest(project_id: str):
+        return {"job": projects.get(project_id).classify_rest()}
 
     @router.post("/api/labeling/{project_id}/audit", status_code=202)
-    async def start_audit(project_id: str):
-        return await asyncio.to_thread(projects.get(project_id).start_audit)
+    def start_audit(project_id: str):
+        return projects.get(project_id).start_audit()
 
     @router.get("/api/labeling/{project_id}/audit")
-    async def audit(project_id: str):
+    def audit(project_id: str):
         return projects.get(project_id).audit
-
-    return router

@@ -1,88 +1,19 @@
-"""The studio's uploads: a data file written under uploads/<id>/ as its bytes arrive (the size limit
-enforced while reading, nothing left behind when it fails), and the preview the page shows of it."""
+"""What the page shows of an uploaded data file before training: its columns, first rows, the
+columns found for texts and labels, and the examples per label."""
 
 from __future__ import annotations
 
-import re
-import shutil
 from pathlib import Path
 
-from ..common import StudioError, human_bytes, naming_the_upload
-from .runs import new_id
+from ..errors import StudioError, naming_the_upload
 
 PREVIEW_ROWS = 10
 PREVIEW_CHARS = 300
 
 
-def safe_filename(name: str, also: tuple[str, ...] = ()) -> str:
-    """The last path component of `name`, restricted to letters, digits, '.', '-' and '_'; a data
-    file's extension (or one of `also`)."""
-    from ...data.labeled import FORMATS
-
-    base = re.split(r"[\\/]", name or "")[-1]
-    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).lstrip("._-")[:100]
-    suffix = Path(base).suffix.lower()
-    if suffix == ".xls":
-        raise StudioError(
-            f"'{name}': the old Excel format (.xls, Excel 97-2003) is not read. Open it in Excel and "
-            "save it as an Excel Workbook (.xlsx) or as CSV UTF-8, then upload that.",
-            415,
-        )
-    if suffix not in FORMATS and suffix not in also:
-        raise StudioError(
-            f"'{name}' is not a data file textfit can read: use CSV, TSV, Excel (.xlsx), JSON Lines, JSON or Parquet "
-            f"({', '.join(sorted(FORMATS))})",
-            415,
-        )
-    stem = Path(base).stem or "data"
-    return stem + suffix
-
-
-class IncomingUpload:
-    """One file being received into `root`/<new id>/<safe name>, chunk by chunk.
-
-    with IncomingUpload(root, "my data.csv", limit) as upload:
-        for chunk in chunks:
-            upload.write(chunk)      # 413 as soon as the limit is passed
-        upload.finish()              # 400 when empty
-        ...describe it...            # any error here removes the folder too
-    """
-
-    def __init__(self, root: Path, original_name: str, limit: int, also: tuple[str, ...] = ()):
-        self.original_name = original_name
-        self.filename = safe_filename(original_name, also)
-        self.id = new_id("data")
-        self.folder = Path(root) / self.id
-        self.path = self.folder / self.filename
-        self.limit = limit
-        self.size = 0
-        self._out = None
-
-    def __enter__(self) -> IncomingUpload:
-        self.folder.mkdir(parents=True)
-        self._out = self.path.open("wb")
-        return self
-
-    def write(self, chunk: bytes) -> None:
-        self.size += len(chunk)
-        if self.size > self.limit:
-            raise StudioError(f"'{self.original_name}' is larger than the limit of {human_bytes(self.limit)}", 413)
-        self._out.write(chunk)
-
-    def finish(self) -> None:
-        self._out.close()
-        if self.size == 0:
-            raise StudioError(f"'{self.original_name}' is empty")
-
-    def __exit__(self, kind, error, traceback) -> None:
-        self._out.close()
-        if kind is not None:  # refused, cut off or unreadable: leave nothing half-stored
-            shutil.rmtree(self.folder, ignore_errors=True)
-
-
 def read_upload(path: Path, display: str):
     """The uploaded file as read (`data.read_source`), its column names as text; errors name `display`."""
-    from ...data.labeled import DataError, read_source
+    from ....data.labeled import DataError, read_source
 
     try:
         table = read_source(path)
@@ -92,12 +23,10 @@ def read_upload(path: Path, display: str):
     return table
 
 
-def preview_file(
-    path: Path, display: str, text_column: str | None = None, label_column: str | None = None
-) -> dict:
+def preview_file(path: Path, display: str, text_column: str | None = None, label_column: str | None = None) -> dict:
     """What the page shows of a data file: columns, first rows, the detected or chosen columns and
     the examples per label. Errors name `display` (the user's file name), never the studio's folders."""
-    from ...data.labeled import TOPIC_LABELS, DataError, detect_columns, sample_fingerprint
+    from ....data.labeled import TOPIC_LABELS, DataError, detect_columns, sample_fingerprint
 
     table = read_upload(path, display)
     frame, fingerprint = table.frame, table.fingerprint

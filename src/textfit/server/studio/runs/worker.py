@@ -1,19 +1,19 @@
-"""The studio's training process: `python -m textfit.server.studio.worker RUN_DIR`.
+"""The studio's training process: `python -m textfit.server.studio.runs.worker RUN_DIR`.
 
 Runs outside the web server, so a crash or a runaway run cannot take the studio down. It reads
 RUN_DIR/settings.json (a TrainConfig's fields), trains into RUN_DIR/model, streams its progress to
 RUN_DIR/progress.jsonl (textfit.training.callbacks.JsonlLog) and ends by writing RUN_DIR/result.json:
 {"ok": true, "status", "metrics"} or {"ok": false, "error": message}.
 
-`python -m textfit.server.studio.worker RUN_DIR --resume` continues an interrupted run from its last
+`python -m textfit.server.studio.runs.worker RUN_DIR --resume` continues an interrupted run from its last
 checkpoint in RUN_DIR/model.checkpoints (`textfit.training.checkpoint.latest(RUN_DIR / "model")` says
 whether there is one), appending to the same progress.jsonl.
 
-`python -m textfit.server.studio.worker RUN_DIR --export [int8]` exports RUN_DIR/model to ONNX the same
+`python -m textfit.server.studio.runs.worker RUN_DIR --export [int8]` exports RUN_DIR/model to ONNX the same
 way, isolated, and writes RUN_DIR/export.json.
 
 A training process writes RUN_DIR/worker.json first ({"pid", "parent"}): a studio started later can
-tell a worker whose studio died (its parent is no longer the one that started it: recovery.py
+tell a worker whose studio died (its parent is no longer the one that started it: recovery/service.py
 adopts it) from one another live studio on the same folder still owns.
 
 SIGINT or SIGTERM stop training early; the trainer still saves the best model so far."""
@@ -64,14 +64,14 @@ def setup_logging() -> None:
 
 
 def run_training(run_dir: Path, resume: bool = False) -> int:
-    from ...errors import TextfitError
+    from ....errors import TextfitError
 
     try:
         # Inside the try: a Stop during the seconds the imports take is a stop too.
         setup_logging()
-        from ...config import TrainConfig
-        from ...training.callbacks import JsonlLog
-        from ...training.train import train
+        from ....config import TrainConfig
+        from ....training.callbacks import JsonlLog
+        from ....training.train import train
 
         settings = json.loads((run_dir / SETTINGS).read_text())
         config = TrainConfig().override(**settings)
@@ -111,11 +111,11 @@ def run_training(run_dir: Path, resume: bool = False) -> int:
 
 
 def run_export(run_dir: Path, quantize: str | None) -> int:
-    from ...errors import TextfitError
+    from ....errors import TextfitError
 
     try:
         try:
-            from ...export.onnx import export_onnx
+            from ....export.onnx import export_onnx
         except ImportError as exc:
             raise TextfitError(f"ONNX export is not available in this installation ({exc})") from None
         written = export_onnx(run_dir / MODEL, quantize=quantize)
@@ -133,7 +133,7 @@ def run_export(run_dir: Path, quantize: str | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m textfit.server.studio.worker", description=__doc__.split("\n\n")[0]
+        prog="python -m textfit.server.studio.runs.worker", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--export", nargs="?", const="fp32", choices=["fp32", "int8"], default=None)

@@ -1,87 +1,18 @@
-"""Pieces both web apps share: a body-size limit, readable JSON errors, a request batcher, and the
-studio's background work (`in_background`, `Latest`)."""
+"""What both web apps use (`textfit serve` in app.py, the studio in studio/): a request-body limit,
+every error as a JSON object {"error": message}, and the shape of a prediction's answer (`rank`).
+Who may reach them is security.py."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import math
-import threading
-import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import TextfitError
 
 log = logging.getLogger("textfit")
-
-
-class StudioError(TextfitError):
-    """A request the studio refuses, with the HTTP status to answer."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
-
-
-def in_background(target, *args) -> None:
-    threading.Thread(target=target, args=args, daemon=True).start()
-
-
-def error_message(exc: Exception) -> str:
-    return str(exc) if isinstance(exc, TextfitError) else f"{type(exc).__name__}: {exc}"
-
-
-class Latest:
-    """The newest result of a slow computation for a version of the labels, computed in a background
-    thread: a reader gets the last result at once, and whether it is the current version's."""
-
-    def __init__(self, compute):
-        self.compute, self.value, self.version, self.busy = compute, None, None, False
-        self.lock = threading.Lock()
-
-    def get(self, version) -> tuple[dict | None, bool]:
-        with self.lock:
-            if self.version != version and not self.busy:
-                self.busy = True
-                in_background(self._run, version)
-            return self.value, self.version == version
-
-    def _run(self, version) -> None:
-        try:
-            value = self.compute()
-        except Exception as exc:  # shown on the page; the next version tries again
-            log.exception("studio: a background computation failed")
-            value = {"error": error_message(exc)}
-        with self.lock:
-            self.value, self.version, self.busy = value, version, False
-
-
-def end_processes(processes, grace_s: float) -> None:
-    """SIGTERM each child process (each stops as it does on Ctrl-C), wait up to `grace_s` for them
-    all, then SIGKILL the ones still running."""
-    import subprocess
-
-    for process in processes:
-        try:
-            process.terminate()
-        except ProcessLookupError:
-            pass
-    deadline = time.time() + grace_s
-    for process in processes:
-        try:
-            process.wait(max(0.1, deadline - time.time()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def naming_the_upload(exc: Exception, path, display: str) -> StudioError:
-    """A data error about a file the studio keeps, naming it as the user does (`display`), never by
-    the studio's own folders."""
-    return StudioError(str(exc).replace(str(path), f"'{display}'"))
 
 
 def error_body(message: str, **extra) -> bytes:
@@ -245,95 +176,6 @@ def jsonable_errors(errors) -> list[dict]:
             item["input"] = value[:200] if isinstance(value, str) else value
         clean.append(item)
     return clean
-
-
-# --- batching -----------------------------------------------------------------------------------
-@dataclass
-class _Job:
-    texts: list[str]
-    future: asyncio.Future
-    queued: float = field(default_factory=time.perf_counter)
-
-
-class Batcher:
-    """Gather concurrent requests for up to `max_wait_ms` (or `max_batch` texts) and run them
-    through the model as one `predict_proba` call in a worker thread.
-
-    One model call at a time: a CPU model gains nothing from two running at once, while a batch of
-    32 texts costs far less than 32 calls of one, so throughput grows with the load."""
-
-    def __init__(self, classifier, max_batch: int = 64, max_wait_ms: float = 5.0):
-        self.classifier = classifier
-        self.max_batch = max_batch
-        self.max_wait = max_wait_ms / 1000
-        self.queue: asyncio.Queue | None = None
-        self.task: asyncio.Task | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.stats = {"batches": 0, "texts": 0, "requests": 0, "largest_batch": 0}
-
-    def _ensure_started(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self.task is None or self.task.done() or self.loop is not loop:
-            self.loop = loop
-            self.queue = asyncio.Queue()
-            self.task = loop.create_task(self._run())
-
-    async def predict_proba(self, texts: list[str]) -> np.ndarray:
-        self._ensure_started()
-        future = asyncio.get_running_loop().create_future()
-        await self.queue.put(_Job(list(texts), future))
-        return await future
-
-    async def close(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            try:
-                await self.task
-            except (asyncio.CancelledError, Exception):
-                pass
-            self.task = None
-
-    @property
-    def pending(self) -> int:
-        return self.queue.qsize() if self.queue is not None else 0
-
-    async def _run(self) -> None:
-        while True:
-            first = await self.queue.get()
-            jobs, count = [first], len(first.texts)
-            deadline = time.perf_counter() + self.max_wait
-            while count < self.max_batch:
-                timeout = deadline - time.perf_counter()
-                if timeout <= 0:
-                    break
-                try:
-                    job = await asyncio.wait_for(self.queue.get(), timeout)
-                except asyncio.TimeoutError:
-                    break
-                jobs.append(job)
-                count += len(job.texts)
-            jobs = [job for job in jobs if not job.future.cancelled()]  # the client went away
-            if not jobs:
-                continue
-            texts = [text for job in jobs for text in job.texts]
-            try:
-                probabilities = await asyncio.to_thread(self.classifier.predict_proba, texts)
-            except Exception as exc:  # the batch fails, the server does not
-                log.exception("prediction failed for a batch of %d texts", len(texts))
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
-                continue
-            self.stats["batches"] += 1
-            self.stats["texts"] += len(texts)
-            self.stats["requests"] += len(jobs)
-            self.stats["largest_batch"] = max(self.stats["largest_batch"], len(texts))
-            start = 0
-            for job in jobs:
-                end = start + len(job.texts)
-                if not job.future.done():
-                    job.future.set_result(probabilities[start:end])
-                start = end
 
 
 def rank(probabilities: np.ndarray, label_names: list[str], k: int, min_confidence: float | None = None) -> list[dict]:

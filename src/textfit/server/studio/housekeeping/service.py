@@ -5,9 +5,10 @@ import os
 import shutil
 from pathlib import Path
 
-from ..common import StudioError, human_bytes
-from . import worker
-from .download import is_fresh, signature, zip_name, zip_size
+from ...shared import human_bytes
+from ..downloads.archive import is_fresh, signature, zip_name, zip_size
+from ..errors import StudioError
+from ..runs import worker
 
 NAME_LIMIT = 100
 
@@ -45,66 +46,73 @@ def clean_name(name: str) -> str:
 
 
 class Housekeeping:
-    def __init__(self, studio):
-        self.studio = studio
+    """What a run may be renamed, what deleting it involves (its model server, a classifying job, an
+    export, the loaded model), and the disk the runs use."""
+
+    def __init__(self, runs, models, downloads, file_jobs, servers, workdir: Path):
+        self.runs, self.models, self.downloads, self.file_jobs, self.servers = (
+            runs,
+            models,
+            downloads,
+            file_jobs,
+            servers,
+        )
+        self.workdir = workdir
         self.zip_sizes: dict[str, tuple[tuple, int]] = {}  # run id -> (download.signature, bytes)
 
     def rename(self, run_id: str, name: str) -> dict:
-        self.studio.get_run(run_id)  # 404 when there is no such run
-        self.studio.store.update_run(run_id, name=clean_name(name))
-        return self.studio.get_run(run_id)
+        self.runs.get(run_id)  # 404 when there is no such run
+        self.runs.store.update_run(run_id, name=clean_name(name))
+        return self.runs.get(run_id)
 
     def delete(self, run_id: str) -> dict:
         """Delete an ended run: stop its model server, then remove its record and its folder."""
-        studio = self.studio
-        with studio.lock:  # the scheduler cannot start it meanwhile
-            run = studio.get_run(run_id)
+        with self.runs.lock:  # the scheduler cannot start it meanwhile
+            run = self.runs.get(run_id)
             if run["status"] == "running":
                 raise StudioError(f"“{run['name']}” is training: stop it first (Stop training), then delete it", 409)
             if run["status"] == "queued":
                 raise StudioError(
                     f"“{run['name']}” is waiting in the queue: stop it first (Take off the queue), then delete it", 409
                 )
-            export = studio.export_locks.get(run_id)
-            if export is not None and export.locked():
+            if self.downloads.exporting(run_id):
                 raise StudioError("an ONNX export of this model is running: delete the run once it has finished", 409)
-            jobs = getattr(studio, "file_jobs", None)  # classify_files.py, where its router is installed
-            if jobs and (job := jobs.state(run_id)) and job["status"] == "running":
+            if (job := self.file_jobs.state(run_id)) and job["status"] == "running":
                 raise StudioError(
                     "a file is being classified with this model: stop it (or let it finish), then delete the run", 409
                 )
-            studio.servers.stop(run_id)
-            folder = studio.run_dir(run_id)
+            self.servers.stop(run_id)
+            folder = self.runs.folder(run_id)
             freed = folder_bytes(folder)
-            if not studio.store.delete_ended_run(run_id):
+            if not self.runs.store.delete_ended_run(run_id):
                 raise StudioError("this run was started again meanwhile: stop it first, then delete it", 409)
-            studio.classifiers.pop(run_id, None)
-            studio.export_locks.pop(run_id, None)
+            self.models.forget(run_id)
+            self.downloads.forget(run_id)
             self.zip_sizes.pop(run_id, None)
-        remove_run_folder(folder, studio.workdir / "runs")
+        remove_run_folder(folder, self.runs.root)
         return {"deleted": run_id, "name": run["name"], "freed_bytes": freed, "freed": human_bytes(freed)}
 
     def storage(self) -> dict:
         """Disk use of every run and of the whole studio folder (uploads and database included)."""
-        runs = {run["id"]: sized(folder_bytes(self.studio.run_dir(run["id"]))) for run in self.studio.store.list_runs()}
-        return {"total": sized(folder_bytes(self.studio.workdir)), "runs": runs}
+        runs = {run["id"]: sized(folder_bytes(self.runs.folder(run["id"]))) for run in self.runs.store.list_runs()}
+        return {"total": sized(folder_bytes(self.workdir)), "runs": runs}
 
     def run_storage(self, run_id: str) -> dict:
-        run = self.studio.get_run(run_id)
+        run = self.runs.get(run_id)
         ended = run["status"] not in ("running", "queued")  # a training run's model folder may be replaced
         download = self.download_size(run_id) if ended else None
         return {
-            "disk": sized(folder_bytes(self.studio.run_dir(run_id))),
+            "disk": sized(folder_bytes(self.runs.folder(run_id))),
             "download": sized(download) if download is not None else None,
         }
 
     def download_size(self, run_id: str) -> int | None:
         """The model zip's size in bytes: the zip's own when it is up to date, else measured without
         writing it (download.zip_size) and remembered until a file of the model changes."""
-        folder = self.studio.run_dir(run_id) / worker.MODEL
+        folder = self.runs.folder(run_id) / worker.MODEL
         if not (folder / "config.json").is_file():
             return None
-        built = self.studio.run_dir(run_id) / f"{zip_name(run_id)}.zip"
+        built = self.runs.folder(run_id) / f"{zip_name(run_id)}.zip"
         if is_fresh(built, folder):
             return built.stat().st_size
         key = signature(folder)
@@ -130,36 +138,3 @@ def remove_run_folder(folder: Path, runs_root: Path) -> None:
             f"remove the folder {folder} by hand",
             500,
         ) from None
-
-
-def housekeeping_router(studio):
-    """Rename and delete runs; disk use; the download's size."""
-    import asyncio
-
-    from fastapi import APIRouter
-    from pydantic import BaseModel, ConfigDict
-
-    router = APIRouter()
-    keeper = Housekeeping(studio)
-
-    class Rename(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        name: str
-
-    @router.patch("/api/runs/{run_id}")
-    async def rename(run_id: str, request: Rename):
-        return await asyncio.to_thread(keeper.rename, run_id, request.name)
-
-    @router.delete("/api/runs/{run_id}")
-    async def delete(run_id: str):
-        return await asyncio.to_thread(keeper.delete, run_id)
-
-    @router.get("/api/storage")
-    async def storage():
-        return await asyncio.to_thread(keeper.storage)
-
-    @router.get("/api/runs/{run_id}/storage")
-    async def run_storage(run_id: str):
-        return await asyncio.to_thread(keeper.run_storage, run_id)
-
-    return router

@@ -20,17 +20,15 @@ import io
 import json
 import logging
 import re
-import shutil
 import threading
 import time
 from pathlib import Path
 
-from ...errors import TextfitError
-from ..common import Latest, StudioError, error_message, in_background
-from .housekeeping import clean_name
-from .runs import new_id, valid_id
-from .uploads import read_upload
-from .worker import write_json
+from ..classify.job import JOB
+from ..errors import StudioError, error_message
+from ..runs.worker import write_json
+from ..uploads.preview import read_upload
+from .background import Latest, in_background
 
 log = logging.getLogger("textfit")
 FOLDER, PROJECT, ROWS, SESSION = "labeling", "project.json", "rows.json", "session.sqlite"
@@ -45,8 +43,8 @@ def _short(text: str, limit: int = 80) -> str:
 class Project:
     """One project: its choices (`meta`), its session once the texts are embedded, and its background work."""
 
-    def __init__(self, studio, folder: Path, meta: dict):
-        self.studio, self.folder, self.meta = studio, folder, meta
+    def __init__(self, owner, folder: Path, meta: dict):
+        self.owner, self.folder, self.meta = owner, folder, meta  # owner: the LabelingProjects, with the services
         self.session = None
         self.phase, self.done, self.error = "loading", 0, None
         """loading (the model) -> reading (embedding: done of meta['messages']) -> suggesting -> ready, or failed;
@@ -61,8 +59,8 @@ class Project:
     def open(self, texts: list[str] | None = None, imported: dict | None = None) -> None:
         """Embed (or load from the cache) and open the session; `texts` for a new project, with the
         upload's own labels to import. Runs in a background thread."""
-        from ...errors import DataError
-        from ...labeling import LabelingSession
+        from ....errors import DataError
+        from ....labeling import LabelingSession
 
         def session(texts):
             return LabelingSession(
@@ -100,10 +98,11 @@ class Project:
         return frame[self.meta["text_column"]].iloc[rows].astype(str).tolist()
 
     def upload_frame(self):
-        upload = self.studio.store.get_upload(self.meta["upload_id"])
-        if upload is None:
-            raise StudioError(f"the file '{self.meta['upload_name']}' is no longer in the studio", 404)
-        return read_upload(self.studio.upload_path(upload), upload["original_name"]).frame
+        uploads = self.owner.uploads
+        upload = uploads.get(
+            self.meta["upload_id"], f"the file '{self.meta['upload_name']}' is no longer in the studio"
+        )
+        return read_upload(uploads.path(upload), upload["original_name"]).frame
 
     def ready(self):
         if self.phase == "deleted":
@@ -183,10 +182,10 @@ class Project:
         if len(set(labels.values())) < 2:
             raise StudioError("give labels of at least two kinds before training (a model tells labels apart)")
         table = pd.DataFrame({"text": [session.texts[i] for i in labels], "label": list(labels.values())})
-        upload = self.studio.add_upload(
+        upload = self.owner.uploads.add(
             io.BytesIO(table.to_csv(index=False).encode("utf-8")), f"{self.meta['name']}-labels.csv"
         )["upload"]
-        run = self.studio.start_run(
+        run = self.owner.runs.start(
             upload["id"],
             "text",
             "label",
@@ -214,10 +213,10 @@ class Project:
         rows = json.loads((self.folder / ROWS).read_text())
         frame = self.upload_frame()
         unlabeled = frame.iloc[[rows[i] for i in rest]]
-        upload = self.studio.add_upload(
+        upload = self.owner.uploads.add(
             io.BytesIO(unlabeled.to_csv(index=False).encode("utf-8")), f"{self.meta['name']}-unlabeled.csv"
         )["upload"]
-        job = self.studio.file_jobs.start(run_id, upload["id"], self.meta["text_column"], None, None)
+        job = self.owner.file_jobs.start(run_id, upload["id"], self.meta["text_column"], None, None)
         with self.lock:
             self.meta["classify"] = {"run": run_id, "upload": upload["id"], "messages": len(rest)}
             self.save()
@@ -239,7 +238,7 @@ class Project:
     def _audit(self, labels: dict) -> None:
         import numpy as np
 
-        from ...labeling import audit
+        from ....labeling import audit
 
         session = self.session
         indices = np.array(list(labels), int)
@@ -299,7 +298,6 @@ class Project:
         return {**{k: self.meta.get(k) for k in keys}, "phase": self.phase, "done": self.done, "error": self.error}
 
     def describe(self) -> dict:
-        studio = self.studio
         answer = {
             **self.summary(),
             "head": self.head(),
@@ -311,183 +309,19 @@ class Project:
         run_id = (self.meta.get("runs") or [None])[-1]
         if run_id:
             try:
-                run = studio.get_run(run_id)
+                run = self.owner.runs.get(run_id)
                 answer["run"] = {k: run.get(k) for k in ("id", "name", "status", "metrics", "message")}
             except StudioError:  # deleted in "Your models"
                 answer["run"] = {"id": run_id, "status": "deleted"}
         asked = self.meta.get("classify")
         if asked and answer["run"] and asked["run"] == run_id and answer["run"]["status"] != "deleted":
-            job = studio.file_jobs.state(run_id)
-            ours = job is not None and _job_upload(studio, run_id) == asked["upload"]  # not a file classified since
+            job = self.owner.file_jobs.state(run_id)
+            ours = job is not None and self._job_upload(run_id) == asked["upload"]  # not a file classified since
             answer["classify"] = {**asked, "job": job if ours else None}
         return answer
 
-
-def _job_upload(studio, run_id: str) -> str | None:
-    from .classify_files import JOB
-
-    try:
-        return json.loads((studio.file_jobs.folder(run_id) / JOB).read_text()).get("upload_id")
-    except (OSError, ValueError):
-        return None
-
-
-class LabelingProjects:
-    """Every project under `<workdir>/labeling`, opened on first use (a studio restart reopens none until asked)."""
-
-    def __init__(self, studio):
-        self.studio = studio
-        self.root = studio.workdir / FOLDER
-        self.root.mkdir(exist_ok=True)
-        self.open: dict[str, Project] = {}
-        self.lock = threading.Lock()
-
-    def describe_upload(self, upload_id: str, text_column: str | None, label_column: str | None) -> dict:
-        """The studio's preview of an upload, with a text column found even in a file without labels, and a
-        label column only when asked for or named like one (of two columns, training takes the other)."""
-        from ...data.labeled import LABEL_COLUMN_NAMES
-        from ...data.texts import find_text_column
-
-        preview = self.studio.preview(upload_id, text_column, label_column)
-        if label_column is None and str(preview["label_column"]).lower() not in LABEL_COLUMN_NAMES:
-            preview.update(label_column=None, labels=None)
-        if not preview["text_column"]:
-            frame = read_upload(self.studio.upload_path(preview["upload"]), preview["upload"]["original_name"]).frame
-            try:
-                preview["text_column"] = find_text_column(frame, preview["upload"]["original_name"])
-            except TextfitError:
-                pass  # the person picks it
-        return preview
-
-    def create(
-        self,
-        upload_id: str,
-        text_column: str,
-        label_column: str | None,
-        label_names: list[str],
-        descriptions: list[str | None],
-        model: str,
-        name: str | None,
-    ) -> dict:
-        from ...data.texts import empty_texts
-        from ...labeling.zeroshot import check_labels
-        from ...model.base_models import resolve_model
-
-        upload = self.studio.store.get_upload(upload_id)
-        if upload is None:
-            raise StudioError("no such upload: upload the file again", 404)
-        display = upload["original_name"]
-        model = (model or "default").strip()
+    def _job_upload(self, run_id: str) -> str | None:
         try:
-            names, descriptions = check_labels(label_names, [(d or "").strip() or None for d in descriptions])
-            resolve_model(None if model == "default" else model)  # a clear error now, not in the background
-        except TextfitError as exc:
-            raise StudioError(str(exc).replace('e.g. --labels "billing,shipping,other"', "type one per line")) from None
-        path = self.studio.upload_path(upload)
-        frame = read_upload(path, display).frame
-        for column in (text_column, label_column):
-            if column is not None and column not in frame.columns:
-                raise StudioError(f"'{display}' has no column '{column}'. The columns are: {', '.join(frame.columns)}")
-        rows = [int(r) for r in (~empty_texts(frame[text_column])).to_numpy().nonzero()[0]]
-        if not rows:
-            raise StudioError(f"'{display}': the column '{text_column}' has no text in any row")
-        texts = frame[text_column].iloc[rows].astype(str).tolist()
-        imported = None
-        if label_column:  # the file's own labels, where they are one of the names, count as given
-            given = frame[label_column].iloc[rows].astype("string").str.strip()
-            imported = {i: value for i, value in enumerate(given) if isinstance(value, str) and value in names}
-        project_id = new_id("label")
-        folder = self.root / project_id
-        folder.mkdir()
-        write_json(folder / ROWS, rows)
-        meta = {
-            "id": project_id,
-            "name": (name or "").strip()[:100] or Path(display).stem,
-            "created": time.time(),
-            "upload_id": upload_id,
-            "upload_name": display,
-            "text_column": text_column,
-            "label_column": label_column,
-            "label_names": names,
-            "descriptions": descriptions,
-            "model": None if model == "default" else model,
-            "messages": len(texts),
-            "imported": len(imported) if imported is not None else None,
-            "runs": [],
-        }
-        project = Project(self.studio, folder, meta)
-        project.save()
-        with self.lock:
-            self.open[project_id] = project
-        in_background(project.open, texts, imported)
-        return project.describe()
-
-    def get(self, project_id: str) -> Project:
-        """The project, opened in the background the first time it is asked for."""
-        with self.lock:
-            project = self._find(project_id)
-            if project.phase == "closed":
-                project.phase, self.open[project_id] = "loading", project
-                in_background(project.open)
-        return project
-
-    def _find(self, project_id: str) -> Project:
-        """The project; one not open is read from its project.json, "closed", not opened. Hold self.lock."""
-        if not valid_id(project_id):
-            raise StudioError("no such labeling project", 404)
-        if project_id in self.open:
-            return self.open[project_id]
-        meta_path = self.root / project_id / PROJECT
-        if not meta_path.is_file():
-            raise StudioError("no such labeling project", 404)
-        project = Project(self.studio, meta_path.parent, json.loads(meta_path.read_text()))
-        project.phase = "closed"
-        return project
-
-    def rename(self, project_id: str, name: str) -> dict:
-        """Cleaned as a run's name is (housekeeping.clean_name: one line, at most 100 characters)."""
-        if not any(c.isprintable() and not c.isspace() for c in name):
-            raise StudioError("give the project a name (it cannot be empty)")
-        name = clean_name(name)
-        with self.lock:  # a project not open stays closed: renaming it embeds nothing
-            project = self._find(project_id)
-            with project.lock:
-                project.meta["name"] = name
-                project.save()
-        return project.summary()
-
-    def delete(self, project_id: str) -> dict:
-        """Forget the project and remove its folder: refused while its texts are read or its labels checked.
-        The session keeps no connection open (one per call), so dropping it closes it."""
-        with self.lock:  # no request can open it meanwhile
-            project = self._find(project_id)
-            folder = project.folder
-            if folder.resolve() != self.root.resolve() / project_id:  # a link, or not under <workdir>/labeling
-                raise StudioError(f"refusing to remove {folder}: it is not a folder of {self.root}", 500)
-            with project.lock:
-                if reason := project.busy():
-                    raise StudioError(reason, 409)
-                project.phase, project.session = "deleted", None
-            self.open.pop(project_id, None)
-            try:
-                (folder / PROJECT).unlink(missing_ok=True)  # first: a folder left half-removed is listed no more
-                shutil.rmtree(folder)  # follows no links
-            except OSError as exc:
-                raise StudioError(
-                    f"the project was deleted, but some of its files could not be removed ({exc}); "
-                    f"remove the folder {folder} by hand",
-                    500,
-                ) from None
-        return {"deleted": project_id, "name": project.meta["name"], "runs_kept": len(project.meta.get("runs") or [])}
-
-    def list(self) -> list[dict]:
-        """Newest first: open projects as they stand, the others as their project.json says."""
-        found = []
-        for meta_path in self.root.glob(f"*/{PROJECT}"):
-            try:
-                with self.lock:
-                    project = self._find(meta_path.parent.name)
-            except (OSError, ValueError, StudioError):  # removed meanwhile, or unreadable
-                continue
-            found.append(project.summary())
-        return sorted(found, key=lambda p: p["created"] or 0, reverse=True)
+            return json.loads((self.owner.file_jobs.folder(run_id) / JOB).read_text()).get("upload_id")
+        except (OSError, ValueError):
+            return None

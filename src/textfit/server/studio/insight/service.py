@@ -7,14 +7,13 @@ Everything is read from the run's model folder as the library wrote it (the run 
 by the library (explain.py): nothing is measured again here, and the page says what the CLI and the
 model card say."""
 
-# No `from __future__ import annotations`: FastAPI reads the request model's annotations when the
-# route is made, and a class inside insight_router would not resolve from a string.
-import asyncio
+from __future__ import annotations
+
 import json
 import time
 
-from ...model.evaluate import baseline_sentence, beats_baseline
-from ..common import StudioError
+from ....model.evaluate import baseline_sentence, beats_baseline
+from ..errors import StudioError
 
 # The page's advice when a run does not clearly beat the yardstick: the CLI's hint
 # (evaluate.BASELINE_HINT) in the studio's words, without command-line options.
@@ -97,41 +96,19 @@ def evaluations_note(evaluations: list[dict], rule: str, baseline: dict) -> str:
     return f"{note} Not clearly: epoch {', '.join(behind)}."
 
 
-def read_record(studio, run_id: str) -> dict:
-    path = studio.model_folder(run_id) / "textfit.json"
+def read_record(models, run_id: str) -> dict:
+    path = models.folder(run_id) / "textfit.json"
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise StudioError(f"this run's record (textfit.json) cannot be read: {exc}", 500) from None
 
 
-def explain_text(studio, run_id: str, text: str, label: str | None) -> dict:
+def explain_text(models, run_id: str, text: str, label: str | None) -> dict:
     """explain.explain on the run's loaded classifier, with the time it took."""
-    from ...model.explain import explain
+    from ....model.explain import explain
 
-    classifier = studio.classifier(run_id)
+    classifier = models.classifier(run_id)
     started = time.perf_counter()
     explanation = explain(classifier, text, label)
     return {**explanation.to_dict(), "seconds": round(time.perf_counter() - started, 3)}
-
-
-def insight_router(studio):
-    """GET /api/runs/{id}/insight and POST /api/runs/{id}/explain, for create_studio_app."""
-    from fastapi import APIRouter
-    from pydantic import BaseModel, Field
-
-    router = APIRouter()
-
-    class ExplainText(BaseModel):
-        text: str = Field(..., min_length=1, max_length=studio.limits.max_text_chars)
-        label: str | None = Field(None, max_length=1000, description="default: the label the model answers")
-
-    @router.get("/api/runs/{run_id}/insight")
-    async def insight(run_id: str):
-        return run_insight(await asyncio.to_thread(read_record, studio, run_id))
-
-    @router.post("/api/runs/{run_id}/explain")
-    async def explain(run_id: str, request: ExplainText):
-        return await asyncio.to_thread(explain_text, studio, run_id, request.text, request.label)
-
-    return router

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
+
+from ..processes import runs_with
 
 WARM_UP = 0.02
 """Share of the steps (at least 3) left out of the pace: the longest batch comes first and the first
@@ -19,47 +20,13 @@ the held-out part (eval_split 0.2: a quarter of the training part) in batches th
 third of a training step each, i.e. this many steps per training example / batch size."""
 
 
-def live_command(pid: int | None) -> list[str] | None:
-    """The command line of process `pid` while it runs, for callers to check it is theirs (pids are
-    reused). None when it is gone, a zombie (it has finished) or not ours to signal; [] where there
-    is no /proc to read it from (macOS): alive, the pid trusted."""
-    if not pid:
-        return None
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return None
-    proc = Path(f"/proc/{pid}")
-    if not proc.is_dir():
-        return []
-    try:
-        command = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
-        state = (proc / "stat").read_text().rsplit(")", 1)[-1].split()[0]
-    except OSError:
-        return None
-    return None if state == "Z" else command
-
-
-def runs_with(pid: int | None, *marks: str) -> bool:
-    """Is `pid` running, with every one of `marks` in its command line?"""
-    command = live_command(pid)
-    if command is None:
-        return False
-    text = " ".join(command)
-    return not command or all(mark in text for mark in marks)
+WORKER = "textfit.server.studio.runs.worker"
+"""The training process's module (`python -m WORKER RUN_DIR`), as its command line shows it."""
 
 
 def pid_alive(pid: int | None, run_dir: Path) -> bool:
     """Is `pid` still this run's worker?"""
-    return runs_with(pid, "textfit.server.studio.worker", run_dir.name)
-
-
-def parent_pid(pid: int) -> int | None:
-    """The parent of a live process, where /proc says (None elsewhere or when it is gone)."""
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
+    return runs_with(pid, WORKER, run_dir.name)
 
 
 def step_pace(steps: list[tuple[float, int]], pauses: list[float], total_steps: int) -> float | None:

@@ -1,0 +1,1 @@
+"""Recovery: workers a crashed studio left are adopted; an ended run is trained again."""

@@ -1,0 +1,38 @@
+"""A trained run's results as the page shows them (read from its model folder), and "try it": the
+run's model on a few messages typed on the page."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ...shared import rank
+
+
+def read_results(folder: Path) -> dict:
+    """The run record, the per-class table and the first 100 misclassified messages of a model folder."""
+    import pandas as pd
+
+    record = json.loads((folder / "textfit.json").read_text())
+    per_class = pd.read_csv(folder / "per_class.csv")
+    misclassified = pd.read_csv(folder / "misclassified.csv", keep_default_na=False)
+    return {
+        "metrics": record.get("metrics"),
+        "labels": record.get("labels"),
+        "base_model": record.get("base_model"),
+        "status": record.get("status"),
+        "strategy": record.get("strategy"),
+        "history": record.get("history"),
+        "data": record.get("data"),
+        "timings": record.get("timings"),
+        "per_class": per_class.to_dict(orient="records"),
+        "misclassified": misclassified.head(100).to_dict(orient="records"),
+        "misclassified_total": int(len(misclassified)),
+        "model_folder": str(folder),
+    }
+
+
+def try_texts(classifier, texts: list[str], top_k: int, min_confidence: float | None) -> list[dict]:
+    """The model's answer for each text: the label, its score and the `top_k` best (shared.rank)."""
+    probabilities = classifier.predict_proba(texts)
+    return rank(probabilities, classifier.label_names, top_k, min_confidence)

@@ -1,0 +1,55 @@
+"""The uploads the studio keeps: stored under `<workdir>/uploads/<id>/<file>`, recorded in the
+store, previewed for the page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import StudioError
+from ..store import RunStore
+from .incoming import IncomingUpload, write_stream
+from .preview import preview_file
+
+
+class Uploads:
+    def __init__(self, store: RunStore, root: Path, max_bytes: int):
+        self.store, self.root, self.max_bytes = store, root, max_bytes
+        root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, upload: dict) -> Path:
+        """Where an upload's file is (an upload record from the store)."""
+        return self.root / upload["id"] / upload["filename"]
+
+    def get(self, upload_id: str, missing: str = "no such upload") -> dict:
+        upload = self.store.get_upload(upload_id)
+        if upload is None:
+            raise StudioError(missing, 404)
+        return upload
+
+    def incoming(self, original_name: str, also: tuple[str, ...] = ()) -> IncomingUpload:
+        """A new upload to write into, within the studio's size limit (`also`: more file endings accepted)."""
+        return IncomingUpload(self.root, original_name, self.max_bytes, also)
+
+    def add(self, source, original_name: str) -> dict:
+        """Store a file-like object (a multipart upload, the sample) as a new upload and describe it."""
+        with self.incoming(original_name) as upload:
+            while chunk := source.read(1 << 20):
+                upload.write(chunk)
+            upload.finish()
+            return self.register(upload)
+
+    async def receive(self, chunks, original_name: str) -> dict:
+        """Store a request body as it arrives, never whole in memory, as a new upload and describe it."""
+        return await write_stream(self.incoming(original_name), chunks, self.register)
+
+    def register(self, upload: IncomingUpload) -> dict:
+        preview = preview_file(upload.path, upload.original_name)
+        self.store.add_upload(
+            upload.id, upload.filename, upload.original_name, upload.size, preview["rows"], preview["columns"]
+        )
+        return {"upload": self.store.get_upload(upload.id), **preview}
+
+    def preview(self, upload_id: str, text_column: str | None = None, label_column: str | None = None) -> dict:
+        upload = self.get(upload_id)
+        preview = preview_file(self.path(upload), upload["original_name"], text_column, label_column)
+        return {"upload": upload, **preview}
