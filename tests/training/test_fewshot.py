@@ -21,7 +21,7 @@ from textfit.data.labeled import (
 from textfit.errors import TextfitError
 from textfit.model.base_models import add_mean_pooling_layer
 from textfit.training.callbacks import Callback
-from textfit.training.train import choose_strategy
+from textfit.training.setup import choose_strategy
 
 
 def tiny_config(tiny_bert, **overrides) -> TrainConfig:

@@ -9,7 +9,8 @@ import pytest
 
 from textfit import Classifier, TrainConfig, train
 from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS, load_train_eval
-from textfit.training.train import FINAL_FIT_MIN_HELD_OUT, fit_final_model, wants_final_fit
+from textfit.training.final_fit import FINAL_FIT_MIN_HELD_OUT, fit_final_model, wants_final_fit
+from textfit.training.loop import LoopResult
 
 
 def config_for(model, **values) -> TrainConfig:
@@ -88,11 +89,19 @@ def test_when_the_final_fit_is_on_by_default(tiny_bert):
 def test_no_final_fit_when_the_time_budget_left_cannot_pay_for_it(both_runs, tiny_bert):
     hold_out, _ = both_runs
     train_data, eval_data = load_train_eval(config_for(tiny_bert))
-    loop = {
-        "best": hold_out.record["best"],
-        "history": hold_out.record["history"],
-        "timings": hold_out.record["timings"],
-        "steps": hold_out.record["training"]["steps"],
-    }
+    record = hold_out.record
+    loop = LoopResult(
+        model=None,
+        status=record["status"],
+        history=record["history"],
+        best=record["best"],
+        steps=record["training"]["steps"],
+        batch_size=record["training"]["batch_size"],
+        epochs_planned=record["training"]["epochs_planned"],
+        timings=record["timings"],
+        precision=record["training"]["precision"],
+        peak_rss_mb=record["training"]["peak_rss_mb"],
+    )
     final = fit_final_model(config_for(tiny_bert), None, 64, train_data, eval_data, loop, None, [], budget_left_s=0.0)
-    assert final["done"] is False and "time budget" in final["why"]
+    assert final.done is False and "time budget" in final.why
+    assert final.to_record() == {"done": False, "why": final.why}

@@ -11,8 +11,8 @@ import pytest
 from textfit import Classifier, TrainConfig, train
 from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS
 from textfit.training.callbacks import Callback
+from textfit.training.final_fit import STOPPED_BEFORE_FINAL_FIT, STOPPED_IN_FINAL_FIT
 from textfit.training.stopping import held_stops
-from textfit.training.train import STOPPED_BEFORE_FINAL_FIT, STOPPED_IN_FINAL_FIT
 
 
 class StopAt(Callback):

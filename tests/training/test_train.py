@@ -11,8 +11,9 @@ import pytest
 from textfit import Classifier, TrainConfig, train
 from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS
 from textfit.training.callbacks import Callback, JsonlLog
+from textfit.training.finetune import budget_epochs, default_epochs
 from textfit.training.loop import build_optimizer, steps_for_budget, trained_weights
-from textfit.training.train import budget_epochs, choose_max_length, default_epochs
+from textfit.training.setup import choose_max_length
 
 
 def test_saved_folder_has_everything(tiny_model_dir):

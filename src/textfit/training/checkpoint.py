@@ -269,7 +269,8 @@ class Checkpoints:
 
 
 def load(folder: Path) -> dict:
-    """A checkpoint written by `Checkpoints.save`: {"state", "weights", "best_weights", "training", "random", "saved"}."""
+    """A checkpoint written by `Checkpoints.save`:
+    {"state", "weights", "best_weights", "training", "random", "saved"}."""
     import torch
     from safetensors.torch import load_file
 

@@ -1,17 +1,23 @@
 """What every training loop shares: the optimiser and its schedule, the precision and attention to
-train with, the loop's progress (what a checkpoint saves) and what a loop hands back to `train()`.
+train with, the loop's progress (what a checkpoint saves), the bookkeeping of every step and
+evaluation, and what a loop hands back to `train()`.
 
-Imports run one way: loop <- fewshot <- train."""
+Imports run one way: loop <- judge <- finetune; loop <- fewshot <- setup; finetune, setup <- final_fit <- train."""
 
 from __future__ import annotations
 
 import contextlib
 import resource
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from ..config import TrainConfig
 from . import distributed
+from .callbacks import Callback
 
 
 @dataclass
@@ -49,20 +55,125 @@ class LoopState:
     def from_dict(cls, values: dict) -> LoopState:
         return cls(**values)
 
+    def count_step(self, loss: float, examples: int, tokens: int) -> None:
+        """One optimiser step done: where a resumed run picks up, the loss curve, the throughput."""
+        self.step += 1
+        self.batches_done += 1
+        self.losses.append(loss)
+        self.examples_seen += examples
+        self.tokens_seen += tokens
 
-def loop_result(model, state: LoopState, status: str, batch_size: int, epochs: int, train_s: float, bf16: bool) -> dict:
-    """What every training strategy hands back to `train()` for the run record. Throughput counts
-    the steps alone: `state.prep_s` (the n-gram model's fit) is left out of it."""
+    def end_epoch(self, epoch: int) -> None:
+        self.epoch, self.batches_done = epoch + 1, 0
+
+    def evaluation(self, metrics: dict, *, loss_over: int, elapsed_s: float, best: bool, steps_per_epoch: int) -> dict:
+        """The history entry of an evaluation made now (what callbacks and the run record read); its
+        loss is the mean over the last `loss_over` steps."""
+        return {
+            "epoch": round(self.step / steps_per_epoch, 3),
+            "step": self.step,
+            "loss": float(np.mean(self.losses[-loss_over:])) if self.losses else 0.0,
+            **metrics,
+            "elapsed_s": round(elapsed_s, 1),
+            "best": best,
+        }
+
+
+def start_clock(state: LoopState, clock: float | None, fresh: bool) -> float:
+    """The time training counts from: `clock` (train() starts it before the n-gram fit) or now,
+    less what a resumed run had already spent. A fresh run notes the time before its first step
+    as `state.prep_s`, which throughput leaves out."""
+    now = time.perf_counter()
+    started = (clock if clock is not None else now) - state.elapsed_s
+    if fresh:
+        state.prep_s = now - started
+    return started
+
+
+def step_done(state: LoopState, callbacks: list[Callback], steps_per_epoch: int, **counts) -> None:
+    """The bookkeeping after every optimiser step, the same in every loop: count it (`counts`: the
+    step's loss, examples and tokens) and tell the callbacks, with the loss of the last 20 steps."""
+    state.count_step(**counts)
+    for callback in callbacks:
+        callback.on_step(
+            state.step, state.planned_steps, float(np.mean(state.losses[-20:])), state.step / steps_per_epoch
+        )
+
+
+def evaluation_done(state: LoopState, callbacks: list[Callback], entry: dict) -> None:
+    """An evaluation joins the history, and the callbacks hear of it."""
+    state.history.append(entry)
+    for callback in callbacks:
+        callback.on_evaluate(entry)
+
+
+def train_begins(callbacks: list[Callback], info: dict) -> None:
+    for callback in callbacks:
+        callback.on_train_begin(info)
+
+
+@dataclass
+class LoopResult:
+    """What a training loop hands back to `train()`: the model with the weights it kept, and the
+    loop's part of the run record (`record_fields`)."""
+
+    model: Any
+    status: str
+    """completed, stopped early, time budget reached or interrupted."""
+    history: list[dict]
+    best: dict | None
+    steps: int
+    batch_size: int
+    epochs_planned: int
+    timings: dict
+    precision: str
+    peak_rss_mb: float
+    """This process's."""
+    peak_gpu_mb: float | None = None
+    processes: int = 1
+    backend: str | None = None
+    per_process: dict = field(default_factory=dict)
+    """Over several processes: batch_size_per_process, peak_rss_mb_by_process, gradient_mb_per_step."""
+    eval_encoder_probabilities: Any = None
+    """The encoder's held-out probabilities with the kept weights, where the loop scored them last
+    (few-shot); None: train() scores them."""
+
+    def record_fields(self) -> dict:
+        """The loop's part of the run record, in the shape `folder.build_record` reads."""
+        values = {
+            "history": self.history,
+            "best": self.best,
+            "status": self.status,
+            "steps": self.steps,
+            "batch_size": self.batch_size,
+            "epochs_planned": self.epochs_planned,
+            "timings": self.timings,
+            "peak_rss_mb": self.peak_rss_mb,
+            "precision": self.precision,
+            "processes": self.processes,
+            "backend": self.backend,
+            **self.per_process,
+        }
+        if self.peak_gpu_mb is not None:
+            values["peak_gpu_mb"] = self.peak_gpu_mb
+        return values
+
+
+def loop_result(
+    model, state: LoopState, status: str, batch_size: int, epochs: int, train_s: float, bf16: bool
+) -> LoopResult:
+    """What every training strategy hands back to `train()`. Throughput counts the steps alone:
+    `state.prep_s` (the n-gram model's fit) is left out of it."""
     stepping_s = train_s - state.prep_s
-    return {
-        "model": model,
-        "history": state.history,
-        "best": state.best,
-        "status": status,
-        "steps": state.step,
-        "batch_size": batch_size,
-        "epochs_planned": epochs,
-        "timings": {
+    return LoopResult(
+        model=model,
+        status=status,
+        history=state.history,
+        best=state.best,
+        steps=state.step,
+        batch_size=batch_size,
+        epochs_planned=epochs,
+        timings={
             "train_s": round(train_s, 2),
             "eval_s": round(state.eval_s, 2),
             "examples_per_s": round(state.examples_seen / stepping_s, 2) if stepping_s > 0 else None,
@@ -70,11 +181,11 @@ def loop_result(model, state: LoopState, status: str, batch_size: int, epochs: i
             "tokens_trained": state.tokens_seen,
             "checkpoint_s": round(state.checkpoint_s, 2),
         },
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),  # this process's
-        **peak_gpu_mb(),
-        "precision": "bf16" if bf16 else "fp32",
+        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        peak_gpu_mb=peak_gpu_mb().get("peak_gpu_mb"),
+        precision="bf16" if bf16 else "fp32",
         **distributed.description(),  # processes, backend
-    }
+    )
 
 
 def peak_gpu_mb() -> dict:
