@@ -125,75 +125,10 @@ def shown_source(source: str) -> str:
 
 
 def model_card(record: dict, report: EvaluationReport) -> str:
+    """The folder's README.md: what the model is, how good (on the held-out examples), how to use it."""
     data, metrics, timings = record["data"], record["metrics"], record["timings"]
-    rows = "\n".join(
-        f"| {table_cell(label)} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {int(r['support'])} |"
-        for label, r in report.per_class.iterrows()
-    )
-    history = (
-        "\n".join(
-            f"| {h['epoch']:.2f} | {h['loss']:.4f} | {h['accuracy']:.4f} | {h['macro_f1']:.4f} | {h['elapsed_s']:.0f} |"
-            for h in record["history"]
-        )
-        or "| - | - | - | - | - |"
-    )
     labels = ", ".join(f"{i} {name}" for i, name in enumerate(record["labels"]))
-    resumes = record.get("resumed") or []
-    resumed_note = (
-        ""
-        if not resumes
-        else (
-            f" The run was interrupted and resumed from its checkpoints (at step "
-            f"{', '.join(str(r['from_step']) for r in resumes)}; `resumed` in `textfit.json`)."
-        )
-    )
-    unchecked = data.get("classes_not_evaluated") or []
-    unchecked_note = (
-        ""
-        if not unchecked
-        else (
-            f"\n{len(unchecked)} class(es) had a single example, used for training, so these figures do not "
-            f"measure them: {', '.join(unchecked)}.\n"
-        )
-    )
-    lexical = record.get("lexical")
-    chosen = (
-        " (chosen on the held-out answers; the figures above are cross-fitted, so the choice does not flatter them)"
-        if lexical and lexical.get("accuracy_by_weight")
-        else ""
-    )
-    blend_note = (
-        ""
-        if not lexical
-        else f"""
-A word and character n-gram model was fitted too, and blending it in did not help on the held-out
-examples{chosen}: the answers are the fine-tuned encoder's alone, as plain `transformers.pipeline` gives them.
-"""
-        if not lexical["weight"]
-        else f"""
-These answers blend the fine-tuned encoder with a word and character n-gram model stored beside it
-(`lexical.json`, `lexical.safetensors`; weight {lexical["weight"]}{chosen}). textfit (`predict`, `serve`, the
-Python API, every backend) uses both. Plain `transformers.pipeline` reads the encoder alone, which
-scores accuracy {lexical["encoder_metrics"]["accuracy"]:.4f} and macro-F1
-{lexical["encoder_metrics"]["macro_f1"]:.4f} on the same examples.
-"""
-    )
-    final = record.get("final_fit") or {}
-    final_note = (
-        ""
-        if not final.get("done")
-        else f"""
-**These figures are the hold-out run's.** That run trained on {data["train_examples"]} examples and chose its
-schedule (steps, n-gram weight) on the {data["eval_examples"]} held out; the saved model was then trained afresh
-on all {final["examples"]} examples, the held-out ones included ({final["steps"]} steps). Its own accuracy cannot
-be measured on examples it learned from: likely a little higher than above, not measured.
-"""
-    )
-    blend_note = final_note + unchecked_note + blend_note
-    yardstick = report.baseline_sentence()
-    if yardstick and not report.beats_baseline:
-        yardstick = f"**This run does not clearly beat the majority-class baseline.** {yardstick}"
-    yardstick_note = f"\n{yardstick}\n" if yardstick else ""
+    notes = final_fit_note(record) + unevaluated_note(data) + blend_note(record.get("lexical"))
     return f"""---
 library_name: transformers
 pipeline_tag: text-classification
@@ -218,25 +153,25 @@ Measured on {data["eval_examples"]} examples not used for training ({shown_sourc
 
 Accuracy is the share of messages labelled correctly. Macro-F1 averages the F1 of every class, so
 it drops when rare classes are missed even if the common ones are right.
-{yardstick_note}{blend_note}
+{yardstick_note(report)}{notes}
 {confidence_section(record)}
 ### Per class
 
 | label | precision | recall | F1 | support |
 |---|---|---|---|---|
-{rows}
+{per_class_rows(report)}
 
-The confusion matrix is in `confusion_matrix.txt` (drawn in `confusion_matrix.png` where the folder has it); the messages it got wrong are in
-`misclassified.csv`.
+The confusion matrix is in `confusion_matrix.txt` (drawn in `confusion_matrix.png` where the folder has it);
+the messages it got wrong are in `misclassified.csv`.
 
 ### Training history
 
 | epoch | loss | accuracy | macro-F1 | seconds |
 |---|---|---|---|---|
-{history}
+{history_rows(record["history"])}
 
 Training took {timings["train_s"]:.0f} s ({timings.get("examples_per_s") or "-"} examples/s),
-{timings["total_s"]:.0f} s in all.{resumed_note}
+{timings["total_s"]:.0f} s in all.{resumed_note(record)}
 
 ## Use it
 
@@ -260,6 +195,85 @@ runtime sees text the way the model was trained on it.
 `textfit.json` holds the full run record: the config (`textfit train --config textfit.json`
 repeats the run), the data fingerprint, per-epoch metrics, timings and library versions.
 """
+
+
+def per_class_rows(report: EvaluationReport) -> str:
+    return "\n".join(
+        f"| {table_cell(label)} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {int(r['support'])} |"
+        for label, r in report.per_class.iterrows()
+    )
+
+
+def history_rows(history: list[dict]) -> str:
+    return (
+        "\n".join(
+            f"| {h['epoch']:.2f} | {h['loss']:.4f} | {h['accuracy']:.4f} | {h['macro_f1']:.4f} | {h['elapsed_s']:.0f} |"
+            for h in history
+        )
+        or "| - | - | - | - | - |"
+    )
+
+
+def resumed_note(record: dict) -> str:
+    resumes = record.get("resumed") or []
+    if not resumes:
+        return ""
+    return (
+        f" The run was interrupted and resumed from its checkpoints (at step "
+        f"{', '.join(str(r['from_step']) for r in resumes)}; `resumed` in `textfit.json`)."
+    )
+
+
+def unevaluated_note(data: dict) -> str:
+    unchecked = data.get("classes_not_evaluated") or []
+    if not unchecked:
+        return ""
+    return (
+        f"\n{len(unchecked)} class(es) had a single example, used for training, so these figures do not "
+        f"measure them: {', '.join(unchecked)}.\n"
+    )
+
+
+def blend_note(lexical: dict | None) -> str:
+    """What the card says of the n-gram model blended in (lexical.py), if one was fitted."""
+    if not lexical:
+        return ""
+    chosen = (
+        " (chosen on the held-out answers; the figures above are cross-fitted, so the choice does not flatter them)"
+        if lexical.get("accuracy_by_weight")
+        else ""
+    )
+    if not lexical["weight"]:
+        return f"""
+A word and character n-gram model was fitted too, and blending it in did not help on the held-out
+examples{chosen}: the answers are the fine-tuned encoder's alone, as plain `transformers.pipeline` gives them.
+"""
+    return f"""
+These answers blend the fine-tuned encoder with a word and character n-gram model stored beside it
+(`lexical.json`, `lexical.safetensors`; weight {lexical["weight"]}{chosen}). textfit (`predict`, `serve`, the
+Python API, every backend) uses both. Plain `transformers.pipeline` reads the encoder alone, which
+scores accuracy {lexical["encoder_metrics"]["accuracy"]:.4f} and macro-F1
+{lexical["encoder_metrics"]["macro_f1"]:.4f} on the same examples.
+"""
+
+
+def final_fit_note(record: dict) -> str:
+    data, final = record["data"], record.get("final_fit") or {}
+    if not final.get("done"):
+        return ""
+    return f"""
+**These figures are the hold-out run's.** That run trained on {data["train_examples"]} examples and chose its
+schedule (steps, n-gram weight) on the {data["eval_examples"]} held out; the saved model was then trained afresh
+on all {final["examples"]} examples, the held-out ones included ({final["steps"]} steps). Its own accuracy cannot
+be measured on examples it learned from: likely a little higher than above, not measured.
+"""
+
+
+def yardstick_note(report: EvaluationReport) -> str:
+    yardstick = report.baseline_sentence()
+    if yardstick and not report.beats_baseline:
+        yardstick = f"**This run does not clearly beat the majority-class baseline.** {yardstick}"
+    return f"\n{yardstick}\n" if yardstick else ""
 
 
 def confidence_section(record: dict) -> str:
