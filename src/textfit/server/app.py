@@ -66,8 +66,7 @@ def create_app(
     busy machine with few cores, 1 thread can be many times faster than PyTorch's default.
     `api_key`: required on every request but PUBLIC_PATHS. `host`: the address the server listens
     on; on loopback, requests for other host names (and not in `allowed_hosts`) are refused."""
-    from fastapi import Depends, FastAPI, HTTPException
-    from fastapi.security import APIKeyHeader, HTTPBearer
+    from fastapi import FastAPI, HTTPException
 
     from ..model.calibration import check_min_confidence
     from ..model.classifier import Classifier
@@ -101,12 +100,7 @@ def create_app(
     guard(app, host=host, token=api_key, allowed_hosts=allowed_hosts, public_paths=PUBLIC_PATHS, what="API key")
     app.state.batcher = batcher
     app.state.classifier = classifier
-    # Declared for the docs only (their 'Authorize' button); the check itself is security.RequireToken.
-    key_schemes = (
-        [Depends(APIKeyHeader(name="X-API-Key", auto_error=False)), Depends(HTTPBearer(auto_error=False))]
-        if api_key
-        else []
-    )
+    key_schemes = docs_key_schemes(api_key)
 
     @app.post(
         "/predict",
@@ -193,6 +187,17 @@ def api_models(limits: ServeLimits, n_labels: int):
         """One per text, in the order given."""
 
     return PredictRequest, PredictResponse
+
+
+def docs_key_schemes(api_key: str | None) -> list:
+    """The API key's ways in, declared for the docs only (their 'Authorize' button); the check itself
+    is security.RequireToken."""
+    from fastapi import Depends
+    from fastapi.security import APIKeyHeader, HTTPBearer
+
+    if not api_key:
+        return []
+    return [Depends(APIKeyHeader(name="X-API-Key", auto_error=False)), Depends(HTTPBearer(auto_error=False))]
 
 
 def checked_texts(texts: str | list[str], limits: ServeLimits) -> list[str]:
