@@ -5,731 +5,599 @@
 // be renamed (inline, like a run) and deleted (its trained models stay under "Your models").
 // Every label is POSTed the moment it is given, in order; a few upcoming messages are prefetched,
 // and the queue is fetched afresh (re-ranked) whenever the studio has refitted its fast head.
-// Uses app.js's helpers ($, el, api, toast, setStatus, fillTable, svgEl, when, loadRuns).
-"use strict";
+import { api, post, putFile } from "./api.js";
+import * as connection from "./connection.js";
+import { $, editTitle, el, fillTable, onFile, setStatus, svgEl, toast } from "./dom.js";
+import { count, NBSP, when } from "./format.js";
+import { loadRuns } from "./runs-list.js";
 
-const textfitLabeling = (() => {
-  const QUEUE = 5, LOW = 2, STAND_EVERY = 5;
-  const NBSP = "\u00a0";
-  const count = (n) => Number(n || 0).toLocaleString();
-  const percent = (x) => `${Math.round(100 * x)}${NBSP}%`;
-  const post = (path, body) => api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}) });
-  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-  const ACCEPT = ".csv,.tsv,.tab,.xlsx,.xlsm,.jsonl,.ndjson,.json,.parquet,.pq";
-  const READING = { loading: "Loading the language model…", suggesting: "Suggesting a label for every message from the label names…",
-    closed: "Opening the project…" };
-  let view, upload = null, project = null, timer = null;
-  const timers = {};  // follow()'s, by name
-  let loop = fresh();
+const QUEUE = 5, LOW = 2, STAND_EVERY = 5;
+const percent = (x) => `${Math.round(100 * x)}${NBSP}%`;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const READING = { loading: "Loading the language model…", suggesting: "Suggesting a label for every message from the label names…",
+  closed: "Opening the project…" };
+let upload = null, project = null, timer = null;
+let shownId = null;  // the project the address names (#label/<id>), highlighted in the sidebar
+const timers = {};  // follow()'s, by name
+let loop = fresh();
 
-  function fresh() {
-    return { id: null, current: null, queue: [], history: [], answered: new Set(), version: 0, fetching: false,
-      rerankAgain: false, sending: Promise.resolve(), saved: 0, status: null, done: false };
+function fresh() {
+  return { id: null, current: null, queue: [], history: [], answered: new Set(), version: 0, fetching: false,
+    rerankAgain: false, sending: Promise.resolve(), saved: 0, status: null, done: false };
+}
+
+// ------------------------------------------------------------------ routing and the sidebar
+// The page shows "Label messages" (`shown`): a new project (id null) or project `id`; or another view.
+export function opened(shown, id = null) {
+  $("view-label").hidden = !shown;
+  if (loop.id && loop.id !== id) leave();
+  clearTimeout(timer); Object.values(timers).forEach(clearTimeout);
+  $("label-new").hidden = !shown || Boolean(id);
+  $("label-project").hidden = !id;
+  shownId = id;
+  if (id) open(id);
+  highlight();
+}
+
+async function listProjects() {
+  let projects;
+  try {
+    ({ projects } = await api("/api/labeling"));
+  } catch (error) {
+    return;
   }
+  const list = $("label-projects");
+  list.replaceChildren(...projects.map((p) => el("li", {}, el("a", { href: `#label/${p.id}`, "data-project": p.id },
+    el("span", { class: "run-name", text: p.name }),
+    el("span", { class: "run-meta", text: `${count(p.messages)}${NBSP}messages · ${when(p.created)}` })))));
+  if (!projects.length) list.append(el("li", { class: "muted", text: "Nothing labeled yet." }));
+  highlight();
+}
 
-  // ------------------------------------------------------------------ the view's markup (no user data)
-  const TEMPLATE = `
-  <div id="label-new">
-    <div class="card">
-      <h2><span class="step">1</span> Your messages</h2>
-      <p class="muted">A table with one message per row: Excel, CSV, TSV, JSON Lines or Parquet. No labels needed: you give
-        them here, and only for the messages the model asks about. A column of labels already given counts too.</p>
-      <label class="dropzone" for="label-file"><input type="file" id="label-file" accept="${ACCEPT}">
-        <strong>Drop your file here</strong> or <span class="link">choose a file</span></label>
-      <div id="label-upload-status" class="status-line" role="status"></div>
-      <div id="label-data" hidden>
-        <div class="file-facts" id="label-facts"></div>
-        <div class="pickers">
-          <label><span>Which column holds the <b>text</b>?</span> <select id="label-text-column"></select></label>
-          <label><span>Labels already given? <span class="muted">(optional)</span></span> <select id="label-label-column"></select></label>
-        </div>
-        <div class="table-wrap"><table id="label-preview" class="data"></table></div>
-      </div>
-    </div>
-    <div class="card" id="label-setup" hidden>
-      <h2><span class="step">2</span> Your labels</h2>
-      <p class="muted">The categories to sort the messages into, each with an optional one-line description. The first
-        suggestions come from these words alone, so plain names help (“late delivery”, not “cat_07”).</p>
-      <div id="label-name-rows" class="label-name-rows"></div>
-      <button type="button" class="button small" id="label-add-name">+ Add a label</button>
-      <fieldset class="label-model">
-        <legend>Read the messages with which language model?</legend>
-        <label class="choice"><input type="radio" name="label-model" value="default" id="label-model-default" checked>
-          <span><b>all-MiniLM-L6-v2</b> <span class="tag">recommended</span><br>
-          <span class="muted">Built in; the model you train later starts from it too.</span></span></label>
-        <label class="choice"><input type="radio" name="label-model" value="custom" id="label-model-custom">
-          <span><b>Another model</b><br><span class="muted">A model id or a folder on this computer.</span>
-          <input type="text" id="label-model-path" placeholder="model id or folder" spellcheck="false"></span></label>
-      </fieldset>
-      <label class="field"><span>Name <span class="muted">(optional)</span></span>
-        <input type="text" id="label-project-name" maxlength="100" placeholder="e.g. Support tickets"></label>
-      <div class="actions"><button type="button" class="button primary big" id="label-create">Start labeling</button>
-        <span id="label-create-status" class="status-line" role="status"></span></div>
-    </div>
-  </div>
+function highlight() {
+  document.querySelectorAll("#label-projects a").forEach((a) => a.classList.toggle("active", a.dataset.project === shownId));
+}
 
-  <div id="label-project" hidden>
-    <div class="run-head">
-      <div><h1 id="label-title"></h1><p class="muted" id="label-subtitle"></p>
-        <div class="run-tools" id="label-tools"><button type="button" class="button small" id="label-rename">Rename</button>
-          <button type="button" class="button small danger" id="label-delete">Delete…</button></div></div>
-      <span id="label-badge" class="badge"></span>
-    </div>
-    <div class="card" id="label-reading" hidden>
-      <h2>Reading the messages</h2>
-      <div class="progress"><div class="progress-bar" id="label-reading-bar"></div></div>
-      <p class="progress-text" id="label-reading-text" role="status"></p>
-      <div id="label-reading-error" class="notice error" hidden></div>
-    </div>
-    <div id="label-work" hidden>
-      <div class="card">
-        <h2><span class="step">1</span> Label</h2>
-        <div id="label-message" class="label-message" aria-live="polite"></div>
-        <p class="muted small" id="label-hint"></p>
-        <div id="label-choices" class="label-choices"></div>
-        <div class="actions wrap">
-          <button type="button" class="button" id="label-undo">← Back</button>
-          <button type="button" class="button" id="label-skip">Skip</button>
-          <span class="muted small">Enter or Space: accept · 1–9: pick · S: skip · Backspace: back</span>
-        </div>
-        <p id="label-count" class="label-count" role="status"></p>
-      </div>
-      <div class="card">
-        <h2><span class="step">2</span> Where you stand</h2>
-        <div class="two-col">
-          <div>
-            <h3>Estimated accuracy</h3>
-            <p id="label-estimate" class="label-estimate"></p>
-            <div class="chart-box">
-              <svg id="label-curve" class="chart" viewBox="0 0 400 160" preserveAspectRatio="none"></svg>
-              <span class="chart-scale top">100${NBSP}%</span><span class="chart-scale bottom">0${NBSP}%</span>
-              <span class="chart-scale bottom right" id="label-curve-x"></span>
-              <span class="chart-note" id="label-curve-empty">The curve appears after 20 labels.</span>
-            </div>
-            <p id="label-verdict"></p>
-          </div>
-          <div><h3>Labels per class</h3><div id="label-bars" class="bars"></div></div>
-        </div>
-      </div>
-      <div class="card">
-        <h2><span class="step">3</span> Train the model</h2>
-        <p class="muted">Trains a model on the labels given so far, as “New model” does (it appears under “Your models”).
-          Then classify every message you did not label with it.</p>
-        <div class="actions wrap">
-          <button type="button" class="button primary" id="label-train">Train the model</button>
-          <label class="small nowrap">at most <input type="number" id="label-epochs" class="narrow" min="1" max="100" placeholder="auto"> passes</label>
-          <span id="label-train-status" class="status-line" role="status"></span>
-        </div>
-        <div id="label-run" hidden>
-          <p id="label-run-text" class="label-run-text"></p>
-          <div class="actions wrap"><button type="button" class="button primary" id="label-rest">Classify the rest</button>
-            <span class="muted small" id="label-rest-note"></span></div>
-          <div id="label-rest-job" hidden>
-            <div class="progress"><div class="progress-bar" id="label-rest-bar"></div></div>
-            <p id="label-rest-text" class="progress-text" role="status"></p>
-            <div class="actions wrap" id="label-rest-downloads" hidden>
-              <a class="button primary" id="label-rest-xlsx" href="#" download>Download as Excel (.xlsx)</a>
-              <a class="button" id="label-rest-csv" href="#" download>Download as CSV</a>
-            </div>
-          </div>
-        </div>
-      </div>
-      <div class="card">
-        <h2><span class="step">4</span> Check the labels</h2>
-        <p class="muted">Finds the labels most likely wrong: each one is judged by a model that never saw it. Correct a label
-          right in the list, then train again.</p>
-        <div class="actions"><button type="button" class="button" id="label-audit">Check the labels</button>
-          <span id="label-audit-status" class="status-line" role="status"></span></div>
-        <div class="table-wrap tall" id="label-audit-wrap" hidden><table class="data" id="label-audit-table"></table></div>
-      </div>
-    </div>
-  </div>`;
-
-  // ------------------------------------------------------------------ routing and the sidebar
-  function route() {
-    const match = location.hash.match(/^#label(?:\/([a-z0-9-]+))?$/);
-    view.hidden = !match;
-    const id = match ? match[1] || null : null;
-    if (loop.id && loop.id !== id) leave();
-    clearTimeout(timer); Object.values(timers).forEach(clearTimeout);
-    $("label-new").hidden = !match || Boolean(id);
-    $("label-project").hidden = !id;
-    if (id) open(id);
-    highlight();
+// ------------------------------------------------------------------ a new project
+async function uploadFile(file) {
+  if (!file) return;
+  setStatus("label-upload-status", `Reading “${file.name}”…`, "busy");
+  try {
+    const sent = await putFile("/api/uploads", file);
+    showUpload(await api(`/api/labeling/uploads/${sent.upload.id}`), true);
+    setStatus("label-upload-status", "");
+  } catch (error) {
+    setStatus("label-upload-status", error.message, "error");
   }
+}
 
-  async function listProjects() {
-    let projects;
-    try {
-      ({ projects } = await api("/api/labeling"));
-    } catch (error) {
-      return;
-    }
-    const list = $("label-projects");
-    list.replaceChildren(...projects.map((p) => el("li", {}, el("a", { href: `#label/${p.id}`, "data-project": p.id },
-      el("span", { class: "run-name", text: p.name }),
-      el("span", { class: "run-meta", text: `${count(p.messages)}${NBSP}messages · ${when(p.created)}` })))));
-    if (!projects.length) list.append(el("li", { class: "muted", text: "Nothing labeled yet." }));
-    highlight();
+async function changeColumn() {
+  const params = new URLSearchParams();
+  if ($("label-text-column").value) params.set("text_column", $("label-text-column").value);
+  if ($("label-label-column").value) params.set("label_column", $("label-label-column").value);
+  try {
+    showUpload(await api(`/api/labeling/uploads/${upload.id}?${params}`), false);
+  } catch (error) {
+    toast(error.message);
   }
+}
 
-  function highlight() {
-    const id = (location.hash.match(/^#label\/([a-z0-9-]+)$/) || [])[1];
-    document.querySelectorAll("#label-projects a").forEach((a) => a.classList.toggle("active", a.dataset.project === id));
+function showUpload(data, first) {
+  upload = data.upload;
+  $("label-data").hidden = false;
+  $("label-setup").hidden = false;
+  $("label-facts").replaceChildren(el("span", { class: "file-name", text: upload.original_name }),
+    el("span", { text: `${count(data.rows)}${NBSP}rows` }), el("span", { text: `${data.columns.length}${NBSP}column${data.columns.length === 1 ? "" : "s"}` }));
+  if (first) {
+    const options = (select, none) => select.replaceChildren(el("option", { value: "", text: none }),
+      ...data.columns.map((c) => el("option", { value: c, text: c })));
+    options($("label-text-column"), "— choose a column —");
+    options($("label-label-column"), "— none —");
+    $("label-text-column").value = data.text_column || "";
+    $("label-label-column").value = data.label_column && data.label_column !== data.text_column ? data.label_column : "";
+    $("label-project-name").placeholder = upload.original_name.replace(/\.[^.]+$/, "");
   }
+  fillTable($("label-preview"), data.columns, data.preview.slice(0, 5));
+  const given = $("label-label-column").value && data.labels ? data.labels.counts.map((c) => c.value) : [];
+  const typed = [...document.querySelectorAll(".label-name")].some((input) => input.value.trim());
+  if (!typed && given.length && given.length <= 30) setNames(given);
+  else if (!document.querySelector(".label-name")) setNames(["", ""]);
+}
 
-  // ------------------------------------------------------------------ a new project
-  async function uploadFile(file) {
-    if (!file) return;
-    setStatus("label-upload-status", `Reading “${file.name}”…`, "busy");
-    try {
-      const query = new URLSearchParams({ filename: file.name });
-      const sent = await api(`/api/uploads?${query}`, { method: "PUT", body: file, headers: { "Content-Type": "application/octet-stream" } });
-      showUpload(await api(`/api/labeling/uploads/${sent.upload.id}`), true);
-      setStatus("label-upload-status", "");
-    } catch (error) {
-      setStatus("label-upload-status", error.message, "error");
-    }
+function setNames(names) {
+  $("label-name-rows").replaceChildren();
+  names.forEach((name) => addName(name));
+}
+
+function addName(name = "") {
+  const row = el("div", { class: "label-name-row" },
+    el("input", { type: "text", class: "label-name", maxlength: "200", placeholder: "label, e.g. Billing", "aria-label": "label name" }),
+    el("input", { type: "text", class: "label-description", maxlength: "300", placeholder: "description (optional), e.g. invoices, refunds and charges", "aria-label": "description" }),
+    el("button", { type: "button", class: "button small", title: "Remove this label", text: "×" }));
+  row.querySelector(".label-name").value = name;
+  row.querySelector("button").addEventListener("click", () => row.remove());
+  $("label-name-rows").append(row);
+  return row;
+}
+
+async function create() {
+  if (!upload) return setStatus("label-create-status", "Upload a file first.", "error");
+  const rows = [...document.querySelectorAll(".label-name-row")]
+    .map((row) => [row.querySelector(".label-name").value.trim(), row.querySelector(".label-description").value.trim()])
+    .filter(([name]) => name);
+  const body = { upload_id: upload.id, text_column: $("label-text-column").value, label_names: rows.map((r) => r[0]),
+    descriptions: rows.map((r) => r[1] || null) };
+  if (!body.text_column) return setStatus("label-create-status", "Pick the column that holds the texts.", "error");
+  if (rows.length < 2) return setStatus("label-create-status", "Type at least two labels.", "error");
+  if ($("label-label-column").value) body.label_column = $("label-label-column").value;
+  if ($("label-model-custom").checked) {
+    body.model = $("label-model-path").value.trim();
+    if (!body.model) return setStatus("label-create-status", "Type a model id or folder, or pick the recommended model.", "error");
   }
-
-  async function changeColumn() {
-    const params = new URLSearchParams();
-    if ($("label-text-column").value) params.set("text_column", $("label-text-column").value);
-    if ($("label-label-column").value) params.set("label_column", $("label-label-column").value);
-    try {
-      showUpload(await api(`/api/labeling/uploads/${upload.id}?${params}`), false);
-    } catch (error) {
-      toast(error.message);
-    }
+  if ($("label-project-name").value.trim()) body.name = $("label-project-name").value.trim();
+  $("label-create").disabled = true;
+  setStatus("label-create-status", "Starting…", "busy");
+  try {
+    const created = await post("/api/labeling", body);
+    setStatus("label-create-status", "");
+    await listProjects();
+    location.hash = `#label/${created.id}`;
+  } catch (error) {
+    setStatus("label-create-status", error.message, "error");
+  } finally {
+    $("label-create").disabled = false;
   }
+}
 
-  function showUpload(data, first) {
-    upload = data.upload;
-    $("label-data").hidden = false;
-    $("label-setup").hidden = false;
-    $("label-facts").replaceChildren(el("span", { class: "file-name", text: upload.original_name }),
-      el("span", { text: `${count(data.rows)}${NBSP}rows` }), el("span", { text: `${data.columns.length}${NBSP}column${data.columns.length === 1 ? "" : "s"}` }));
-    if (first) {
-      const options = (select, none) => select.replaceChildren(el("option", { value: "", text: none }),
-        ...data.columns.map((c) => el("option", { value: c, text: c })));
-      options($("label-text-column"), "— choose a column —");
-      options($("label-label-column"), "— none —");
-      $("label-text-column").value = data.text_column || "";
-      $("label-label-column").value = data.label_column && data.label_column !== data.text_column ? data.label_column : "";
-      $("label-project-name").placeholder = upload.original_name.replace(/\.[^.]+$/, "");
-    }
-    fillTable($("label-preview"), data.columns, data.preview.slice(0, 5));
-    const given = $("label-label-column").value && data.labels ? data.labels.counts.map((c) => c.value) : [];
-    const typed = [...document.querySelectorAll(".label-name")].some((input) => input.value.trim());
-    if (!typed && given.length && given.length <= 30) setNames(given);
-    else if (!document.querySelector(".label-name")) setNames(["", ""]);
-  }
-
-  function setNames(names) {
-    $("label-name-rows").replaceChildren();
-    names.forEach((name) => addName(name));
-  }
-
-  function addName(name = "") {
-    const row = el("div", { class: "label-name-row" },
-      el("input", { type: "text", class: "label-name", maxlength: "200", placeholder: "label, e.g. Billing", "aria-label": "label name" }),
-      el("input", { type: "text", class: "label-description", maxlength: "300", placeholder: "description (optional), e.g. invoices, refunds and charges", "aria-label": "description" }),
-      el("button", { type: "button", class: "button small", title: "Remove this label", text: "×" }));
-    row.querySelector(".label-name").value = name;
-    row.querySelector("button").addEventListener("click", () => row.remove());
-    $("label-name-rows").append(row);
-    return row;
-  }
-
-  async function create() {
-    if (!upload) return setStatus("label-create-status", "Upload a file first.", "error");
-    const rows = [...document.querySelectorAll(".label-name-row")]
-      .map((row) => [row.querySelector(".label-name").value.trim(), row.querySelector(".label-description").value.trim()])
-      .filter(([name]) => name);
-    const body = { upload_id: upload.id, text_column: $("label-text-column").value, label_names: rows.map((r) => r[0]),
-      descriptions: rows.map((r) => r[1] || null) };
-    if (!body.text_column) return setStatus("label-create-status", "Pick the column that holds the texts.", "error");
-    if (rows.length < 2) return setStatus("label-create-status", "Type at least two labels.", "error");
-    if ($("label-label-column").value) body.label_column = $("label-label-column").value;
-    if ($("label-model-custom").checked) {
-      body.model = $("label-model-path").value.trim();
-      if (!body.model) return setStatus("label-create-status", "Type a model id or folder, or pick the recommended model.", "error");
-    }
-    if ($("label-project-name").value.trim()) body.name = $("label-project-name").value.trim();
-    $("label-create").disabled = true;
-    setStatus("label-create-status", "Starting…", "busy");
-    try {
-      const created = await post("/api/labeling", body);
-      setStatus("label-create-status", "");
-      await listProjects();
-      location.hash = `#label/${created.id}`;
-    } catch (error) {
-      setStatus("label-create-status", error.message, "error");
-    } finally {
-      $("label-create").disabled = false;
-    }
-  }
-
-  // ------------------------------------------------------------------ one project
-  async function open(id) {
-    if (loop.id !== id) {
-      loop = fresh();
-      loop.id = id;
-      project = null;
-      if ($("label-title-edit")) $("label-title-edit").remove();
-      $("label-title").hidden = false;
-      $("label-audit-wrap").hidden = true;
-      setStatus("label-audit-status", "");
-      setStatus("label-train-status", "");
-    }
-    await refresh();
-  }
-
-  // The project's state: reading progress, then the run and the file it classifies; polled while something moves.
-  async function refresh() {
-    const id = loop.id;
-    clearTimeout(timer);
-    if (!id) return;
-    let answer;
-    try {
-      answer = await api(`/api/labeling/${id}`);
-    } catch (error) {
-      if (error.offline) return;  // connection.js reloads when the studio answers again
-      $("label-title").textContent = "Labeling project not found";
-      $("label-subtitle").textContent = error.message;
-      $("label-reading").hidden = $("label-work").hidden = $("label-tools").hidden = true;
-      return;
-    }
-    if (id !== loop.id) return;
-    const first = !project || project.phase !== "ready";
-    project = answer;
-    showProject(answer);
-    if (answer.phase === "ready" && first) start();
-    const run = answer.run && answer.run.status, job = answer.classify && answer.classify.job;
-    const moving = answer.phase !== "ready" && answer.phase !== "failed" || run === "queued" || run === "running"
-      || (job && job.status === "running");
-    if (moving) timer = setTimeout(refresh, answer.phase === "ready" ? 1500 : 500);
-  }
-
-  function showProject(p) {
-    $("label-title").textContent = p.name;
-    $("label-tools").hidden = false;
-    const model = p.model || "all-MiniLM-L6-v2";
-    const imported = p.imported ? `${count(p.imported)} labels taken from “${p.label_column}”` : null;
-    const parts = [`${p.upload_name}: ${count(p.messages)} messages, column “${p.text_column}”`, `${p.label_names.length} labels`,
-      imported, model, `started ${when(p.created)}`].filter(Boolean);
-    $("label-subtitle").replaceChildren(...parts.flatMap((part, i) => [i ? " · " : "", el("span", { class: "nowrap", text: part })]));
-    const ready = p.phase === "ready";
-    $("label-badge").textContent = ready ? "labeling" : p.phase === "failed" ? "failed" : "reading";
-    $("label-badge").className = `badge ${ready ? "completed" : p.phase === "failed" ? "failed" : "running"}`;
-    $("label-reading").hidden = ready;
-    $("label-work").hidden = !ready;
-    if (!ready) {
-      const fraction = p.phase === "reading" ? p.done / p.messages : p.phase === "suggesting" ? 1 : 0;
-      $("label-reading-bar").style.width = `${(100 * fraction).toFixed(1)}%`;
-      $("label-reading-bar").classList.toggle("indeterminate", p.phase !== "reading" && p.phase !== "suggesting");
-      $("label-reading-text").textContent = p.phase === "reading"
-        ? `Reading ${count(p.done)} of ${count(p.messages)} messages…` : READING[p.phase] || "";
-      $("label-reading-error").hidden = p.phase !== "failed";
-      $("label-reading-error").textContent = p.error || "";
-      return;
-    }
-    if (p.status && !loop.status) showCount(p.status);  // afterwards each saved label's answer says it
-    showRun(p);
-  }
-
-  // ------------------------------------------------------------------ rename, delete
-  function startRename() {
-    if (!project) return;
-    const { id } = project;
-    editTitle($("label-title"), "label-title-edit", project.name, async (name) => {
-      const renamed = await api(`/api/labeling/${id}`, { method: "PATCH", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ name }) });
-      listProjects();
-      if (!project || project.id !== id) return $("label-title").textContent;  // another project is open now
-      return (project.name = renamed.name);
-    });
-  }
-
-  async function askDelete() {
-    if (!project) return;
-    const { id, name } = project;
-    const status = loop.status || project.status;  // each saved label's answer is newer than the project's
-    const lost = !status ? "The labels given in it are lost."
-      : `Its ${count(status.labeled)} label${status.labeled === 1 ? " is" : "s are"} lost.`;
-    if (!confirm(`Delete the labeling project “${name}”?\n\n${lost} The models trained from its labels stay under `
-      + "“Your models”, and the file it started from stays in the studio. This cannot be undone.")) return;
-    $("label-delete").disabled = true;
-    try {
-      await loop.sending;  // labels still on their way land first, not on a deleted project
-      const deleted = await api(`/api/labeling/${id}`, { method: "DELETE" });
-      if (loop.id === id) {  // nothing to give back and nothing to poll: the project is gone
-        loop = fresh();
-        project = null;
-        clearTimeout(timer); Object.values(timers).forEach(clearTimeout);
-      }
-      const kept = deleted.runs_kept;
-      const models = kept === 1 ? " The model trained from it stays under “Your models”."
-        : kept ? ` The ${count(kept)} models trained from it stay under “Your models”.` : "";
-      toast(`Deleted “${deleted.name}”.${models}`);
-      if (location.hash === `#label/${id}`) location.hash = "#label";
-      listProjects();
-    } catch (error) {
-      toast(error.message);
-    } finally {
-      $("label-delete").disabled = false;
-    }
-  }
-
-  // ------------------------------------------------------------------ the labeling loop
-  function start() {
-    makeChoices();
-    refill();
-    stand();
-  }
-
-  function makeChoices() {
-    $("label-choices").replaceChildren(...project.label_names.map((name, i) => {
-      const button = el("button", { type: "button", class: "button label-choice", "data-label": name },
-        i < 9 ? el("kbd", { text: String(i + 1) }) : null, el("span", { text: name }));
-      button.addEventListener("click", () => { button.blur(); answer(name); });  // a focused button would take Space too
-      return button;
-    }));
-  }
-
-  // Keep QUEUE messages ahead; `rerank`: the head was refitted, so fetch afresh and give the old ones back.
-  async function refill(rerank = false) {
-    const id = loop.id;
-    if (loop.fetching) { loop.rerankAgain = loop.rerankAgain || rerank; return; }
-    const want = rerank ? QUEUE : QUEUE - loop.queue.length;
-    if (want <= 0 || loop.done && !rerank) return;
-    const release = rerank ? loop.queue.map((item) => item.index) : [];
-    loop.fetching = true;
-    try {
-      const answer = await post(`/api/labeling/${id}/next`, { n: want, release });
-      if (id !== loop.id) return;
-      loop.version = Math.max(loop.version, answer.head.version);
-      const shown = new Set([loop.current, ...loop.history.map((h) => h.item)].filter(Boolean).map((item) => item.index));
-      const kept = rerank ? [] : loop.queue;
-      loop.queue = [...kept, ...answer.items.filter((item) => !loop.answered.has(item.index) && !shown.has(item.index))];
-      loop.done = answer.items.length < want;
-    } catch (error) {
-      if (!error.offline) toast(error.message);
-      return;
-    } finally {
-      loop.fetching = false;
-    }
-    if (loop.rerankAgain) { loop.rerankAgain = false; return refill(true); }
-    if (!loop.current) advance();
-  }
-
-  function advance() {
-    loop.current = loop.queue.shift() || null;
-    showCurrent();
-    if (loop.queue.length < LOW) refill();
-  }
-
-  function showCurrent() {
-    const item = loop.current;
-    $("label-undo").disabled = !loop.history.length;
-    $("label-skip").disabled = !item;
-    $("label-message").classList.toggle("empty", !item);
-    if (!item) {
-      $("label-message").textContent = loop.done && !loop.fetching ? "Every message is labeled or skipped. Train the model below."
-        : "Finding the next message…";
-      $("label-hint").textContent = "";
-      document.querySelectorAll(".label-choice").forEach((b) => { b.classList.remove("selected"); b.disabled = true; });
-      return;
-    }
-    $("label-message").textContent = item.text;
-    const selected = item.given !== undefined ? item.given : item.suggestion;
-    $("label-hint").textContent = item.given !== undefined
-      ? (item.given === null ? "You skipped this one. Pick a label, or skip it again." : `You labeled this “${item.given}”. Keep it (Enter) or pick another.`)
-      : `Suggested: ${item.suggestion} (${percent(item.confidence)} sure). Enter accepts it.`;
-    document.querySelectorAll(".label-choice").forEach((b) => {
-      b.disabled = false;
-      b.classList.toggle("selected", b.dataset.label === selected);
-    });
-  }
-
-  function answer(label) {  // label: a name, or null to skip
-    const item = loop.current;
-    if (!item) return;
-    loop.history.push({ item, given: label });
-    loop.answered.add(item.index);
-    send(item.index, label);
-    advance();
-  }
-
-  function back() {
-    const last = loop.history.pop();
-    if (!last) return;
-    if (loop.current) loop.queue.unshift(loop.current);
-    loop.current = { ...last.item, given: last.given };
-    showCurrent();
-  }
-
-  // One request at a time, in the order given; a request that got no answer is sent again until it gets one.
-  function send(index, label) {
-    const id = loop.id;
-    loop.sending = loop.sending.then(async () => {
-      for (let wait = 1000; ; wait = Math.min(2 * wait, 8000)) {
-        try {
-          const saved = label === null ? await post(`/api/labeling/${id}/skip`, { index })
-            : await post(`/api/labeling/${id}/labels`, { index, label });
-          if (id === loop.id) savedOne(saved);
-          return;
-        } catch (error) {
-          if (!error.offline) return toast(error.message);
-          await sleep(wait);
-        }
-      }
-    });
-  }
-
-  function savedOne(saved) {
-    showCount(saved.status);
-    loop.saved += 1;
-    if (saved.head.version > loop.version) {
-      loop.version = saved.head.version;
-      refill(true);
-    }
-    clearTimeout(timers.stand);  // every few labels, and once the person pauses
-    timers.stand = setTimeout(stand, loop.saved % STAND_EVERY === 0 ? 0 : 1500);
-  }
-
-  function showCount(status) {
-    loop.status = status;
-    $("label-count").textContent = `${count(status.labeled)} labeled · ${count(status.skipped)} skipped · ${count(status.remaining)} to go`;
-    const most = Math.max(1, ...Object.values(status.per_label));
-    $("label-bars").replaceChildren(...Object.entries(status.per_label).map(([name, n]) => el("div", { class: "bar-row", title: name },
-      el("span", { class: "bar-label", text: name }),
-      el("span", { class: "bar-track" }, el("span", { class: "bar-fill", style: `width:${(100 * n) / most}%` })),
-      el("span", { class: "bar-count", text: count(n) }))));
-  }
-
-  function leave() {
-    const given = [loop.current, ...loop.queue].filter((item) => item && item.given === undefined).map((item) => item.index);
-    if (given.length) fetch(`/api/labeling/${loop.id}/release`, { method: "POST", keepalive: true,
-      headers: { "Content-Type": "application/json" }, body: JSON.stringify({ indices: given }) }).catch(() => {});
+// ------------------------------------------------------------------ one project
+async function open(id) {
+  if (loop.id !== id) {
     loop = fresh();
+    loop.id = id;
+    project = null;
+    if ($("label-title-edit")) $("label-title-edit").remove();
+    $("label-title").hidden = false;
+    $("label-audit-wrap").hidden = true;
+    setStatus("label-audit-status", "");
+    setStatus("label-train-status", "");
   }
+  await refresh();
+}
 
-  function onKey(event) {
-    if (view.hidden || $("label-work").hidden || event.ctrlKey || event.metaKey || event.altKey) return;
-    if (event.target.closest && event.target.closest("input, textarea, select")) return;
-    const key = event.key;
-    let handled = true;
-    if ((key === "Enter" || key === " ") && loop.current) {
-      const selected = document.querySelector(".label-choice.selected");
-      if (selected) answer(selected.dataset.label);
-    } else if (/^[1-9]$/.test(key) && loop.current && project.label_names[+key - 1]) answer(project.label_names[+key - 1]);
-    else if ((key === "s" || key === "S") && loop.current) answer(null);
-    else if (key === "Backspace") back();
-    else handled = false;
-    if (handled) event.preventDefault();
+// The project's state: reading progress, then the run and the file it classifies; polled while something moves.
+async function refresh() {
+  const id = loop.id;
+  clearTimeout(timer);
+  if (!id) return;
+  let answer;
+  try {
+    answer = await api(`/api/labeling/${id}`);
+  } catch (error) {
+    if (error.offline) return;  // connection.js reloads when the studio answers again
+    $("label-title").textContent = "Labeling project not found";
+    $("label-subtitle").textContent = error.message;
+    $("label-reading").hidden = $("label-work").hidden = $("label-tools").hidden = true;
+    return;
   }
+  if (id !== loop.id) return;
+  const first = !project || project.phase !== "ready";
+  project = answer;
+  showProject(answer);
+  if (answer.phase === "ready" && first) start();
+  const run = answer.run && answer.run.status, job = answer.classify && answer.classify.job;
+  const moving = answer.phase !== "ready" && answer.phase !== "failed" || run === "queued" || run === "running"
+    || (job && job.status === "running");
+  if (moving) timer = setTimeout(refresh, answer.phase === "ready" ? 1500 : 500);
+}
 
-  // ------------------------------------------------------------------ where you stand
-  // Ask the open project's `what` (stand, audit) and hand the answer to `show`, which returns after
-  // how many ms to ask again (0: the answer is final). An answer for a project left meanwhile is dropped.
-  async function follow(what, show) {
-    const id = loop.id;
-    clearTimeout(timers[what]);
-    let answer;
-    try {
-      answer = await api(`/api/labeling/${id}/${what}`);
-    } catch (error) {
-      return;
-    }
-    if (id !== loop.id) return;
-    const again = show(answer);
-    if (again) timers[what] = setTimeout(() => follow(what, show), again);
+function showProject(p) {
+  $("label-title").textContent = p.name;
+  $("label-tools").hidden = false;
+  const model = p.model || "all-MiniLM-L6-v2";
+  const imported = p.imported ? `${count(p.imported)} labels taken from “${p.label_column}”` : null;
+  const parts = [`${p.upload_name}: ${count(p.messages)} messages, column “${p.text_column}”`, `${p.label_names.length} labels`,
+    imported, model, `started ${when(p.created)}`].filter(Boolean);
+  $("label-subtitle").replaceChildren(...parts.flatMap((part, i) => [i ? " · " : "", el("span", { class: "nowrap", text: part })]));
+  const ready = p.phase === "ready";
+  $("label-badge").textContent = ready ? "labeling" : p.phase === "failed" ? "failed" : "reading";
+  $("label-badge").className = `badge ${ready ? "completed" : p.phase === "failed" ? "failed" : "running"}`;
+  $("label-reading").hidden = ready;
+  $("label-work").hidden = !ready;
+  if (!ready) {
+    const fraction = p.phase === "reading" ? p.done / p.messages : p.phase === "suggesting" ? 1 : 0;
+    $("label-reading-bar").style.width = `${(100 * fraction).toFixed(1)}%`;
+    $("label-reading-bar").classList.toggle("indeterminate", p.phase !== "reading" && p.phase !== "suggesting");
+    $("label-reading-text").textContent = p.phase === "reading"
+      ? `Reading ${count(p.done)} of ${count(p.messages)} messages…` : READING[p.phase] || "";
+    $("label-reading-error").hidden = p.phase !== "failed";
+    $("label-reading-error").textContent = p.error || "";
+    return;
   }
+  if (p.status && !loop.status) showCount(p.status);  // afterwards each saved label's answer says it
+  showRun(p);
+}
 
-  function stand() {
-    follow("stand", (answer) => {
-      if (answer.estimate) showStand(answer);
-      return answer.current ? 0 : 1000;  // computed in the background: ask again
-    });
-  }
-
-  function showStand(answer) {
-    const e = answer.estimate;
-    const box = $("label-estimate");
-    if (e.accuracy == null) {
-      box.replaceChildren(el("span", { class: "muted", text: e.note.charAt(0).toUpperCase() + e.note.slice(1) + "." }));
-    } else {
-      box.replaceChildren(el("span", { class: "nowrap", text: `About ${percent(e.accuracy)}` }), " ",
-        el("span", { class: "nowrap muted", text: `(${Math.round(100 * e.low)}–${Math.round(100 * e.high)}${NBSP}%)` }), " ",
-        el("span", { class: "nowrap", text: `from ${count(e.labels)} labels` }));
-      box.title = e.note;
-    }
-    drawCurve(answer.curve.points);
-    const verdict = answer.curve.verdict;
-    $("label-verdict").textContent = verdict.charAt(0).toUpperCase() + verdict.slice(1);
-    $("label-verdict").className = answer.curve.flattened ? "notice info" : "muted";
-  }
-
-  function drawCurve(points) {
-    const svg = $("label-curve");
-    svg.replaceChildren();
-    $("label-curve-empty").hidden = points.length >= 2;
-    $("label-curve-x").textContent = points.length ? `${count(points[0].labels)} to ${count(points[points.length - 1].labels)} labels` : "";
-    if (!points.length) return;
-    const logs = points.map((p) => Math.log2(p.labels));
-    const span = logs[logs.length - 1] - logs[0] || 1;
-    const x = (i) => (points.length === 1 ? 200 : 16 + (368 * (logs[i] - logs[0])) / span);
-    const y = (v) => 150 - 140 * v;
-    const band = points.map((p, i) => `${x(i).toFixed(1)},${y(p.high).toFixed(1)}`)
-      .concat(points.map((p, i) => `${x(i).toFixed(1)},${y(p.low).toFixed(1)}`).reverse()).join(" ");
-    svg.append(svgEl("line", { x1: 8, y1: 150, x2: 392, y2: 150, class: "axis" }));
-    svg.append(svgEl("polygon", { points: band, class: "curve-band" }));
-    svg.append(svgEl("path", { d: points.map((p, i) => `${i ? "L" : "M"}${x(i).toFixed(1)},${y(p.accuracy).toFixed(1)}`).join(" "), class: "loss-line" }));
-    points.forEach((p, i) => svg.append(svgEl("circle", { cx: x(i), cy: y(p.accuracy), r: 3, class: "loss-dot" })));
-  }
-
-  // ------------------------------------------------------------------ train, classify the rest
-  async function train() {
-    const body = {};
-    const epochs = parseInt($("label-epochs").value, 10);
-    if (epochs > 0) body.epochs = epochs;
-    $("label-train").disabled = true;
-    setStatus("label-train-status", "Writing the labels and starting…", "busy");
-    try {
-      await post(`/api/labeling/${loop.id}/train`, body);
-      setStatus("label-train-status", "");
-      loadRuns();  // "Your models" shows it (app.js)
-      await refresh();
-    } catch (error) {
-      setStatus("label-train-status", error.message, "error");
-    } finally {
-      $("label-train").disabled = false;
-    }
-  }
-
-  function showRun(p) {
-    const run = p.run;
-    $("label-run").hidden = !run;
-    if (!run) return;
-    const link = el("a", { href: `#run/${run.id}`, text: run.name || "the model" });
-    const words = { queued: "is waiting for its turn", running: "is training…", completed: "is ready", stopped: "was stopped",
-      failed: "failed", interrupted: "was interrupted", deleted: "was deleted" };
-    const score = run.metrics && run.metrics.accuracy != null ? ` · accuracy ${percent(run.metrics.accuracy)} on its test messages` : "";
-    $("label-run-text").replaceChildren(run.status === "deleted" ? "The last model trained here " : "", run.status === "deleted" ? "" : link,
-      ` ${words[run.status] || run.status}`, el("span", { class: "nowrap", text: score }));
-    const usable = run.status === "completed" || run.status === "stopped" || run.status === "interrupted";
-    const rest = p.status ? p.status.total - p.status.labeled : 0;
-    const job = p.classify && p.classify.job;
-    $("label-rest").disabled = !usable || !rest || (job && job.status === "running");
-    $("label-rest-note").textContent = !usable ? "Once the model is trained, it can label every message you did not."
-      : `Labels the ${count(rest)} messages without a label with this model.`;
-    showJob(p, job);
-  }
-
-  function showJob(p, job) {
-    $("label-rest-job").hidden = !job;
-    if (!job) return;
-    const done = job.status === "completed";
-    const fraction = done ? 1 : job.total ? job.rows / job.total : 0;
-    $("label-rest-bar").style.width = `${(100 * fraction).toFixed(1)}%`;
-    $("label-rest-bar").classList.toggle("indeterminate", job.status === "running" && job.phase !== "classifying");
-    $("label-rest-text").textContent = done ? `Done: ${count(job.rows)} messages classified.`
-      : job.status === "running" ? `Classifying ${count(job.rows)} of ${count(job.total || p.classify.messages)} messages…`
-        : job.error || `Classifying ${job.status}.`;
-    $("label-rest-downloads").hidden = !done;
-    for (const kind of ["xlsx", "csv"]) {
-      $(`label-rest-${kind}`).hidden = !done || !job.downloads.includes(kind);
-      $(`label-rest-${kind}`).href = `/api/runs/${p.classify.run}/classify/download?format=${kind}&t=${Math.round(job.finished || 0)}`;
-    }
-  }
-
-  async function classifyRest() {
-    $("label-rest").disabled = true;
-    try {
-      await post(`/api/labeling/${loop.id}/classify-rest`);
-      await refresh();
-    } catch (error) {
-      $("label-rest").disabled = false;
-      toast(error.message);
-    }
-  }
-
-  // ------------------------------------------------------------------ check the labels
-  async function startAudit() {
-    try {
-      await post(`/api/labeling/${loop.id}/audit`);
-      followAudit();
-    } catch (error) {
-      setStatus("label-audit-status", error.message, "error");
-    }
-  }
-
-  function followAudit() {
-    follow("audit", (audit) => {
-      $("label-audit").disabled = audit.status === "running";
-      if (audit.status === "running") {
-        setStatus("label-audit-status", `Checking ${count(audit.labels)} labels…`, "busy");
-        return 700;
-      }
-      if (audit.status === "failed") setStatus("label-audit-status", audit.error, "error");
-      else if (audit.status === "done") showAudit(audit);
-      return 0;
-    });
-  }
-
-  function showAudit(audit) {
-    setStatus("label-audit-status", `${count(audit.labels)} labels checked: ${count(audit.flagged)} look wrong to the model. The most suspicious first:`);
-    $("label-audit-wrap").hidden = false;
-    fillTable($("label-audit-table"), ["message", "your label", "the model says", "why", "correct it"], audit.rows.map((row) => {
-      const pick = el("select", { "aria-label": "label", "data-index": String(row.index) },
-        ...project.label_names.map((name) => el("option", { value: name, text: name })));
-      pick.value = row.label;
-      const note = el("span", { class: "muted small nowrap" });
-      pick.addEventListener("change", async () => {
-        try {
-          const saved = await post(`/api/labeling/${loop.id}/labels`, { index: row.index, label: pick.value });
-          showCount(saved.status);
-          note.textContent = ` saved`;
-        } catch (error) {
-          note.textContent = ` ${error.message}`;
-        }
-      });
-      const why = row.reason || `the model gives “${row.label}” only ${percent(row.label_probability)} here`;
-      return [row.text, row.label, row.suggested_label, why, el("span", {}, pick, note)];
-    }));
-  }
-
-  // ------------------------------------------------------------------ wiring
-  function init() {
-    view = $("view-label");
-    view.innerHTML = TEMPLATE;
-    $("label-file").addEventListener("change", (e) => uploadFile(e.target.files[0]));
-    const zone = view.querySelector(".dropzone");
-    zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
-    zone.addEventListener("dragleave", () => zone.classList.remove("over"));
-    zone.addEventListener("drop", (e) => { e.preventDefault(); zone.classList.remove("over"); uploadFile(e.dataTransfer.files[0]); });
-    $("label-text-column").addEventListener("change", changeColumn);
-    $("label-label-column").addEventListener("change", changeColumn);
-    $("label-add-name").addEventListener("click", () => addName().querySelector("input").focus());
-    $("label-model-path").addEventListener("focus", () => ($("label-model-custom").checked = true));
-    $("label-create").addEventListener("click", create);
-    $("label-rename").addEventListener("click", startRename);
-    $("label-title").addEventListener("dblclick", startRename);
-    $("label-delete").addEventListener("click", askDelete);
-    $("label-undo").addEventListener("click", (e) => { e.currentTarget.blur(); back(); });
-    $("label-skip").addEventListener("click", (e) => { e.currentTarget.blur(); answer(null); });
-    $("label-train").addEventListener("click", train);
-    $("label-rest").addEventListener("click", classifyRest);
-    $("label-audit").addEventListener("click", startAudit);
-    document.addEventListener("keydown", onKey);
-    window.addEventListener("hashchange", route);
-    window.addEventListener("pagehide", () => { if (loop.id) leave(); });
-    textfitConnection.onBack(() => { listProjects(); if (loop.id) refresh(); });
+// ------------------------------------------------------------------ rename, delete
+function startRename() {
+  if (!project) return;
+  const { id } = project;
+  editTitle($("label-title"), "label-title-edit", project.name, async (name) => {
+    const renamed = await api(`/api/labeling/${id}`, { method: "PATCH", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ name }) });
     listProjects();
-    route();
-  }
+    if (!project || project.id !== id) return $("label-title").textContent;  // another project is open now
+    return (project.name = renamed.name);
+  });
+}
 
-  init();
-  return { refresh, listProjects };
-})();
+async function askDelete() {
+  if (!project) return;
+  const { id, name } = project;
+  const status = loop.status || project.status;  // each saved label's answer is newer than the project's
+  const lost = !status ? "The labels given in it are lost."
+    : `Its ${count(status.labeled)} label${status.labeled === 1 ? " is" : "s are"} lost.`;
+  if (!confirm(`Delete the labeling project “${name}”?\n\n${lost} The models trained from its labels stay under `
+    + "“Your models”, and the file it started from stays in the studio. This cannot be undone.")) return;
+  $("label-delete").disabled = true;
+  try {
+    await loop.sending;  // labels still on their way land first, not on a deleted project
+    const deleted = await api(`/api/labeling/${id}`, { method: "DELETE" });
+    if (loop.id === id) {  // nothing to give back and nothing to poll: the project is gone
+      loop = fresh();
+      project = null;
+      clearTimeout(timer); Object.values(timers).forEach(clearTimeout);
+    }
+    const kept = deleted.runs_kept;
+    const models = kept === 1 ? " The model trained from it stays under “Your models”."
+      : kept ? ` The ${count(kept)} models trained from it stay under “Your models”.` : "";
+    toast(`Deleted “${deleted.name}”.${models}`);
+    if (location.hash === `#label/${id}`) location.hash = "#label";
+    listProjects();
+  } catch (error) {
+    toast(error.message);
+  } finally {
+    $("label-delete").disabled = false;
+  }
+}
+
+// ------------------------------------------------------------------ the labeling loop
+function start() {
+  makeChoices();
+  showCurrent();  // "Finding the next message…" until the first one comes, never a blank (or the last project's) message
+  refill();
+  stand();
+}
+
+function makeChoices() {
+  $("label-choices").replaceChildren(...project.label_names.map((name, i) => {
+    const button = el("button", { type: "button", class: "button label-choice", "data-label": name },
+      i < 9 ? el("kbd", { text: String(i + 1) }) : null, el("span", { text: name }));
+    button.addEventListener("click", () => { button.blur(); answer(name); });  // a focused button would take Space too
+    return button;
+  }));
+}
+
+// Keep QUEUE messages ahead; `rerank`: the head was refitted, so fetch afresh and give the old ones back.
+async function refill(rerank = false) {
+  const id = loop.id;
+  if (loop.fetching) { loop.rerankAgain = loop.rerankAgain || rerank; return; }
+  const want = rerank ? QUEUE : QUEUE - loop.queue.length;
+  if (want <= 0 || loop.done && !rerank) return;
+  const release = rerank ? loop.queue.map((item) => item.index) : [];
+  loop.fetching = true;
+  try {
+    const answer = await post(`/api/labeling/${id}/next`, { n: want, release });
+    if (id !== loop.id) return;
+    loop.version = Math.max(loop.version, answer.head.version);
+    const shown = new Set([loop.current, ...loop.history.map((h) => h.item)].filter(Boolean).map((item) => item.index));
+    const kept = rerank ? [] : loop.queue;
+    loop.queue = [...kept, ...answer.items.filter((item) => !loop.answered.has(item.index) && !shown.has(item.index))];
+    loop.done = answer.items.length < want;
+  } catch (error) {
+    if (!error.offline) toast(error.message);
+    return;
+  } finally {
+    loop.fetching = false;
+  }
+  if (loop.rerankAgain) { loop.rerankAgain = false; return refill(true); }
+  if (!loop.current) advance();
+}
+
+function advance() {
+  loop.current = loop.queue.shift() || null;
+  showCurrent();
+  if (loop.queue.length < LOW) refill();
+}
+
+function showCurrent() {
+  const item = loop.current;
+  $("label-undo").disabled = !loop.history.length;
+  $("label-skip").disabled = !item;
+  $("label-message").classList.toggle("empty", !item);
+  if (!item) {
+    $("label-message").textContent = loop.done && !loop.fetching ? "Every message is labeled or skipped. Train the model below."
+      : "Finding the next message…";
+    $("label-hint").textContent = "";
+    document.querySelectorAll(".label-choice").forEach((b) => { b.classList.remove("selected"); b.disabled = true; });
+    return;
+  }
+  $("label-message").textContent = item.text;
+  const selected = item.given !== undefined ? item.given : item.suggestion;
+  $("label-hint").textContent = item.given !== undefined
+    ? (item.given === null ? "You skipped this one. Pick a label, or skip it again." : `You labeled this “${item.given}”. Keep it (Enter) or pick another.`)
+    : `Suggested: ${item.suggestion} (${percent(item.confidence)} sure). Enter accepts it.`;
+  document.querySelectorAll(".label-choice").forEach((b) => {
+    b.disabled = false;
+    b.classList.toggle("selected", b.dataset.label === selected);
+  });
+}
+
+function answer(label) {  // label: a name, or null to skip
+  const item = loop.current;
+  if (!item) return;
+  loop.history.push({ item, given: label });
+  loop.answered.add(item.index);
+  send(item.index, label);
+  advance();
+}
+
+function back() {
+  const last = loop.history.pop();
+  if (!last) return;
+  if (loop.current) loop.queue.unshift(loop.current);
+  loop.current = { ...last.item, given: last.given };
+  showCurrent();
+}
+
+// One request at a time, in the order given; a request that got no answer is sent again until it gets one.
+function send(index, label) {
+  const id = loop.id;
+  loop.sending = loop.sending.then(async () => {
+    for (let wait = 1000; ; wait = Math.min(2 * wait, 8000)) {
+      try {
+        const saved = label === null ? await post(`/api/labeling/${id}/skip`, { index })
+          : await post(`/api/labeling/${id}/labels`, { index, label });
+        if (id === loop.id) savedOne(saved);
+        return;
+      } catch (error) {
+        if (!error.offline) return toast(error.message);
+        await sleep(wait);
+      }
+    }
+  });
+}
+
+function savedOne(saved) {
+  showCount(saved.status);
+  loop.saved += 1;
+  if (saved.head.version > loop.version) {
+    loop.version = saved.head.version;
+    refill(true);
+  }
+  clearTimeout(timers.stand);  // every few labels, and once the person pauses
+  timers.stand = setTimeout(stand, loop.saved % STAND_EVERY === 0 ? 0 : 1500);
+}
+
+function showCount(status) {
+  loop.status = status;
+  $("label-count").textContent = `${count(status.labeled)} labeled · ${count(status.skipped)} skipped · ${count(status.remaining)} to go`;
+  const most = Math.max(1, ...Object.values(status.per_label));
+  $("label-bars").replaceChildren(...Object.entries(status.per_label).map(([name, n]) => el("div", { class: "bar-row", title: name },
+    el("span", { class: "bar-label", text: name }),
+    el("span", { class: "bar-track" }, el("span", { class: "bar-fill", style: `width:${(100 * n) / most}%` })),
+    el("span", { class: "bar-count", text: count(n) }))));
+}
+
+function leave() {
+  const given = [loop.current, ...loop.queue].filter((item) => item && item.given === undefined).map((item) => item.index);
+  if (given.length) fetch(`/api/labeling/${loop.id}/release`, { method: "POST", keepalive: true,
+    headers: { "Content-Type": "application/json" }, body: JSON.stringify({ indices: given }) }).catch(() => {});
+  loop = fresh();
+}
+
+function onKey(event) {
+  if ($("view-label").hidden || $("label-work").hidden || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (event.target.closest && event.target.closest("input, textarea, select")) return;
+  const key = event.key;
+  let handled = true;
+  if ((key === "Enter" || key === " ") && loop.current) {
+    const selected = document.querySelector(".label-choice.selected");
+    if (selected) answer(selected.dataset.label);
+  } else if (/^[1-9]$/.test(key) && loop.current && project.label_names[+key - 1]) answer(project.label_names[+key - 1]);
+  else if ((key === "s" || key === "S") && loop.current) answer(null);
+  else if (key === "Backspace") back();
+  else handled = false;
+  if (handled) event.preventDefault();
+}
+
+// ------------------------------------------------------------------ where you stand
+// Ask the open project's `what` (stand, audit) and hand the answer to `show`, which returns after
+// how many ms to ask again (0: the answer is final). An answer for a project left meanwhile is dropped.
+async function follow(what, show) {
+  const id = loop.id;
+  clearTimeout(timers[what]);
+  let answer;
+  try {
+    answer = await api(`/api/labeling/${id}/${what}`);
+  } catch (error) {
+    return;
+  }
+  if (id !== loop.id) return;
+  const again = show(answer);
+  if (again) timers[what] = setTimeout(() => follow(what, show), again);
+}
+
+function stand() {
+  follow("stand", (answer) => {
+    if (answer.estimate) showStand(answer);
+    return answer.current ? 0 : 1000;  // computed in the background: ask again
+  });
+}
+
+function showStand(answer) {
+  const e = answer.estimate;
+  const box = $("label-estimate");
+  if (e.accuracy == null) {
+    box.replaceChildren(el("span", { class: "muted", text: e.note.charAt(0).toUpperCase() + e.note.slice(1) + "." }));
+  } else {
+    box.replaceChildren(el("span", { class: "nowrap", text: `About ${percent(e.accuracy)}` }), " ",
+      el("span", { class: "nowrap muted", text: `(${Math.round(100 * e.low)}–${Math.round(100 * e.high)}${NBSP}%)` }), " ",
+      el("span", { class: "nowrap", text: `from ${count(e.labels)} labels` }));
+    box.title = e.note;
+  }
+  drawCurve(answer.curve.points);
+  const verdict = answer.curve.verdict;
+  $("label-verdict").textContent = verdict.charAt(0).toUpperCase() + verdict.slice(1);
+  $("label-verdict").className = answer.curve.flattened ? "notice info" : "muted";
+}
+
+function drawCurve(points) {
+  const svg = $("label-curve");
+  svg.replaceChildren();
+  $("label-curve-empty").hidden = points.length >= 2;
+  $("label-curve-x").textContent = points.length ? `${count(points[0].labels)} to ${count(points[points.length - 1].labels)} labels` : "";
+  if (!points.length) return;
+  const logs = points.map((p) => Math.log2(p.labels));
+  const span = logs[logs.length - 1] - logs[0] || 1;
+  const x = (i) => (points.length === 1 ? 200 : 16 + (368 * (logs[i] - logs[0])) / span);
+  const y = (v) => 150 - 140 * v;
+  const band = points.map((p, i) => `${x(i).toFixed(1)},${y(p.high).toFixed(1)}`)
+    .concat(points.map((p, i) => `${x(i).toFixed(1)},${y(p.low).toFixed(1)}`).reverse()).join(" ");
+  svg.append(svgEl("line", { x1: 8, y1: 150, x2: 392, y2: 150, class: "axis" }));
+  svg.append(svgEl("polygon", { points: band, class: "curve-band" }));
+  svg.append(svgEl("path", { d: points.map((p, i) => `${i ? "L" : "M"}${x(i).toFixed(1)},${y(p.accuracy).toFixed(1)}`).join(" "), class: "loss-line" }));
+  points.forEach((p, i) => svg.append(svgEl("circle", { cx: x(i), cy: y(p.accuracy), r: 3, class: "loss-dot" })));
+}
+
+// ------------------------------------------------------------------ train, classify the rest
+async function train() {
+  const body = {};
+  const epochs = parseInt($("label-epochs").value, 10);
+  if (epochs > 0) body.epochs = epochs;
+  $("label-train").disabled = true;
+  setStatus("label-train-status", "Writing the labels and starting…", "busy");
+  try {
+    await post(`/api/labeling/${loop.id}/train`, body);
+    setStatus("label-train-status", "");
+    loadRuns();  // "Your models" shows it
+    await refresh();
+  } catch (error) {
+    setStatus("label-train-status", error.message, "error");
+  } finally {
+    $("label-train").disabled = false;
+  }
+}
+
+function showRun(p) {
+  const run = p.run;
+  $("label-run").hidden = !run;
+  if (!run) return;
+  const link = el("a", { href: `#run/${run.id}`, text: run.name || "the model" });
+  const words = { queued: "is waiting for its turn", running: "is training…", completed: "is ready", stopped: "was stopped",
+    failed: "failed", interrupted: "was interrupted", deleted: "was deleted" };
+  const score = run.metrics && run.metrics.accuracy != null ? ` · accuracy ${percent(run.metrics.accuracy)} on its test messages` : "";
+  $("label-run-text").replaceChildren(run.status === "deleted" ? "The last model trained here " : "", run.status === "deleted" ? "" : link,
+    ` ${words[run.status] || run.status}`, el("span", { class: "nowrap", text: score }));
+  const usable = run.status === "completed" || run.status === "stopped" || run.status === "interrupted";
+  const rest = p.status ? p.status.total - p.status.labeled : 0;
+  const job = p.classify && p.classify.job;
+  $("label-rest").disabled = !usable || !rest || (job && job.status === "running");
+  $("label-rest-note").textContent = !usable ? "Once the model is trained, it can label every message you did not."
+    : `Labels the ${count(rest)} messages without a label with this model.`;
+  showJob(p, job);
+}
+
+function showJob(p, job) {
+  $("label-rest-job").hidden = !job;
+  if (!job) return;
+  const done = job.status === "completed";
+  const fraction = done ? 1 : job.total ? job.rows / job.total : 0;
+  $("label-rest-bar").style.width = `${(100 * fraction).toFixed(1)}%`;
+  $("label-rest-bar").classList.toggle("indeterminate", job.status === "running" && job.phase !== "classifying");
+  $("label-rest-text").textContent = done ? `Done: ${count(job.rows)} messages classified.`
+    : job.status === "running" ? `Classifying ${count(job.rows)} of ${count(job.total || p.classify.messages)} messages…`
+      : job.error || `Classifying ${job.status}.`;
+  $("label-rest-downloads").hidden = !done;
+  for (const kind of ["xlsx", "csv"]) {
+    $(`label-rest-${kind}`).hidden = !done || !job.downloads.includes(kind);
+    $(`label-rest-${kind}`).href = `/api/runs/${p.classify.run}/classify/download?format=${kind}&t=${Math.round(job.finished || 0)}`;
+  }
+}
+
+async function classifyRest() {
+  $("label-rest").disabled = true;
+  try {
+    await post(`/api/labeling/${loop.id}/classify-rest`);
+    await refresh();
+  } catch (error) {
+    $("label-rest").disabled = false;
+    toast(error.message);
+  }
+}
+
+// ------------------------------------------------------------------ check the labels
+async function startAudit() {
+  try {
+    await post(`/api/labeling/${loop.id}/audit`);
+    followAudit();
+  } catch (error) {
+    setStatus("label-audit-status", error.message, "error");
+  }
+}
+
+function followAudit() {
+  follow("audit", (audit) => {
+    $("label-audit").disabled = audit.status === "running";
+    if (audit.status === "running") {
+      setStatus("label-audit-status", `Checking ${count(audit.labels)} labels…`, "busy");
+      return 700;
+    }
+    if (audit.status === "failed") setStatus("label-audit-status", audit.error, "error");
+    else if (audit.status === "done") showAudit(audit);
+    return 0;
+  });
+}
+
+function showAudit(audit) {
+  setStatus("label-audit-status", `${count(audit.labels)} labels checked: ${count(audit.flagged)} look wrong to the model. The most suspicious first:`);
+  $("label-audit-wrap").hidden = false;
+  fillTable($("label-audit-table"), ["message", "your label", "the model says", "why", "correct it"], audit.rows.map((row) => {
+    const pick = el("select", { "aria-label": "label", "data-index": String(row.index) },
+      ...project.label_names.map((name) => el("option", { value: name, text: name })));
+    pick.value = row.label;
+    const note = el("span", { class: "muted small nowrap" });
+    pick.addEventListener("change", async () => {
+      try {
+        const saved = await post(`/api/labeling/${loop.id}/labels`, { index: row.index, label: pick.value });
+        showCount(saved.status);
+        note.textContent = ` saved`;
+      } catch (error) {
+        note.textContent = ` ${error.message}`;
+      }
+    });
+    const why = row.reason || `the model gives “${row.label}” only ${percent(row.label_probability)} here`;
+    return [row.text, row.label, row.suggested_label, why, el("span", {}, pick, note)];
+  }));
+}
+
+// ------------------------------------------------------------------ wiring
+export function init() {
+  onFile($("view-label").querySelector(".dropzone"), $("label-file"), uploadFile);
+  $("label-text-column").addEventListener("change", changeColumn);
+  $("label-label-column").addEventListener("change", changeColumn);
+  $("label-add-name").addEventListener("click", () => addName().querySelector("input").focus());
+  $("label-model-path").addEventListener("focus", () => ($("label-model-custom").checked = true));
+  $("label-create").addEventListener("click", create);
+  $("label-rename").addEventListener("click", startRename);
+  $("label-title").addEventListener("dblclick", startRename);
+  $("label-delete").addEventListener("click", askDelete);
+  $("label-undo").addEventListener("click", (e) => { e.currentTarget.blur(); back(); });
+  $("label-skip").addEventListener("click", (e) => { e.currentTarget.blur(); answer(null); });
+  $("label-train").addEventListener("click", train);
+  $("label-rest").addEventListener("click", classifyRest);
+  $("label-audit").addEventListener("click", startAudit);
+  document.addEventListener("keydown", onKey);
+  window.addEventListener("pagehide", () => { if (loop.id) leave(); });
+  connection.onBack(() => { listProjects(); if (loop.id) refresh(); });
+  listProjects();
+}

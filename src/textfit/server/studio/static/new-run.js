@@ -1,0 +1,166 @@
+// textfit studio: "New model", steps 1 and 2: upload a table of examples (or the example data),
+// pick its text and label columns, choose the training settings, start a run.
+import { api, post, putFile } from "./api.js";
+import { $, el, fillTable, onFile, setStatus, toast } from "./dom.js";
+import * as labels from "./labels.js";
+import { loadRuns } from "./runs-list.js";
+
+let upload = null;     // the uploaded file the form is about
+let maxUpload = Infinity;  // the studio's limit in bytes (/api/info; none known: the studio says)
+
+// ---------------------------------------------------------------- step 1: data
+async function uploadFile(file) {
+  if (!file) return;
+  if (file.size > maxUpload) {
+    setStatus("upload-status", `“${file.name}” is ${(file.size / 1048576).toFixed(1)} MB, more than the limit of ${$("max-upload").textContent}.`, "error");
+    return;
+  }
+  setStatus("upload-status", `Reading “${file.name}”…`, "busy");
+  try {
+    showPreview(await putFile("/api/uploads", file));
+    setStatus("upload-status", "");
+  } catch (error) {
+    setStatus("upload-status", error.message, "error");
+    $("data-summary").hidden = true;
+    $("settings-card").hidden = true;
+  }
+}
+
+async function useSample() {
+  setStatus("upload-status", "Loading the example data…", "busy");
+  try {
+    showPreview(await api("/api/uploads/sample", { method: "POST" }));
+    setStatus("upload-status", "");
+  } catch (error) {
+    setStatus("upload-status", error.message, "error");
+  }
+}
+
+async function changeColumns() {
+  if (!upload) return;
+  const params = new URLSearchParams();
+  if ($("text-column").value) params.set("text_column", $("text-column").value);
+  if ($("label-column").value) params.set("label_column", $("label-column").value);
+  try {
+    showPreview(await api(`/api/uploads/${upload.id}?${params}`), true);
+  } catch (error) {
+    toast(error.message);
+  }
+}
+
+function showPreview(data, keepPickers = false) {
+  upload = data.upload;
+  $("data-summary").hidden = false;
+  $("settings-card").hidden = false;
+  $("file-facts").replaceChildren(...[
+    el("span", { class: "file-name", text: data.upload.original_name }),
+    el("span", { text: `${data.rows.toLocaleString()} rows` }),
+    el("span", { text: data.columns.length === 1 ? "1 column" : `${data.columns.length} columns` }),
+    data.labels ? el("span", { text: `${data.labels.distinct} labels` }) : null].filter(Boolean));  // null would print "null"
+
+  if (!keepPickers) {
+    for (const [id, chosen] of [["text-column", data.text_column], ["label-column", data.label_column]]) {
+      const select = $(id);
+      select.replaceChildren(el("option", { value: "", text: "— choose a column —" }));
+      data.columns.forEach((c) => select.append(el("option", { value: c, text: c })));
+      select.value = chosen || "";
+    }
+    $("label-names").value = data.label_names ? data.label_names.join(", ") : "";
+    if (!$("run-name").value) $("run-name").placeholder = data.upload.original_name.replace(/\.[^.]+$/, "");
+  }
+
+  const labelIndex = data.columns.indexOf(data.label_column);
+  const named = (row) => row.map((cell, i) => (i === labelIndex && data.label_names && /^\d+$/.test(cell) && data.label_names[+cell]
+    ? `${cell} · ${data.label_names[+cell]}` : cell));
+  fillTable($("preview-table"), data.columns, data.preview.map(named));
+  showLabelCounts(data);
+  showProblems(data);
+}
+
+function showLabelCounts(data) {
+  const bars = $("label-counts");
+  bars.replaceChildren();
+  if (!data.labels) {
+    bars.append(el("p", { class: "muted", text: "Choose the label column to see how many examples each label has." }));
+    return;
+  }
+  const max = Math.max(...data.labels.counts.map((c) => c.count));
+  const shown = data.labels.counts.slice(0, 30);
+  for (const item of shown) {
+    const name = item.name ? `${item.name}` : item.value;
+    bars.append(el("div", { class: "bar-row", title: item.name ? `${item.value} = ${item.name}` : item.value },
+      el("span", { class: "bar-label", text: name }),
+      el("span", { class: "bar-track" }, el("span", { class: "bar-fill", style: `width:${(100 * item.count) / max}%` })),
+      el("span", { class: "bar-count", text: item.count })));
+  }
+  if (data.labels.counts.length > shown.length) bars.append(el("p", { class: "muted small", text: `and ${data.labels.distinct - shown.length} more labels` }));
+}
+
+function showProblems(data) {
+  const problems = $("data-problems");
+  problems.replaceChildren();
+  const warn = (text) => problems.append(el("p", { class: "notice warn", text }));
+  if (data.columns.length === 1) warn("No label column: this file has only one column; add a column with the label of each message. (If it has one, its separator was not recognised: use commas, semicolons or tabs between columns.)");
+  else if (!data.text_column || !data.label_column) warn("Pick the text column and the label column above.");
+  if (data.text_column && data.text_column === data.label_column) warn("The text and the label must be different columns.");
+  if (data.labels && data.labels.missing) warn(`${data.labels.missing} row(s) have no label; remove them from the file or fill them in.`);
+  if (data.texts && data.texts.empty) warn(`${data.texts.empty} row(s) have an empty text.`);
+  if (data.labels && data.labels.single.length) warn(`Some labels have a single example (${data.labels.single.slice(0, 5).join(", ")}). They are learned from, but cannot be checked: the score leaves them out.`);
+  if (data.labels && data.labels.distinct > 200) warn(`The label column has ${data.labels.distinct} different values: is it really the label?`);
+  if (data.encoding_note) problems.append(el("p", { class: "notice info", text: data.encoding_note }));
+  labels.checked(data);  // number labels: a prompt to name them; one column: no training
+  if (data.label_names) problems.append(el("p", { class: "notice info", text: "This is textfit's example data: its numbered labels were given their topic names (see “Label names” below)." }));
+}
+
+// ---------------------------------------------------------------- step 2: start
+async function startRun() {
+  if (!upload) return setStatus("start-status", "Upload a data file first.", "error");
+  const body = {
+    upload_id: upload.id,
+    text_column: $("text-column").value,
+    label_column: $("label-column").value,
+  };
+  if (!body.text_column || !body.label_column) return setStatus("start-status", "Pick the text and the label columns first.", "error");
+  if (document.querySelector("input[name=model-choice]:checked").value === "custom") {
+    body.model = $("model-path").value.trim();
+    if (!body.model) return setStatus("start-status", "Type a model id or folder, or pick the recommended model.", "error");
+  }
+  const length = document.querySelector("input[name=length]:checked").value;
+  if (length === "epochs") body.epochs = parseInt($("epochs").value, 10);
+  if (length === "time") body.time_budget = parseFloat($("time-budget").value);
+  const name = $("run-name").value.trim();
+  if (name) body.name = name;
+  const names = $("label-names").value.trim();
+  if (names) body.label_names = names;
+  if ($("strategy").value !== "auto") body.strategy = $("strategy").value;
+  $("start").disabled = true;
+  setStatus("start-status", "Checking the data and starting…", "busy");
+  try {
+    const run = await post("/api/runs", body);
+    setStatus("start-status", "");
+    await loadRuns();
+    location.hash = `#run/${run.id}`;
+  } catch (error) {
+    setStatus("start-status", error.message, "error");
+  } finally {
+    $("start").disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------- wiring
+// `info`: the studio's /api/info (null when it did not answer).
+export function init(info) {
+  if (info) {
+    maxUpload = info.max_upload_bytes;
+    $("sample-line").hidden = !info.sample_available;
+  }
+  onFile($("dropzone"), $("file-input"), uploadFile);
+  $("use-sample").addEventListener("click", useSample);
+  $("text-column").addEventListener("change", changeColumns);
+  $("label-column").addEventListener("change", changeColumns);
+  $("model-path").addEventListener("focus", () => ($("model-custom").checked = true));
+  $("epochs").addEventListener("focus", () => ($("length-epochs").checked = true));
+  $("time-budget").addEventListener("focus", () => ($("length-time").checked = true));
+  $("start").addEventListener("click", startRun);
+  labels.init();
+}
