@@ -288,7 +288,8 @@ refused("utf16_no_bom.csv", "text,label\nhello,a\n".encode("utf-16-le"), "UTF-16
 refused(
     "json_object.json",
     json.dumps({"text": ["a", "b"], "label": ["x", "y"]}),
-    "must be a list of records ([{\"text\": ..., \"label\": ...}, ...]); this one holds an object with keys 'text', 'label'",
+    'must be a list of records ([{"text": ..., "label": ...}, ...]); '
+    "this one holds an object with keys 'text', 'label'",
 )
 refused("json_scalar.json", "42", "this one holds a single int")
 refused("json_list_of_lists.json", json.dumps([["a", "x"], ["b", "y"]]), "item 1 is a list, not a record")

@@ -214,7 +214,8 @@ def _label_ids(values: pd.Series, source: str, column: str, names: list[str] | N
     if fractional.any():
         shown = ", ".join(map(str, values[fractional].unique()[:5]))
         raise DataError(
-            f"{source}: column '{column}' holds numbers that are not whole ({shown}; rows {_as_rows(values.index[fractional])}). "
+            f"{source}: column '{column}' holds numbers that are not whole "
+            f"({shown}; rows {_as_rows(values.index[fractional])}). "
             "textfit learns categories: a column of scores or measurements cannot be the label column."
         )
     raw = values.map(_label_text).astype(str)
@@ -298,7 +299,8 @@ def load_data(
             reason = f"empty '{column}'"
             if not skip_bad_rows:
                 raise DataError(
-                    f"{source}: {int(mask.sum())} row(s) have an empty '{column}' (rows {_as_rows(np.flatnonzero(mask))}). "
+                    f"{source}: {int(mask.sum())} row(s) have an empty '{column}' "
+                    f"(rows {_as_rows(np.flatnonzero(mask))}). "
                     "Fix them, or pass --skip-bad-rows to skip such rows."
                 )
             skipped[reason] = [int(i) + 1 for i in np.flatnonzero(mask)]

@@ -19,8 +19,9 @@ near-duplicate messages that carry different labels. Written here (cleanlab is A
    left out: each label's probability over its class threshold (0.70), agreement of the 10 nearest
    neighbours (0.59; averaged with self-confidence 0.76), a second pass without the 10-15 % most
    suspicious rows (0.77-0.79). A right label the head gets wrong is usually among its first
-   choices, a random wrong label rarely is. The flag stays a column (`flagged`): "the model is confident of another label";
-   on the noisy finance topics it marks a third of the rows, so the ranking is what to read.
+   choices, a random wrong label rarely is. The flag stays a column (`flagged`): "the model is
+   confident of another label"; on the noisy finance topics it marks a third of the rows, so the
+   ranking is what to read.
 4. Near-duplicates (cosine >= 0.95) with different labels: at least one of the two is wrong, or the
    labels overlap; both rows are flagged and name each other."""
 

@@ -13,7 +13,6 @@ from .catalog import downloaded_folder, known_model
 
 log = logging.getLogger("textfit")
 
-DEFAULT_MODEL = "default"
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_ALIASES = {"default", "minilm", "all-minilm-l6-v2", DEFAULT_MODEL_NAME}
 
@@ -116,8 +115,9 @@ def add_mean_pooling_layer(model, scale: float = 100.0, pooler_gain: float = 0.1
     vectors classify far better than their [CLS] vectors (0.44 vs 0.30 accuracy with a linear head
     on 8 examples per class; full fine-tuning on the finance topics, 3 epochs: 0.890 vs 0.882),
     but `BertForSequenceClassification` reads `pooler([CLS])`. The new layer is an ordinary BERT
-    layer with `num_hidden_layers + 1` in the config, so plain `transformers` loads it: a zero query makes attention uniform over the real (unpadded) tokens;
-    an identity value, scaled far above the residual [CLS] vector, makes LayerNorm see the mean;
+    layer with `num_hidden_layers + 1` in the config, so plain `transformers` loads it: a zero query
+    makes attention uniform over the real (unpadded) tokens; an identity value, scaled far above the
+    residual [CLS] vector, makes LayerNorm see the mean;
     a zero feed-forward output passes it through. Only [CLS] is read afterwards, so what the layer
     does to the other tokens does not matter. The layer is frozen: it only pools."""
     import copy
