@@ -1,2 +1,2 @@
-"""Label messages: labeling projects (projects.py) and their background work (background.py); the
-service and its routes."""
+"""Label messages: labeling projects (projects.py), their background work (background.py) and the
+label check (label_check.py); the service and its routes."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import re
 import threading
 import time
 from pathlib import Path
@@ -29,15 +28,10 @@ from ..errors import StudioError, error_message
 from ..runs.worker import write_json
 from ..uploads.preview import read_upload
 from .background import Latest, in_background
+from .label_check import suspicious_labels
 
 log = logging.getLogger("textfit")
 FOLDER, PROJECT, ROWS, SESSION = "labeling", "project.json", "rows.json", "session.sqlite"
-AUDIT_ROWS = 25
-"""The most suspicious labels the page lists."""
-
-
-def _short(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class Project:
@@ -236,36 +230,8 @@ class Project:
         return self.audit
 
     def _audit(self, labels: dict) -> None:
-        import numpy as np
-
-        from ....labeling import audit
-
-        session = self.session
-        indices = np.array(list(labels), int)
         try:
-            report = audit([session.texts[i] for i in indices], list(labels.values()), vectors=session.vectors[indices])
-            rows = []
-            for record in report.to_records(AUDIT_ROWS):
-                index = int(indices[record["index"]])
-                # the report names rows by their place among the labels: name the message itself instead
-                reason = re.sub(
-                    r"near-duplicate of row (\d+)",
-                    lambda m: f"almost the same as “{_short(session.texts[indices[int(m.group(1)) - 1]])}”",
-                    record["reason"],
-                )
-                rows.append(
-                    {
-                        "index": index,
-                        "text": session.texts[index],
-                        "label": record["label"],
-                        "suggested_label": record["suggested_label"],
-                        "suspicion": record["suspicion"],
-                        "label_probability": record["label_probability"],
-                        "likely_mislabeled": record["likely_mislabeled"],
-                        "reason": reason,
-                    }
-                )
-            result = {"status": "done", "rows": rows, "flagged": int(report.flagged.sum())}
+            result = suspicious_labels(self.session, labels)
         except Exception as exc:
             log.exception("labeling: the label check failed")
             result = {"status": "failed", "error": error_message(exc)}
