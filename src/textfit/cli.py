@@ -88,6 +88,8 @@ AllowHost = Annotated[
 
 
 # --- `textfit train`: its options are TrainConfig's fields -------------------------------------
+# Each parameter is named as its field (the flag may differ: --distributed-timeout), takes its help
+# from the field's docstring and its default from the dataclass, which --help shows.
 TRAIN_DEFAULTS = TrainConfig()
 CONFIG_FIELDS = frozenset(field.name for field in dataclasses.fields(TrainConfig))
 
