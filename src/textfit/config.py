@@ -125,10 +125,11 @@ class TrainConfig:
     epoch's end, once the run has lasted this long (shorter runs write none), so `--resume`
     continues a killed run. 0 turns them off. The embedded MiniLM's: 130-175 MB, ~0.6 s each on 2
     shared cores (checkpoint.py)."""
-    distributed_timeout_minutes: float = 10.0
-    """With several processes: how long one waits for the others before giving up with an error (a
-    partner hung, or a node lost). The main process's own work while the others wait (fitting the
-    n-gram model, saving) must fit in it. A process that dies ends the others at once under torchrun."""
+    distributed_timeout_minutes: float = 1.0
+    """With several processes: how long one waits for the others during training before all stop
+    with an error (a partner hung, or a node lost without closing its connections). Where one
+    process works alone (reading its data, fitting the n-gram model, saving), the others wait at
+    least 10 minutes. A process that dies ends the others at once under torchrun."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Free-form notes kept with the run record (textfit itself reads none of them)."""
 

@@ -254,3 +254,103 @@ def test_a_lost_partner_becomes_one_clear_error_and_one_process_needs_no_group()
         with distributed.partners_watched():
             raise ValueError("not a partner's")
     assert np.array_equal(np.concatenate(distributed.across_processes(np.asarray, [1, 2, 3])), [1, 2, 3])
+
+
+# Runs `textfit train` under torchrun with "{rank}" in any argument replaced by the process's rank:
+# nodes started with different data, settings or --out, on one machine.
+PER_RANK = """import os, sys
+from textfit.cli import app
+sys.argv = ["textfit", "train", *(a.replace("{rank}", os.environ["RANK"]) for a in sys.argv[1:])]
+app()
+"""
+
+
+def test_processes_started_on_different_data_settings_or_out_all_stop_before_writing(tiny_bert, tmp_path):
+    for rank, seed in ((0, 7), (1, 8)):  # another seed samples other examples: different data of the same size
+        folder = tmp_path / f"settings-{rank}"
+        folder.mkdir()
+        settings(folder, tiny_bert, seed=seed)
+    script = tmp_path / "per_rank.py"
+    script.write_text(PER_RANK)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(script)]
+    process = subprocess.Popen(
+        [
+            *command,
+            "--config",
+            str(tmp_path / "settings-{rank}" / "settings.json"),
+            "--out",
+            str(tmp_path / "m-{rank}"),
+        ],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output = " ".join(finish(process, 180).split())
+    assert process.returncode != 0, output
+    for what in ("the data (texts and labels)", "the settings", "the output folder (--out)"):
+        assert f"{what} on process 1 " in output, output
+    assert "Start every node with the same command, data, model and --out" in output
+    assert "n-gram model fitted" not in output and "broadcast together" not in output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["per_rank.py", "settings-0", "settings-1"]  # nothing written
+
+
+def test_a_process_that_stops_answering_ends_the_other_within_the_timeout(tiny_bert, tmp_path):
+    import psutil
+
+    # A partner frozen without closing its sockets (SIGSTOP: a lost node, a partition) ends the run
+    # after distributed_timeout_minutes, here 15 s, with a whole message and no C++ stack dump.
+    config = settings(
+        tmp_path,
+        tiny_bert,
+        epochs=50,
+        train_size=None,
+        test_size=None,
+        early_stopping_patience=100,
+        distributed_timeout_minutes=0.25,
+    )
+    log = tmp_path / "output.txt"
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"),
+                *("-m", "textfit", "train", "--config", str(config), "--out", str(tmp_path / "m")),
+            ],
+            env=ENV,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        rank_1 = None
+        try:
+            eventually(
+                lambda: process.poll() is None and "processes (gloo)" in log.read_text(),
+                timeout=120,
+                what="both processes to train",
+                details=log.read_text,
+            )
+            time.sleep(1)
+            children = psutil.Process(process.pid).children(recursive=True)
+            rank_1 = next(p for p in children if p.environ().get("RANK") == "1")
+            rank_1.send_signal(signal.SIGSTOP)
+            frozen = time.monotonic()
+            eventually(
+                lambda: "stopped answering" in " ".join(log.read_text().split()),
+                timeout=90,
+                what="rank 0 to give up",
+                details=log.read_text,
+            )
+            noticed_s = time.monotonic() - frozen
+            process.wait(timeout=90)  # torchrun's agent then ends the frozen one
+        finally:
+            if rank_1 is not None and rank_1.is_running():
+                rank_1.kill()
+            process.kill()
+    output = log.read_text()
+    assert process.returncode != 0 and noticed_s < 15 + 20, (noticed_s, output)
+    flowing = " ".join(output.split())  # the console wraps long lines
+    assert (
+        "lost contact with the others" in flowing and "resume with --resume and the same number of processes" in flowing
+    )
+    assert "frame #" not in output and "Exception raised from" not in output, output
+    assert not (tmp_path / "m").exists()

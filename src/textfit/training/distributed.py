@@ -17,7 +17,9 @@ How a run is shared out (train.py, train.finetune):
 
 A process that dies ends the others: torchrun's agent stops the rest of the group within
 seconds, and a process stuck waiting on a partner that neither answers nor dies (a hung node) gives up
-after `distributed_timeout_minutes`, the process group's timeout."""
+after `distributed_timeout_minutes` (1 by default), the process group's timeout. Where one process
+works alone or at its own pace (reading the data, fitting the n-gram model, judging an evaluation,
+saving), the others wait longer: at least `SOLO_WORK_MINUTES` (`wait_for_everyone`)."""
 
 from __future__ import annotations
 
@@ -26,12 +28,19 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import re
 from collections.abc import Callable
 from typing import TypeVar
 
 from ..errors import TextfitError
 
 T = TypeVar("T")
+
+SOLO_WORK_MINUTES = 10.0
+"""How long the others wait while one process works alone (the n-gram fit, a save) or reads its
+data at its own pace: far longer than a training step, which `distributed_timeout_minutes` bounds."""
+solo_work_minutes = SOLO_WORK_MINUTES
+step_minutes = 1.0
 
 # Launchers say how many processes take part: torchrun and accelerate launch set WORLD_SIZE; the
 # MPI launchers Accelerate supports on CPUs set their own.
@@ -73,6 +82,8 @@ def start(timeout_minutes: float) -> None:
     import torch
     from accelerate import PartialState
 
+    global solo_work_minutes, step_minutes
+    solo_work_minutes, step_minutes = max(SOLO_WORK_MINUTES, timeout_minutes), timeout_minutes
     # cpu=True: without it Accelerate stays single-process on a machine without GPUs.
     PartialState(cpu=not torch.cuda.is_available(), timeout=dt.timedelta(minutes=timeout_minutes))
     atexit.register(leave)
@@ -139,6 +150,7 @@ def on_main(work: Callable[[], T], share: bool = False) -> T | None:
                     f"the main process (rank 0) failed: {type(exc).__name__}: {exc}; its output above has the details"
                 )
             )
+    wait_for_everyone(main_was_alone=True)  # the others wait here, as long as solo work may take
     message = [failure, value if share and error is None else None]
     broadcast_object_list(message, from_process=0)
     if error is not None:
@@ -163,6 +175,21 @@ def across_processes(score: Callable[[list], T], items: list) -> list[T]:
     return gather_object(part)
 
 
+def wait_for_everyone(main_was_alone: bool = False) -> None:
+    """A barrier with a timeout of its own, `solo_work_minutes`, longer than the group's, for work
+    done at each process's own pace. After the main process's solo work (`main_was_alone`) the
+    others have long been waiting: the main process then gives them the group's timeout only, so a
+    partner that froze meanwhile is noticed as soon as during training. gloo's `monitored_barrier`
+    (NCCL has none; there the group's timeout applies)."""
+    import torch.distributed
+
+    if torch.distributed.get_backend() != "gloo":
+        torch.distributed.barrier()
+        return
+    minutes = step_minutes if main_was_alone and is_main() else solo_work_minutes
+    torch.distributed.monitored_barrier(timeout=dt.timedelta(minutes=minutes), wait_all_ranks=True)
+
+
 def gather(value: T) -> list[T]:
     """Every process's `value`, in rank order (a one-item list in a single process)."""
     if not is_distributed():
@@ -172,9 +199,34 @@ def gather(value: T) -> list[T]:
     return gather_object([value])
 
 
-def wait_for_all() -> None:
-    if is_distributed():
-        state().wait_for_everyone()
+class NodesDisagree(TextfitError):
+    """The processes of one training were started on different data, settings, model or output."""
+
+
+def check_agreement(facts: dict[str, str]) -> None:
+    """Every process's `facts` (digests of what it is about to train: its data, settings, base model,
+    output folder) compared before the first step. Any difference ends every process with the same
+    message, naming what differs and on which process and host, before anything is written: a
+    model trained on mixed data, or a folder that one node silently never writes, is worse than none."""
+    if not is_distributed():
+        return
+    import socket
+
+    wait_for_everyone()  # each node reads its data at its own pace
+    everyone = gather({"rank": rank(), "host": socket.gethostname(), "facts": facts})
+    main = everyone[0]
+    differences = [
+        f"{what} on process {other['rank']} ({other['host']}) differs from process 0's ({main['host']})"
+        for other in everyone[1:]
+        for what in facts
+        if other["facts"].get(what) != main["facts"].get(what)
+    ]
+    if differences:
+        raise NodesDisagree(
+            "the training processes were not started alike, so none of them trains: "
+            + "; ".join(differences)
+            + ". Start every node with the same command, data, model and --out"
+        )
 
 
 @contextlib.contextmanager
@@ -206,6 +258,7 @@ LOST_PARTNER_MARKERS = (
     "Connection closed by peer",
     "Connection reset by peer",
     "Timed out waiting",
+    "monitoredBarrier",
 )
 
 
@@ -216,5 +269,8 @@ def lost_partner(exc: RuntimeError) -> bool:
 
 
 def last_line(exc: BaseException) -> str:
-    """The message's last non-empty line: gloo puts its source location first."""
-    return ([line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__])[-1][:200]
+    """The message's last non-empty line that is not a C++ stack frame, whole, without the source
+    location gloo puts first (`[.../unbound_buffer.cc:78] Timed out waiting ...`)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith(("frame #", "Exception raised from"))]
+    return re.sub(r"^\[[^\]]*\.(cc|cpp|h|hpp):\d+\]\s*", "", lines[-1]) if lines else type(exc).__name__

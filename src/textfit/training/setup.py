@@ -3,6 +3,8 @@ few-shot), the longest input it reads, and the model: the base encoder with a fr
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 from dataclasses import dataclass
@@ -13,7 +15,7 @@ import numpy as np
 from ..config import TrainConfig
 from ..data.labeled import LabeledTexts
 from ..errors import TextfitError
-from ..model.base_models import add_mean_pooling_layer, build_classifier, load_tokenizer
+from ..model.base_models import add_mean_pooling_layer, build_classifier, load_tokenizer, resolve_model
 from . import checkpoint
 from . import distributed as dist
 from .callbacks import Callback
@@ -127,3 +129,39 @@ def new_model(config: TrainConfig, label_names: list[str], mean_pooling: bool):
     if mean_pooling and not add_mean_pooling_layer(model):
         log.info("%s is not a BERT-style model: its classifier reads [CLS], not the mean", config.model)
     return model
+
+
+# Settings that may differ between the nodes of one training: where each finds the same data.
+PER_NODE_SETTINGS = ("data", "eval_data")
+
+
+def agreement_facts(config: TrainConfig, out_dir: str | Path, train_data: LabeledTexts, eval_data: LabeledTexts):
+    """What the processes of one training must agree on (distributed.check_agreement), as digests:
+    the examples (texts and labels, after splitting and sampling), the settings, the base model's
+    files and the output folder as given."""
+    settings = {k: v for k, v in config.to_dict().items() if k not in PER_NODE_SETTINGS}
+    return {
+        "the data (texts and labels)": checkpoint.data_fingerprint(train_data, eval_data),
+        "the settings": digest(json.dumps(settings, sort_keys=True, default=str)),
+        "the base model": model_digest(config.model),
+        "the output folder (--out)": str(out_dir),
+    }
+
+
+def model_digest(name: str) -> str:
+    """The base model's configuration and tokenizer files, and its weight files' sizes (hashing
+    hundreds of MB of weights would cost seconds for a difference the sizes already show)."""
+    folder = Path(resolve_model(name))
+    if not folder.is_dir():  # a hub id: the same id is the same model
+        return name
+    parts = []
+    for path in sorted(folder.iterdir()):
+        if path.suffix in (".json", ".txt"):
+            parts.append([path.name, digest(path.read_bytes())])
+        elif path.suffix in (".safetensors", ".bin"):
+            parts.append([path.name, path.stat().st_size])
+    return digest(json.dumps(parts))
+
+
+def digest(value: str | bytes) -> str:
+    return hashlib.sha256(value.encode() if isinstance(value, str) else value).hexdigest()

@@ -47,7 +47,15 @@ from .fewshot import fit_fewshot
 from .final_fit import FinalFit, after_hold_out, hold_out_config, wants_final_fit
 from .finetune import finetune
 from .loop import LoopResult, attention_for_training
-from .setup import Run, check_config, choose_strategy, new_model, prepare_model, refuse_fewshot_across_processes
+from .setup import (
+    Run,
+    agreement_facts,
+    check_config,
+    choose_strategy,
+    new_model,
+    prepare_model,
+    refuse_fewshot_across_processes,
+)
 from .stopping import held_stops
 
 __all__ = ["TrainResult", "new_model", "train"]  # new_model: benchmarks build models as a run does
@@ -100,6 +108,8 @@ def train(
     if resume and dist.on_main(lambda: checkpoint.latest(out_dir) is None, share=True):  # said before the data is read
         raise TextfitError(f"nothing to resume in {checkpoint.folder_for(out_dir)}; start without --resume")
     train_data, eval_data = data or load_train_eval(config)
+    if dist.is_distributed():  # the processes agree on what they train before anything is written
+        dist.check_agreement(agreement_facts(config, out_dir, train_data, eval_data))
     strategy = choose_strategy(config, train_data)
     if strategy == "fewshot":
         refuse_fewshot_across_processes()
