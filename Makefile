@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: demo test benchmark clean
+.PHONY: demo test check benchmark clean
 
 $(BIN)/textfit: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,15 @@ $(BIN)/textfit: pyproject.toml
 demo: $(BIN)/textfit
 	$(BIN)/textfit demo
 
-test: $(BIN)/textfit
+# The gates first (seconds), then the tests: format, lint, the import layers (pyproject.toml's
+# [tool.importlinter]) and the documentation site, all offline.
+check: $(BIN)/textfit
+	$(BIN)/ruff format --check --quiet .
+	$(BIN)/ruff check --quiet .
+	$(BIN)/lint-imports --no-cache
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+test: check
 	$(BIN)/python -m pytest -q
 
 # Not part of the tests: about an hour of CPU; run on a quiet machine (see benchmarks/benchmark.py).
@@ -25,4 +33,4 @@ benchmark: $(BIN)/textfit
 	$(BIN)/python benchmarks/benchmark.py $(DATA)
 
 clean:
-	rm -rf $(VENV) textfit-demo-model textfit-model
+	rm -rf $(VENV) textfit-demo-model textfit-model site
