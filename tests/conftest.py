@@ -94,12 +94,12 @@ def one_thread(monkeypatch):
 @pytest.fixture(scope="module")
 def studio_url(tmp_path_factory):
     """An empty studio served from a thread, for the module's tests."""
-    from support.studio_page import studio_in_a_thread
+    from support.serving import served_in_a_thread
     from textfit.server.studio.app import create_studio_app
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("OMP_NUM_THREADS", "1")  # see one_thread
-        with studio_in_a_thread(create_studio_app(tmp_path_factory.mktemp("studio"))) as url:
+        with served_in_a_thread(create_studio_app(tmp_path_factory.mktemp("studio"))) as url:
             yield url
 
 

@@ -9,8 +9,9 @@ import re
 import pandas as pd
 import pytest
 
+from support.serving import served_in_a_thread
 from support.studio import RUN, add_trained_run
-from support.studio_page import shoot, skip_without_browser, studio_in_a_thread
+from support.studio_page import shoot, skip_without_browser
 
 pytestmark = pytest.mark.browser
 skip_without_browser()
@@ -31,7 +32,7 @@ def studio_url(tmp_path_factory, tiny_model_dir):
     add_trained_run(workdir, tiny_model_dir)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("OMP_NUM_THREADS", "1")  # the classifying process inherits it
-        with studio_in_a_thread(create_studio_app(workdir)) as url:
+        with served_in_a_thread(create_studio_app(workdir)) as url:
             yield url
 
 

@@ -91,7 +91,7 @@ def test_the_runs_list_flags_a_model_no_better_than_the_yardstick(page, run_url,
 
 
 def test_the_runs_list_says_when_a_model_is_no_better_than_always_one_label(page, tmp_path):
-    from support.studio_page import studio_in_a_thread
+    from support.serving import served_in_a_thread
     from textfit.server.studio.app import create_studio_app
     from textfit.server.studio.store import RunStore
 
@@ -104,7 +104,7 @@ def test_the_runs_list_says_when_a_model_is_no_better_than_always_one_label(page
         yardstick={"label": "Neutral", "accuracy": 0.633, "beats": False},
     )
     store.close()
-    with studio_in_a_thread(create_studio_app(tmp_path)) as url:
+    with served_in_a_thread(create_studio_app(tmp_path)) as url:
         page.goto(url)
         entry = page.locator('#runs-list a[data-run="run-20200101-000000-skewed"]')
         expect(entry).to_contain_text("accuracy 64.0", timeout=30_000)

@@ -11,8 +11,9 @@ import re
 import pandas as pd
 import pytest
 
+from support.serving import served_in_a_thread
 from support.studio import NAMES, tickets
-from support.studio_page import shoot, skip_without_browser, studio_in_a_thread
+from support.studio_page import shoot, skip_without_browser
 
 pytestmark = pytest.mark.browser
 skip_without_browser()
@@ -28,7 +29,7 @@ def studio_url(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("OMP_NUM_THREADS", "1")  # the training and classifying processes inherit it
         patch.setenv("TEXTFIT_CACHE", str(workdir / "cache"))
-        with studio_in_a_thread(create_studio_app(workdir)) as url:
+        with served_in_a_thread(create_studio_app(workdir)) as url:
             yield url
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from support.studio_page import free_port, shoot, skip_without_browser
+from support.serving import free_port
+from support.studio_page import shoot, skip_without_browser
 from support.waiting import eventually
 
 pytestmark = pytest.mark.browser

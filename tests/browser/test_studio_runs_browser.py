@@ -13,7 +13,8 @@ import urllib.request
 
 import pytest
 
-from support.studio_page import skip_without_browser, studio_in_a_thread
+from support.serving import served_in_a_thread
+from support.studio_page import skip_without_browser
 
 pytestmark = pytest.mark.browser
 skip_without_browser()
@@ -43,7 +44,7 @@ def studio(tmp_path_factory, tiny_model_dir):
         store.add_run(run_id, name, None, "sample.csv", settings, status="completed")
         shutil.copytree(tiny_model_dir, workdir / "runs" / run_id / "model")
         store.update_run(run_id, finished=time.time())
-    with studio_in_a_thread(app) as url:
+    with served_in_a_thread(app) as url:
         yield url, workdir
 
 

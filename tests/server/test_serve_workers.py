@@ -6,25 +6,19 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from support.serving import free_port
 from support.waiting import eventually
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")
 
 KEY = "worker-test-key"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_serve(model_dir, port: int, log: Path, *extra: str) -> subprocess.Popen:

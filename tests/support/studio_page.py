@@ -8,14 +8,9 @@ screenshot of every stage."""
 from __future__ import annotations
 
 import os
-import socket
-import threading
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
-from support.waiting import eventually
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -35,34 +30,6 @@ def skip_without_browser() -> None:
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
     pytest.importorskip("uvicorn")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def studio_in_a_thread(app, port: int | None = None):
-    """Serve the studio `app` on 127.0.0.1 from a thread; yields its URL."""
-    import uvicorn
-
-    port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-
-    def started() -> bool:
-        assert thread.is_alive(), "the studio's thread ended before it started serving"
-        return server.started
-
-    eventually(started, timeout=30, every=0.05, what="the studio to start")
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.should_exit = True
-        thread.join(20)
 
 
 def shoot(page, name: str) -> None:

@@ -1,6 +1,8 @@
 """`textfit serve DIR`: a trained model folder behind an HTTP API.
 
     POST /predict   {"texts": "Acme Corp announces new CEO", "top_k": 3}   (one text or a list)
+    POST / or /predict   {"inputs": "...", "parameters": {"top_k": 3}}      (the Hugging Face format:
+                    `huggingface_hub.InferenceClient(model=URL).text_classification(text)` works)
     GET  /health    is the model loaded and answering?
     GET  /model     labels, base model, metrics
     GET  /docs      OpenAPI documentation
@@ -25,7 +27,7 @@ from pathlib import Path
 
 from .batcher import Batcher
 from .security import guard, resolve_api_key
-from .shared import BodyLimitMiddleware, ascii_json_response, install_error_handlers, rank
+from .shared import REQUEST_FORMATS, BodyLimitMiddleware, ascii_json_response, install_error_handlers, rank
 
 PUBLIC_PATHS = ("/health", "/docs", "/docs/oauth2-redirect", "/openapi.json")
 """Reachable without the API key: a load balancer's health check, and the API's description (a
@@ -66,7 +68,7 @@ def create_app(
     busy machine with few cores, 1 thread can be many times faster than PyTorch's default.
     `api_key`: required on every request but PUBLIC_PATHS. `host`: the address the server listens
     on; on loopback, requests for other host names (and not in `allowed_hosts`) are refused."""
-    from fastapi import FastAPI, HTTPException
+    from fastapi import FastAPI
 
     from ..model.calibration import check_min_confidence
     from ..model.classifier import Classifier
@@ -80,8 +82,6 @@ def create_app(
     labels = list(classifier.label_names)
     record = classifier.record or {}
     started = time.time()
-
-    PredictRequest, PredictResponse = api_models(limits, len(labels))
 
     @asynccontextmanager
     async def lifespan(app):
@@ -102,19 +102,7 @@ def create_app(
     app.state.classifier = classifier
     key_schemes = docs_key_schemes(api_key)
 
-    @app.post(
-        "/predict",
-        response_model=PredictResponse,
-        summary="Classify one text or a list of texts",
-        dependencies=key_schemes,
-    )
-    async def predict(request: PredictRequest):
-        texts = checked_texts(request.texts, limits)
-        try:
-            probabilities = await batcher.predict_proba(texts)
-        except Exception as exc:  # logged by the batcher; this request fails, the server carries on
-            raise HTTPException(500, f"prediction failed: {type(exc).__name__}: {exc}") from None
-        return {"predictions": rank(probabilities, labels, request.top_k, request.min_confidence)}
+    add_prediction_routes(app, batcher, labels, limits, api_key)
 
     @app.get("/health", summary="Is the model loaded and answering?")
     def health():
@@ -142,6 +130,47 @@ def create_app(
         }
 
     return app
+
+
+def add_prediction_routes(app, batcher, labels: list[str], limits: ServeLimits, api_key: str | None) -> None:
+    """POST /predict (textfit's format or Hugging Face's) and POST / (Hugging Face's)."""
+    from fastapi import HTTPException
+
+    PredictRequest, PredictResponse = api_models(limits, len(labels))
+    HFRequest, HFResponse = hf_models(limits, len(labels))
+    AnyRequest = either_format(PredictRequest, HFRequest)
+    key_schemes = docs_key_schemes(api_key)
+
+    async def probabilities_of(texts: str | list[str]):
+        try:
+            return await batcher.predict_proba(checked_texts(texts, limits))
+        except HTTPException:
+            raise
+        except Exception as exc:  # logged by the batcher; this request fails, the server carries on
+            raise HTTPException(500, f"prediction failed: {type(exc).__name__}: {exc}") from None
+
+    @app.post(
+        "/predict",
+        response_model=PredictResponse | HFResponse,
+        summary="Classify one text or a list of texts (textfit's format or Hugging Face's)",
+        dependencies=key_schemes,
+        responses=error_responses(api_key),
+    )
+    async def predict(request: AnyRequest):
+        if isinstance(request, HFRequest):
+            return hf_answer(request, await probabilities_of(request.inputs), labels)
+        probabilities = await probabilities_of(request.texts)
+        return {"predictions": rank(probabilities, labels, request.top_k, request.min_confidence)}
+
+    @app.post(
+        "/",
+        response_model=HFResponse,
+        summary="Classify, in the Hugging Face Inference API's format",
+        dependencies=key_schemes,
+        responses=error_responses(api_key),
+    )
+    async def predict_hf(request: HFRequest):
+        return hf_answer(request, await probabilities_of(request.inputs), labels)
 
 
 def api_models(limits: ServeLimits, n_labels: int):
@@ -187,6 +216,84 @@ def api_models(limits: ServeLimits, n_labels: int):
         """One per text, in the order given."""
 
     return PredictRequest, PredictResponse
+
+
+def hf_models(limits: ServeLimits, n_labels: int):
+    """The Hugging Face Inference API's text-classification request and answer (what
+    `huggingface_hub.InferenceClient.text_classification` and text-embeddings-inference clients send)."""
+    from typing import Literal
+
+    from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+    class HFParameters(BaseModel):
+        top_k: int | None = Field(
+            None, ge=1, le=n_labels, description="How many labels to return per text (default: all)."
+        )
+        function_to_apply: Literal["softmax"] | None = Field(
+            None, description="textfit answers calibrated probabilities: 'softmax' or nothing."
+        )
+
+    class HFRequest(BaseModel):
+        model_config = ConfigDict(
+            extra="forbid",
+            json_schema_extra={"examples": [{"inputs": "Acme Corp announces new CEO", "parameters": {"top_k": 3}}]},
+        )
+        inputs: str | list[str] = Field(
+            description=f"One text, or a list of at most {limits.max_texts} texts "
+            f"(each at most {limits.max_text_chars} characters)."
+        )
+        parameters: HFParameters = Field(default_factory=HFParameters)
+
+    class HFGuess(BaseModel):
+        label: str
+        score: float
+
+    class HFResponse(RootModel[list[list[HFGuess]]]):
+        """One list per text, in the order given, best label first."""
+
+    return HFRequest, HFResponse
+
+
+def either_format(PredictRequest, HFRequest):
+    """textfit's request or Hugging Face's, told apart by its "inputs" key, so a mistake is reported
+    against the format the client meant."""
+    from typing import Annotated
+
+    from pydantic import Discriminator, Tag
+
+    textfit, hugging_face = REQUEST_FORMATS
+
+    def which(body) -> str:
+        return hugging_face if isinstance(body, dict) and "inputs" in body else textfit
+
+    either = Annotated[PredictRequest, Tag(textfit)] | Annotated[HFRequest, Tag(hugging_face)]
+    return Annotated[either, Discriminator(which)]
+
+
+def hf_answer(request, probabilities, labels: list[str]) -> list[list[dict]]:
+    """For each text, its labels best first ({"label", "score"}), as the Hugging Face API answers.
+    No "not sure" here: that format has no place for it (the scores say it)."""
+    k = request.parameters.top_k or len(labels)
+    return [answer["top_k"] for answer in rank(probabilities, labels, k)]
+
+
+def error_responses(api_key: str | None) -> dict:
+    """Every error status the server sends, documented with the body it really has."""
+    from pydantic import BaseModel, Field
+
+    class ErrorBody(BaseModel):
+        error: str = Field(description="What went wrong, and what to do.")
+
+    statuses = {
+        400: "A request without a Host header, or with a Content-Length that is not a number.",
+        403: "A Host this server does not answer to" + (", or a wrong API key." if api_key else "."),
+        413: "The request body is larger than the server's limit.",
+        422: "The body is not a valid request: the message names the field (too many texts, a text too long, ...).",
+        500: "The model failed on these texts (the server carries on).",
+    }
+    if api_key:
+        statuses[401] = "No API key: send `Authorization: Bearer KEY` or `X-API-Key: KEY`."
+    return {status: {"model": ErrorBody, "description": text} for status, text in sorted(statuses.items())}
 
 
 def docs_key_schemes(api_key: str | None) -> list:

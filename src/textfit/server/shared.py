@@ -105,11 +105,16 @@ def human_bytes(size: int) -> str:
     return f"{size} bytes"
 
 
+REQUEST_FORMATS = ("textfit format", "Hugging Face format")
+"""The tags of a body that may come in either format (pydantic puts the one chosen in an error's
+location, where it is not a field the client sent)."""
+
+
 def describe_validation_error(errors) -> str:
     """FastAPI's validation errors as one sentence a person can act on."""
     parts = []
     for error in errors:
-        location = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+        location = ".".join(str(p) for p in error.get("loc", ()) if p != "body" and p not in REQUEST_FORMATS)
         kind = error.get("type", "")
         if kind == "json_invalid":
             parts.append("the request body is not valid JSON")
