@@ -350,11 +350,13 @@ def predict(
         ),
     ] = "local",
     actors: Annotated[
-        int,
+        int | None,
         typer.Option(
-            help="With --engine ray: actors, each loading the model once and using --threads CPUs (default 1)."
+            help="With --engine ray: actors, each loading the model once and using --threads CPUs (default 1); "
+            "default: as many as the cluster's CPUs hold, one CPU left to read the input.",
+            show_default=False,
         ),
-    ] = 2,
+    ] = None,
     ray_address: Annotated[
         str | None,
         typer.Option(
@@ -442,7 +444,7 @@ def predict_file_command(
     *,
     engine: str,
     keep_columns: str | None,
-    actors: int = 2,
+    actors: int | None = None,
     ray_address: str | None = None,
     **options,
 ) -> None:
@@ -500,6 +502,14 @@ def print_predict_summary(summary) -> None:
     for label, count in summary.label_counts.items():
         table.add_row(label, f"{count:,}")
     console.print(table)
+    if summary.agreement and summary.agreement.compared:
+        agreement = summary.agreement
+        console.print(
+            f"The model agrees with your '{agreement.column}' column on {agreement.agreed:,} of "
+            f"{agreement.compared:,} rows ({agreement.rate:.1%}): the rows where it holds one of the model's "
+            "labels and the model answered.",
+            highlight=False,
+        )
 
 
 @app.command()

@@ -172,6 +172,8 @@ def test_a_labeled_file_keeps_its_labels_and_says_how_often_the_model_agrees(tin
     frame.assign(predicted_label="x").to_csv(clashing, index=False)
     with pytest.raises(DataError, match="already has column.*label.*predicted_label.*--keep-columns"):
         predict_file(tiny_model_dir, clashing, tmp_path / "x.csv")
+    said = " ".join(run("predict", tiny_model_dir, "--input", labeled, "--output", tmp_path / "cli.csv").output.split())
+    assert f"agrees with your 'label' column on {summary.agreement.agreed} of 118 rows" in said
     unrelated = tmp_path / "unrelated.csv"  # a 'label' column of something else: kept, nothing compared
     frame.assign(label="urgent").to_csv(unrelated, index=False)
     assert predict_file(tiny_model_dir, unrelated, tmp_path / "y.csv").agreement is None
