@@ -35,7 +35,6 @@ def run_demo(
     out: Path = Path("textfit-demo-model"),
     progress: Console | None = None,
 ):
-    from .model.fillmask import fill_mask, guesses_table
     from .training.callbacks import RichProgress
     from .training.train import train
 
@@ -50,45 +49,14 @@ def run_demo(
     )
 
     step(1, "What the base model does: fill in the blank")
-    base = fill_mask_model or model
-    console.print(f"Base model: {display_name(base)}\nApplying it to: {FILL_MASK_SENTENCE}")
-    try:
-        console.print(guesses_table(fill_mask(FILL_MASK_SENTENCE, base, top_k=10)))
-    except ModelError as exc:
-        console.print(
-            Text.assemble(
-                ("skipped:", "yellow"),
-                f" {exc}\nRun `textfit demo --fill-mask-model PATH_OR_HUB_ID` with a masked-LM model to see this step.",
-            )
-        )
+    show_fill_mask(console, fill_mask_model or model)
 
     step(2, "The data")
-    if data:
-        config = TrainConfig(data=data)
-    elif hub_reachable():
-        config = TrainConfig(data=TOPIC_HUB_ID, eval_data=TOPIC_HUB_ID, label_names=TOPIC_LABELS)
-    else:
-        console.print(
-            Text.assemble(
-                ("offline:", "yellow"),
-                f" the Hugging Face hub cannot be reached, so '{TOPIC_HUB_ID}' cannot be "
-                f"downloaded. Using textfit's embedded sample instead: {SAMPLE_DATA.name}, short finance "
-                "messages in the same 20 topics (pass --data FILE to use your own).",
-            )
-        )
-        config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS)
     # No checkpoints: a demo killed half-way is simply run again, never "resumed".
-    config = config.override(
+    config = demo_config(console, data).override(
         model=model, train_size=train_size, test_size=test_size, epochs=epochs, checkpoint_minutes=0
     )
-    try:
-        train_data, eval_data = load_train_eval(config)
-    except DataError as exc:
-        if config.data != TOPIC_HUB_ID:
-            raise
-        console.print(f"the hub data set could not be loaded ({exc}); using the embedded sample", style="yellow")
-        config = dataclasses.replace(config, data=str(SAMPLE_DATA), eval_data=None)
-        train_data, eval_data = load_train_eval(config)
+    config, (train_data, eval_data) = load_demo_data(console, config)
     describe_data(console, train_data, eval_data)
 
     step(3, f"A classifier for {len(train_data.label_names)} labels")
@@ -100,7 +68,58 @@ def run_demo(
     step(4, "Fine-tuning")
     started = time.perf_counter()
     result = train(config, out, callbacks=[RichProgress(progress or console)], data=(train_data, eval_data))
-    seconds = time.perf_counter() - started
+    describe_training(console, result, time.perf_counter() - started, len(eval_data))
+
+    step(5, "Using the fine-tuned model")
+    classify_new_message(console, result)
+    return result
+
+
+def show_fill_mask(console: Console, base: str | None) -> None:
+    from .model.fillmask import fill_mask, guesses_table
+
+    console.print(f"Base model: {display_name(base)}\nApplying it to: {FILL_MASK_SENTENCE}")
+    try:
+        console.print(guesses_table(fill_mask(FILL_MASK_SENTENCE, base, top_k=10)))
+    except ModelError as exc:
+        console.print(
+            Text.assemble(
+                ("skipped:", "yellow"),
+                f" {exc}\nRun `textfit demo --fill-mask-model PATH_OR_HUB_ID` with a masked-LM model to see this step.",
+            )
+        )
+
+
+def demo_config(console: Console, data: str | None) -> TrainConfig:
+    """The article's data set where the hub answers, else the embedded sample (said so)."""
+    if data:
+        return TrainConfig(data=data)
+    if hub_reachable():
+        return TrainConfig(data=TOPIC_HUB_ID, eval_data=TOPIC_HUB_ID, label_names=TOPIC_LABELS)
+    console.print(
+        Text.assemble(
+            ("offline:", "yellow"),
+            f" the Hugging Face hub cannot be reached, so '{TOPIC_HUB_ID}' cannot be "
+            f"downloaded. Using textfit's embedded sample instead: {SAMPLE_DATA.name}, short finance "
+            "messages in the same 20 topics (pass --data FILE to use your own).",
+        )
+    )
+    return TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS)
+
+
+def load_demo_data(console: Console, config: TrainConfig):
+    """(config, (train, eval)): the hub data set, or the embedded sample when it cannot be loaded."""
+    try:
+        return config, load_train_eval(config)
+    except DataError as exc:
+        if config.data != TOPIC_HUB_ID:
+            raise
+        console.print(f"the hub data set could not be loaded ({exc}); using the embedded sample", style="yellow")
+        config = dataclasses.replace(config, data=str(SAMPLE_DATA), eval_data=None)
+        return config, load_train_eval(config)
+
+
+def describe_training(console: Console, result, seconds: float, eval_examples: int) -> None:
     metrics = result.report.metrics
     console.print(
         Text.assemble(
@@ -115,11 +134,12 @@ def run_demo(
             (f"{metrics['accuracy']:.3f}", "bold"),
             ", macro-F1 ",
             (f"{metrics['macro_f1']:.3f}", "bold"),
-            f" on {len(eval_data)} messages never seen in training.",
+            f" on {eval_examples} messages never seen in training.",
         )
     )
 
-    step(5, "Using the fine-tuned model")
+
+def classify_new_message(console: Console, result) -> None:
     console.print(f"Classifying: {NEW_MESSAGE}")
     ranked = result.classifier.top_k(NEW_MESSAGE, k=3)[0]
     console.print(
@@ -136,7 +156,6 @@ def run_demo(
         f"  textfit evaluate {result.folder} your-labeled.csv\n"
         f"  textfit train your-labeled.csv --out my-model"
     )
-    return result
 
 
 def describe_data(console: Console, train_data: LabeledTexts, eval_data: LabeledTexts) -> None:

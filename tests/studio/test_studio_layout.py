@@ -69,13 +69,3 @@ def test_the_serve_app_imports_nothing_of_the_studio():
         if isinstance(node, ast.ImportFrom)
     }
     assert not any("studio" in module for module in imports), imports
-
-
-def test_no_function_of_the_server_is_longer_than_100_lines():
-    long = [
-        f"{path.relative_to(SERVER)}:{node.name} ({node.end_lineno - node.lineno + 1} lines)"
-        for path in SERVER.rglob("*.py")
-        for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 100
-    ]
-    assert long == []

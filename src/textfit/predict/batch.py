@@ -204,32 +204,17 @@ def predict_file(
     text_column = find_text_column(first, input, text_column)
     columns = _output_columns(list(first.columns), text_column, keep_columns, input)
     prefix = prediction_prefix(columns, top_k, input)
+    options = {"top_k": top_k, "text_column": text_column, "columns": columns, "sheet": sheet}
     job = {
         "version": SIDECAR_VERSION,
         "input": source.fingerprint(),
         "model": _model_fingerprint(model_dir, backend),
-        "options": {
-            "top_k": top_k,
-            "text_column": text_column,
-            "columns": columns,
-            "sheet": sheet,
-            "min_confidence": min_confidence,
-        },
+        "options": {**options, "min_confidence": min_confidence},
     }
-    if state and any(state[key] != job[key] for key in job):
-        changed = [key for key in job if state[key] != job[key]]
-        raise TextfitError(
-            f"cannot resume {output}: its {', '.join(changed)} changed since the job started "
-            f"(see {sidecar}); delete {partial} and {sidecar} to start over"
-        )
-    state = state or {**job, "rows": 0, "position": 0, "empty_rows": 0, "label_counts": {}, "agreement": None}
+    state = _job_state(state, job, output, partial, sidecar)
     if state.get("complete") and output.exists() and not partial.exists():  # killed after the rename
         sidecar.unlink()
         return _summary(state, 0.0, output, state["rows"])
-    if not state["rows"]:
-        remove_partial(partial)  # anything there was never recorded as done
-    elif not partial.exists():
-        raise TextfitError(f"cannot resume {output}: {partial} is gone; delete {sidecar} to start over")
 
     predictor = BatchPredictor(
         model_dir,
@@ -260,14 +245,7 @@ def predict_file(
                 left_out += late
             predicted = predictor(frame.reindex(columns=columns))
             state["position"] = sink.write(predicted)
-            answers = predicted[prefix + "label"]
-            filled = answers[answers != ""]
-            counts.update(filled.tolist())
-            state["rows"] += len(predicted)
-            state["empty_rows"] += len(predicted) - len(filled)
-            state["label_counts"] = dict(counts)
-            if agreement:
-                state["agreement"] = agreement.update(predicted, answers).to_dict()
+            _count(state, predicted[prefix + "label"], counts, agreement, predicted)
             _write_sidecar(sidecar, state)
             if bar:
                 bar.advance(state["rows"])
@@ -284,6 +262,35 @@ def predict_file(
     summary = _summary(state, time.perf_counter() - started, output, resumed_rows)
     summary.left_out_columns = left_out
     return summary
+
+
+def _job_state(state: dict | None, job: dict, output: Path, partial: Path, sidecar: Path | None) -> dict:
+    """A new job's state, or the killed job's recorded one when it is the same job (else refused)."""
+    if state and any(state[key] != job[key] for key in job):
+        changed = [key for key in job if state[key] != job[key]]
+        raise TextfitError(
+            f"cannot resume {output}: its {', '.join(changed)} changed since the job started "
+            f"(see {sidecar}); delete {partial} and {sidecar} to start over"
+        )
+    state = state or {**job, "rows": 0, "position": 0, "empty_rows": 0, "label_counts": {}, "agreement": None}
+    if state.get("complete") and output.exists() and not partial.exists():
+        return state  # killed after the rename: nothing left to do
+    if not state["rows"]:
+        remove_partial(partial)  # anything there was never recorded as done
+    elif not partial.exists():
+        raise TextfitError(f"cannot resume {output}: {partial} is gone; delete {sidecar} to start over")
+    return state
+
+
+def _count(state: dict, answers: pd.Series, counts: Counter, agreement, predicted: pd.DataFrame) -> None:
+    """A written batch in the job's state: rows, empty rows, rows per label, the agreement."""
+    filled = answers[answers != ""]
+    counts.update(filled.tolist())
+    state["rows"] += len(answers)
+    state["empty_rows"] += len(answers) - len(filled)
+    state["label_counts"] = dict(counts)
+    if agreement:
+        state["agreement"] = agreement.update(predicted, answers).to_dict()
 
 
 def _warn_late_columns(input, frame: pd.DataFrame, late: list[str], rows_before: int) -> None:
