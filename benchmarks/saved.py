@@ -1,5 +1,5 @@
 """Where the benchmark scripts keep what they measured: benchmarks/results/NAME.json, a list that
-each run appends to (earlier runs stay: the README quotes them)."""
+each run appends to (earlier runs stay: docs/benchmarks.md quotes them)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
     python benchmarks/sweep.py GRID.json [--data CSV] [--model PATH] [--parallel N] [--out FILE]
 
-How textfit's defaults were chosen (README, "How the defaults were chosen"). Each run trains on
+How textfit's defaults were chosen (docs/guide/training-defaults.md, "How the defaults were chosen"). Each run trains on
 the stratified 80 % (seed 7) of DATA, or a sample of it, and is scored on the 20 % after every
 evaluation, so one run planned for E epochs also gives the accuracy at each epoch on the way.
 GRID.json is a list of runs:

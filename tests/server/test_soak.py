@@ -1,5 +1,5 @@
 """A short soak of `textfit serve` in CI: 32 clients without pause against a real server process
-(benchmarks/serve_load.py). The 5-minute soak with a MiniLM model is a benchmark (README)."""
+(benchmarks/serve_load.py). The 5-minute soak with a MiniLM model is a benchmark (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
