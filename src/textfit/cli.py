@@ -461,8 +461,8 @@ def predict_file_command(
             **options,
         )
     elif engine == "ray":
-        if keep_columns or options.get("resume") or options.get("sheet"):
-            raise TextfitError("--keep-columns, --resume and --sheet are for --engine local")
+        if keep_columns or options.get("sheet"):
+            raise TextfitError("--keep-columns and --sheet are for --engine local")
         from .predict.ray_engine import predict_with_ray
 
         summary = predict_with_ray(
@@ -478,6 +478,7 @@ def predict_file_command(
             actors=actors,
             cpus_per_actor=options["threads"] or 1,
             min_confidence=options["min_confidence"],
+            resume=options["resume"],
         )
     else:
         raise TextfitError(f"unknown engine '{engine}'; choose local or ray")

@@ -138,3 +138,64 @@ def test_without_ray_the_error_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
     with pytest.raises(TextfitError, match=r"pip install 'textfit\[ray\]'"):
         require_ray()
+
+
+def test_a_killed_ray_job_resumes_keeping_the_rows_it_wrote(local_ray, tiny_model_dir, messages, tmp_path, monkeypatch):
+    suffix = ".csv"  # a block a file: the job stops part-way (Ray reads small Parquet files as one block)
+    from textfit.predict import ray_engine
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for part, start in enumerate(range(0, len(messages), 500)):  # three files; the job stops part-way
+        chunk = messages.iloc[start : start + 500]
+        chunk.to_csv(folder / f"part-{part}.csv", index=False)
+    whole = predict_with_ray(tiny_model_dir, folder, tmp_path / f"whole{suffix}", actors=2, batch_rows=100)
+    output = tmp_path / f"labeled{suffix}"
+    original, written = ray_engine.write_sidecar, []
+
+    def killed_after_two_blocks(sidecar, state):
+        if len(written) == 3:  # the record before the first block, and after two: killed at the third
+            raise KeyboardInterrupt
+        written.append(state["rows"])
+        original(sidecar, state)
+
+    monkeypatch.setattr(ray_engine, "write_sidecar", killed_after_two_blocks)
+    with pytest.raises(KeyboardInterrupt):
+        predict_with_ray(tiny_model_dir, folder, output, actors=2, batch_rows=100)
+    monkeypatch.setattr(ray_engine, "write_sidecar", original)
+    done = written[-1]
+    assert 0 < done < len(messages) and not output.exists(), written
+    with pytest.raises(TextfitError, match="unfinished job.*--resume"):
+        predict_with_ray(tiny_model_dir, folder, output, actors=2)
+
+    summary = predict_with_ray(tiny_model_dir, folder, output, actors=2, batch_rows=100, resume=True)
+
+    assert summary.resumed_rows == done and summary.rows == len(messages) == whole.rows
+    read = pd.read_csv if suffix == ".csv" else pd.read_parquet
+    got, want = read(output), read(tmp_path / f"whole{suffix}")
+    assert got["row_id"].tolist() == list(range(len(messages)))  # every row once, in order
+    assert got["label"].fillna("").tolist() == want["label"].fillna("").tolist()
+    assert summary.label_counts == whole.label_counts
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", f"labeled{suffix}", f"whole{suffix}"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_resumed_job_reads_the_input_less_the_rows_written(local_ray, messages, tmp_path, suffix, monkeypatch):
+    from textfit.data.streaming import Source
+    from textfit.predict.ray_engine import _read
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for part, start in enumerate(range(0, len(messages), 500)):
+        chunk = messages.iloc[start : start + 500]
+        if suffix == ".csv":
+            chunk.to_csv(folder / f"part-{part}{suffix}", index=False)
+        else:
+            chunk.to_parquet(folder / f"part-{part}{suffix}")
+    kind = suffix[1:]
+    monkeypatch.setattr(ray.data.DataContext.get_current().execution_options, "preserve_order", True)  # as the job does
+    for skip in (0, 499, 500, 700, 1319):
+        rest = _read(ray, Source(folder), kind, ["text"], skip=skip).to_pandas()
+        assert rest["text"].fillna("").tolist() == messages["text"].iloc[skip:].fillna("").tolist(), skip
+    with pytest.raises(TextfitError, match="fewer rows than the job had written"):
+        _read(ray, Source(folder), kind, ["text"], skip=len(messages))

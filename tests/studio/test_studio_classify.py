@@ -258,7 +258,10 @@ def test_try_it_answers_one_message_a_line(client):
     results = many.json()["results"]
     assert [r["text"] for r in results] == lines and all(len(r["top_k"]) == 2 for r in results)
     assert results[0] == {**results[2], "text": "Oil prices fall"}
-    assert results[0]["label"] == one.json()["label"] and results[0]["score"] == one.json()["score"]
+    # The same answer alone or among other lines, to 1e-5: PyTorch's float sums differ with the batch's
+    # shape in the last digit the API shows (0.924102 alone, 0.924103 in a batch, seen in CI).
+    assert results[0]["label"] == one.json()["label"]
+    assert results[0]["score"] == pytest.approx(one.json()["score"], abs=1e-5)
     unsure = client.post(f"/api/runs/{RUN}/predict", json={"texts": lines, "min_confidence": 1.0}).json()["results"]
     assert [(r["label"], r["not_sure"], r["guess"]) for r in unsure] == [(None, True, r["label"]) for r in results]
     for body in ({"texts": ["x"] * 101}, {"texts": []}, {"texts": ["fine", ""]}, {}, {"text": "a", "texts": ["b"]}):

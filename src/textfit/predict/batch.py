@@ -14,18 +14,14 @@ each batch `OUT.partial.json` records the rows done and the partial output's len
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..data.labeled import LABEL_COLUMN_NAMES
 from ..data.streaming import (
     Source,
     batches,
@@ -33,40 +29,26 @@ from ..data.streaming import (
     check_output,
     open_sink,
     partial_path,
-    remove_partial,
     resumable,
 )
 from ..data.texts import ID_COLUMN_NAMES, empty_texts, find_text_column, prediction_columns, prediction_prefix
-from ..errors import DataError, ModelError, TextfitError
+from ..errors import DataError, TextfitError
 from ..model.calibration import NOT_SURE, check_min_confidence
 from ..model.classifier import Classifier
+from .job import (
+    SIDECAR_VERSION,
+    Agreement,
+    PredictSummary,
+    count,
+    job_state,
+    job_summary,
+    model_fingerprint,
+    read_sidecar,
+    sidecar_path,
+    write_sidecar,
+)
 
 log = logging.getLogger("textfit")
-
-SIDECAR_VERSION = 1
-
-
-@dataclass
-class PredictSummary:
-    rows: int
-    """Rows in the output, empty texts included."""
-    empty_rows: int
-    """Rows whose text was missing or blank: in the output with an empty label and score."""
-    seconds: float
-    """Time this run took (a resumed job: since it resumed)."""
-    label_counts: dict[str, int] = field(default_factory=dict)
-    """Rows per predicted label, most frequent first."""
-    output: Path | None = None
-    resumed_rows: int = 0
-    """Rows a killed run had already written when this one resumed it."""
-    left_out_columns: list[str] = field(default_factory=list)
-    """Columns (JSON Lines keys) that first appear after the rows that set the output's columns."""
-    agreement: Agreement | None = None
-    """How often the model's answer equals the input's own label column, where it has one."""
-
-    @property
-    def rows_per_second(self) -> float:
-        return (self.rows - self.resumed_rows) / self.seconds if self.seconds else 0.0
 
 
 def set_torch_threads(threads: int | None) -> None:
@@ -185,7 +167,7 @@ def predict_file(
         raise TextfitError(f"batch_rows must be at least 1, got {batch_rows}")
     output = Path(output)
     check_output(output)
-    partial, sidecar = partial_path(output), output.with_name(output.name + ".partial.json")
+    partial, sidecar = partial_path(output), sidecar_path(output)
     if not resumable(output):  # no record of progress: a killed job starts over
         if resume:
             raise TextfitError(
@@ -193,7 +175,7 @@ def predict_file(
                 "job writing it cannot be resumed; write .csv, .tsv, .jsonl or .parquet to resume"
             )
         sidecar = None
-    state = _read_sidecar(sidecar, output, resume)
+    state = read_sidecar(sidecar, output, resume)
     source = Source(input, sheet)
     check_fits(output, source.total_rows)
     frames = source.frames()
@@ -208,13 +190,13 @@ def predict_file(
     job = {
         "version": SIDECAR_VERSION,
         "input": source.fingerprint(),
-        "model": _model_fingerprint(model_dir, backend),
+        "model": model_fingerprint(model_dir, backend),
         "options": {**options, "min_confidence": min_confidence},
     }
-    state = _job_state(state, job, output, partial, sidecar)
+    state = job_state(state, job, output, partial, sidecar)
     if state.get("complete") and output.exists() and not partial.exists():  # killed after the rename
         sidecar.unlink()
-        return _summary(state, 0.0, output, state["rows"])
+        return job_summary(state, 0.0, output, state["rows"])
 
     predictor = BatchPredictor(
         model_dir,
@@ -230,7 +212,7 @@ def predict_file(
     names = predictor.classifier.label_names
     agreement = Agreement.restore(state["agreement"], names) or Agreement.find(first, names, predictor.columns)
     sink = open_sink(output, partial, state["position"])
-    _write_sidecar(sidecar, state)
+    write_sidecar(sidecar, state)
     bar = RowProgress(source, resumed_rows) if progress else None
     left_out: list[str] = []
     try:
@@ -245,11 +227,11 @@ def predict_file(
                 left_out += late
             predicted = predictor(frame.reindex(columns=columns))
             state["position"] = sink.write(predicted)
-            _count(state, predicted[prefix + "label"], counts, agreement, predicted)
-            _write_sidecar(sidecar, state)
+            count(state, predicted[prefix + "label"], counts, agreement, predicted)
+            write_sidecar(sidecar, state)
             if bar:
                 bar.advance(state["rows"])
-        _write_sidecar(sidecar, {**state, "complete": True})  # every row is in the partial output
+        write_sidecar(sidecar, {**state, "complete": True})  # every row is in the partial output
         sink.finish(output)
     except BaseException:
         sink.close()
@@ -259,38 +241,9 @@ def predict_file(
             bar.stop()
     if sidecar:
         sidecar.unlink()
-    summary = _summary(state, time.perf_counter() - started, output, resumed_rows)
+    summary = job_summary(state, time.perf_counter() - started, output, resumed_rows)
     summary.left_out_columns = left_out
     return summary
-
-
-def _job_state(state: dict | None, job: dict, output: Path, partial: Path, sidecar: Path | None) -> dict:
-    """A new job's state, or the killed job's recorded one when it is the same job (else refused)."""
-    if state and any(state[key] != job[key] for key in job):
-        changed = [key for key in job if state[key] != job[key]]
-        raise TextfitError(
-            f"cannot resume {output}: its {', '.join(changed)} changed since the job started "
-            f"(see {sidecar}); delete {partial} and {sidecar} to start over"
-        )
-    state = state or {**job, "rows": 0, "position": 0, "empty_rows": 0, "label_counts": {}, "agreement": None}
-    if state.get("complete") and output.exists() and not partial.exists():
-        return state  # killed after the rename: nothing left to do
-    if not state["rows"]:
-        remove_partial(partial)  # anything there was never recorded as done
-    elif not partial.exists():
-        raise TextfitError(f"cannot resume {output}: {partial} is gone; delete {sidecar} to start over")
-    return state
-
-
-def _count(state: dict, answers: pd.Series, counts: Counter, agreement, predicted: pd.DataFrame) -> None:
-    """A written batch in the job's state: rows, empty rows, rows per label, the agreement."""
-    filled = answers[answers != ""]
-    counts.update(filled.tolist())
-    state["rows"] += len(answers)
-    state["empty_rows"] += len(answers) - len(filled)
-    state["label_counts"] = dict(counts)
-    if agreement:
-        state["agreement"] = agreement.update(predicted, answers).to_dict()
 
 
 def _warn_late_columns(input, frame: pd.DataFrame, late: list[str], rows_before: int) -> None:
@@ -325,94 +278,6 @@ def _output_columns(columns: list[str], text_column: str, keep: list[str] | None
         )
     wanted = {*keep, text_column, *(c for c in columns if c.lower() in ID_COLUMN_NAMES)}
     return [c for c in columns if c in wanted]
-
-
-def _model_fingerprint(model_dir: str | Path, backend: str) -> list:
-    """The model's files that decide its answers (name, size, modification time), and the backend."""
-    folder = Path(model_dir)
-    if not Path(folder, "config.json").is_file():
-        raise ModelError(f"{folder} is not a trained model folder (no config.json); train one with `textfit train`")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".json", ".safetensors", ".onnx"))
-    return [backend, [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]]
-
-
-def _read_sidecar(sidecar: Path | None, output: Path, resume: bool) -> dict | None:
-    if sidecar is None or not sidecar.exists():
-        return None
-    if not resume:
-        raise TextfitError(
-            f"{sidecar} records an unfinished job writing {output}: continue it with --resume, "
-            f"or delete {sidecar} and {partial_path(output)} to start over"
-        )
-    try:
-        state = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise TextfitError(f"cannot resume from {sidecar} ({exc}); delete it to start over") from None
-    if state.get("version") != SIDECAR_VERSION:
-        raise TextfitError(f"{sidecar} was written by another textfit version; delete it to start over")
-    return state
-
-
-def _write_sidecar(sidecar: Path | None, state: dict) -> None:
-    """Atomically and durably: a kill at any moment leaves the previous record or this one."""
-    if sidecar is None:
-        return
-    written = sidecar.with_name(sidecar.name + ".tmp")
-    with written.open("w", encoding="utf-8") as f:
-        json.dump(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(written, sidecar)
-
-
-def _summary(state: dict, seconds: float, output: Path, resumed_rows: int = 0) -> PredictSummary:
-    counts = dict(sorted(state["label_counts"].items(), key=lambda item: (-item[1], item[0])))
-    summary = PredictSummary(state["rows"], state["empty_rows"], seconds, counts, output, resumed_rows)
-    summary.agreement = Agreement.restore(state.get("agreement"))
-    return summary
-
-
-@dataclass
-class Agreement:
-    """How often the model's label equals the input's own label column: counted on the rows where
-    that column holds one of the model's label names and the model gave an answer ("not sure" and
-    empty texts are not compared)."""
-
-    column: str
-    agreed: int = 0
-    compared: int = 0
-    names: frozenset[str] = field(default=frozenset(), repr=False)
-
-    @property
-    def rate(self) -> float | None:
-        return self.agreed / self.compared if self.compared else None
-
-    @classmethod
-    def find(cls, first: pd.DataFrame, label_names: list[str], predicted: list[str]) -> Agreement | None:
-        """The input's label column (not one of the `predicted` columns), where it has one whose values
-        are mostly the model's label names."""
-        names = set(label_names)
-        for column in first.columns:
-            if str(column).lower() in LABEL_COLUMN_NAMES and column not in predicted:
-                values = first[column].dropna().astype(str).str.strip()
-                values = values[values != ""]
-                if len(values) and values.isin(names).mean() >= 0.5:
-                    return cls(str(column), names=frozenset(names))
-        return None
-
-    @classmethod
-    def restore(cls, values: dict | None, label_names: list[str] = ()) -> Agreement | None:
-        return cls(**values, names=frozenset(label_names)) if values else None
-
-    def update(self, frame: pd.DataFrame, answers: pd.Series) -> Agreement:
-        truth = frame[self.column].astype("string").str.strip()
-        compared = truth.isin(self.names).fillna(False) & (answers != "") & (answers != NOT_SURE)
-        self.compared += int(compared.sum())
-        self.agreed += int((truth[compared] == answers[compared]).sum())
-        return self
-
-    def to_dict(self) -> dict:
-        return {"column": self.column, "agreed": self.agreed, "compared": self.compared}
 
 
 class RowProgress:

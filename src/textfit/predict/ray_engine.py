@@ -23,16 +23,29 @@ import os
 import time
 import warnings
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..data.readers import csv_rows, guess_separator
-from ..data.streaming import Source, check_output, kind, open_sink, partial_path, remove_partial, sniff
+from ..data.streaming import Source, check_output, kind, open_sink, partial_path, resumable, sniff
 from ..data.texts import ID_COLUMN_NAMES, find_text_column, prediction_columns, prediction_prefix
 from ..errors import DataError, ModelError, TextfitError
 from ..model.calibration import check_min_confidence
-from .batch import Agreement, BatchPredictor, PredictSummary, RowProgress
+from .batch import BatchPredictor, RowProgress
+from .job import (
+    SIDECAR_VERSION,
+    Agreement,
+    PredictSummary,
+    count,
+    job_state,
+    job_summary,
+    model_fingerprint,
+    read_sidecar,
+    sidecar_path,
+    write_sidecar,
+)
 
 ROW_ID = "row_id"
 BLOCK_BYTES = 4 << 20
@@ -65,9 +78,11 @@ def predict_with_ray(
     batch_rows: int = 1024,
     progress: bool = False,
     min_confidence: float | None = None,
+    resume: bool = False,
 ) -> PredictSummary:
     """Classify every row of `input` into `output` with `actors` Ray actors of `cpus_per_actor` CPUs
-    each; `actors=None`: as many as the cluster's CPUs hold, one CPU left to read the input."""
+    each; `actors=None`: as many as the cluster's CPUs hold, one CPU left to read the input.
+    `resume=True` continues a killed job: the rows it wrote are kept, the rest classified."""
     check_min_confidence(min_confidence)
     for name, value in (
         ("actors", 1 if actors is None else actors),
@@ -79,25 +94,9 @@ def predict_with_ray(
     output = Path(output)
     check_output(output)
     model_dir = Path(model_dir).resolve()  # the actors, maybe on other nodes, open this path
-    if not (model_dir / "config.json").is_file():
-        raise ModelError(f"{model_dir} is not a trained model folder (no config.json); train one with `textfit train`")
-    source = Source(input)
-    formats = {kind(f) for f in source.files}
-    if not formats <= set(RAY_FORMATS) or len(formats) > 1:
-        raise DataError(
-            f"{input}: the Ray engine reads CSV, TSV or Parquet files of one kind "
-            f"(found {', '.join(sorted(formats))}); use the local engine for other formats"
-        )
-    frames = source.frames()
-    first = next((frame for frame in frames if len(frame)), None)  # the first rows, for the columns
-    frames.close()
-    if first is None:
-        raise DataError(f"{input}: has no data rows")
-    first.columns = [str(c) for c in first.columns]
-    text_column = find_text_column(first, input, text_column)
-    prefix = prediction_prefix(list(first.columns), top_k, input)
-    agreement = Agreement.find(first, label_names(model_dir), prediction_columns(top_k, prefix))
-    has_ids = any(c.lower() in ID_COLUMN_NAMES for c in first.columns)
+    job = RayJob.describe(model_dir, input, output, backend, top_k, text_column, min_confidence, resume)
+    if job.finished:
+        return job.finished
 
     ray = require_ray()
     started = time.perf_counter()
@@ -120,15 +119,15 @@ def predict_with_ray(
     try:
         actors = actors or actors_that_fit(ray, cpus_per_actor)
         _check_cpus(ray, actors, cpus_per_actor)
-        dataset = _read(ray, source, formats.pop(), first.columns)
+        dataset = _read(ray, job.source, job.kind, job.columns, skip=job.state["rows"])
         predictor = dict(
             model_dir=str(model_dir),
             backend=backend,
             threads=cpus_per_actor,
             top_k=top_k,
-            text_column=text_column,
+            text_column=job.text_column,
             min_confidence=min_confidence,
-            prefix=prefix,
+            prefix=job.prefix,
         )  # each actor builds its own, with its CPUs as threads
         dataset = dataset.map_batches(
             BatchPredictor,
@@ -140,7 +139,7 @@ def predict_with_ray(
         )
         with warnings.catch_warnings():  # a small input has fewer blocks than actors: harmless
             warnings.filterwarnings("ignore", message=r".*only received \d+ input", category=UserWarning)
-            return _write(dataset, output, source, started, progress, not has_ids, prefix + "label", agreement)
+            return _write(dataset, job, started, progress)
     except ray.exceptions.RayError as exc:
         raise TextfitError(f"the Ray job failed: {_cause(exc)}") from None
     finally:
@@ -149,6 +148,77 @@ def predict_with_ray(
         ray_data_log.setLevel(level)
         if owns_ray:
             ray.shutdown()
+
+
+@dataclass
+class RayJob:
+    """What a Ray job reads and writes, checked before Ray starts, and its record for --resume."""
+
+    source: Source
+    kind: str
+    columns: list[str]
+    text_column: str
+    prefix: str
+    agreement: Agreement | None
+    number_rows: bool
+    output: Path
+    sidecar: Path | None
+    state: dict
+    finished: PredictSummary | None = None
+    """A job killed after its output was complete: nothing left to do."""
+
+    @classmethod
+    def describe(cls, model_dir, input, output, backend, top_k, text_column, min_confidence, resume) -> RayJob:
+        if not (model_dir / "config.json").is_file():
+            raise ModelError(
+                f"{model_dir} is not a trained model folder (no config.json); train one with `textfit train`"
+            )
+        source = Source(input)
+        formats = {kind(f) for f in source.files}
+        if not formats <= set(RAY_FORMATS) or len(formats) > 1:
+            raise DataError(
+                f"{input}: the Ray engine reads CSV, TSV or Parquet files of one kind "
+                f"(found {', '.join(sorted(formats))}); use the local engine for other formats"
+            )
+        frames = source.frames()
+        first = next((frame for frame in frames if len(frame)), None)  # the first rows, for the columns
+        frames.close()
+        if first is None:
+            raise DataError(f"{input}: has no data rows")
+        first.columns = [str(c) for c in first.columns]
+        text_column = find_text_column(first, input, text_column)
+        prefix = prediction_prefix(list(first.columns), top_k, input)
+        names = label_names(model_dir)
+        sidecar = sidecar_path(output) if resumable(output) else None
+        if resume and sidecar is None:
+            raise TextfitError(f"--resume: {output.name} is written in one piece at the end; write .csv or .parquet")
+        job = {
+            "version": SIDECAR_VERSION,
+            "input": source.fingerprint(),
+            "model": model_fingerprint(model_dir, backend),
+            "options": {"engine": "ray", "top_k": top_k, "text_column": text_column, "min_confidence": min_confidence},
+        }
+        state = job_state(read_sidecar(sidecar, output, resume), job, output, partial_path(output), sidecar)
+        finished = None
+        if state.get("complete") and output.exists() and not partial_path(output).exists():
+            sidecar.unlink()
+            finished = job_summary(state, 0.0, output, state["rows"])
+        agreement = Agreement.restore(state["agreement"], names) or Agreement.find(
+            first, names, prediction_columns(top_k, prefix)
+        )
+        return cls(
+            source=source,
+            kind=formats.pop(),
+            columns=list(first.columns),
+            text_column=text_column,
+            prefix=prefix,
+            agreement=agreement,
+            number_rows=not any(c.lower() in ID_COLUMN_NAMES for c in first.columns),
+            output=output,
+            sidecar=sidecar,
+            state=state,
+            finished=finished,
+        )
 
 
 # A local Ray's head still asks cloud metadata services (169.254.169.254, metadata.google.internal)
@@ -205,68 +275,82 @@ def _check_cpus(ray, actors: int, cpus_per_actor: int) -> None:
         )
 
 
-def _read(ray, source: Source, file_kind: str, columns: list[str]):
-    """The input as a Ray dataset, with the types the local engine reads (CSV: every column text)."""
+def _read(ray, source: Source, file_kind: str, columns: list[str], skip: int = 0):
+    """The input as a Ray dataset, with the types the local engine reads (CSV: every column text),
+    less its first `skip` rows (a resumed job): the files already written are left out, and the rest
+    of the one the job stopped in is read here, on this machine, and handed to Ray."""
+    import pyarrow.parquet as pq
+    from pyarrow import csv
+
     paths = [str(f.resolve()) for f in source.files]
-    if file_kind == "parquet":
-        return ray.data.read_parquet(paths)
+    options = {} if file_kind == "parquet" else _csv_options(source, file_kind, columns)
+
+    def read_files(files: list[str]):
+        return ray.data.read_parquet(files) if file_kind == "parquet" else ray.data.read_csv(files, **options)
+
+    def read_here(path: str):
+        return pq.read_table(path) if file_kind == "parquet" else csv.read_csv(path, **options)
+
+    def rows_in(path: str) -> int:
+        return pq.ParquetFile(path).metadata.num_rows if file_kind == "parquet" else read_here(path).num_rows
+
+    if not skip:
+        return read_files(paths)
+    for i, path in enumerate(paths):
+        rows = rows_in(path)
+        if skip < rows:
+            rest = ray.data.from_arrow(read_here(path).slice(skip))
+            return rest.union(read_files(paths[i + 1 :])) if i + 1 < len(paths) else rest
+        skip -= rows
+    raise TextfitError("the input has fewer rows than the job had written; delete the .partial files to start over")
+
+
+def _csv_options(source: Source, file_kind: str, columns: list[str]) -> dict:
+    """pyarrow's CSV options for the input, as the local engine reads it: its encoding and separator,
+    every column text."""
     import pyarrow as pa
     from pyarrow import csv
 
     head, encoding = sniff(source.files[0])
     separator = "\t" if file_kind == "tsv" else guess_separator(head)
     header = next((row for row in csv_rows(head, separator) if row), columns)
-    return ray.data.read_csv(
-        paths,
+    return dict(
         read_options=csv.ReadOptions(encoding="utf8" if encoding == "utf-8" else encoding),
         parse_options=csv.ParseOptions(delimiter=separator, newlines_in_values=True),
         convert_options=csv.ConvertOptions(column_types={name: pa.string() for name in header}),
     )
 
 
-def _write(
-    dataset,
-    output: Path,
-    source: Source,
-    started: float,
-    progress: bool,
-    number_rows: bool,
-    label_column: str,
-    agreement: Agreement | None,
-) -> PredictSummary:
-    """Write the rows as they come back, in the input's order (`preserve_order`); with
-    `number_rows`, each gets its position in the input as `row_id` (numbered here, on the driver:
-    inside Ray, blocks reach even a single numbering actor in whatever order their reads finish)."""
-    partial = partial_path(output)
-    remove_partial(partial)
-    sink = open_sink(output, partial, 0)
-    counts, rows, empty = Counter(), 0, 0
-    bar = RowProgress(source, what="classifying on Ray", estimate=False) if progress else None
+def _write(dataset, job: RayJob, started: float, progress: bool) -> PredictSummary:
+    """Write the rows as they come back, in the input's order (`preserve_order`), recording after each
+    block what is done (job.sidecar), as the local engine does. With `job.number_rows`, each row gets
+    its position in the input as `row_id` (numbered here, on the driver: inside Ray, blocks reach even
+    a single numbering actor in whatever order their reads finish)."""
+    state, output, partial = job.state, job.output, partial_path(job.output)
+    resumed, counts = state["rows"], Counter(state["label_counts"])
+    sink = open_sink(output, partial, state["position"])
+    write_sidecar(job.sidecar, state)
+    bar = RowProgress(job.source, resumed, what="classifying on Ray", estimate=False) if progress else None
     try:
         for frame in dataset.iter_batches(batch_size=None, batch_format="pandas"):
-            if number_rows:
-                frame.insert(0, ROW_ID, np.arange(rows, rows + len(frame), dtype=np.int64))
-            sink.write(frame)
-            answers = frame[label_column]
-            labelled = answers[answers != ""]
-            counts.update(labelled.tolist())
-            if agreement:
-                agreement.update(frame, answers)
-            rows, empty = rows + len(frame), empty + len(frame) - len(labelled)
+            if job.number_rows:
+                frame.insert(0, ROW_ID, np.arange(state["rows"], state["rows"] + len(frame), dtype=np.int64))
+            state["position"] = sink.write(frame)
+            count(state, frame[job.prefix + "label"], counts, job.agreement, frame)
+            write_sidecar(job.sidecar, state)
             if bar:
-                bar.advance(rows)
+                bar.advance(state["rows"])
+        write_sidecar(job.sidecar, {**state, "complete": True})  # every row is in the partial output
         sink.finish(output)
     except BaseException:
-        sink.close()
-        remove_partial(partial)
+        sink.close()  # the partial output and its record stay, for --resume
         raise
     finally:
         if bar:
             bar.stop()
-    label_counts = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
-    summary = PredictSummary(rows, empty, time.perf_counter() - started, label_counts, output)
-    summary.agreement = agreement
-    return summary
+    if job.sidecar:
+        job.sidecar.unlink()
+    return job_summary(state, time.perf_counter() - started, output, resumed)
 
 
 def label_names(model_dir: Path) -> list[str]:
