@@ -37,7 +37,7 @@ _SOURCES = {
     "explain": ".model.explain",
     "fill_mask": ".model.fillmask",
     "BatchPredictor": ".predict.batch",
-    "PredictSummary": ".predict.batch",
+    "PredictSummary": ".predict.job",
     "predict_file": ".predict.batch",
     "TrainResult": ".training.train",
     "train": ".training.train",
@@ -54,7 +54,8 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time `__getattr_
     from .model.evaluate import EvaluationReport, evaluate
     from .model.explain import Explanation, explain
     from .model.fillmask import fill_mask
-    from .predict.batch import BatchPredictor, PredictSummary, predict_file
+    from .predict.batch import BatchPredictor, predict_file
+    from .predict.job import PredictSummary
     from .training.train import TrainResult, train
 
 __all__ = [
