@@ -29,22 +29,18 @@ from ..data.streaming import (
     check_output,
     open_sink,
     partial_path,
-    resumable,
 )
 from ..data.texts import ID_COLUMN_NAMES, empty_texts, find_text_column, prediction_columns, prediction_prefix
 from ..errors import DataError, TextfitError
 from ..model.calibration import NOT_SURE, check_min_confidence
 from ..model.classifier import Classifier
 from .job import (
-    SIDECAR_VERSION,
     Agreement,
     PredictSummary,
+    begin,
     count,
-    job_state,
+    job_sidecar,
     job_summary,
-    model_fingerprint,
-    read_sidecar,
-    sidecar_path,
     write_sidecar,
 )
 
@@ -167,15 +163,7 @@ def predict_file(
         raise TextfitError(f"batch_rows must be at least 1, got {batch_rows}")
     output = Path(output)
     check_output(output)
-    partial, sidecar = partial_path(output), sidecar_path(output)
-    if not resumable(output):  # no record of progress: a killed job starts over
-        if resume:
-            raise TextfitError(
-                f"--resume: {output.name} is an Excel workbook, written in one piece at the end, so a "
-                "job writing it cannot be resumed; write .csv, .tsv, .jsonl or .parquet to resume"
-            )
-        sidecar = None
-    state = read_sidecar(sidecar, output, resume)
+    partial, sidecar = partial_path(output), job_sidecar(output, resume)
     source = Source(input, sheet)
     check_fits(output, source.total_rows)
     frames = source.frames()
@@ -187,16 +175,10 @@ def predict_file(
     columns = _output_columns(list(first.columns), text_column, keep_columns, input)
     prefix = prediction_prefix(columns, top_k, input)
     options = {"top_k": top_k, "text_column": text_column, "columns": columns, "sheet": sheet}
-    job = {
-        "version": SIDECAR_VERSION,
-        "input": source.fingerprint(),
-        "model": model_fingerprint(model_dir, backend),
-        "options": {**options, "min_confidence": min_confidence},
-    }
-    state = job_state(state, job, output, partial, sidecar)
-    if state.get("complete") and output.exists() and not partial.exists():  # killed after the rename
-        sidecar.unlink()
-        return job_summary(state, 0.0, output, state["rows"])
+    options["min_confidence"] = min_confidence
+    state, finished = begin(sidecar, output, resume, source, model_dir, backend, options)
+    if finished:
+        return finished
 
     predictor = BatchPredictor(
         model_dir,

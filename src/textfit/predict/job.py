@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..data.labeled import LABEL_COLUMN_NAMES
-from ..data.streaming import partial_path, remove_partial
+from ..data.streaming import partial_path, remove_partial, resumable
 from ..errors import ModelError, TextfitError
 from ..model.calibration import NOT_SURE
 
@@ -23,6 +23,36 @@ SIDECAR_VERSION = 1
 
 def sidecar_path(output: Path) -> Path:
     return output.with_name(output.name + ".partial.json")
+
+
+def job_sidecar(output: Path, resume: bool) -> Path | None:
+    """Where a job writing `output` records its progress; None for an output written in one piece
+    at the end (Excel), which a killed job starts over (and `resume` is refused)."""
+    if resumable(output):
+        return sidecar_path(output)
+    if resume:
+        raise TextfitError(
+            f"--resume: {output.name} is an Excel workbook, written in one piece at the end, so a "
+            "job writing it cannot be resumed; write .csv, .tsv, .jsonl or .parquet to resume"
+        )
+    return None
+
+
+def begin(sidecar, output: Path, resume: bool, source, model_dir, backend: str, options: dict):
+    """(state, finished): the job's state, new or the killed job's when it is the same job (the
+    input, model and options compared), and its summary when that job had finished writing."""
+    job = {
+        "version": SIDECAR_VERSION,
+        "input": source.fingerprint(),
+        "model": model_fingerprint(model_dir, backend),
+        "options": options,
+    }
+    partial = partial_path(output)
+    state = job_state(read_sidecar(sidecar, output, resume), job, output, partial, sidecar)
+    if state.get("complete") and output.exists() and not partial.exists():  # killed after the rename
+        sidecar.unlink()
+        return state, job_summary(state, 0.0, output, state["rows"])
+    return state, None
 
 
 @dataclass

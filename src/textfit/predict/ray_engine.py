@@ -29,21 +29,18 @@ from pathlib import Path
 import numpy as np
 
 from ..data.readers import csv_rows, guess_separator
-from ..data.streaming import Source, check_output, kind, open_sink, partial_path, resumable, sniff
+from ..data.streaming import Source, check_output, kind, open_sink, partial_path, sniff
 from ..data.texts import ID_COLUMN_NAMES, find_text_column, prediction_columns, prediction_prefix
 from ..errors import DataError, ModelError, TextfitError
 from ..model.calibration import check_min_confidence
 from .batch import BatchPredictor, RowProgress
 from .job import (
-    SIDECAR_VERSION,
     Agreement,
     PredictSummary,
+    begin,
     count,
-    job_state,
+    job_sidecar,
     job_summary,
-    model_fingerprint,
-    read_sidecar,
-    sidecar_path,
     write_sidecar,
 )
 
@@ -189,20 +186,9 @@ class RayJob:
         text_column = find_text_column(first, input, text_column)
         prefix = prediction_prefix(list(first.columns), top_k, input)
         names = label_names(model_dir)
-        sidecar = sidecar_path(output) if resumable(output) else None
-        if resume and sidecar is None:
-            raise TextfitError(f"--resume: {output.name} is written in one piece at the end; write .csv or .parquet")
-        job = {
-            "version": SIDECAR_VERSION,
-            "input": source.fingerprint(),
-            "model": model_fingerprint(model_dir, backend),
-            "options": {"engine": "ray", "top_k": top_k, "text_column": text_column, "min_confidence": min_confidence},
-        }
-        state = job_state(read_sidecar(sidecar, output, resume), job, output, partial_path(output), sidecar)
-        finished = None
-        if state.get("complete") and output.exists() and not partial_path(output).exists():
-            sidecar.unlink()
-            finished = job_summary(state, 0.0, output, state["rows"])
+        sidecar = job_sidecar(output, resume)
+        options = {"engine": "ray", "top_k": top_k, "text_column": text_column, "min_confidence": min_confidence}
+        state, finished = begin(sidecar, output, resume, source, model_dir, backend, options)
         agreement = Agreement.restore(state["agreement"], names) or Agreement.find(
             first, names, prediction_columns(top_k, prefix)
         )
