@@ -54,21 +54,11 @@ def settings(folder: Path, model: Path, **overrides) -> Path:
     return path
 
 
-def torchrun(*args: str, **popen) -> subprocess.Popen:
-    # --standalone: a free port for the rendezvous (other runs may share the machine)
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc-per-node",
-        "2",
-        "-m",
-        "textfit",
-        "train",
-        *args,
-    ]
-    return subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+def torchrun(*args: str, program: tuple[str, ...] = ("-m", "textfit", "train"), stdout=subprocess.PIPE, **popen):
+    """`textfit train ARGS` (or another `program`) in 2 processes under torchrun; --standalone: a free
+    port for the rendezvous (other runs may share the machine)."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *program, *args]
+    return subprocess.Popen(command, env=ENV, stdout=stdout, stderr=subprocess.STDOUT, text=True, **popen)
 
 
 def finish(process: subprocess.Popen, timeout_s: float) -> str:
@@ -164,27 +154,7 @@ def test_a_killed_process_ends_the_other_with_the_cause(tiny_bert, tmp_path):
     config = settings(tmp_path, tiny_bert, epochs=50, train_size=None, test_size=None, early_stopping_patience=100)
     log = tmp_path / "output.txt"
     with log.open("w") as sink:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "torch.distributed.run",
-                "--standalone",
-                "--nproc-per-node",
-                "2",
-                "-m",
-                "textfit",
-                "train",
-                "--config",
-                str(config),
-                "--out",
-                str(tmp_path / "m"),
-            ],
-            env=ENV,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        process = torchrun("--config", str(config), "--out", str(tmp_path / "m"), stdout=sink)
 
         def both_training():
             assert process.poll() is None, log.read_text()
@@ -272,20 +242,8 @@ def test_processes_started_on_different_data_settings_or_out_all_stop_before_wri
         settings(folder, tiny_bert, seed=seed)
     script = tmp_path / "per_rank.py"
     script.write_text(PER_RANK)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(script)]
-    process = subprocess.Popen(
-        [
-            *command,
-            "--config",
-            str(tmp_path / "settings-{rank}" / "settings.json"),
-            "--out",
-            str(tmp_path / "m-{rank}"),
-        ],
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    settings_of_rank, out_of_rank = tmp_path / "settings-{rank}" / "settings.json", tmp_path / "m-{rank}"
+    process = torchrun("--config", str(settings_of_rank), "--out", str(out_of_rank), program=(str(script),))
     output = " ".join(finish(process, 180).split())
     assert process.returncode != 0, output
     for what in ("the data (texts and labels)", "the settings", "the output folder (--out)"):
@@ -311,16 +269,7 @@ def test_a_process_that_stops_answering_ends_the_other_within_the_timeout(tiny_b
     )
     log = tmp_path / "output.txt"
     with log.open("w") as sink:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"),
-                *("-m", "textfit", "train", "--config", str(config), "--out", str(tmp_path / "m")),
-            ],
-            env=ENV,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        process = torchrun("--config", str(config), "--out", str(tmp_path / "m"), stdout=sink)
         rank_1 = None
         try:
             eventually(
