@@ -138,6 +138,8 @@ def train(
     ] = TRAIN_DEFAULTS.final_fit,
     split: Annotated[str | None, config_option("split")] = TRAIN_DEFAULTS.split,
     data_config: Annotated[str | None, config_option("data_config")] = TRAIN_DEFAULTS.data_config,
+    unlabeled: Annotated[str | None, config_option("unlabeled")] = TRAIN_DEFAULTS.unlabeled,
+    teacher: Annotated[str, config_option("teacher")] = TRAIN_DEFAULTS.teacher,
     train_size: Annotated[int | None, config_option("train_size")] = TRAIN_DEFAULTS.train_size,
     test_size: Annotated[int | None, config_option("test_size")] = TRAIN_DEFAULTS.test_size,
     seed: Annotated[int, config_option("seed")] = TRAIN_DEFAULTS.seed,

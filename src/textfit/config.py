@@ -53,6 +53,15 @@ class TrainConfig:
     part, train the saved model afresh on every example. None (default): on when at least 100
     examples are held out and the run fine-tunes; a --time-budget then covers both fits. The
     reported figures stay the hold-out run's (the final model's own cannot be measured)."""
+    unlabeled: str | None = None
+    """A file of texts nobody labeled (.txt one a line, or a table with a text column): a teacher trained
+    on the labels labels them with its probabilities, and the model learns from both (training/distill.py).
+    The scores stay on held-out human labels; the record says what the texts were worth against the
+    labels alone. With --time-budget, more texts than the time allows are sampled."""
+    teacher: str = "auto"
+    """With `unlabeled`: the model that labels the unlabeled texts, trained on the labels first. 'auto':
+    all-mpnet-base-v2 when downloaded (`textfit download-model`) and the labels are few, else the model
+    itself; 'none': the model itself; or a base model's name, hub id or folder."""
     train_size: int | None = None
     """Train on a random sample of this many examples (as the article's 50)."""
     test_size: int | None = None

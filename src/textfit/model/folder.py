@@ -88,6 +88,7 @@ def build_record(
         "calibration": loop.get("calibration"),
         "coverage": report.coverage,
         "lexical": loop.get("lexical"),
+        "unlabeled": loop.get("unlabeled"),
         "timings": {**loop["timings"], "total_s": round(total_s, 2)},
         "versions": library_versions(),
     }
@@ -128,7 +129,7 @@ def model_card(record: dict, report: EvaluationReport) -> str:
     """The folder's README.md: what the model is, how good (on the held-out examples), how to use it."""
     data, metrics, timings = record["data"], record["metrics"], record["timings"]
     labels = ", ".join(f"{i} {name}" for i, name in enumerate(record["labels"]))
-    notes = final_fit_note(record) + unevaluated_note(data) + blend_note(record.get("lexical"))
+    notes = final_fit_note(record) + unevaluated_note(data) + blend_note(record.get("lexical")) + unlabeled_note(record)
     return f"""---
 library_name: transformers
 pipeline_tag: text-classification
@@ -254,6 +255,24 @@ These answers blend the fine-tuned encoder with a word and character n-gram mode
 Python API, every backend) uses both. Plain `transformers.pipeline` reads the encoder alone, which
 scores accuracy {lexical["encoder_metrics"]["accuracy"]:.4f} and macro-F1
 {lexical["encoder_metrics"]["macro_f1"]:.4f} on the same examples.
+"""
+
+
+def unlabeled_note(record: dict) -> str:
+    """What the card says of the unlabeled texts the model learned from (training/distill.py), if any."""
+    unlabeled = record.get("unlabeled")
+    if not unlabeled or not unlabeled["texts_used"]:
+        return ""
+    alone, both = unlabeled["labels_alone_metrics"], unlabeled["with_unlabeled_metrics"]
+    teacher = unlabeled["teacher_metrics"] or {}
+    sampled = f" ({unlabeled['sampled']})" if unlabeled.get("sampled") else ""
+    return f"""
+**Unlabeled texts.** The model also learned from {unlabeled["texts_used"]} texts nobody labeled{sampled}
+(`{shown_source(unlabeled["source"])}`), labeled with probabilities by a teacher, {unlabeled["teacher"]},
+trained on the same labels (its held-out accuracy: {teacher.get("accuracy", float("nan")):.4f}); {unlabeled["rounds"]}
+round. On the same held-out human labels, the model's encoder scored accuracy {alone["accuracy"]:.4f} (macro-F1
+{alone["macro_f1"]:.4f}) from the labels alone and {both["accuracy"]:.4f} (macro-F1 {both["macro_f1"]:.4f}) with the
+unlabeled texts; the saved model is the one trained {unlabeled["kept"]}. No teacher label is ever scored.
 """
 
 

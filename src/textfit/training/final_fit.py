@@ -68,6 +68,8 @@ def wants_final_fit(config: TrainConfig, strategy: str, eval_data: LabeledTexts)
     its schedule, and why (for the log and the run record)."""
     if config.final_fit is False:
         return False, "off (--no-final-fit): the saved model is the hold-out run's"
+    if config.unlabeled:
+        return False, "not with --unlabeled: the saved model is the one that learned from the unlabeled texts"
     if strategy != "finetune":
         return False, "not for few-shot runs: the saved model is the hold-out run's"
     if config.eval_data:

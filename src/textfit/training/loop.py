@@ -137,6 +137,8 @@ class LoopResult:
     eval_encoder_probabilities: Any = None
     """The encoder's held-out probabilities with the kept weights, where the loop scored them last
     (few-shot); None: train() scores them."""
+    unlabeled: dict | None = None
+    """What learning from the unlabeled texts used and was worth (distill.py); None without --unlabeled."""
 
     def record_fields(self) -> dict:
         """The loop's part of the run record, in the shape `folder.build_record` reads."""
@@ -156,6 +158,8 @@ class LoopResult:
         }
         if self.peak_gpu_mb is not None:
             values["peak_gpu_mb"] = self.peak_gpu_mb
+        if self.unlabeled is not None:
+            values["unlabeled"] = self.unlabeled
         return values
 
 

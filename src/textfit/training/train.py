@@ -43,6 +43,7 @@ from ..model.lexical import fit_lexical, tokenizer_normalizer
 from . import checkpoint
 from . import distributed as dist
 from .callbacks import Callback
+from .distill import learn_from_unlabeled
 from .fewshot import fit_fewshot
 from .final_fit import FinalFit, after_hold_out, hold_out_config, wants_final_fit
 from .finetune import finetune
@@ -127,6 +128,8 @@ def train(
     ngrams = fit_ngrams(run, resume)
     with attention_for_training(model):
         loop = train_encoder(run, model, ngrams, clock, restored, final_fit)
+        if config.unlabeled:  # a teacher labels the texts nobody labeled; the model learns from both
+            loop = learn_from_unlabeled(run, loop, clock)
     # From here a Stop waits until the model is saved (stopping.py); only the final fit can still be stopped.
     with held_stops("scoring the held-out examples") as after_training:
         encoder_probabilities, probabilities = score_held_out(run, loop, ngrams)
