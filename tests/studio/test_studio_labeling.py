@@ -508,3 +508,47 @@ def test_delete_is_refused_while_the_messages_are_read_or_the_labels_checked(cli
     )
     assert client.delete(f"/api/labeling/{project['id']}").status_code == 200
     assert not folder.exists()
+
+
+def test_train_learns_from_the_messages_without_a_label_by_default(client, tiny_bert, workdir, monkeypatch, tmp_path):
+    import json
+
+    monkeypatch.setenv(
+        "TEXTFIT_MODELS", str(tmp_path / "models")
+    )  # no larger teacher downloaded: the model teaches itself
+
+    project = create(client, tiny_bert)
+    wait_ready(client, project["id"])
+    labeled = label_some(client, project["id"], 15)
+    run = client.post(f"/api/labeling/{project['id']}/train", json={"epochs": 1}).json()
+    settings = json.loads((workdir / "runs" / run["id"] / "settings.json").read_text())
+    without = pd.read_csv(settings["unlabeled"])["text"].tolist()
+    assert without == tickets().drop(index=labeled)["message"].tolist()  # every unlabeled message, none labeled
+    done = eventually(
+        lambda: client.get(f"/api/runs/{run['id']}").json(),
+        until=lambda r: r["status"] not in ("queued", "running"),
+        timeout=300,
+        every=0.5,
+        what="the run to finish",
+    )
+    assert done["status"] == "completed", done
+    record = json.loads((workdir / "runs" / run["id"] / "model" / "textfit.json").read_text())
+    assert 0 < record["unlabeled"]["texts_used"] <= len(without)
+    assert record["unlabeled"]["teacher"] == "the served model"
+
+    alone = client.post(f"/api/labeling/{project['id']}/train", json={"epochs": 1, "use_unlabeled": False}).json()
+    assert "unlabeled" not in json.loads((workdir / "runs" / alone["id"] / "settings.json").read_text())
+
+
+def test_a_new_run_takes_an_optional_file_of_texts_without_labels(client, workdir):
+    import json
+
+    data = upload(client, tickets().rename(columns={"message": "text", "truth": "label"})[["text", "label"]])
+    without = upload(client, pd.DataFrame({"text": ["where is my refund", "the app crashes"]}), "more.csv")
+    body = {"upload_id": data["id"], "text_column": "text", "label_column": "label", "epochs": 1}
+    refused = client.post("/api/runs", json={**body, "unlabeled_upload_id": "upload-missing"})
+    assert refused.status_code in (400, 404) and "texts without labels" in refused.json()["error"]
+    run = client.post("/api/runs", json={**body, "unlabeled_upload_id": without["id"]}).json()
+    settings = json.loads((workdir / "runs" / run["id"] / "settings.json").read_text())
+    assert pd.read_csv(settings["unlabeled"])["text"].tolist() == ["where is my refund", "the app crashes"]
+    client.post(f"/api/runs/{run['id']}/stop")

@@ -168,7 +168,9 @@ class Project:
         return {"estimate": self.session.estimate(), "curve": self.session.learning_curve()}
 
     # --- training and classifying the rest -------------------------------------------------------
-    def train(self, epochs: int | None, time_budget: float | None) -> dict:
+    def train(self, epochs: int | None, time_budget: float | None, use_unlabeled: bool = True) -> dict:
+        """Train a model on the labels; by default it learns from the messages without a label too
+        (skipped ones included: `--unlabeled`, training/distill.py)."""
         import pandas as pd
 
         session = self.ready()
@@ -179,6 +181,15 @@ class Project:
         upload = self.owner.uploads.add(
             io.BytesIO(table.to_csv(index=False).encode("utf-8")), f"{self.meta['name']}-labels.csv"
         )["upload"]
+        rest = [t for i, t in enumerate(session.texts) if i not in labels and str(t).strip()] if use_unlabeled else []
+        unlabeled = (
+            self.owner.uploads.add(
+                io.BytesIO(pd.DataFrame({"text": rest}).to_csv(index=False).encode("utf-8")),
+                f"{self.meta['name']}-without-labels.csv",
+            )["upload"]["id"]
+            if rest
+            else None
+        )
         run = self.owner.runs.start(
             upload["id"],
             "text",
@@ -187,6 +198,7 @@ class Project:
             epochs=epochs,
             time_budget=time_budget,
             name=f"{self.meta['name']} · {len(labels)} labels",
+            unlabeled_upload_id=unlabeled,
         )
         with self.lock:
             self.meta["runs"] = [*self.meta.get("runs", []), run["id"]]

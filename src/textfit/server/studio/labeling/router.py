@@ -104,6 +104,7 @@ def _labeling_routes(router, projects: LabelingProjects) -> None:
         model_config = ConfigDict(extra="forbid")
         epochs: int | None = Field(None, ge=1, le=100)
         time_budget: float | None = Field(None, gt=0, le=24 * 60, description="minutes")
+        use_unlabeled: bool = Field(True, description="learn from the messages without a label too")
 
     @router.post("/api/labeling/{project_id}/next")
     def next_batch(project_id: str, request: Next):
@@ -129,7 +130,7 @@ def _labeling_routes(router, projects: LabelingProjects) -> None:
     @router.post("/api/labeling/{project_id}/train", status_code=201)
     def train(project_id: str, request: Train | None = None):
         request = request or Train()
-        return projects.get(project_id).train(request.epochs, request.time_budget)
+        return projects.get(project_id).train(request.epochs, request.time_budget, request.use_unlabeled)
 
     @router.post("/api/labeling/{project_id}/classify-rest", status_code=202)
     def classify_rest(project_id: str):

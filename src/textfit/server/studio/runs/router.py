@@ -35,6 +35,7 @@ def runs_router(runs: Runs, models: Models, max_text_chars: int):
         name: str | None = Field(None, max_length=100)
         label_names: str | None = Field(None, max_length=20_000)
         strategy: Literal["auto", "finetune", "fewshot"] = "auto"  # auto: textfit chooses (train.choose_strategy)
+        unlabeled_upload_id: str | None = None  # texts without labels to learn from too (training/distill.py)
 
     class TryText(BaseModel):
         text: str | None = Field(None, min_length=1, max_length=max_text_chars)

@@ -59,8 +59,10 @@ class Runs:
         name: str | None = None,
         label_names: str | None = None,
         strategy: str = "auto",
+        unlabeled_upload_id: str | None = None,
     ) -> dict:
-        """Check the data now (a clear error on the page, not in the run), then queue the run."""
+        """Check the data now (a clear error on the page, not in the run), then queue the run. With
+        `unlabeled_upload_id`, the run also learns from that file's texts (`--unlabeled`)."""
         from ....data.labeled import check_trainable, load_data
         from ....model.base_models import resolve_model
 
@@ -94,8 +96,24 @@ class Runs:
             "time_budget": time_budget,
             "strategy": None if strategy == "auto" else strategy,
             "checkpoint_minutes": self.limits.checkpoint_minutes,
+            "unlabeled": self.unlabeled_path(unlabeled_upload_id),
         }
         return self._enqueue(upload, data, {k: v for k, v in settings.items() if v is not None}, name)
+
+    def unlabeled_path(self, upload_id: str | None) -> str | None:
+        """The uploaded file of texts without labels a run also learns from (training/distill.py),
+        read now for a clear error on the page."""
+        from ....training.distill import read_unlabeled
+
+        if not upload_id:
+            return None
+        upload = self.uploads.get(upload_id, "no such upload: upload the texts without labels again")
+        path = self.uploads.path(upload)
+        try:
+            read_unlabeled(path)
+        except TextfitError as exc:
+            raise StudioError(str(exc).replace(str(path), f"'{upload['original_name']}'")) from None
+        return str(path)
 
     def _enqueue(self, upload: dict, data, settings: dict, name: str | None) -> dict:
         """Record the run as queued (its folder and settings ready), then let the scheduler start it."""

@@ -136,6 +136,8 @@ async function startRun() {
   $("start").disabled = true;
   setStatus("start-status", "Checking the data and starting…", "busy");
   try {
+    const unlabeled = $("unlabeled-file").files[0];  // texts without labels, learned from too
+    if (unlabeled) body.unlabeled_upload_id = (await putFile("/api/uploads", unlabeled)).upload.id;
     const run = await post("/api/runs", body);
     setStatus("start-status", "");
     await loadRuns();
