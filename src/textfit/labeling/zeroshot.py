@@ -34,6 +34,8 @@ TEMPERATURE = 0.05
 """Softmax temperature over cosine similarities (a topic's texts sit about 0.1 closer to its name)."""
 STANDARDISED_TEMPERATURE = 0.5
 """The same over standardised similarities (units: standard deviations)."""
+LARGER_MODEL = "all-mpnet-base-v2"
+"""The teacher of `suggest_with_teacher` when it is downloaded."""
 
 
 @dataclass
@@ -188,3 +190,38 @@ def suggest(
     if self_training and len(vectors) >= 5 * len(names):
         probabilities = self_train(vectors, probabilities)
     return Suggestions(names, probabilities.argmax(1), probabilities.max(1), probabilities)
+
+
+def zero_shot_model(teacher: str | None = "auto") -> str | None:
+    """The encoder whose vectors the names are matched on: 'auto' takes all-mpnet-base-v2 when it is
+    downloaded (`textfit download-model`), else the embedded MiniLM (None); 'none' the MiniLM; or a name."""
+    from ..model.catalog import downloaded_folder, known_model
+
+    choice = (teacher or "none").strip()
+    if choice.lower() == "none":
+        return None
+    if choice.lower() == "auto":
+        larger = known_model(LARGER_MODEL)
+        return LARGER_MODEL if downloaded_folder(larger) else None
+    return choice
+
+
+def suggest_with_teacher(
+    unlabeled: Sequence[str],
+    texts: Sequence[str],
+    label_names: Sequence[str],
+    descriptions=None,
+    *,
+    teacher: str | None = "auto",
+    progress=None,
+) -> Suggestions:
+    """Suggestions for `texts` from the names, learned with the `unlabeled` texts beside them: the
+    self-trained head (`self_train`) sees them all, on the larger teacher's vectors where it is
+    downloaded (`zero_shot_model`). Measured on the finance topics (benchmarks/unlabeled.py,
+    docs/benchmarks.md): see the module docstring."""
+    texts = list(texts)
+    known = set(texts)
+    together = texts + [t for t in dict.fromkeys(unlabeled) if t not in known]
+    found = suggest(together, label_names, descriptions, model=zero_shot_model(teacher), progress=progress)
+    n = len(texts)
+    return Suggestions(found.label_names, found.label_ids[:n], found.confidence[:n], found.probabilities[:n])
