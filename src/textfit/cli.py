@@ -420,7 +420,7 @@ def classify_texts(
     for ranked in results:  # in a file "not sure", as --input files get it; in the table, with the guess
         if ranked[0].get("not_sure") and not as_json:
             shown = NOT_SURE if output else f"{NOT_SURE} ({ranked[0]['guess']}?)"
-            ranked[0] = {"label": shown, "score": ranked[0]["score"]}
+            ranked[0] = {**ranked[0], "label": shown}  # a file keeps the guess in its own column
     if output:
         write_predictions(output, texts, results)
         console.print(f"wrote {len(texts)} predictions to {output}")

@@ -78,12 +78,12 @@ def test_classify_a_csv_and_download_it_as_excel_and_csv(page, studio_url, tmp_p
     assert total == 120
 
     excel = download(page, "#classify-download-xlsx", tmp_path)
-    assert excel.name == "tickets-classified.xlsx"
+    assert excel.name == "tickets classified by tiny topics.xlsx"
     rows = list(load_workbook(excel, read_only=True)["predictions"].iter_rows(values_only=True))
     assert list(rows[0]) == ["ticket", "message", *ANSWERS] and len(rows) == 121
     assert [r[0] for r in rows[1:]] == frame["ticket"].tolist() and all(r[2] in TOPIC_LABELS for r in rows[1:])
     csv = download(page, "#classify-download-csv", tmp_path)
-    assert csv.name == "tickets-classified.csv"
+    assert csv.name == "tickets classified by tiny topics.csv"
     written = pd.read_csv(csv)
     assert list(written.columns) == ["ticket", "message", *ANSWERS]
     assert written["predicted label"].tolist() == [r[2] for r in rows[1:]]
@@ -105,6 +105,7 @@ def test_classify_a_chosen_sheet_of_an_excel_file(page, studio_url, tmp_path):
     page.select_option("#classify-sheet", "Messages")
     expect(page.locator("#classify-column")).to_have_value("message")
     expect(page.locator("#classify-preview tbody tr")).to_have_count(5)
+    expect(page.locator("#classify-min-confidence")).to_have_value("")  # never filled in from the slider unasked
     page.fill("#classify-min-confidence", "99")
     shoot(page, "classify-excel-sheet")
     page.click("#classify-start")
@@ -112,10 +113,18 @@ def test_classify_a_chosen_sheet_of_an_excel_file(page, studio_url, tmp_path):
         "Done: 30 rows of “book.xlsx” (sheet “Messages”)", timeout=120_000
     )
     expect(page.locator("#classify-counts .bar-row.not-sure .bar-label")).to_have_text("not sure")  # below 99 %
+    expect(page.locator("#classify-progress")).to_contain_text("“Not sure” below 99.0%")
     excel = download(page, "#classify-download-xlsx", tmp_path)
-    rows = list(load_workbook(excel, read_only=True)["predictions"].iter_rows(values_only=True))
+    assert excel.name == "book classified by tiny topics.xlsx"
+    sheet = load_workbook(excel)["predictions"]
+    rows = list(sheet.iter_rows(values_only=True))
+    header = ["predicted label", "best guess", "confidence", *ANSWERS[2:], "not sure below"]
+    assert list(rows[0]) == ["ticket", "message", *header]
     assert [r[:2] for r in rows[1:]] == list(messages(30).itertuples(index=False, name=None))
-    assert all((r[2] == "not sure") == (r[3] < 0.99) and r[4] in TOPIC_LABELS for r in rows[1:])
+    # a "not sure" row keeps its best guess and that guess's confidence, and the file says the threshold
+    assert all((r[2] == "not sure") == (r[4] < 0.99) and r[3] in TOPIC_LABELS and r[9] == 0.99 for r in rows[1:])
+    assert any(r[2] == "not sure" for r in rows[1:])
+    assert sheet.cell(2, 5).number_format == "0.0%"  # the confidence, a percentage in Excel
 
 
 def test_try_it_answers_each_line(page, studio_url):

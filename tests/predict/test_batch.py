@@ -515,8 +515,8 @@ def test_a_kill_while_finishing_is_resumed(tiny_model_dir, tmp_path, monkeypatch
 
 
 def test_rows_below_min_confidence_are_not_sure_and_counted(tiny_model_dir, tmp_path):
-    """The median best score splits the rows: those below it say "not sure" (score and runners-up
-    kept), those above keep their label; the summary counts "not sure" as an answer."""
+    """The median best score splits the rows: those below it say "not sure" (their best guess, its
+    score and the runners-up kept), those above keep their label; the summary counts "not sure" as an answer."""
     source = tmp_path / "in.csv"
     messages(300).to_csv(source, index=False)
     expected = reference(tiny_model_dir, messages(300)["text"].tolist(), k=2)
@@ -526,6 +526,8 @@ def test_rows_below_min_confidence_are_not_sure_and_counted(tiny_model_dir, tmp_
     below = expected["score"].to_numpy() < threshold
     assert (written.loc[below, "label"] == "not sure").all()
     assert (written.loc[~below, "label"] == expected.loc[~below, "label"]).all()
+    assert (written["best_guess"] == expected["label"]).all()  # "not sure" rows keep the label that scored `score`
+    assert list(written.columns[-5:]) == ["label", "best_guess", "score", "label_2", "score_2"]
     assert np.allclose(written["score"], expected["score"], atol=SCORE_TOLERANCE)
     assert (written["label_2"] == expected["label_2"]).all()
     assert summary.label_counts["not sure"] == int(below.sum()) > 0
@@ -537,3 +539,11 @@ def test_cli_table_says_not_sure_with_the_guess(tiny_model_dir):
     result = run("predict", tiny_model_dir, "Oil prices fall", "--min-confidence", "1")
     assert result.exit_code == 0, result.output
     assert "not sure (" in result.output
+
+
+def test_cli_texts_written_to_a_file_keep_the_best_guess_of_a_not_sure_row(tiny_model_dir, tmp_path):
+    result = run("predict", tiny_model_dir, "Oil prices fall", "--min-confidence", "1", "--output", tmp_path / "o.csv")
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(tmp_path / "o.csv")
+    assert written["label"].tolist() == ["not sure"] and written["best_guess"].iloc[0] != "not sure"
+    assert list(written.columns) == ["text", "label", "best_guess", "score"]

@@ -4,9 +4,11 @@ a failed, stopped or killed job, a restarted studio; and "try it" with one messa
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 import signal
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
@@ -25,6 +27,8 @@ from textfit.server.studio.app import StudioLimits, create_studio_app  # noqa: E
 
 LIMITS = StudioLimits(max_upload_bytes=3_000_000)
 ANSWERS = ["predicted label", "confidence", "2nd choice", "2nd confidence", "3rd choice", "3rd confidence"]
+NOT_SURE_ANSWERS = ["predicted label", "best guess", *ANSWERS[1:], "not sure below"]
+"""With a "not sure" threshold: the best guess beside the answer, and the threshold on every row."""
 
 
 @pytest.fixture(autouse=True)
@@ -108,27 +112,32 @@ def test_classify_a_csv_follow_it_and_download_csv_and_excel(client, tiny_model_
     )  # the engine's own names clash with "label"
     engine = pd.read_csv(tmp_path / "engine.csv", dtype=str, keep_default_na=False)
     response = client.get(f"/api/runs/{RUN}/classify/download", params={"format": "csv"})
-    assert (
-        response.status_code == 200 and 'filename="tickets-classified.csv"' in response.headers["content-disposition"]
-    )
+    assert response.status_code == 200
+    assert unquote(response.headers["content-disposition"]).endswith("tickets classified by tiny topics.csv")
     csv = pd.read_csv(io.BytesIO(response.content), dtype=str, keep_default_na=False)
-    assert list(csv.columns) == ["id", "message", "label", *ANSWERS]
+    assert list(csv.columns) == ["id", "message", "label", *NOT_SURE_ANSWERS]
     assert csv["id"].tolist() == frame["id"].tolist() and csv["label"].tolist() == frame["label"].tolist()
     assert csv["predicted label"].tolist() == engine["label"].tolist()
+    unsure = csv["predicted label"] == "not sure"
+    assert unsure.sum() > 0 and set(csv.loc[unsure, "best guess"]) <= set(TOPIC_LABELS)  # the guess is kept
+    assert (csv.loc[~unsure, "best guess"] == csv.loc[~unsure, "predicted label"]).all()
+    assert set(csv["not sure below"][csv["message"] != ""]) == {str(threshold)}  # the threshold, in the file
     assert csv["2nd choice"].tolist() == engine["label_2"].tolist()
     assert job["label_counts"] == {k: v for k, v in csv["predicted label"].value_counts().items() if k}
     assert 100 < job["label_counts"]["not sure"] < 200  # the threshold is the library's min_confidence
 
     response = client.get(f"/api/runs/{RUN}/classify/download", params={"format": "xlsx"})
-    assert (
-        response.status_code == 200 and 'filename="tickets-classified.xlsx"' in response.headers["content-disposition"]
-    )
+    assert response.status_code == 200
+    assert unquote(response.headers["content-disposition"]).endswith("tickets classified by tiny topics.xlsx")
     workbook = load_workbook(io.BytesIO(response.content), read_only=True)
     rows = list(workbook["predictions"].iter_rows(values_only=True))
-    assert list(rows[0]) == ["id", "message", "label", *ANSWERS] and len(rows) == 301
+    assert list(rows[0]) == ["id", "message", "label", *NOT_SURE_ANSWERS] and len(rows) == 301
     assert [r[3] or "" for r in rows[1:]] == csv["predicted label"].tolist()
-    assert [r[4] for r in rows[1:6]] == [round(float(v), 4) for v in csv["confidence"][:5]]
+    assert [r[5] for r in rows[1:6]] == [round(float(v), 4) for v in csv["confidence"][:5]]
     assert rows[6][1] is None and rows[6][3] is None  # the empty text: its row, no answer
+    assert rows[1][0] == "000"  # an id with a leading zero stays text
+    sheet = load_workbook(io.BytesIO(response.content))["predictions"]
+    assert sheet.cell(2, 6).number_format == sheet.cell(2, 11).number_format == "0.0%"  # confidence, threshold
     assert client.get(f"/api/runs/{RUN}/classify/download", params={"format": "pdf"}).status_code == 404
 
 
@@ -160,6 +169,31 @@ def test_classify_a_chosen_sheet_of_a_workbook_and_keep_its_numbers(client, tmp_
         (30, "Rates rise"),
     ]
     assert all(r[2] in TOPIC_LABELS and 0 < r[3] <= 1 for r in rows[1:])
+
+
+def test_a_csv_classified_to_excel_keeps_dates_and_numbers_and_shows_confidence_as_a_percentage(client, tmp_path):
+    frame = pd.DataFrame(
+        {
+            "ticket": ["007", "008", "009"],
+            "received": ["2026-12-06", "2026-12-07 09:30:00", "2026-12-08"],
+            "amount": ["12", "3.5", "40"],
+            "message": ["Oil prices fall", "Acme Corp announces new CEO", "Rates rise"],
+        }
+    )
+    upload_id = put_file(client, "inbox.csv", frame.to_csv(index=False).encode()).json()["upload"]["id"]
+    assert client.post(f"/api/runs/{RUN}/classify", json={"upload_id": upload_id}).status_code == 202
+    assert wait_for_job(client)["status"] == "completed"
+    sheet = load_workbook(io.BytesIO(client.get(f"/api/runs/{RUN}/classify/download?format=xlsx").content))
+    rows = list(sheet["predictions"].iter_rows(min_row=2))
+    assert [r[0].value for r in rows] == ["007", "008", "009"]  # ids keep their leading zeros: text
+    assert [r[1].value for r in rows] == [
+        dt.datetime(2026, 12, 6),
+        dt.datetime(2026, 12, 7, 9, 30),
+        dt.datetime(2026, 12, 8),
+    ]
+    assert rows[0][1].number_format == "yyyy-mm-dd" and rows[1][1].number_format == "yyyy-mm-dd hh:mm:ss"
+    assert [r[2].value for r in rows] == [12, 3.5, 40]  # numbers, not text
+    assert all(0 < r[5].value <= 1 and r[5].number_format == "0.0%" for r in rows)  # confidence: a percentage
 
 
 def test_a_failing_job_says_why_and_a_restarted_studio_still_shows_it(tmp_path, tiny_model_dir):

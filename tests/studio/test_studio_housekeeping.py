@@ -12,6 +12,7 @@ import shutil
 import time
 import zipfile
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -164,9 +165,13 @@ def test_the_zip_holds_what_serving_needs_and_loads_in_textfit_and_transformers(
 
     with TestClient(create_studio_app(workdir, LIMITS)) as client:
         add_finished_run(client.app.state.studio, RUN, tiny_model_dir)
-        content = client.get(f"/api/runs/{RUN}/download").content
+        response = client.get(f"/api/runs/{RUN}/download")
+        content = response.content
+    assert unquote(response.headers["content-disposition"]).endswith(
+        "Finance topics.zip"
+    )  # the model's name, not its id
     archive = zipfile.ZipFile(io.BytesIO(content))
-    prefix = f"textfit-model-{RUN}/"
+    prefix = "Finance topics/"
     names = {name.removeprefix(prefix) for name in archive.namelist()}
     assert all(name.startswith(prefix) for name in archive.namelist())
     assert {

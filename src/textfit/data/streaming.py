@@ -10,7 +10,9 @@ Outputs: CSV, TSV, JSON Lines (appended to `OUT.partial`; the position after a b
 offset) and Parquet (one part file a batch in the folder `OUT.partial`, the position a count of
 parts; merged by streaming at the end). A resumed job cuts the partial output back to the position
 recorded after its last complete batch. Excel (.xlsx: openpyxl's write-only rows, one sheet
-"predictions") is zipped in one piece at the end, so an Excel output cannot be resumed."""
+"predictions") is zipped in one piece at the end, so an Excel output cannot be resumed; its cells
+keep numbers and dates as numbers and dates (read from a CSV as text, too), and the confidence
+columns it is given show as percentages."""
 
 from __future__ import annotations
 
@@ -344,14 +346,54 @@ def excel_too_long(output: Path, why: str) -> str:
     )
 
 
-def open_sink(output: Path, partial: Path, position: int):
-    """A writer for `output`'s format into `partial`, cut back to `position` (0: a new file)."""
+def open_sink(output: Path, partial: Path, position: int, percent: tuple[str, ...] | list[str] = ()):
+    """A writer for `output`'s format into `partial`, cut back to `position` (0: a new file).
+    `percent`: the columns of probabilities (0-1) an Excel sheet shows as percentages."""
     check_output(output)
     if output.suffix.lower() == ".parquet":
         return ParquetSink(partial, position)
     if output.suffix.lower() == ".xlsx":
-        return ExcelSink(output, partial)
+        return ExcelSink(output, partial, percent)
     return TextSink(output, partial, position)
+
+
+NUMBER = re.compile(r"-?(?:0|[1-9]\d{0,14})(?:\.\d+)?")
+"""A number as text that Excel holds exactly as a number: no leading zero (an id such as 007 stays text),
+at most 15 digits before the point (Excel keeps 15 significant digits)."""
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?")
+"""An ISO date, or date and time, as text."""
+DATE_FORMAT, DATETIME_FORMAT, PERCENT_FORMAT = "yyyy-mm-dd", "yyyy-mm-dd hh:mm:ss", "0.0%"
+
+
+def _missing(value) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value)
+
+
+def typed_text(value: str, kind: str):
+    """`value` as the number or date (`kind`) it spells, or None when it spells none."""
+    if kind == "number" and NUMBER.fullmatch(value):
+        return float(value) if "." in value else int(value)
+    if kind == "date" and DATE.fullmatch(value):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def text_kind(values: pd.Series) -> str | None:
+    """ "number" or "date" when every text in `values` spells one (a CSV read as text); "text" when
+    some do not; None when the column holds no text here (decided at a later batch)."""
+    present = [v for v in values if not _missing(v)]
+    texts = [v.strip() for v in present if isinstance(v, str) and v.strip()]
+    if not texts:
+        return None
+    if len(texts) < len(present):  # numbers beside texts (a workbook's own mix), or blank texts: as they are
+        return "text"
+    for kind, pattern in (("number", NUMBER), ("date", DATE)):
+        if all(pattern.fullmatch(t) for t in texts):
+            return kind
+    return "text"
 
 
 def _rounded(frame: pd.DataFrame) -> pd.DataFrame:
@@ -469,21 +511,25 @@ class ExcelSink:
     """An .xlsx workbook of one sheet, "predictions", written row by row (openpyxl's write-only mode
     keeps the rows in a temporary file, not in memory) and zipped into `partial` at the end. Not
     resumable: the position is the rows written. Texts stay texts: one starting with "=" is not run
-    as a formula, characters Excel cannot hold are dropped, a cell is cut at Excel's 32,767."""
+    as a formula, characters Excel cannot hold are dropped, a cell is cut at Excel's 32,767. A column
+    whose texts all spell numbers (not ids with a leading zero) or ISO dates, as a CSV's do, gets
+    numbers and dates, decided at its first batch with text; dates show as dates, and the `percent`
+    columns (probabilities) as percentages."""
 
     SHEET = "predictions"
     MAX_CHARS = 32_767
 
-    def __init__(self, output: Path, partial: Path):
+    def __init__(self, output: Path, partial: Path, percent=()):
         from openpyxl import Workbook
         from openpyxl.cell import WriteOnlyCell
         from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
 
-        self.output, self.partial = output, partial
+        self.output, self.partial, self.percent = output, partial, set(percent)
         self.text_cell, self.error_codes, self.illegal = WriteOnlyCell, ERROR_CODES, ILLEGAL_CHARACTERS_RE
         self.workbook = Workbook(write_only=True)
         self.sheet = self.workbook.create_sheet(self.SHEET)
         self.rows = 0  # the header included
+        self.kinds: dict[int, str] = {}  # column position -> "number", "date" or "text", once decided
 
     def write(self, frame: pd.DataFrame) -> int:
         if self.rows + len(frame) + (self.rows == 0) > EXCEL_MAX_ROWS:
@@ -491,14 +537,41 @@ class ExcelSink:
         if self.rows == 0:
             self.sheet.append([self._cell(str(c)) for c in frame.columns])
             self.rows = 1
-        for row in _rounded(frame).itertuples(index=False, name=None):
-            self.sheet.append([self._cell(v) for v in row])
+        frame = _rounded(frame)
+        formats = []
+        for i, column in enumerate(frame.columns):
+            texts = pd.api.types.is_object_dtype(frame[column]) or pd.api.types.is_string_dtype(frame[column])
+            if i not in self.kinds and texts and (kind := text_kind(frame[column])):
+                self.kinds[i] = kind
+            formats.append(PERCENT_FORMAT if column in self.percent else self.kinds.get(i))
+        for row in frame.itertuples(index=False, name=None):
+            self.sheet.append([self._formatted(v, f) for v, f in zip(row, formats)])
         self.rows += len(frame)
         return self.rows
 
+    def _formatted(self, value, kind: str | None):
+        """The cell of `value` in a column of `kind` ("number", "date", a percent format, or text)."""
+        if isinstance(value, str) and kind in ("number", "date"):
+            typed = typed_text(value.strip(), kind)
+            value = value if typed is None else typed
+        cell = self._cell(value)
+        if isinstance(cell, datetime):
+            number_format = DATE_FORMAT if cell == datetime(cell.year, cell.month, cell.day) else DATETIME_FORMAT
+        elif kind == PERCENT_FORMAT and isinstance(cell, (int, float)) and not isinstance(cell, bool):
+            number_format = PERCENT_FORMAT
+        else:
+            return cell
+        formatted = self.text_cell(self.sheet, value=cell)
+        formatted.number_format = number_format
+        return formatted
+
     def _cell(self, value):
-        if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value):
+        if _missing(value):
             return None
+        if isinstance(value, pd.Timestamp):
+            value = value.to_pydatetime()
+        if isinstance(value, np.generic):
+            value = value.item()
         if isinstance(value, (list, dict, np.ndarray)):  # nested JSON Lines values
             value = json.dumps(
                 value.tolist() if isinstance(value, np.ndarray) else value, ensure_ascii=False, default=str

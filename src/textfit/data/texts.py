@@ -117,10 +117,14 @@ def write_predictions(path: str | Path, texts: list[str], results: list[list[dic
         row = {"text": text}
         for rank, guess in enumerate(ranked, start=1):
             suffix = "" if rank == 1 else f"_{rank}"
-            row[f"label{suffix}"], row[f"score{suffix}"] = guess["label"], guess["score"]
+            row[f"label{suffix}"] = guess["label"]
+            if "not_sure" in guess:  # a threshold was given: the best label, "not sure" rows' too
+                row["best_guess"] = guess.get("guess") or guess["label"]
+            row[f"score{suffix}"] = guess["score"]
         rows.append(row)
     path = Path(path)
-    sink = open_sink(path, partial_path(path), position=0)
-    sink.write(pd.DataFrame(rows))
+    frame = pd.DataFrame(rows)
+    sink = open_sink(path, partial_path(path), position=0, percent=[c for c in frame.columns if c.startswith("score")])
+    sink.write(frame)
     sink.finish(path)
     remove_partial(partial_path(path))

@@ -5,7 +5,8 @@
 
 The output keeps the input's columns (or `keep_columns`, with the text and any `row_id`/`id`
 column) in the input's row order and adds `label`, `score` (and `label_2`, `score_2`, ... with
-`top_k`); an input's own `label` column is kept, the predictions then going in `predicted_label`,
+`top_k`; with `min_confidence`, "not sure" in `label` below it and every row's best label in
+`best_guess`); an input's own `label` column is kept, the predictions then going in `predicted_label`,
 `predicted_score`, ..., and where it holds the model's label names the summary says how often the
 model agrees with it. It is written under a partial name (`OUT.partial`) and renamed only when complete; after
 each batch `OUT.partial.json` records the rows done and the partial output's length, so
@@ -45,6 +46,8 @@ from .job import (
 )
 
 log = logging.getLogger("textfit")
+BEST_GUESS = "best_guess"
+"""With a "not sure" threshold: the column that keeps every row's best label, "not sure" rows' too."""
 
 
 def set_torch_threads(threads: int | None) -> None:
@@ -69,8 +72,9 @@ class BatchPredictor:
     `predictor(frame)` returns the frame with `label`, `score` (and `label_2`, `score_2`, ... up to
     `top_k`) added; a row whose text is missing or blank gets label "" and score NaN, never
     dropped. With `min_confidence`, a row whose best score is below it gets the label "not sure"
-    (`NOT_SURE`; its score stays, and the runners-up are still given). Pickled, it is its
-    construction arguments (Ray Data builds one in each actor)."""
+    (`NOT_SURE`), and a `best_guess` column after `label` keeps the best label of every row (its
+    score is `score`; the runners-up are still given). Pickled, it is its construction arguments
+    (Ray Data builds one in each actor)."""
 
     def __init__(
         self,
@@ -113,7 +117,10 @@ class BatchPredictor:
 
     @property
     def columns(self) -> list[str]:
-        return prediction_columns(self.top_k, self.prefix)
+        columns = prediction_columns(self.top_k, self.prefix)
+        if self.min_confidence is not None:  # "not sure" rows keep the label that scored `score`
+            columns.insert(1, f"{self.prefix}{BEST_GUESS}")
+        return columns
 
     def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self.text_column not in frame.columns:
@@ -133,10 +140,14 @@ class BatchPredictor:
             if texts:
                 labels[filled] = self.labels[ranked[:, rank]]
                 scores[filled] = np.take_along_axis(probabilities, ranked[:, rank : rank + 1], axis=1)[:, 0]
-            if rank == 0 and self.min_confidence is not None:
-                labels[filled & (scores < self.min_confidence)] = NOT_SURE
             suffix = "" if rank == 0 else f"_{rank + 1}"
-            added[f"{self.prefix}label{suffix}"], added[f"{self.prefix}score{suffix}"] = labels, scores
+            if rank == 0 and self.min_confidence is not None:
+                guesses, labels = labels, labels.copy()
+                labels[filled & (scores < self.min_confidence)] = NOT_SURE
+                added[f"{self.prefix}label"], added[f"{self.prefix}{BEST_GUESS}"] = labels, guesses
+            else:
+                added[f"{self.prefix}label{suffix}"] = labels
+            added[f"{self.prefix}score{suffix}"] = scores
         return frame.assign(**added)
 
 
@@ -193,7 +204,8 @@ def predict_file(
     counts = Counter(state["label_counts"])
     names = predictor.classifier.label_names
     agreement = Agreement.restore(state["agreement"], names) or Agreement.find(first, names, predictor.columns)
-    sink = open_sink(output, partial, state["position"])
+    scores = [c for c in predictor.columns if c.startswith(f"{prefix}score")]
+    sink = open_sink(output, partial, state["position"], percent=scores)
     write_sidecar(sidecar, state)
     bar = RowProgress(source, resumed_rows) if progress else None
     left_out: list[str] = []

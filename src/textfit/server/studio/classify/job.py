@@ -6,7 +6,8 @@ The job lives in files, so a reloaded page (or a restarted studio) finds it: `ru
 holds `job.json` (what was asked and the process id; written by the studio), `progress.json` (phase,
 rows done and total, pace, answers per label, the outcome; written by the job) and the results,
 `classified.csv` and `classified.xlsx` (the input's columns, then the answer, its confidence and
-the runners-up). One job at a time per run; a new one replaces the last one's files.
+the runners-up; with a "not sure" threshold, the best guess beside the answer and the threshold in
+a column of its own). One job at a time per run; a new one replaces the last one's files.
 
     python -m textfit.server.studio.classify.job RUN/classify     # what the studio starts (service.py)
 """
@@ -25,8 +26,19 @@ from ....errors import TextfitError
 log = logging.getLogger("textfit")
 FOLDER, JOB, PROGRESS, LOG = "classify", "job.json", "progress.json", "job.log"
 RESULTS = {"csv": "classified.csv", "xlsx": "classified.xlsx"}
-ANSWER_COLUMNS = ("predicted label", "confidence", "2nd choice", "2nd confidence", "3rd choice", "3rd confidence")
-"""What the answer columns are called in the results (the engine's label, score, label_2, ...)."""
+ANSWER_COLUMNS = {
+    "label": "predicted label",
+    "best_guess": "best guess",
+    "score": "confidence",
+    "label_2": "2nd choice",
+    "score_2": "2nd confidence",
+    "label_3": "3rd choice",
+    "score_3": "3rd confidence",
+}
+"""What the answer columns are called in the results (the engine's label, best_guess, score, label_2, ...):
+"best guess" only with a threshold, where "predicted label" may say "not sure"."""
+THRESHOLD_COLUMN = "not sure below"
+"""With a threshold: the threshold itself, on every row, so the file says how "not sure" was decided."""
 BATCH_ROWS = 256
 """Rows classified and written at a time: the page's progress moves at least this often."""
 
@@ -54,10 +66,9 @@ def run_job(folder: Path) -> dict:
         predictor = BatchPredictor(
             job["model"], top_k=3, text_column=job["text_column"], min_confidence=job["min_confidence"]
         )
-        renamed = dict(zip(predictor.columns, ANSWER_COLUMNS))
+        renamed = {c: ANSWER_COLUMNS[c] for c in predictor.columns}
         excel_fits = total <= EXCEL_MAX_ROWS - 1
         outputs = {"csv": folder / RESULTS["csv"], **({"xlsx": folder / RESULTS["xlsx"]} if excel_fits else {})}
-        sinks = [(output, open_sink(output, partial_path(output), 0)) for output in outputs.values()]
         report.update(phase="classifying", started=time.time())
         counts, rows, empty = Counter(), 0, 0
         for frame in batches(source.frames(), BATCH_ROWS):
@@ -66,7 +77,13 @@ def run_job(folder: Path) -> dict:
             answers = predictor(frame[[job["text_column"]]])[predictor.columns]
             labels = answers["label"]
             answers = answers.assign(**{c: answers[c].round(4) for c in answers.columns if c.startswith("score")})
-            answers.columns = [_unique(renamed[c], frame.columns) for c in answers.columns]
+            if job["min_confidence"] is not None:
+                answers[THRESHOLD_COLUMN] = job["min_confidence"]
+            probabilities = [c.startswith("score") or c == THRESHOLD_COLUMN for c in answers.columns]
+            answers.columns = [_unique(renamed.get(c, c), frame.columns) for c in answers.columns]
+            if not sinks:  # the first batch names the columns an Excel sheet shows as percentages
+                percent = [c for c, share in zip(answers.columns, probabilities) if share]
+                sinks = [(output, open_sink(output, partial_path(output), 0, percent)) for output in outputs.values()]
             answered = pd.concat([frame, answers], axis=1)
             for _, sink in sinks:
                 sink.write(answered)

@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+from ..downloads.archive import file_name_part
 from ..errors import StudioError
 from ..processes import end_processes, runs_with
 from ..uploads.incoming import write_stream
@@ -203,7 +204,14 @@ class FileJobs:
                 else "classify a file first"
             )
             raise StudioError(f"no classified file to download ({reason})", 404)
-        return path, f"{Path(state['input_name']).stem or 'file'}-classified.{kind}"
+        return path, classified_name(state["input_name"], self.runs.get(run_id).get("name"), kind)
+
+
+def classified_name(input_name: str, model_name: str | None, kind: str) -> str:
+    """A classified file's name: the input's and the model's, e.g. "tickets classified by Support inbox.xlsx"."""
+    stem = file_name_part(Path(input_name).stem) or "file"
+    model = file_name_part(model_name or "", 60)
+    return f"{stem} classified by {model}.{kind}" if model else f"{stem} classified.{kind}"
 
 
 def _job_process_alive(pid: int | None, folder: Path) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -20,9 +21,18 @@ STORED_SUFFIXES = (".safetensors", ".onnx", ".png", ".bin")
 """Already compact: deflating them costs time and saves next to nothing."""
 
 
-def zip_name(run_id: str) -> str:
-    """The zip's name without .zip, and the one folder inside it."""
-    return f"textfit-model-{run_id}"
+def file_name_part(text: str, limit: int = 80) -> str:
+    """`text` (a run's or a file's name) as part of a file name every system accepts: no path
+    separators or characters Windows refuses, one space between words, at most `limit` characters."""
+    cleaned = re.sub(r'[\\/:*?"<>|\x00-\x1f\x7f]+', " ", text).replace("·", "-")
+    cleaned = " ".join(cleaned.split()).strip(". ")[:limit].strip(". ")
+    return cleaned
+
+
+def zip_name(run_id: str, model_name: str | None = None) -> str:
+    """The zip's name without .zip, and the one folder inside it: the model's name (as the studio
+    lists it), else its run id."""
+    return file_name_part(model_name or "") or f"textfit-model-{run_id}"
 
 
 def members(folder: Path) -> list[Path]:

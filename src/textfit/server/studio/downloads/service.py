@@ -46,15 +46,19 @@ class Downloads:
         return path
 
     def archive(self, run_id: str) -> Path:
-        """The model folder as a .zip of what serving needs (archive.py), rebuilt when the folder
-        changed (e.g. after an ONNX export)."""
+        """The model folder as a .zip of what serving needs (archive.py), named after the model (a
+        renamed run gets a zip of its new name), rebuilt when the folder changed (e.g. after an ONNX export)."""
         folder = self.models.folder(run_id)
-        target = self.runs.folder(run_id) / f"{zip_name(run_id)}.zip"
+        name = zip_name(run_id, self.runs.get(run_id).get("name"))
+        target = self.runs.folder(run_id) / f"{name}.zip"
         if is_fresh(target, folder):
             return target
-        partial = target.with_suffix(f".{threading.get_ident()}.partial")  # two downloads at once: two files
-        write_zip(folder, partial, zip_name(run_id))
+        partial = target.with_name(f"{name}.{threading.get_ident()}.partial")  # two downloads at once: two files
+        write_zip(folder, partial, name)
         os.replace(partial, target)
+        for old in self.runs.folder(run_id).glob("*.zip"):  # the zip of the run's name before a rename
+            if old != target:
+                old.unlink(missing_ok=True)
         return target
 
     def exporting(self, run_id: str) -> bool:

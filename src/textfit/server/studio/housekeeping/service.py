@@ -112,13 +112,14 @@ class Housekeeping:
         folder = self.runs.folder(run_id) / worker.MODEL
         if not (folder / "config.json").is_file():
             return None
-        built = self.runs.folder(run_id) / f"{zip_name(run_id)}.zip"
+        name = zip_name(run_id, self.runs.get(run_id).get("name"))  # the folder inside is named so too
+        built = self.runs.folder(run_id) / f"{name}.zip"
         if is_fresh(built, folder):
             return built.stat().st_size
-        key = signature(folder)
+        key = (name, signature(folder))
         cached = self.zip_sizes.get(run_id)
         if cached is None or cached[0] != key:
-            cached = self.zip_sizes[run_id] = (key, zip_size(folder, zip_name(run_id)))
+            cached = self.zip_sizes[run_id] = (key, zip_size(folder, name))
         return cached[1]
 
 

@@ -80,8 +80,19 @@ function showFile(described) {
   problem.replaceChildren();
   if (described.problem) problem.append(el("p", { class: "notice warn", text: described.problem }));
   fillTable($("classify-preview"), described.columns, described.preview, false);
+  offerSlider();
+}
+
+// The "not sure" threshold is chosen here, in sight: never filled in from the slider above unasked.
+function offerSlider() {
+  const chosen = minConfidence(), offer = $("classify-use-slider");
+  offer.hidden = !chosen;
+  if (chosen) offer.textContent = `Use the slider’s ${Math.round(100 * chosen)}${NBSP}%`;
+}
+
+function useSlider() {
   const chosen = minConfidence();
-  if (chosen && !$("classify-min-confidence").value) $("classify-min-confidence").value = Math.round(100 * chosen);
+  if (chosen) $("classify-min-confidence").value = Math.round(100 * chosen);
 }
 
 async function start() {
@@ -138,8 +149,11 @@ function progressText(job) {
   const pace = job.rows_per_second ? `${count(Math.round(job.rows_per_second))}${NBSP}rows/s` : "";
   if (job.status === "completed") {
     const seconds = job.finished && job.started ? job.finished - job.started : null;
+    const threshold = job.min_confidence != null
+      ? ` “Not sure” below ${pct(job.min_confidence)}: those rows keep the best guess and its confidence in the file.` : "";
     return `Done: ${count(job.rows)}${NBSP}rows of ${name} classified${seconds != null ? ` in ${duration(seconds, NBSP)}` : ""}`
-      + (pace ? ` (${pace})` : "") + "." + (job.empty_rows ? ` ${count(job.empty_rows)} had no text: they are in the file, without an answer.` : "");
+      + (pace ? ` (${pace})` : "") + "." + (job.empty_rows ? ` ${count(job.empty_rows)} had no text: they are in the file, without an answer.` : "")
+      + threshold;
   }
   if (job.status === "failed") return `Classifying ${name} failed.`;
   if (job.status === "stopped") return `Stopped after ${count(job.rows)}${NBSP}rows of ${name}; nothing was saved.`;
@@ -166,6 +180,10 @@ function showResults(job) {
   }
   $("classify-download-note").textContent = job.downloads.includes("xlsx") ? ""
     : "More rows than an Excel sheet holds (1,048,576): the CSV has them all.";
+  const missing = job.unanswerable || [];
+  $("classify-unanswerable").hidden = !missing.length;
+  $("classify-unanswerable").textContent = missing.length ? `This model never answers ${missing.map((n) => `“${n}”`).join(", ")}: `
+    + "it was trained without examples of them, so no row above can be one of them." : "";
 }
 
 // ------------------------------------------------------------------ "try it": one message a line
@@ -197,5 +215,6 @@ export function init() {
   onFile($("classify-dropzone"), $("classify-file"), uploadFile);
   $("classify-sheet").addEventListener("change", changeSheet);
   $("classify-start").addEventListener("click", start);
+  $("classify-use-slider").addEventListener("click", useSlider);
   $("classify-stop").addEventListener("click", stop);
 }
