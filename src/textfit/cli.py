@@ -221,6 +221,14 @@ def print_training_summary(result) -> None:
             f"macro-F1 {encoder['macro_f1']:.4f})",
             highlight=False,
         )
+    unlabeled = record.get("unlabeled")
+    if unlabeled and unlabeled["texts_used"]:
+        console.print(
+            f"          (the encoder learned from {unlabeled['texts_used']} unlabeled texts, taught by "
+            f"{unlabeled['teacher']}: accuracy {unlabeled['labels_alone_metrics']['accuracy']:.4f} from the labels "
+            f"alone, {unlabeled['with_unlabeled_metrics']['accuracy']:.4f} with them; kept: {unlabeled['kept']})",
+            highlight=False,
+        )
     print_yardstick(result.report)
     calibration = record.get("calibration")
     if calibration:

@@ -33,6 +33,9 @@ class TrainConfig:
     """Column with the labels (integers or strings); detected when unambiguous."""
     label_names: list[str] | None = None
     """Label names in id order; otherwise from the data set's ClassLabel or the string labels."""
+    label_separator: str | None = None
+    """Several labels per text joined in the label column by ';', ',' or '|': detected when the file shows
+    it (docs/guide/multi-label.md); 'none' reads one label per row whatever the names hold."""
     split: str | None = None
     """Split of a hub data set to train on (default: train)."""
     data_config: str | None = None

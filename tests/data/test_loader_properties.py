@@ -29,7 +29,8 @@ def load_or_refuse(path, **options) -> LabeledTexts | None:
         return None
     assert len(data.texts) == len(data.labels) > 0
     assert all(isinstance(t, str) for t in data.texts)
-    assert set(data.labels) <= set(range(len(data.label_names)))
+    ids = {i for labels in data.labels for i in labels} if data.multi_label else set(data.labels)
+    assert ids <= set(range(len(data.label_names)))
     assert len(set(data.label_names)) == len(data.label_names)
     return data
 

@@ -83,10 +83,12 @@ def add_text_cleaning(tokenizer) -> None:
     backend.normalizer = normalizers.Sequence(steps)
 
 
-def build_classifier(name: str | None, label_names: list[str]):
+def build_classifier(name: str | None, label_names: list[str], multi_label: bool = False):
     """A sequence-classification model with a fresh head sized and named for `label_names`, in
     float32 whatever the checkpoint's storage type: transformers 5 would otherwise load a bf16/fp16
-    checkpoint in half precision, and AdamW on half-precision weights loses most of its updates."""
+    checkpoint in half precision, and AdamW on half-precision weights loses most of its updates.
+    `multi_label`: a sigmoid head trained with binary cross-entropy (several labels per text); the
+    config says so, so plain `transformers.pipeline` applies a sigmoid too."""
     import torch
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
@@ -101,6 +103,7 @@ def build_classifier(name: str | None, label_names: list[str]):
             num_labels=len(label_names),
             id2label=dict(enumerate(label_names)),
             label2id={n: i for i, n in enumerate(label_names)},
+            **({"problem_type": "multi_label_classification"} if multi_label else {}),
         )
     finally:
         hf_logging.set_verbosity(verbosity)

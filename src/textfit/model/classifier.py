@@ -5,7 +5,11 @@ The familiar surface: `predict(texts)` -> label names, `predict_proba(texts)` ->
 encoder runs on one of several backends (PyTorch, or the ONNX files written by `textfit export`);
 the answers do not depend on which. Where the folder holds an n-gram model (lexical.py), its answers
 are blended in on every backend; where it holds a calibration (calibration.py), the blended
-probabilities are calibrated, and `min_confidence` turns answers below it into "not sure"."""
+probabilities are calibrated, and `min_confidence` turns answers below it into "not sure".
+
+A multi-label model (several labels per text: its config's `problem_type` is
+`multi_label_classification`) scores each label on its own with a sigmoid; `predict` gives each
+text the list of labels at or above their thresholds (thresholds.py)."""
 
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ class Classifier:
         backend=None,
         lexical=None,
         calibration: Calibration | None = None,
+        thresholds: np.ndarray | None = None,
     ):
         self.tokenizer = tokenizer
         self.label_names = list(label_names)
@@ -50,6 +55,10 @@ class Classifier:
         self.backend = backend or TorchBackend(model)
         self.lexical = lexical  # a lexical.LexicalModel, or None for the encoder alone
         self.calibration = calibration  # applied by predict_proba; None answers uncalibrated
+        config = getattr(model, "config", None)
+        self.multi_label = getattr(config, "problem_type", None) == "multi_label_classification"
+        # several labels per text: each label's threshold (thresholds.py); 0.5 until chosen
+        self.thresholds = thresholds if thresholds is not None else np.full(len(self.label_names), 0.5, np.float32)
 
     @classmethod
     def load(cls, folder: str | Path, backend: str = "torch", threads: int | None = None) -> Classifier:
@@ -82,7 +91,7 @@ class Classifier:
             runner = OnnxBackend(folder, quantized=backend == "onnx-int8", threads=threads)
             config = AutoConfig.from_pretrained(folder)
         labels = [config.id2label[i] for i in range(config.num_labels)]
-        return cls(
+        classifier = cls(
             model,
             tokenizer,
             labels,
@@ -93,6 +102,12 @@ class Classifier:
             lexical=LexicalModel.load(folder, tokenizer_normalizer(tokenizer)),
             calibration=Calibration.load(folder),
         )
+        if config.problem_type == "multi_label_classification":  # the ONNX backends have no torch model to say it
+            from . import thresholds
+
+            classifier.multi_label = True
+            classifier.thresholds = thresholds.load(folder, labels)
+        return classifier
 
     @property
     def backend_name(self) -> str:
@@ -127,19 +142,37 @@ class Classifier:
         probabilities = np.empty((len(texts), len(self.label_names)), dtype=np.float32)
         for start in range(0, len(texts), batch_size):
             idx = order[start : start + batch_size]
-            logits = self.backend.logits(self._encode([texts[i] for i in idx]))
-            logits = logits - logits.max(axis=1, keepdims=True)
-            exp = np.exp(logits)
-            probabilities[idx] = exp / exp.sum(axis=1, keepdims=True)
+            probabilities[idx] = self.scores(self.backend.logits(self._encode([texts[i] for i in idx])))
         return probabilities
+
+    def scores(self, logits: np.ndarray) -> np.ndarray:
+        """Logits as probabilities: a softmax over the labels, or each label's sigmoid for a multi-label model."""
+        if self.multi_label:
+            from .thresholds import sigmoid
+
+            return sigmoid(logits)
+        logits = logits - logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def labels_above(self, probabilities: np.ndarray) -> list[list[str]]:
+        """A multi-label model's answers: per text, the labels at or above their thresholds, best first."""
+        answers = []
+        for row in probabilities:
+            given = [j for j in np.argsort(-row, kind="stable") if row[j] >= self.thresholds[j]]
+            answers.append([self.label_names[j] for j in given])
+        return answers
 
     def predict(
         self, texts: str | Iterable[str], batch_size: int = 64, min_confidence: float | None = None
     ) -> list[str]:
         """The most likely label of each text; with `min_confidence`, `NOT_SURE` ("not sure") where
-        the top probability is below it."""
+        the top probability is below it. A multi-label model answers each text with a list of labels
+        (those at or above their thresholds, best first; possibly none); `min_confidence` does not apply."""
         check_min_confidence(min_confidence)
         probabilities = self.predict_proba(texts, batch_size)
+        if self.multi_label:
+            return self.labels_above(probabilities)
         return [
             NOT_SURE if min_confidence is not None and row.max() < min_confidence else self.label_names[row.argmax()]
             for row in probabilities

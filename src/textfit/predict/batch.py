@@ -8,7 +8,9 @@ column) in the input's row order and adds `label`, `score` (and `label_2`, `scor
 `top_k`; with `min_confidence`, "not sure" in `label` below it and every row's best label in
 `best_guess`); an input's own `label` column is kept, the predictions then going in `predicted_label`,
 `predicted_score`, ..., and where it holds the model's label names the summary says how often the
-model agrees with it. It is written under a partial name (`OUT.partial`) and renamed only when complete; after
+model agrees with it. A multi-label model writes, in `label`, every label at or above its threshold,
+best first, joined by ';' (empty where none is), and their scores in `score`, joined the same way.
+It is written under a partial name (`OUT.partial`) and renamed only when complete; after
 each batch `OUT.partial.json` records the rows done and the partial output's length, so
 `resume=True` continues a killed job from its last complete batch (batch_io.py); an Excel output
 (.xlsx) is written in one piece at the end and cannot be resumed."""
@@ -105,7 +107,7 @@ class BatchPredictor:
         self.min_confidence = min_confidence
         self.classifier = load_classifier(model_dir, backend, threads)
         self.labels = np.array(self.classifier.label_names, dtype=object)
-        self.top_k = min(top_k, len(self.labels))
+        self.top_k = 1 if self.classifier.multi_label else min(top_k, len(self.labels))
         self.text_column = text_column
         self.batch_size = batch_size
 
@@ -132,6 +134,8 @@ class BatchPredictor:
         filled = ~empty_texts(values).to_numpy()
         texts = values[filled].astype(str).tolist()
         probabilities = self.classifier.predict_proba(texts, self.batch_size) if texts else None
+        if self.classifier.multi_label:
+            return frame.assign(**self.label_sets(len(frame), filled, probabilities))
         added = {}
         ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, : self.top_k] if texts else None
         for rank in range(self.top_k):
@@ -149,6 +153,18 @@ class BatchPredictor:
                 added[f"{self.prefix}label{suffix}"] = labels
             added[f"{self.prefix}score{suffix}"] = scores
         return frame.assign(**added)
+
+    def label_sets(self, rows: int, filled: np.ndarray, probabilities: np.ndarray | None) -> dict:
+        """A multi-label model's columns: the labels at or above their thresholds and their scores, joined by ';'."""
+        labels, scores = np.full(rows, "", dtype=object), np.full(rows, "", dtype=object)
+        if probabilities is not None:
+            index = {name: i for i, name in enumerate(self.classifier.label_names)}
+            answers = self.classifier.labels_above(probabilities)
+            labels[filled] = [";".join(answer) for answer in answers]
+            scores[filled] = [
+                ";".join(f"{row[index[name]]:.4f}" for name in answer) for row, answer in zip(probabilities, answers)
+            ]
+        return {f"{self.prefix}label": labels, f"{self.prefix}score": scores}
 
 
 def predict_file(

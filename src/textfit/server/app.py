@@ -136,7 +136,8 @@ def add_prediction_routes(app, batcher, labels: list[str], limits: ServeLimits, 
     """POST /predict (textfit's format or Hugging Face's) and POST / (Hugging Face's)."""
     from fastapi import HTTPException
 
-    PredictRequest, PredictResponse = api_models(limits, len(labels))
+    multi_label = getattr(getattr(app.state, "classifier", None), "multi_label", False)
+    PredictRequest, PredictResponse = api_models(limits, len(labels), multi_label)
     HFRequest, HFResponse = hf_models(limits, len(labels))
     AnyRequest = either_format(PredictRequest, HFRequest)
     key_schemes = docs_key_schemes(api_key)
@@ -160,7 +161,11 @@ def add_prediction_routes(app, batcher, labels: list[str], limits: ServeLimits, 
         if isinstance(request, HFRequest):
             return hf_answer(request, await probabilities_of(request.inputs), labels)
         probabilities = await probabilities_of(request.texts)
-        return {"predictions": rank(probabilities, labels, request.top_k, request.min_confidence)}
+        answers = rank(probabilities, labels, request.top_k, request.min_confidence)
+        if multi_label:  # several labels per text: every label at or above its threshold
+            for answer, given in zip(answers, app.state.classifier.labels_above(probabilities)):
+                answer["labels"] = given
+        return {"predictions": answers}
 
     @app.post(
         "/",
@@ -173,7 +178,7 @@ def add_prediction_routes(app, batcher, labels: list[str], limits: ServeLimits, 
         return hf_answer(request, await probabilities_of(request.inputs), labels)
 
 
-def api_models(limits: ServeLimits, n_labels: int):
+def api_models(limits: ServeLimits, n_labels: int, multi_label: bool = False):
     """The /predict request and response, as the API's documentation shows them."""
     from pydantic import BaseModel, ConfigDict, Field
 
@@ -210,6 +215,14 @@ def api_models(limits: ServeLimits, n_labels: int):
         not_sure: bool = False
         guess: str | None = Field(None, description="When not sure: the best label all the same.")
         top_k: list[Guess]
+
+    if multi_label:
+
+        class Prediction(Prediction):  # noqa: F811  (the same answer, with the labels given)
+            labels: list[str] = Field(
+                description="Every label at or above its threshold, best first (possibly none): "
+                "this model gives a text several labels."
+            )
 
     class PredictResponse(BaseModel):
         predictions: list[Prediction]

@@ -68,7 +68,8 @@ def data_fingerprint(train_data, eval_data) -> str:
     """SHA-256 of the texts and labels a run trains and evaluates on (after splitting and sampling)."""
     digest = hashlib.sha256()
     for part in (train_data, eval_data):
-        digest.update(json.dumps([part.texts, [int(x) for x in part.labels], part.label_names]).encode())
+        labels = [[int(i) for i in x] for x in part.labels] if part.multi_label else [int(x) for x in part.labels]
+        digest.update(json.dumps([part.texts, labels, part.label_names]).encode())
     return digest.hexdigest()
 
 

@@ -149,6 +149,8 @@ def fit_final_model(
         train_data.fingerprint,
         train_data.skipped_rows,
         train_data.encoding,
+        train_data.multi_label,
+        train_data.label_layout,
     )
     kept = loop.best or loop.history[-1]
     steps = max(1, round(kept["step"] * len(everything) / len(train_data)))
@@ -174,7 +176,9 @@ def fit_final_model(
     )
     started = time.perf_counter()
     set_seed(config.seed)
-    model = new_model(config, everything.label_names, mean_pooling=config.pooling == "mean")
+    model = new_model(
+        config, everything.label_names, mean_pooling=config.pooling == "mean", multi_label=everything.multi_label
+    )
     with attention_for_training(model):
         result = finetune(
             model, tokenizer, replace(config, time_budget=None), max_length, everything, None, callbacks, steps=steps

@@ -200,8 +200,9 @@ class FineTuning:
             epoch_start=restored["training"]["epoch_start"] if restored else generator.get_state(),
             bf16=use_bf16(config),
             budget=TimeBudget.of(config.time_budget, state.planned_steps),
+            # several labels per text: evaluations are kept by macro-F1 alone (the report has its yardstick)
             baseline=majority_baseline(train_data.label_counts(), eval_data.labels, train_data.label_names)
-            if eval_data
+            if eval_data and not train_data.multi_label
             else None,
             held_out=held_out,
             checkpoints=checkpoints,
@@ -348,7 +349,7 @@ class FineTuning:
     def judge(self, encoder_probabilities: np.ndarray, last_step: bool) -> tuple[bool, str | None]:
         """Main process: record the evaluation; (whether it is the best so far, why the loop ends or None)."""
         probabilities = self.held_out.answers(encoder_probabilities) if self.held_out else encoder_probabilities
-        metrics = compute_metrics(self.eval_data.labels, probabilities.argmax(axis=1))
+        metrics = held_out_metrics(self.eval_data, probabilities)
         if self.held_out and self.held_out.weight is not None:
             metrics["lexical_weight"] = self.held_out.weight
         elapsed_s = self.elapsed()
@@ -417,6 +418,18 @@ class FineTuning:
         return result
 
 
+def held_out_metrics(eval_data: LabeledTexts, probabilities: np.ndarray) -> dict[str, float]:
+    """Accuracy and F1 on the held-out texts; with several labels per text, at thresholds chosen per
+    label and cross-fitted (model/thresholds.py), so the kept evaluation is judged as the model will answer."""
+    if not eval_data.multi_label:
+        return compute_metrics(eval_data.labels, probabilities.argmax(axis=1))
+    from ..model import thresholds
+    from ..model.multilabel_report import multilabel_metrics
+
+    targets = eval_data.label_matrix()
+    return multilabel_metrics(targets, thresholds.cross_fitted(probabilities, targets))
+
+
 def training_batches(tokenizer, train_data: LabeledTexts, max_length: int, config: TrainConfig, accelerator):
     """(loader, its generator, the global batch size): batches grouped by length, padded per batch."""
     import torch
@@ -425,9 +438,11 @@ def training_batches(tokenizer, train_data: LabeledTexts, max_length: int, confi
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
     encoded = tokenizer(train_data.texts, truncation=True, max_length=max_length)
+    # several labels per text: a 0/1 float per label, which the sigmoid head's BCE loss reads
+    labels = train_data.label_matrix().tolist() if train_data.multi_label else train_data.labels
     examples = [
         {"input_ids": ids, "attention_mask": mask, "labels": label}
-        for ids, mask, label in zip(encoded["input_ids"], encoded["attention_mask"], train_data.labels)
+        for ids, mask, label in zip(encoded["input_ids"], encoded["attention_mask"], labels)
     ]
     # The batch size is global: examples per optimiser step, split evenly between the processes.
     processes = dist.world_size()

@@ -55,7 +55,12 @@ def prepare_model(config: TrainConfig, strategy: str, train_data: LabeledTexts, 
     tokenizer = load_tokenizer(config.model, strip_urls=config.strip_urls)
     lengths = token_lengths(tokenizer, train_data.texts)
     max_length = config.max_length or choose_max_length(lengths, config.max_length_cap)
-    model = new_model(config, train_data.label_names, mean_pooling=config.pooling == "mean" or strategy == "fewshot")
+    model = new_model(
+        config,
+        train_data.label_names,
+        mean_pooling=config.pooling == "mean" or strategy == "fewshot",
+        multi_label=train_data.multi_label,
+    )
     if strategy == "fewshot" and head_shape(model) is None:
         log.warning(
             "fewshot knows two heads (BERT's linear head over the pooler, and dense -> out_proj "
@@ -94,6 +99,12 @@ def choose_strategy(config: TrainConfig, data: LabeledTexts) -> str:
     from a random head fails the rare classes (benchmarks/labeling.py; docs/guide/few-examples.md)."""
     if config.strategy not in ("auto", "finetune", "fewshot"):
         raise TextfitError(f"unknown strategy '{config.strategy}': choose auto, finetune or fewshot")
+    if data.multi_label:
+        log.info(
+            "strategy finetune: several labels per text%s (few-shot's contrastive pairs assume one label a text)",
+            ", so not few-shot as --strategy asked" if config.strategy == "fewshot" else "",
+        )
+        return "finetune"
     per_class = float(np.median(np.bincount(data.labels, minlength=len(data.label_names)))) if len(data) else 0.0
     if config.strategy != "auto":
         log.info(
@@ -123,9 +134,10 @@ def choose_max_length(lengths: np.ndarray, cap: int) -> int:
     return int(min(cap, max(16, math.ceil(p99 / 8) * 8)))
 
 
-def new_model(config: TrainConfig, label_names: list[str], mean_pooling: bool):
-    """The base encoder with a fresh head sized and named for the labels."""
-    model = build_classifier(config.model, label_names)
+def new_model(config: TrainConfig, label_names: list[str], mean_pooling: bool, multi_label: bool = False):
+    """The base encoder with a fresh head sized and named for the labels (a sigmoid one for several
+    labels per text)."""
+    model = build_classifier(config.model, label_names, multi_label)
     if mean_pooling and not add_mean_pooling_layer(model):
         log.info("%s is not a BERT-style model: its classifier reads [CLS], not the mean", config.model)
     return model

@@ -109,6 +109,11 @@ def train(
     if resume and dist.on_main(lambda: checkpoint.latest(out_dir) is None, share=True):  # said before the data is read
         raise TextfitError(f"nothing to resume in {checkpoint.folder_for(out_dir)}; start without --resume")
     train_data, eval_data = data or load_train_eval(config)
+    if train_data.multi_label and getattr(config, "unlabeled", None):
+        raise TextfitError(
+            "--unlabeled learns from a teacher's probabilities over one label per text; this data gives several "
+            "labels per text: train without --unlabeled"
+        )
     if dist.is_distributed():  # the processes agree on what they train before anything is written
         dist.check_agreement(agreement_facts(config, out_dir, train_data, eval_data))
     strategy = choose_strategy(config, train_data)
@@ -160,7 +165,10 @@ def open_checkpoints(config, out_dir, strategy, train_data, eval_data, resume: b
 
 def fit_ngrams(run: Run, resume: bool) -> NGrams:
     """The n-gram model, fitted once, by the main process (the only one that scores evaluations);
-    a resumed run takes the one its checkpoints kept."""
+    a resumed run takes the one its checkpoints kept. Several labels per text: none (MULTI_LABEL_NOTES)."""
+    if run.train_data.multi_label:
+        log.info("n-gram blend: off for several labels per text (%s)", MULTI_LABEL_NOTES["lexical"])
+        return NGrams(None, 0.0, HeldOutBlend(None, [], [], choose=False))
 
     def fit():
         checkpoints = run.checkpoints
@@ -250,12 +258,15 @@ def report_and_save(
         max_length=run.max_length,
         lexical=lexical if lexical and lexical.weight > 0 else None,
     )
-    # Fitted on the held-out answers after training (calibration.py says why that is acceptable);
-    # it changes confidences, never the top label, so the report's metrics are the same either way.
-    classifier.calibration = calibrate(probabilities, eval_data.labels)
-    if classifier.calibration:
-        probabilities = classifier.calibration.apply(probabilities)
-    report = build_report(eval_data, probabilities, train_data.label_counts())
+    if train_data.multi_label:
+        report = multi_label_report(classifier, train_data, eval_data, probabilities)
+    else:
+        # Fitted on the held-out answers after training (calibration.py says why that is acceptable);
+        # it changes confidences, never the top label, so the report's metrics are the same either way.
+        classifier.calibration = calibrate(probabilities, eval_data.labels)
+        if classifier.calibration:
+            probabilities = classifier.calibration.apply(probabilities)
+        report = build_report(eval_data, probabilities, train_data.label_counts())
     loop_fields = {
         **loop.record_fields(),
         "calibration": classifier.calibration.to_dict() if classifier.calibration else None,
@@ -264,6 +275,12 @@ def report_and_save(
     total_s = time.time() - started
     record = build_record(run.config, run.strategy, train_data, eval_data, run.max_length, loop_fields, report, total_s)
     record["final_fit"] = final.to_record()
+    if train_data.multi_label:
+        record["multi_label"] = {
+            **(train_data.label_layout or {}),
+            "thresholds": dict(zip(train_data.label_names, map(float, classifier.thresholds))),
+            "notes": MULTI_LABEL_NOTES,
+        }
     checkpoints = run.checkpoints
     if checkpoints and checkpoints.run["resumed"]:
         record["resumed"] = checkpoints.run["resumed"]
@@ -285,6 +302,27 @@ def report_and_save(
     for callback in run.callbacks:
         callback.on_train_end(record)
     return TrainResult(folder, classifier, report, record)
+
+
+MULTI_LABEL_NOTES = {
+    "lexical": "the n-gram model and its blend assume one label a text: the answers are the encoder's alone",
+    "calibration": "each label's sigmoid score is used as it is; its threshold, chosen on the held-out part, "
+    "plays the part of 'not sure'",
+    "fewshot": "not for several labels per text: fine-tuning instead",
+}
+"""What a multi-label run does differently, said in its record."""
+
+
+def multi_label_report(classifier: Classifier, train_data: LabeledTexts, eval_data: LabeledTexts, scores: np.ndarray):
+    """Several labels per text: each label's threshold chosen on the held-out scores (set on
+    `classifier`), and the report of cross-fitted answers (model/thresholds.py says why)."""
+    from ..model import thresholds
+    from ..model.multilabel_report import build_multilabel_report
+
+    targets = eval_data.label_matrix()
+    classifier.thresholds = thresholds.choose(scores, targets)
+    answers = thresholds.cross_fitted(scores, targets)
+    return build_multilabel_report(eval_data, answers, scores, classifier.thresholds, train_data.labels)
 
 
 def ngrams_record(ngrams: NGrams, encoder_probabilities: np.ndarray, labels: list[int]) -> dict | None:
