@@ -285,6 +285,18 @@ def choose_sheet(names: list[str], sheet: str | int | None, path: Path) -> str:
     )
 
 
+def why_not_a_workbook(exc: Exception) -> str:
+    """Why openpyxl could not open a file, in words rather than its exception's class name
+    ('BadZipFile: File is not a zip file')."""
+    import zipfile
+
+    if isinstance(exc, zipfile.BadZipFile):
+        return "an .xlsx file is a zip archive, and this one is not: cut short, or another format renamed"
+    if isinstance(exc, (KeyError, ValueError)) or "xml" in type(exc).__module__.lower():
+        return "its parts are not those of an Excel workbook"
+    return f"its contents could not be read ({exc})" if str(exc) else "its contents could not be read"
+
+
 def read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
     """One sheet of a workbook: the first, or `sheet` by name or by position counted from 1."""
     try:
@@ -294,7 +306,7 @@ def read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
     except Exception as exc:  # zipfile, openpyxl and XML errors, all meaning "not a workbook"
         what = looks_like(path.read_bytes()[:512])
         raise DataError(
-            f"{path}: is not a readable Excel workbook ({type(exc).__name__}: {exc})"
+            f"{path}: is not a readable Excel workbook ({why_not_a_workbook(exc)})"
             + (f"; it looks like {what}" if what and "zip" not in what else "")
             + ". Open it in Excel and save it again as .xlsx, or as CSV."
         ) from None

@@ -32,7 +32,17 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .readers import BOMS, FORMATS, check_header, choose_sheet, csv_rows, decode, guess_separator, read_file
+from .readers import (
+    BOMS,
+    FORMATS,
+    check_header,
+    choose_sheet,
+    csv_rows,
+    decode,
+    guess_separator,
+    read_file,
+    why_not_a_workbook,
+)
 
 log = logging.getLogger("textfit")
 
@@ -271,7 +281,7 @@ def read_excel_file(source: Source, path: Path) -> Iterator[pd.DataFrame]:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # zipfile, openpyxl and XML errors: not a workbook
         raise DataError(
-            f"{path}: is not a readable Excel workbook ({type(exc).__name__}: {exc}). "
+            f"{path}: is not a readable Excel workbook ({why_not_a_workbook(exc)}). "
             "Open it in Excel and save it again as .xlsx, or as CSV."
         ) from None
     try:

@@ -53,13 +53,14 @@ def inspect_file(path: Path, display: str, sheet: str | None = None) -> dict:
 def _sheet_names(path: Path) -> list[str]:
     from openpyxl import load_workbook
 
+    from ....data.readers import why_not_a_workbook
     from ....errors import DataError
 
     try:
         workbook = load_workbook(path, read_only=True)
     except Exception as exc:  # zipfile, openpyxl and XML errors: not a workbook
         raise DataError(
-            f"{path}: is not a readable Excel workbook ({type(exc).__name__}: {exc}). "
+            f"{path}: is not a readable Excel workbook ({why_not_a_workbook(exc)}). "
             "Open it in Excel and save it again as .xlsx, or as CSV."
         ) from None
     try:

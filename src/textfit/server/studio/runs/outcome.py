@@ -9,6 +9,13 @@ ENDINGS = {"stopped early": "stopped early: no more improvement", "time budget r
 """A completed run's message, by the trainer's record status ('completed' needs no words)."""
 
 
+KILLED_BY = {
+    9: "the training process was killed (by hand, or by the system when memory ran short)",
+    15: "the training process was asked to stop by the system (a shutdown or restart)",
+}
+"""A worker ended by a signal, in words: the page never shows 'signal 9' (SIGKILL, SIGTERM)."""
+
+
 def ending(result: dict | None, code: int | None, by_user: bool, studio_stopped: bool = False) -> dict:
     """The fields to record for an ended run: status, message, and the metrics when a model was saved.
     `code`: the process's exit code, None when it is not known (not our child)."""
@@ -45,5 +52,5 @@ def _no_result(code: int | None, by_user: bool, studio_stopped: bool) -> str:
     if code is None:
         return "the training process is gone (the studio or the computer was restarted)"
     if code < 0:
-        return f"the training process was ended by signal {-code}"
-    return f"the training process ended with exit code {code} without a result"
+        return KILLED_BY.get(-code, "the training process was ended from outside (by another program or the system)")
+    return "the training process ended without saving a result (worker.log in the run's folder says why)"

@@ -2,6 +2,7 @@
 
 GET  /api/runs                    every run, newest first (queued ones with their place)
 POST /api/runs                    a new run from an upload (201; it may wait in the queue)
+POST /api/runs/estimate           how long that run would train on this computer, before Start
 GET  /api/runs/{run}              the run with its progress
 POST /api/runs/{run}/resume       continue an interrupted run from its checkpoint
 POST /api/runs/{run}/stop         stop training (the best model so far is kept), or leave the queue
@@ -52,6 +53,10 @@ def runs_router(runs: Runs, models: Models, max_text_chars: int):
     @router.post("/api/runs", status_code=201)
     def start(request: StartRun):
         return runs.start(**request.model_dump())
+
+    @router.post("/api/runs/estimate")
+    def estimate(request: StartRun):
+        return runs.estimate(**request.model_dump())
 
     @router.get("/api/runs/{run_id}")
     def run(run_id: str):

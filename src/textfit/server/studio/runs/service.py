@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -22,6 +23,7 @@ from ..recovery.service import adopt_orphans, stop_adopted
 from ..store import RunStore, new_id, valid_id
 from ..uploads.service import Uploads
 from . import worker
+from .estimate import estimate_run
 from .outcome import ending
 from .progress import WORKER, pid_alive, read_progress
 from .scheduler import next_to_start, queue_places
@@ -70,7 +72,8 @@ class Runs:
         model = (model or "default").strip()
         resolve_model(None if model == "default" else model)  # a clear error now, not in the run
         # Split here: data.parse_label_names reads a text that names a file on this machine as that file.
-        names = [n.strip() for n in (label_names or "").split(",") if n.strip()] or None
+        # A pasted list: one name a line, or between commas or semicolons.
+        names = [n.strip() for n in re.split(r"[,;\r\n]", label_names or "") if n.strip()] or None
         repeated = sorted(n for n, count in Counter(names or ()).items() if count > 1)
         if repeated:
             raise StudioError(f"label names repeat: {', '.join(repeated)}")
@@ -99,6 +102,24 @@ class Runs:
             "unlabeled": self.unlabeled_path(unlabeled_upload_id),
         }
         return self._enqueue(upload, data, {k: v for k, v in settings.items() if v is not None}, name)
+
+    def estimate(self, upload_id: str, text_column: str, label_column: str, model: str = "default", **settings) -> dict:
+        """How long a run with the new-run form's settings would train on this computer (estimate.py)."""
+        from ....data.labeled import load_data
+
+        upload = self.uploads.get(upload_id, "no such upload: upload a data file first")
+        try:
+            data = load_data(self.uploads.path(upload), text_column=text_column, label_column=label_column)
+        except TextfitError as exc:
+            raise StudioError(
+                str(exc).replace(str(self.uploads.path(upload)), f"'{upload['original_name']}'")
+            ) from None
+        strategy, epochs, minutes = (
+            settings.get("strategy", "auto"),
+            settings.get("epochs"),
+            settings.get("time_budget"),
+        )
+        return estimate_run(data, model, strategy, epochs, minutes)
 
     def unlabeled_path(self, upload_id: str | None) -> str | None:
         """The uploaded file of texts without labels a run also learns from (training/distill.py),

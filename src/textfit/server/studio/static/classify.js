@@ -64,10 +64,10 @@ function showFile(described) {
   upload = described.upload;
   $("classify-setup").hidden = false;
   setStatus("classify-start-status", "");
-  $("classify-facts").replaceChildren(
+  $("classify-facts").replaceChildren(...[  // replaceChildren would print a null as "null"
     el("span", { class: "file-name", text: upload.original_name }),
     el("span", { text: `${described.columns.length}${NBSP}column${described.columns.length === 1 ? "" : "s"}` }),
-    described.sheets && described.sheets.length > 1 ? el("span", { text: `${described.sheets.length}${NBSP}sheets` }) : null);
+    described.sheets && described.sheets.length > 1 ? el("span", { text: `${described.sheets.length}${NBSP}sheets` }) : null].filter(Boolean));
   const sheets = described.sheets || [];
   $("classify-sheet-field").hidden = sheets.length < 2;
   $("classify-sheet").replaceChildren(...sheets.map((name) => el("option", { value: name, text: name })));

@@ -21,3 +21,27 @@ export function duration(seconds, unit = " ") {
 export function when(epochSeconds) {
   return new Date(epochSeconds * 1000).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 }
+
+// The time left as the page shows it, steady: a countdown from the last figure shown, which follows
+// a new estimate only when they differ by more than a quarter (and 15 s), a third of the way per
+// poll, so a run's pace measured afresh every second does not make it jump (19 -> 10 -> 12 min).
+// `key`: what it is the time left of (a run id). Null while there is no estimate.
+const shownLeft = new Map();
+export function steadyLeft(key, eta) {
+  if (eta == null || !isFinite(eta)) { shownLeft.delete(key); return null; }
+  const now = Date.now() / 1000, last = shownLeft.get(key);
+  let shown = eta;
+  if (last) {
+    const counted = Math.max(0, last.shown - (now - last.at));
+    shown = Math.abs(eta - counted) <= 0.25 * counted + 15 ? counted : counted + (eta - counted) / 3;
+  }
+  shownLeft.set(key, { shown, at: now });
+  return shown;
+}
+
+// "about 12 min left", "about 1 min 40 s left", "under a minute left": whole minutes past 3.
+export function leftText(seconds) {
+  if (seconds == null) return "";
+  if (seconds < 60) return "under a minute left";
+  return `about ${seconds >= 180 ? `${Math.round(seconds / 60)} min` : duration(Math.round(seconds / 10) * 10)} left`;
+}

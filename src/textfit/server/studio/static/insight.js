@@ -16,9 +16,8 @@ const last = (list) => list[list.length - 1];
 
 // ------------------------------------------------------------------ the run's page
 export async function show(run) {
+  forget();
   current.runId = run.id;
-  current.coverage = [];
-  for (const id of ["yardstick", "metric-yardstick", "epochs-yardstick", "insight-threshold"]) $(id).hidden = true;
   let insight;
   try {
     insight = await api(`/api/runs/${run.id}/insight`);
@@ -28,6 +27,14 @@ export async function show(run) {
   if (current.runId !== run.id) return;
   showYardstick(insight.yardstick);
   showThreshold(insight);
+}
+
+// Nothing of the last run shown stays: another run's page (one still training, say) has none yet.
+export function forget() {
+  current.runId = null;
+  current.coverage = [];
+  for (const id of ["yardstick", "metric-yardstick", "epochs-yardstick", "insight-threshold"]) $(id).hidden = true;
+  $("epochs-yardstick").textContent = "";
 }
 
 function showYardstick(yardstick) {

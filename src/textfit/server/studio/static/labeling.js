@@ -8,8 +8,8 @@
 import { api, post, putFile } from "./api.js";
 import * as connection from "./connection.js";
 import { $, editTitle, el, fillTable, onFile, setStatus, svgEl, toast } from "./dom.js";
-import { count, NBSP, when } from "./format.js";
-import { loadRuns } from "./runs-list.js";
+import { count, duration, leftText, NBSP, steadyLeft, when } from "./format.js";
+import { loadRuns, shortName } from "./runs-list.js";
 
 const QUEUE = 5, LOW = 2, STAND_EVERY = 5;
 const percent = (x) => `${Math.round(100 * x)}${NBSP}%`;
@@ -48,7 +48,7 @@ async function listProjects() {
   }
   const list = $("label-projects");
   list.replaceChildren(...projects.map((p) => el("li", {}, el("a", { href: `#label/${p.id}`, "data-project": p.id },
-    el("span", { class: "run-name", text: p.name }),
+    el("span", { class: "run-name", text: shortName(p.name), title: p.name }),
     el("span", { class: "run-meta", text: `${count(p.messages)}${NBSP}messages · ${when(p.created)}` })))));
   if (!projects.length) list.append(el("li", { class: "muted", text: "Nothing labeled yet." }));
   highlight();
@@ -115,9 +115,38 @@ function addName(name = "") {
     el("input", { type: "text", class: "label-description", maxlength: "300", placeholder: "description (optional), e.g. invoices, refunds and charges", "aria-label": "description" }),
     el("button", { type: "button", class: "button small", title: "Remove this label", text: "×" }));
   row.querySelector(".label-name").value = name;
+  row.querySelector(".label-name").addEventListener("paste", (event) => pasteNames(event, row));
+  row.querySelector(".label-name").addEventListener("input", () => setStatus("label-create-status", ""));
   row.querySelector("button").addEventListener("click", () => row.remove());
   $("label-name-rows").append(row);
   return row;
+}
+
+// Names pasted as a list (one a line, or between commas or semicolons): one category each, from the
+// row pasted into on, filling the empty rows below before adding new ones; a name seen twice once.
+export function splitNames(text) {
+  const names = text.split(/\r?\n|[,;\t]/).map((n) => n.trim()).filter(Boolean);
+  return [...new Set(names)];
+}
+
+function pasteNames(event, row) {
+  const names = splitNames((event.clipboardData || window.clipboardData).getData("text"));
+  if (names.length < 2) return;  // one name: an ordinary paste
+  event.preventDefault();
+  const typed = new Set([...document.querySelectorAll(".label-name")].filter((input) => input !== row.querySelector(".label-name"))
+    .map((input) => input.value.trim()).filter(Boolean));
+  const fresh = names.filter((name) => !typed.has(name));
+  let rowAt = row;
+  fresh.forEach((name, i) => {
+    if (i) {
+      let next = rowAt.nextElementSibling;
+      while (next && next.querySelector(".label-name").value.trim()) next = next.nextElementSibling;
+      rowAt = next || addName();
+    }
+    rowAt.querySelector(".label-name").value = name;
+  });
+  const rows = document.querySelectorAll(".label-name-row");
+  setStatus("label-create-status", `${fresh.length} categories pasted: ${rows.length} in all.`, "ok");
 }
 
 async function create() {
@@ -128,7 +157,7 @@ async function create() {
   const body = { upload_id: upload.id, text_column: $("label-text-column").value, label_names: rows.map((r) => r[0]),
     descriptions: rows.map((r) => r[1] || null) };
   if (!body.text_column) return setStatus("label-create-status", "Pick the column that holds the texts.", "error");
-  if (rows.length < 2) return setStatus("label-create-status", "Type at least two labels.", "error");
+  if (rows.length < 2) return setStatus("label-create-status", "Type at least two categories (or paste a list of them).", "error");
   if ($("label-label-column").value) body.label_column = $("label-label-column").value;
   if ($("label-model-custom").checked) {
     body.model = $("label-model-path").value.trim();
@@ -195,7 +224,7 @@ function showProject(p) {
   $("label-tools").hidden = false;
   const model = p.model || "all-MiniLM-L6-v2";
   const imported = p.imported ? `${count(p.imported)} labels taken from “${p.label_column}”` : null;
-  const parts = [`${p.upload_name}: ${count(p.messages)} messages, column “${p.text_column}”`, `${p.label_names.length} labels`,
+  const parts = [`${p.upload_name}: ${count(p.messages)} messages, column “${p.text_column}”`, `${p.label_names.length} categories`,
     imported, model, `started ${when(p.created)}`].filter(Boolean);
   $("label-subtitle").replaceChildren(...parts.flatMap((part, i) => [i ? " · " : "", el("span", { class: "nowrap", text: part })]));
   const ready = p.phase === "ready";
@@ -270,8 +299,14 @@ function start() {
 
 function makeChoices() {
   $("label-choices").replaceChildren(...project.label_names.map((name, i) => {
-    const button = el("button", { type: "button", class: "button label-choice", "data-label": name },
-      i < 9 ? el("kbd", { text: String(i + 1) }) : null, el("span", { text: name }));
+// The key of each category: 1-9, then the letters but S (skip), so 34 categories have one key each;
+// the arrow keys move the choice along all of them, and Enter takes it.
+const KEYS = [..."123456789ABCDEFGHIJKLMNOPQRTUVWXYZ"];
+const categoryOfKey = (key) => (project && KEYS.indexOf(key.toUpperCase()) < project.label_names.length
+  ? project.label_names[KEYS.indexOf(key.toUpperCase())] : undefined);
+
+    const button = el("button", { type: "button", class: "button label-choice", "data-label": name,
+      "aria-keyshortcuts": KEYS[i] || "" }, KEYS[i] ? el("kbd", { text: KEYS[i] }) : null, el("span", { text: name }));
     button.addEventListener("click", () => { button.blur(); answer(name); });  // a focused button would take Space too
     return button;
   }));
@@ -373,6 +408,7 @@ function savedOne(saved) {
   if (saved.head.version > loop.version) {
     loop.version = saved.head.version;
     refill(true);
+  if ($("label-train-status").classList.contains("error")) setStatus("label-train-status", "");  // the labels changed: say it again only if it still holds
   }
   clearTimeout(timers.stand);  // every few labels, and once the person pauses
   timers.stand = setTimeout(stand, loop.saved % STAND_EVERY === 0 ? 0 : 1500);
@@ -403,8 +439,9 @@ function onKey(event) {
   if ((key === "Enter" || key === " ") && loop.current) {
     const selected = document.querySelector(".label-choice.selected");
     if (selected) answer(selected.dataset.label);
-  } else if (/^[1-9]$/.test(key) && loop.current && project.label_names[+key - 1]) answer(project.label_names[+key - 1]);
-  else if ((key === "s" || key === "S") && loop.current) answer(null);
+  } else if ((key === "s" || key === "S") && loop.current) answer(null);
+  else if (key.length === 1 && KEYS.includes(key.toUpperCase()) && loop.current && categoryOfKey(key)) answer(categoryOfKey(key));
+  else if ((key === "ArrowRight" || key === "ArrowLeft") && loop.current) moveChoice(key === "ArrowRight" ? 1 : -1);
   else if (key === "Backspace") back();
   else handled = false;
   if (handled) event.preventDefault();
@@ -414,6 +451,17 @@ function onKey(event) {
 // Ask the open project's `what` (stand, audit) and hand the answer to `show`, which returns after
 // how many ms to ask again (0: the answer is final). An answer for a project left meanwhile is dropped.
 async function follow(what, show) {
+// The arrow keys move the selected category (Enter or Space then takes it): every category, past the
+// keys too, is reachable without the mouse.
+function moveChoice(by) {
+  const buttons = [...document.querySelectorAll(".label-choice")];
+  if (!buttons.length) return;
+  const at = buttons.findIndex((b) => b.classList.contains("selected"));
+  const next = at < 0 ? 0 : (at + by + buttons.length) % buttons.length;
+  buttons.forEach((b, i) => b.classList.toggle("selected", i === next));
+  buttons[next].scrollIntoView({ block: "nearest" });
+}
+
   const id = loop.id;
   clearTimeout(timers[what]);
   let answer;
@@ -498,6 +546,7 @@ function showRun(p) {
   const score = run.metrics && run.metrics.accuracy != null ? ` · accuracy ${percent(run.metrics.accuracy)} on its test messages` : "";
   $("label-run-text").replaceChildren(run.status === "deleted" ? "The last model trained here " : "", run.status === "deleted" ? "" : link,
     ` ${words[run.status] || run.status}`, el("span", { class: "nowrap", text: score }));
+  showTraining(run);
   const usable = run.status === "completed" || run.status === "stopped" || run.status === "interrupted";
   const rest = p.status ? p.status.total - p.status.labeled : 0;
   const job = p.classify && p.classify.job;
@@ -582,6 +631,35 @@ function showAudit(audit) {
 
 // ------------------------------------------------------------------ wiring
 export function init() {
+// While its model trains: how far it got and the time left (the run page's figures, /api/runs/<id>).
+async function showTraining(run) {
+  const box = $("label-run-progress");
+  if (run.status !== "running" && run.status !== "queued") { box.hidden = true; return; }
+  let details;
+  try {
+    details = await api(`/api/runs/${run.id}`);
+  } catch (error) {
+    return;  // the next refresh asks again
+  }
+  if (!project || !project.run || project.run.id !== run.id) return;  // another project or run meanwhile
+  const p = details.progress;
+  const fraction = details.status === "running" ? p.fraction : 0;
+  box.hidden = false;
+  $("label-run-bar").style.width = `${(100 * fraction).toFixed(1)}%`;
+  $("label-run-bar").classList.toggle("indeterminate", details.status === "running" && p.phase === "preparing");
+  $("label-run-progress-text").textContent = trainingText(details);
+}
+
+function trainingText(run) {
+  const p = run.progress;
+  if (run.status === "queued") return "Waiting for another training to finish; it starts by itself.";
+  if (p.phase === "preparing" || !p.total_steps) return "Preparing: reading the examples and loading the model…";
+  if (p.phase === "saving") return "Measuring the model on its test messages and saving it…";
+  const eta = steadyLeft(run.id, p.eta_s);
+  const left = eta != null ? ` · ${leftText(eta)}` : "";
+  return `${Math.round(100 * p.fraction)}${NBSP}% · step ${count(p.step)} of ${count(p.total_steps)} · ${duration(p.elapsed_s)} so far${left}`;
+}
+
   onFile($("view-label").querySelector(".dropzone"), $("label-file"), uploadFile);
   $("label-text-column").addEventListener("change", changeColumn);
   $("label-label-column").addEventListener("change", changeColumn);

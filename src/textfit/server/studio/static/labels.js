@@ -26,7 +26,7 @@ export function checked(data) {
   if (found) {
     const from = found.min > 0 ? ` Your numbers start at ${found.min}: begin with a name for 0 (any word, e.g. “unused”).` : "";
     prompt.textContent = `Your labels are numbers (${found.min}–${found.max}). Name them so results read “Dividend”, not “${found.common}”: ` +
-      `one name per number, in order from 0, separated by commas.${from}`;
+      `one name per number, in order from 0, separated by commas or one a line.${from}`;
     $("label-names-box").open = true;  // never hidden under "optional"
     $("label-names").placeholder = "e.g. Negative, Neutral, Positive";
     counted();
@@ -37,7 +37,7 @@ export function checked(data) {
 
 function counted() {
   if (!found) return;
-  const given = $("label-names").value.split(",").filter((n) => n.trim()).length;
+  const given = $("label-names").value.split(/[,;\r\n]/).filter((n) => n.trim()).length;  // as the studio splits them
   const needed = found.max + 1;
   $("label-names-count").textContent = given ? `${given} of ${needed} named` : "";
 }

@@ -50,13 +50,14 @@ async function changeColumns() {
 
 function showPreview(data, keepPickers = false) {
   upload = data.upload;
+  if ($("start-status").classList.contains("error")) setStatus("start-status", "");  // the form changed: Start says it again if it still holds
   $("data-summary").hidden = false;
   $("settings-card").hidden = false;
   $("file-facts").replaceChildren(...[
     el("span", { class: "file-name", text: data.upload.original_name }),
     el("span", { text: `${data.rows.toLocaleString()} rows` }),
     el("span", { text: data.columns.length === 1 ? "1 column" : `${data.columns.length} columns` }),
-    data.labels ? el("span", { text: `${data.labels.distinct} labels` }) : null].filter(Boolean));  // null would print "null"
+    data.labels ? el("span", { text: `${data.labels.distinct} categories` }) : null].filter(Boolean));  // null would print "null"
 
   if (!keepPickers) {
     for (const [id, chosen] of [["text-column", data.text_column], ["label-column", data.label_column]]) {
@@ -75,6 +76,7 @@ function showPreview(data, keepPickers = false) {
   fillTable($("preview-table"), data.columns, data.preview.map(named));
   showLabelCounts(data);
   showProblems(data);
+  estimateSoon();
 }
 
 function showLabelCounts(data) {
@@ -93,7 +95,7 @@ function showLabelCounts(data) {
       el("span", { class: "bar-track" }, el("span", { class: "bar-fill", style: `width:${(100 * item.count) / max}%` })),
       el("span", { class: "bar-count", text: item.count })));
   }
-  if (data.labels.counts.length > shown.length) bars.append(el("p", { class: "muted small", text: `and ${data.labels.distinct - shown.length} more labels` }));
+  if (data.labels.counts.length > shown.length) bars.append(el("p", { class: "muted small", text: `and ${data.labels.distinct - shown.length} more categories` }));
 }
 
 function showProblems(data) {
@@ -149,6 +151,40 @@ async function startRun() {
   }
 }
 
+// ---------------------------------------------------------------- how long it will take
+// Before Start: the time on this computer for the data, the way of training and the length chosen
+// (POST /api/runs/estimate: the studio times one forward pass of the model once, then sizes the run).
+let estimating = null, asked = 0;
+const estimateSoon = () => { clearTimeout(estimating); estimating = setTimeout(estimateDuration, 400); };
+
+async function estimateDuration() {
+  const line = $("duration-estimate");
+  if (!upload || !$("text-column").value || !$("label-column").value) return (line.textContent = "");
+  const body = { upload_id: upload.id, text_column: $("text-column").value, label_column: $("label-column").value, strategy: $("strategy").value };
+  const length = document.querySelector("input[name=length]:checked").value;
+  if (length === "epochs" && parseInt($("epochs").value, 10) > 0) body.epochs = parseInt($("epochs").value, 10);
+  if (length === "time" && parseFloat($("time-budget").value) > 0) body.time_budget = parseFloat($("time-budget").value);
+  if (document.querySelector("input[name=model-choice]:checked").value === "custom") body.model = $("model-path").value.trim() || "default";
+  const mine = ++asked;
+  line.textContent = "Working out how long it will take on this computer…";
+  try {
+    const estimate = await post("/api/runs/estimate", body);
+    if (mine === asked) line.textContent = estimateText(estimate);
+  } catch (error) {
+    if (mine === asked) line.textContent = "";  // Start says what is wrong with the settings
+  }
+}
+
+function estimateText(e) {
+  const way = e.strategy === "fewshot" ? "few-shot" : "fine-tuning";
+  const why = e.chosen_by === "textfit" ? ", as textfit chooses for this data" : "";
+  const minutes = (s) => Math.max(1, Math.round(s / 60));
+  const span = e.high_s < 90 ? (e.high_s < 45 ? "under a minute" : "about a minute")
+    : minutes(e.low_s) === minutes(e.high_s) ? `about ${minutes(e.high_s)} min` : `${minutes(e.low_s)}–${minutes(e.high_s)} min`;
+  return `Expect ${span} of training on this computer (${way}${why}, ${e.train_examples.toLocaleString()} training examples), ` +
+    "longer while other programs keep it busy." + (e.other_model ? " Timed for the recommended model: a larger one takes several times longer." : "");
+}
+
 // ---------------------------------------------------------------- wiring
 // `info`: the studio's /api/info (null when it did not answer).
 export function init(info) {
@@ -164,5 +200,7 @@ export function init(info) {
   $("epochs").addEventListener("focus", () => ($("length-epochs").checked = true));
   $("time-budget").addEventListener("focus", () => ($("length-time").checked = true));
   $("start").addEventListener("click", startRun);
+  for (const id of ["strategy", "epochs", "time-budget", "model-path"]) $(id).addEventListener("change", estimateSoon);
+  document.querySelectorAll("input[name=length], input[name=model-choice]").forEach((input) => input.addEventListener("change", estimateSoon));
   labels.init();
 }

@@ -51,8 +51,13 @@ export function progressText(run) {
 }
 
 // What the epochs table says while it has no score yet.
+// Few-shot training is scored once, after its last pass; fine-tuning after every epoch (or more often).
 export function noScoreYet(run) {
-  return ACTIVE(run.status) ? "The first score comes at the end of the first epoch." : "No score was measured before it stopped.";
+  if (!ACTIVE(run.status)) return "No score was measured before it stopped.";
+  const p = run.progress || {};
+  if (p.strategy === "fewshot") return "Few-shot training is scored once, when its last pass ends.";
+  if (p.epoch != null && p.epoch >= 1) return "The first score comes once this pass's evaluation is done.";
+  return "The first score comes at the end of the first epoch.";
 }
 
 // The run page: a run that ended early keeps its training card (how far it got) and offers to
@@ -65,5 +70,15 @@ export function shown(run) {
   if (run.resumable && !checkpoint) $("resume-row").hidden = true;  // nothing to resume from: train again
   $("again-note").textContent = checkpoint
     ? "Or start over: a new run with the same data file and settings."
-    : "A new run with the same data file and settings.";
+    : `A new run with the same data file and settings. ${whyNoCheckpoint(run)}`;
+}
+
+// Why an ended run cannot resume: few-shot runs save none, fine-tuning only after some minutes.
+function whyNoCheckpoint(run) {
+  const s = run.settings || {}, p = run.progress || {};
+  if (s.strategy === "fewshot" || p.strategy === "fewshot") return "Few-shot training saves no checkpoint (it takes minutes), so it starts over.";
+  const every = s.checkpoint_minutes;
+  if (!every) return "This run saved no checkpoint to continue from, so it starts over.";
+  const ran = p.elapsed_s != null ? ` and this one ended after ${duration(p.elapsed_s)}` : "";
+  return `There is no checkpoint to continue from: one is saved once training has lasted ${every} minutes${ran}, so it starts over.`;
 }

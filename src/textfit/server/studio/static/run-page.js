@@ -5,7 +5,7 @@
 import { api, post } from "./api.js";
 import * as classify from "./classify.js";
 import { $, el, fillTable, setStatus, svgEl, toast } from "./dom.js";
-import { duration, num, pct, when } from "./format.js";
+import { duration, leftText, num, pct, steadyLeft, when } from "./format.js";
 import * as insight from "./insight.js";
 import * as outcome from "./outcome.js";
 import { ACTIVE, queueText, STATUS_WORDS } from "./outcome.js";
@@ -24,9 +24,19 @@ export function opened(id) {
   $("view-run").hidden = !id;
   if (id) {
     shownResults = null;
+    lastStatus = null;
+    forgetShown();  // nothing of the run shown before stays on this one's page
     loadRun();
   }
   classify.opened(id);
+}
+
+// What the page shows of one run only: emptied before another run's page fills it.
+function forgetShown() {
+  insight.forget();  // the yardstick beside the accuracy and under the epochs table, the "not sure" slider
+  for (const id of ["progress-text", "try-result", "misclassified-table", "per-class-table", "epochs-table"]) $(id).replaceChildren();
+  setStatus("export-status", "");
+  $("results").hidden = true;
 }
 
 export async function loadRun() {
@@ -58,7 +68,7 @@ function showRun(run) {
   $("run-title").textContent = run.name;
   const model = !s.model || s.model === "default" ? "all-MiniLM-L6-v2" : s.model;
   const length = s.epochs ? `at most ${s.epochs} epoch${s.epochs > 1 ? "s" : ""}` : s.time_budget ? `at most ${s.time_budget} min` : "automatic length";
-  const data = [run.data_name, s.examples != null && s.labels != null ? `${s.examples} examples, ${s.labels} labels` : null].filter((x) => x != null).join(": ");
+  const data = [run.data_name, s.examples != null && s.labels != null ? `${s.examples} examples, ${s.labels} categories` : null].filter((x) => x != null).join(": ");
   const columns = s.text_column && s.label_column ? `text “${s.text_column}”, label “${s.label_column}”` : null;
   const strategy = { fewshot: "few-shot", finetune: "fine-tuning" }[s.strategy];  // absent: textfit chose
   $("run-subtitle").textContent = [data, columns, model, strategy, length, `started ${when(run.created)}`].filter(Boolean).join(" · ");
@@ -91,8 +101,9 @@ function showRun(run) {
   // each "·" part stays on one line: "epoch 2.96 of 4" never breaks inside
   $("progress-text").replaceChildren(...progressText(run).split(" · ").flatMap((part, i) => [i ? " · " : "", el("span", { class: "nowrap", text: part })]));
   drawLoss(p.losses, p.total_steps);
-  fillTable($("epochs-table"), ["epoch", "loss", "accuracy", "macro-F1", ""],
-    p.evaluations.map((e) => [num(e.epoch, 2), num(e.loss), pct(e.accuracy), num(e.macro_f1), e.best ? "★ best" : ""]));
+  const fewshot = p.strategy === "fewshot" || s.strategy === "fewshot";  // scored once, at its end: no "epoch 20.00"
+  fillTable($("epochs-table"), [fewshot ? "scored" : "epoch", "loss", "accuracy", "macro-F1", ""],
+    p.evaluations.map((e) => [fewshot ? "after training" : num(e.epoch, 2), num(e.loss), pct(e.accuracy), num(e.macro_f1), e.best ? "★ best" : ""]));
   if (!p.evaluations.length) $("epochs-table").append(el("caption", { class: "muted", text: outcome.noScoreYet(run) }));
 
   $("results").hidden = !run.has_model;
@@ -112,11 +123,13 @@ function progressText(run) {
   if (p.phase === "saving") return `Step ${p.step} of ${p.total_steps}: measuring ${p.final_fit_follows ? "the model; then the final fit on every example…" : "and saving the model…"}`;
   if (!p.step) return p.total_steps ? `Starting: ${p.total_steps} steps to go over ${p.epochs} epoch${p.epochs > 1 ? "s" : ""}…` : "Starting…";
   if (p.phase === "final fit") {
+    const left = steadyLeft(run.id, p.eta_s);
     return `Final fit on every example: step ${p.step} of ${p.total_steps} · ${duration(p.elapsed_s)} so far` +
-      (p.eta_s != null ? ` · about ${duration(p.eta_s)} left` : "");  // the scores are the hold-out run's, already shown
+      (left != null ? ` · ${leftText(left)}` : "");  // the scores are the hold-out run's, already shown
   }
+  const left = steadyLeft(run.id, p.eta_s);
   return `Step ${p.step} of ${p.total_steps} · epoch ${num(p.epoch, 2)} of ${p.epochs} · loss ${num(p.loss)} · ${duration(p.elapsed_s)} so far` +
-    (p.eta_s != null ? ` · about ${duration(p.eta_s)} left${p.final_fit_follows ? " with the final fit" : ""}` : "");  // the measured pace (progress.py)
+    (left != null ? ` · ${leftText(left)}${p.final_fit_follows ? " with the final fit" : ""}` : "");  // the measured pace (progress.py)
 }
 
 function drawLoss(points, total) {

@@ -21,7 +21,7 @@ export async function loadRuns() {
         : run.queue ? `waiting (place ${run.queue.position})` : word(run);
       const yardstick = run.metrics && run.yardstick;
       const link = el("a", { href: `#run/${run.id}`, "data-run": run.id },
-        el("span", { class: "run-name", text: run.name }),
+        el("span", { class: "run-name", text: shortName(run.name), title: run.name }),
         el("span", { class: "run-meta" }, el("span", { class: `dot ${run.status}` }), `${score} · ${when(run.created)}`),
         yardstick && yardstick.beats === false ? el("span", { class: "run-ending",  // the yardstick (insight.py)
           text: `no better than always “${yardstick.label}” (${pct(yardstick.accuracy)})` }) : "",
@@ -34,6 +34,12 @@ export async function loadRuns() {
   } catch (error) {
     timer = setTimeout(loadRuns, 5000);
   }
+}
+
+// A long name keeps its beginning and its end ("Sentiment FR (quick … again)"): runs named alike
+// differ at the end, which cutting the end alone would hide.
+export function shortName(name, most = 56) {
+  return name.length <= most ? name : `${name.slice(0, most - 20).trimEnd()} … ${name.slice(-18).trimStart()}`;
 }
 
 // Highlight the run the page shows (null: none).
