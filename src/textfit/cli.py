@@ -130,6 +130,7 @@ def train(
         str | None,
         config_option("label_names", cli_note="On the command line: 'a,b,c' or a file with one name per line."),
     ] = None,
+    label_separator: Annotated[str | None, config_option("label_separator")] = TRAIN_DEFAULTS.label_separator,
     eval_data: Annotated[str | None, config_option("eval_data")] = TRAIN_DEFAULTS.eval_data,
     eval_sheet: Annotated[str | None, config_option("eval_sheet")] = TRAIN_DEFAULTS.eval_sheet,
     eval_split: Annotated[float, config_option("eval_split")] = TRAIN_DEFAULTS.eval_split,
@@ -276,6 +277,8 @@ def evaluate(
         label_names=classifier.label_names,
         skip_bad_rows=skip_bad_rows,
         sheet=sheet,
+        multi_label=classifier.multi_label,
+        label_separator=(classifier.record.get("multi_label") or {}).get("separator"),
     )
     log_skipped(labeled)
     report = run_evaluation(classifier, labeled)
@@ -289,6 +292,10 @@ def evaluate(
             "  macro-F1 ",
             (f"{metrics['macro_f1']:.4f}", "bold"),
             f"  weighted-F1 {metrics['weighted_f1']:.4f}",
+            f"  micro-F1 {metrics['micro_f1']:.4f}  Hamming loss {metrics['hamming_loss']:.4f} "
+            "(several labels per text; accuracy: the whole set exactly right)"
+            if "micro_f1" in metrics
+            else "",
         )
     )
     print_yardstick(report)
@@ -424,6 +431,8 @@ def classify_texts(
     from .predict.batch import load_classifier
 
     classifier = load_classifier(model_dir, backend=backend, threads=threads)
+    if classifier.multi_label:
+        return show_label_sets(classifier, texts, output, as_json=as_json)
     results = classifier.top_k(texts, top_k, min_confidence=min_confidence)
     for ranked in results:  # in a file "not sure", as --input files get it; in the table, with the guess
         if ranked[0].get("not_sure") and not as_json:
@@ -444,6 +453,35 @@ def classify_texts(
                     guess["label"] if rank == 0 else Text(guess["label"], style="dim"),
                     f"{guess['score']:.4f}",
                 )
+        console.print(table)
+
+
+def show_label_sets(classifier, texts: list[str], output: Path | None, *, as_json: bool) -> None:
+    """A multi-label model's answers: every label at or above its threshold (possibly none), with its score;
+    in a file, joined by ';' in `label` and `score`, as --input files get them."""
+    from .data.texts import write_predictions
+
+    probabilities = classifier.predict_proba(texts)
+    index = {name: i for i, name in enumerate(classifier.label_names)}
+    answers = [
+        [{"label": name, "score": round(float(row[index[name]]), 6)} for name in given]
+        for row, given in zip(probabilities, classifier.labels_above(probabilities))
+    ]
+    if output:
+        joined = [
+            [{"label": ";".join(a["label"] for a in given), "score": ";".join(f"{a['score']:.4f}" for a in given)}]
+            for given in answers
+        ]
+        write_predictions(output, texts, joined)
+        console.print(f"wrote {len(texts)} predictions to {output}")
+    elif as_json:
+        for text, given in zip(texts, answers):
+            console.print_json(json.dumps({"text": text, "labels": given}))
+    else:
+        table = Table("text", "labels (each at or above its threshold)", "score")
+        for text, given, row in zip(texts, answers, probabilities):
+            for rank, guess in enumerate(given or [{"label": "(none)", "score": float(row.max())}]):
+                table.add_row(text if rank == 0 else "", guess["label"], f"{guess['score']:.4f}")
         console.print(table)
 
 

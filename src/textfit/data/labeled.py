@@ -11,7 +11,7 @@ import logging
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
 
@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..errors import DataError
 from ..hub import hub_reachable, looks_like_hub_id, offline_hint
+from . import multilabel
 from .readers import FORMATS, Table, read_file  # noqa: F401  (FORMATS: the studio's accepted uploads)
 
 TEXT_COLUMN_NAMES = ("text", "sentence", "content", "message", "tweet", "review", "document", "body", "utterance")
@@ -38,7 +39,8 @@ TOPIC_LABELS = (SAMPLE_DIR / "finance_topics_labels.txt").read_text(encoding="ut
 
 @dataclass
 class LabeledTexts:
-    """Texts with integer labels in `0..len(label_names)-1`."""
+    """Texts with integer labels in `0..len(label_names)-1`; with `multi_label`, each label is a
+    sorted tuple of such ids (several labels per text, possibly none: data/multilabel.py)."""
 
     texts: list[str]
     labels: list[int]
@@ -49,24 +51,31 @@ class LabeledTexts:
     """Why rows were skipped -> their row numbers; reported, never silent."""
     encoding: str | None = None
     """What a text file was decoded as (utf-8, utf-8-sig, utf-16, cp1252); None for Excel, Parquet, the hub."""
+    multi_label: bool = False
+    label_layout: dict | None = None
+    """Several labels per text: how the file gave them (layout, separator) and how many rows have none."""
 
     def __len__(self) -> int:
         return len(self.texts)
 
     def subset(self, indices) -> LabeledTexts:
-        return LabeledTexts(
-            [self.texts[i] for i in indices],
-            [self.labels[i] for i in indices],
-            self.label_names,
-            self.source,
-            self.fingerprint,
-            self.skipped_rows,
-            self.encoding,
-        )
+        return replace(self, texts=[self.texts[i] for i in indices], labels=[self.labels[i] for i in indices])
 
     def label_counts(self) -> dict[str, int]:
-        counts = Counter(self.labels)
+        """Examples per label (with several labels per text, a text counts once for each of its labels)."""
+        counts = Counter(i for labels in self.labels for i in labels) if self.multi_label else Counter(self.labels)
         return {name: counts.get(i, 0) for i, name in enumerate(self.label_names)}
+
+    def present_labels(self) -> set[int]:
+        """The label ids some example has."""
+        return {i for labels in self.labels for i in labels} if self.multi_label else set(self.labels)
+
+    def label_matrix(self) -> np.ndarray:
+        """Several labels per text as a 0/1 matrix, shape (texts, labels)."""
+        matrix = np.zeros((len(self.labels), len(self.label_names)), dtype=np.float32)
+        for row, labels in enumerate(self.labels):
+            matrix[row, list(labels)] = 1.0
+        return matrix
 
 
 def _as_rows(positions) -> str:
@@ -275,20 +284,30 @@ def load_data(
     config: str | None = None,
     skip_bad_rows: bool = False,
     sheet: str | int | None = None,
+    multi_label: bool | None = None,
+    label_separator: str | None = None,
 ) -> LabeledTexts:
     """Load labeled texts from a file or a hub id, with labels mapped to ids and names.
 
     Label names come from `label_names` (in id order), else the data set's ClassLabel feature,
     else the labels' own text in natural order. Whole-number labels are ids only when they are
     exactly 0..N-1; star ratings 1-5 are the five classes '1'..'5'. `sheet` picks an Excel
-    workbook's sheet, by name or by position counted from 1 (default: the first)."""
+    workbook's sheet, by name or by position counted from 1 (default: the first).
+
+    Several labels per text (data/multilabel.py) are detected where `multi_label` is None, read
+    as such where True (a multi-label model's file), never where False; `label_separator` settles
+    the separator (`none`: one label per row)."""
     source = str(source)
     table = read_source(source, split=split, config=config, sheet=sheet)
     if table.note:
         log.warning(table.note)
     frame = table.frame
-    text_column, label_column = detect_columns(frame, source, text_column, label_column)
     names = parse_label_names(label_names) or table.class_names
+    if multi_label is not False and label_separator != multilabel.NO_SEPARATOR:
+        found = _several_labels(frame, source, text_column, label_column, names, multi_label, label_separator)
+        if found:
+            return _multi_label_data(frame, table, source, *found, skip_bad_rows)
+    text_column, label_column = detect_columns(frame, source, text_column, label_column)
 
     texts = frame[text_column]
     empty_text = texts.isna() | (texts.astype(str).str.strip() == "")
@@ -317,6 +336,98 @@ def load_data(
         fingerprint=table.fingerprint,
         skipped_rows=skipped,
         encoding=table.encoding,
+    )
+
+
+def _several_labels(frame, source, text_column, label_column, names, multi_label, label_separator):
+    """(text column, a reader of the kept rows' `LabelSets`) where the file gives several labels per
+    text (or `multi_label` says it does), else None: the file reads as one label per row."""
+    if label_column is None:
+        lowered = {str(c).lower() for c in frame.columns}
+        if not any(name in lowered for name in LABEL_COLUMN_NAMES):
+            exclude = {text_column} if text_column else set()
+            columns = multilabel.indicator_columns(frame, exclude)
+            if len(columns) >= 2:
+                known = names if multi_label else None
+                read = functools.partial(multilabel.from_columns, columns=columns, names=known, source=source)
+                return _text_column_beside(frame, source, text_column, columns), read
+    text_column, label_column = detect_columns(frame, source, text_column, label_column)
+    values = frame[label_column]
+    known = names if multi_label else None
+    if multilabel.holds_lists(values):
+        return text_column, lambda kept: multilabel.from_lists(
+            kept[label_column], names, source, label_column, _natural
+        )
+    separator = multilabel.choose_separator(values, source, label_column, known, label_separator)
+    if separator is None and multi_label:
+        separator = multilabel.SEPARATORS[0]  # a multi-label model's file with one label a row
+    if separator is None:
+        return None
+    return text_column, lambda kept: multilabel.from_separated(
+        kept[label_column], separator, names, source, label_column, _natural
+    )
+
+
+def _text_column_beside(frame, source: str, text_column: str | None, label_columns: list[str]) -> str:
+    """The text column of a file with one 0/1 column per label: given, named like one, or the only text."""
+    if text_column:
+        if text_column not in frame.columns:
+            raise DataError(f"{source}: no text column '{text_column}'")
+        return text_column
+    others = [str(c) for c in frame.columns if c not in label_columns]
+    lowered = {c.lower(): c for c in others}
+    named = next((lowered[n] for n in TEXT_COLUMN_NAMES if n in lowered), None)
+    candidates = [named] if named else [c for c in others if is_text_column(frame[c])]
+    if len(candidates) != 1:
+        raise DataError(
+            f"{source}: cannot tell which column holds the texts beside the 0/1 label columns "
+            f"({', '.join(label_columns)}). Name it with --text-column."
+        )
+    return candidates[0]
+
+
+def _multi_label_data(frame, table: Table, source: str, text_column: str, read, skip_bad_rows: bool) -> LabeledTexts:
+    """Several labels per text: rows without a text are refused (or skipped), rows without a label kept."""
+    texts = frame[text_column]
+    empty_text = texts.isna() | (texts.astype(str).str.strip() == "")
+    skipped: dict[str, list[int]] = {}
+    if empty_text.any():
+        if not skip_bad_rows:
+            raise DataError(
+                f"{source}: {int(empty_text.sum())} row(s) have an empty '{text_column}' "
+                f"(rows {_as_rows(np.flatnonzero(empty_text))}). Fix them, or pass --skip-bad-rows to skip such rows."
+            )
+        skipped[f"empty '{text_column}'"] = [int(i) + 1 for i in np.flatnonzero(empty_text)]
+    kept = frame[~empty_text]
+    if not len(kept):
+        raise DataError(f"{source}: no row has a text")
+    sets = read(kept)
+    if not sets.names:
+        raise DataError(f"{source}: no row has a label")
+    sizes = np.array([len(labels) for labels in sets.sets])
+    layout = {
+        "layout": sets.layout,
+        "separator": sets.separator,
+        "rows_without_label": int((sizes == 0).sum()),
+        "rows_with_several": int((sizes > 1).sum()),
+    }
+    log.info(
+        "%s: %s; %d row(s) have more than one label, %d have none (valid: such a text belongs to no label)",
+        source,
+        sets.describe(),
+        layout["rows_with_several"],
+        layout["rows_without_label"],
+    )
+    return LabeledTexts(
+        texts=kept[text_column].astype(str).tolist(),
+        labels=sets.sets,
+        label_names=sets.names,
+        source=source,
+        fingerprint=table.fingerprint,
+        skipped_rows=skipped,
+        encoding=table.encoding,
+        multi_label=True,
+        label_layout=layout,
     )
 
 
@@ -357,6 +468,12 @@ def stratified_split(data: LabeledTexts, test_fraction: float, seed: int) -> tup
 
     if not 0 < test_fraction < 1:
         raise DataError(f"eval split must be between 0 and 1, got {test_fraction}")
+    if data.multi_label:  # sets of labels have no classes to stratify by: a seeded random split
+        if len(data) < 2:
+            raise DataError(f"{data.source}: a single example cannot be split into training and evaluation")
+        n_test = min(max(1, round(test_fraction * len(data))), len(data) - 1)
+        train_idx, test_idx = train_test_split(list(range(len(data))), test_size=n_test, random_state=seed)
+        return data.subset(sorted(train_idx)), data.subset(sorted(test_idx))
     counts = Counter(data.labels)
     splittable = [i for i, label in enumerate(data.labels) if counts[label] >= 2]
     singletons = [i for i, label in enumerate(data.labels) if counts[label] < 2]
@@ -372,6 +489,8 @@ def stratified_split(data: LabeledTexts, test_fraction: float, seed: int) -> tup
 
 def single_example_classes(data: LabeledTexts) -> dict[str, int]:
     """Classes with one example -> the row it is on (counted in `data`, from 1)."""
+    if data.multi_label:  # a random split: such a label may land on either side
+        return {}
     counts = Counter(data.labels)
     return {data.label_names[label]: data.labels.index(label) + 1 for label, count in counts.items() if count == 1}
 
@@ -380,6 +499,16 @@ def check_trainable(data: LabeledTexts) -> None:
     """Refuse data that cannot train a classifier, saying why. Classes with a single example are
     fine (they train, and `stratified_split` leaves them out of the evaluation); data where every
     class has one is not: nothing in it shows what a class has in common."""
+    if data.multi_label:
+        counts = {name: n for name, n in data.label_counts().items() if n}
+        if not counts:
+            raise DataError(f"{data.source}: no row has a label; a classifier needs labeled examples")
+        if max(counts.values()) < 2:
+            raise DataError(
+                f"{data.source}: every label has a single example ({len(counts)} labels in {len(data)} rows): "
+                "give each label at least two."
+            )
+        return
     counts = Counter(data.labels)
     if len(counts) < 2:
         only = data.label_names[next(iter(counts))] if counts else "none"
@@ -395,20 +524,25 @@ def check_trainable(data: LabeledTexts) -> None:
 
 def check_eval_labels(train: LabeledTexts, evaluation: LabeledTexts) -> list[str]:
     """Names of evaluation classes that have no training example (the model cannot get them right)."""
-    seen = set(train.labels)
-    return [evaluation.label_names[label] for label in sorted(set(evaluation.labels) - seen)]
+    seen = train.present_labels()
+    return [evaluation.label_names[label] for label in sorted(evaluation.present_labels() - seen)]
 
 
 def classes_not_evaluated(train: LabeledTexts, evaluation: LabeledTexts) -> list[str]:
     """Names of training classes without an evaluation example: the metrics say nothing about them."""
-    return [train.label_names[label] for label in sorted(set(train.labels) - set(evaluation.labels))]
+    return [train.label_names[label] for label in sorted(train.present_labels() - evaluation.present_labels())]
 
 
 def load_train_eval(config) -> tuple[LabeledTexts, LabeledTexts]:
     """The training and evaluation sets a `TrainConfig` asks for, validated and sampled."""
     if not config.data:
         raise DataError("no training data given")
-    options = dict(text_column=config.text_column, label_column=config.label_column, skip_bad_rows=config.skip_bad_rows)
+    options = dict(
+        text_column=config.text_column,
+        label_column=config.label_column,
+        skip_bad_rows=config.skip_bad_rows,
+        label_separator=config.label_separator,
+    )
     data = load_data(
         config.data,
         label_names=config.label_names,
@@ -426,6 +560,7 @@ def load_train_eval(config) -> tuple[LabeledTexts, LabeledTexts]:
             config=config.data_config,
             split=config.eval_data_split or "validation",
             sheet=config.eval_sheet,
+            multi_label=data.multi_label,
             **options,
         )
         train = data
@@ -446,7 +581,7 @@ def load_train_eval(config) -> tuple[LabeledTexts, LabeledTexts]:
         train = sample(train, config.train_size, config.seed)
     if config.test_size:
         evaluation = sample(evaluation, config.test_size, config.seed)
-    if len(set(train.labels)) < 2:
+    if not train.multi_label and len(set(train.labels)) < 2:
         raise DataError(f"the training sample has a single class; use a larger --train-size than {config.train_size}")
     unseen = check_eval_labels(train, evaluation)
     if unseen:

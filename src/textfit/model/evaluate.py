@@ -245,8 +245,13 @@ def build_report(
 def evaluate(classifier, data: LabeledTexts) -> EvaluationReport:
     """Score a `Classifier` on labeled data whose label names match the model's. The baseline
     answers the most frequent label of the model's training data (its run record), or, for a
-    folder without one, of `data` itself."""
+    folder without one, of `data` itself. A multi-label model is scored as multilabel_report.py says."""
     from ..errors import DataError
+
+    if getattr(classifier, "multi_label", False):
+        from .multilabel_report import evaluate_multi_label
+
+        return evaluate_multi_label(classifier, data)
 
     if list(data.label_names) != list(classifier.label_names):
         unknown = sorted(set(data.label_names) - set(classifier.label_names))

@@ -50,7 +50,10 @@ def build_record(
     eval_source = (
         eval_data.source
         if config.eval_data
-        else (f"stratified {config.eval_split:.0%} hold-out of the training data (seed {config.seed})")
+        else (
+            f"{'random' if train_data.multi_label else 'stratified'} {config.eval_split:.0%} hold-out of the "
+            f"training data (seed {config.seed})"
+        )
     )
     return {
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -106,6 +109,10 @@ def save_model(out_dir: str | Path, classifier: Classifier, record: dict, report
         classifier.lexical.save(staging)
     if classifier.calibration:
         classifier.calibration.save(staging)
+    if classifier.multi_label:
+        from . import thresholds
+
+        thresholds.save(staging, classifier.thresholds, classifier.label_names, record["data"]["eval_examples"])
     (staging / RUN_RECORD).write_text(json.dumps(record, indent=2, default=str))
     report.save(staging)
     (staging / "README.md").write_text(model_card(record, report))
@@ -127,9 +134,13 @@ def shown_source(source: str) -> str:
 
 def model_card(record: dict, report: EvaluationReport) -> str:
     """The folder's README.md: what the model is, how good (on the held-out examples), how to use it."""
-    data, metrics, timings = record["data"], record["metrics"], record["timings"]
+    data, timings = record["data"], record["timings"]
     labels = ", ".join(f"{i} {name}" for i, name in enumerate(record["labels"]))
     notes = final_fit_note(record) + unevaluated_note(data) + blend_note(record.get("lexical")) + unlabeled_note(record)
+    multi_label = bool(record.get("multi_label"))
+    kind = "multi-label (several labels per text)" if multi_label else f"{len(record['labels'])}-class"
+    quality = multi_label_quality(report, notes) if multi_label else single_label_quality(record, report, notes)
+    pipeline_options = ", top_k=None" if multi_label else ""
     return f"""---
 library_name: transformers
 pipeline_tag: text-classification
@@ -139,32 +150,14 @@ tags: [textfit, text-classification]
 
 # Text classifier trained with textfit
 
-A {len(record["labels"])}-class text classifier fine-tuned from **{record["base_model"]}**
+A {kind} text classifier fine-tuned from **{record["base_model"]}**
 on {data["train_examples"]} examples from `{shown_source(data["source"])}` ({record["strategy"]}, {record["status"]}).
 
 ## How good is it?
 
 Measured on {data["eval_examples"]} examples not used for training ({shown_source(data["eval_source"])}):
 
-| metric | value |
-|---|---|
-| accuracy | {metrics["accuracy"]:.4f} |
-| macro-F1 (every class counts equally) | {metrics["macro_f1"]:.4f} |
-| weighted-F1 | {metrics["weighted_f1"]:.4f} |
-
-Accuracy is the share of messages labelled correctly. Macro-F1 averages the F1 of every class, so
-it drops when rare classes are missed even if the common ones are right.
-{yardstick_note(report)}{notes}
-{confidence_section(record)}
-### Per class
-
-| label | precision | recall | F1 | support |
-|---|---|---|---|---|
-{per_class_rows(report)}
-
-The confusion matrix is in `confusion_matrix.txt` (drawn in `confusion_matrix.png` where the folder has it);
-the messages it got wrong are in `misclassified.csv`.
-
+{quality}
 ### Training history
 
 | epoch | loss | accuracy | macro-F1 | seconds |
@@ -182,7 +175,7 @@ textfit predict {{this folder}} "Acme Corp announces new CEO"
 
 ```python
 from transformers import pipeline
-classify = pipeline("text-classification", model="path/to/this/folder")
+classify = pipeline("text-classification", model="path/to/this/folder"{pipeline_options})
 classify("Acme Corp announces new CEO")
 ```
 
@@ -196,6 +189,49 @@ runtime sees text the way the model was trained on it.
 `textfit.json` holds the full run record: the config (`textfit train --config textfit.json`
 repeats the run), the data fingerprint, per-epoch metrics, timings and library versions.
 """
+
+
+def single_label_quality(record: dict, report: EvaluationReport, notes: str) -> str:
+    """The card's figures for one label per text: the metrics, the yardstick, confidences, per class."""
+    metrics = record["metrics"]
+    return f"""| metric | value |
+|---|---|
+| accuracy | {metrics["accuracy"]:.4f} |
+| macro-F1 (every class counts equally) | {metrics["macro_f1"]:.4f} |
+| weighted-F1 | {metrics["weighted_f1"]:.4f} |
+{figure_note(record)}
+Accuracy is the share of messages labelled correctly. Macro-F1 averages the F1 of every class, so
+it drops when rare classes are missed even if the common ones are right.
+{yardstick_note(report)}{notes}
+{confidence_section(record)}
+### Per class
+
+| label | precision | recall | F1 | support |
+|---|---|---|---|---|
+{per_class_rows(report)}
+
+The confusion matrix is in `confusion_matrix.txt` (drawn in `confusion_matrix.png` where the folder has it);
+the messages it got wrong are in `misclassified.csv`.
+"""
+
+
+def figure_note(record: dict) -> str:
+    """The accuracy with its size and 95 % range, and beside a labeling session's estimate whether the
+    two agree (evaluate.record_figure: the figure the CLI and the studio show)."""
+    from .evaluate import record_figure
+
+    figure = record_figure(record)
+    if not figure:
+        return ""
+    agreement = f" {figure['agreement']}" if figure["agreement"] else ""
+    return f"\nAccuracy: {figure['text']} (95 % range).{agreement}\n"
+
+
+def multi_label_quality(report, notes: str) -> str:
+    """The card's figures for several labels per text (multilabel_report.py), in plain words."""
+    from .multilabel_report import card_section
+
+    return card_section(report) + notes
 
 
 def per_class_rows(report: EvaluationReport) -> str:
