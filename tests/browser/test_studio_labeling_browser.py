@@ -115,15 +115,26 @@ def test_label_by_keyboard_reload_train_classify_the_rest_and_check(page, studio
     expect(page.locator("#label-run-text")).to_contain_text("is ready", timeout=180_000)
     expect(page.locator("#label-rest-note")).to_contain_text("the 30 messages without a label")
     page.click("#label-rest")
-    expect(page.locator("#label-rest-text")).to_have_text("Done: 30 messages classified.", timeout=180_000)
+    expect(page.locator("#label-rest-text")).to_have_text(
+        "Done: 30 messages classified. The file holds all 60: the 30 you labeled are marked in “your label”.",
+        timeout=180_000,
+    )
     shoot(page, "labeling-classified")
     with page.expect_download() as info:
         page.click("#label-rest-csv")
     path = tmp_path / info.value.suggested_filename
     info.value.save_as(path)
+    assert path.name.startswith("tickets classified by Support inbox")  # the input's name and the model's
     result = pd.read_csv(path)
-    assert len(result) == 30 and {"ticket", "message", "predicted label", "confidence"} <= set(result.columns)
-    assert set(result["message"]) == set(frame["message"]) - labeled  # exactly the messages without a label
+    assert len(result) == 60 and {"ticket", "message", "your label", "predicted label", "confidence"} <= set(
+        result.columns
+    )
+    mine = result["your label"].notna()  # the labeled messages are in the file, marked with the label given
+    assert (
+        set(result.loc[mine, "message"]) == labeled
+        and set(result.loc[~mine, "message"]) == set(frame["message"]) - labeled
+    )
+    assert all(truth[m] == given for m, given in zip(result.loc[mine, "message"], result.loc[mine, "your label"]))
     assert set(result["predicted label"]) <= set(NAMES) and result["confidence"].between(0, 1).all()
 
     page.click("#label-audit")

@@ -122,6 +122,24 @@ def test_session_bulk_labels_release_and_a_batch_without_refit(tmp_path):
     assert session.status()["labeled"] == 3  # nothing of a refused bulk is stored
 
 
+def test_a_session_looking_for_a_rare_category_offers_messages_like_its_few_examples_first(tmp_path):
+    """Three clusters of 30 messages; "c" has one example: looking for it, the batch comes from its
+    cluster, each message with "c" suggested, though the head would rather ask about a or b."""
+    rng = np.random.default_rng(1)
+    centres = np.eye(3, 8, dtype=np.float32)
+    vectors = np.concatenate([centres[k] + 0.3 * rng.normal(size=(30, 8)) for k in range(3)]).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    session = LabelingSession(
+        tmp_path / "s.sqlite", [f"text {i}" for i in range(90)], ["a", "b", "c"], vectors=vectors, zero_shot=False
+    )
+    session.add_labels({**{i: "a" for i in range(5)}, **{30 + i: "b" for i in range(5)}, 60: "c"})
+    found = session.next_batch(6, focus=["c"])
+    assert all(60 < item["index"] < 90 for item in found), [item["index"] for item in found]  # c's cluster
+    assert all(item["looking_for"] == item["suggestion"] == "c" for item in found)
+    usual = session.next_batch(6)
+    assert all("looking_for" not in item for item in usual)
+
+
 # --- the loop ---------------------------------------------------------------------------------------
 def test_a_project_is_created_embedded_and_labeled_and_a_skip_never_comes_back(client, tiny_bert):
     project = create(client, tiny_bert)
@@ -232,7 +250,9 @@ def test_refit_runs_in_the_background_and_the_estimate_appears_after_ten_labels(
     assert stand["curve"]["points"][-1]["labels"] == 12 and stand["curve"]["verdict"]
 
 
-def test_train_on_the_labels_then_classify_exactly_the_rest(client, tiny_bert, tmp_path):
+def test_train_on_the_labels_then_classify_the_rest_into_a_file_that_keeps_the_labeled_rows(
+    client, tiny_bert, tmp_path
+):
     project = create(client, tiny_bert)
     wait_ready(client, project["id"])
     labeled = label_some(client, project["id"], 15)
@@ -264,12 +284,60 @@ def test_train_on_the_labels_then_classify_exactly_the_rest(client, tiny_bert, t
     )
     assert job["status"] == "completed", job
     described = client.get(f"/api/labeling/{project['id']}").json()["classify"]
-    assert described["messages"] == 45 and described["run"] == run["id"]
+    assert described["messages"] == 60 and described["labeled"] == 15 and described["run"] == run["id"]
     result = pd.read_csv(io.BytesIO(client.get(f"/api/runs/{run['id']}/classify/download?format=csv").content))
-    unlabeled = tickets().drop(index=labeled)
-    assert result["ticket"].tolist() == unlabeled["ticket"].tolist()  # every unlabeled message, in the file's order
-    assert result["message"].tolist() == unlabeled["message"].tolist()
+    frame = tickets()
+    assert result["ticket"].tolist() == frame["ticket"].tolist()  # every message, in the file's order
+    assert result["message"].tolist() == frame["message"].tolist()
+    mine = result["your label"].notna()  # the labeled rows, marked with the label given
+    assert sorted(np.flatnonzero(mine)) == sorted(labeled)
+    assert (result.loc[mine, "your label"] == frame.loc[mine, "truth"]).all()
     assert set(result["predicted label"]) <= set(NAMES) and result["confidence"].between(0, 1).all()
+
+
+def test_the_queue_looks_for_a_category_short_of_examples_by_its_name_and_its_few_examples(client, tiny_bert):
+    project = create(client, tiny_bert)
+    wait_ready(client, project["id"])
+    assert client.get(f"/api/labeling/{project['id']}").json()["min_examples"] == 3
+    for index in np.flatnonzero(tickets()["truth"] == "billing")[:4]:
+        label(client, project["id"], int(index), "billing")
+    label(client, project["id"], int(np.flatnonzero(tickets()["truth"] == "shipping")[0]), "shipping")
+    refused = client.post(f"/api/labeling/{project['id']}/focus", json={"categories": ["refunds"]})
+    assert refused.status_code == 400 and "no category 'refunds'" in refused.json()["error"]
+    focused = client.post(f"/api/labeling/{project['id']}/focus", json={"categories": ["shipping", "account"]})
+    assert focused.json()["focus"] == ["shipping", "account"]
+    items = next_items(client, project["id"], 4)
+    assert {item["looking_for"] for item in items} == {"shipping", "account"}  # each category in turn
+    assert all(item["suggestion"] == item["looking_for"] for item in items)  # pre-selected: Enter says yes
+    for item in items:
+        label(client, project["id"], item["index"], truth(item["index"]))
+    for item in next_items(client, project["id"], 6):
+        label(client, project["id"], item["index"], truth(item["index"]))
+    counts = client.get(f"/api/labeling/{project['id']}").json()["status"]["per_label"]
+    answer = client.post(f"/api/labeling/{project['id']}/next", json={"n": 2}).json()
+    assert answer["focus"] == [n for n in ("shipping", "account") if counts[n] < 3]  # enough examples: it drops out
+    stopped = client.post(f"/api/labeling/{project['id']}/focus", json={"categories": []}).json()
+    assert stopped["focus"] == [] and all("looking_for" not in i for i in next_items(client, project["id"], 3))
+
+
+def test_train_without_the_categories_short_of_examples_names_them_on_the_run(client, tiny_bert):
+    project = create(client, tiny_bert)
+    wait_ready(client, project["id"])
+    frame = tickets()
+    for name, given in (("billing", 5), ("account", 3), ("shipping", 2)):
+        for index in np.flatnonzero(frame["truth"] == name)[:given]:
+            label(client, project["id"], int(index), name)
+    unknown = client.post(f"/api/labeling/{project['id']}/train", json={"without": ["refunds"]})
+    assert unknown.status_code == 400 and "no category 'refunds'" in unknown.json()["error"]
+    alone = client.post(f"/api/labeling/{project['id']}/train", json={"without": ["shipping", "account"]})
+    assert alone.status_code == 400 and "at least two kinds" in alone.json()["error"]  # billing alone is no model
+
+    body = {"epochs": 1, "use_unlabeled": False, "without": ["shipping"]}
+    run = client.post(f"/api/labeling/{project['id']}/train", json=body).json()
+    assert run["settings"]["examples"] == 8 and run["settings"]["labels"] == 2  # shipping's 2 examples left out
+    assert run["settings"]["extra"] == {"categories_left_out": {"shipping": 2}}
+    assert client.get(f"/api/labeling/{project['id']}").json()["run"]["left_out"] == {"shipping": 2}
+    client.post(f"/api/runs/{run['id']}/stop")  # its model is not needed here
 
 
 def test_check_the_labels_lists_suspicious_ones_and_a_relabel_is_stored(client, tiny_bert):

@@ -21,6 +21,7 @@ import pandas as pd
 from ..errors import DataError
 from ..hub import hub_reachable, looks_like_hub_id, offline_hint
 from . import multilabel
+from .coverage import warn_short
 from .readers import FORMATS, Table, read_file  # noqa: F401  (FORMATS: the studio's accepted uploads)
 
 TEXT_COLUMN_NAMES = ("text", "sentence", "content", "message", "tweet", "review", "document", "body", "utterance")
@@ -553,6 +554,7 @@ def load_train_eval(config) -> tuple[LabeledTexts, LabeledTexts]:
     )
     log_skipped(data)
     check_trainable(data)
+    warn_short(data.label_counts(), named=bool(config.label_names))  # named for the task, with too few examples
     if config.eval_data:
         evaluation = load_data(
             config.eval_data,

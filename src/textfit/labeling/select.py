@@ -5,7 +5,10 @@ message the head cannot decide between two labels) and density is how close a me
 its nearest neighbours (a message like many others teaches about all of them; an outlier teaches
 about itself). From the best-scored candidates a batch is picked greedily, each pick penalised by
 its similarity to the messages already labeled or picked (maximal marginal relevance), and a
-near-duplicate of one of those is never picked: it would teach nothing new."""
+near-duplicate of one of those is never picked: it would teach nothing new.
+
+Looking for a category short of examples (`likeness`): the messages most like its name and its few
+examples come first, whatever the head's uncertainty."""
 
 from __future__ import annotations
 
@@ -101,3 +104,22 @@ def order(vectors: np.ndarray, probabilities: np.ndarray, first: int = 500, seed
     rank = np.empty(len(vectors), int)
     rank[sequence] = np.arange(1, len(vectors) + 1)
     return rank
+
+
+FOCUS_DIVERSITY = 0.2
+"""Looking for one category, likeness to its few examples is what is wanted: the diversity penalty
+only keeps a batch from five near-copies."""
+
+
+def likeness(vectors: np.ndarray, names_say: np.ndarray | None, examples: np.ndarray) -> np.ndarray:
+    """How much each message looks like one category, on 0..1: what its name says (the zero-shot
+    probability of the category, scaled by its highest) and its closeness to the category's few
+    examples (mean vector), averaged over those of the two that exist."""
+    parts = []
+    if names_say is not None and names_say.max() > 0:
+        parts.append(names_say / names_say.max())
+    if len(examples):
+        centre = vectors[examples].mean(0)
+        centre /= max(float(np.linalg.norm(centre)), 1e-8)
+        parts.append(np.clip(vectors @ centre, 0, 1))
+    return np.mean(parts, axis=0) if parts else np.ones(len(vectors))

@@ -102,6 +102,7 @@ class LabelingSession:
             ).probabilities
         self.density = select.density(self.vectors, seed=seed)
         self.head, self.fitted_labels, self._probabilities = None, -1, self.prior
+        self._focus_turn = -1  # which category short of examples `next_batch(focus=...)` looks for first
 
     # --- storage ------------------------------------------------------------------------------
     @contextmanager
@@ -292,21 +293,29 @@ class LabelingSession:
             for i, j in enumerate(p.argmax(1))
         ]
 
-    def next_batch(self, n: int = 10, refit: bool = True) -> list[dict]:
+    def next_batch(self, n: int = 10, refit: bool = True, focus: Sequence[str] = ()) -> list[dict]:
         """The `n` messages that teach the head most now: uncertain, representative, unlike each other
         and the labeled ones (near-duplicates of those only when nothing else is left); never labeled,
         skipped, or leased to another tab. Each is leased for `lease_seconds`. `refit=False`: rank with
-        the current head even when a refit is due (a web page refits in a background thread instead)."""
+        the current head even when a refit is due (a web page refits in a background thread instead).
+        `focus`: categories short of examples, looked for first, in turn (`select.likeness`): a message
+        found for one comes with it as the suggestion and as `looking_for`."""
         if refit:
             self.refit()
         probabilities = self.probabilities()
         score = select.scores(probabilities, self.density)
+        wanted = [self._label_id(name) for name in focus]
+        examples = self._labeled()
         now = time.time()
         with self._db(write=True) as db:
             labeled = [i for (i,) in db.execute("SELECT idx FROM labels")]
             done = labeled + [i for (i,) in db.execute("SELECT idx FROM skipped")]
             leased = [i for (i,) in db.execute("SELECT idx FROM leases WHERE until > ?", (now,))]
-            chosen = select.pick(self.vectors, score, n, exclude=done + leased, avoid=labeled + leased)
+            found = self._look_for(wanted, examples, n, done + leased, labeled + leased) if wanted else {}
+            chosen = list(found)
+            chosen += select.pick(
+                self.vectors, score, n - len(chosen), exclude=done + leased + chosen, avoid=labeled + leased + chosen
+            )
             if len(chosen) < n:  # only near-duplicates are left: offer them rather than stall the session
                 taken = np.zeros(len(self.texts), bool)
                 taken[done + leased + chosen] = True
@@ -315,17 +324,42 @@ class LabelingSession:
             db.executemany(
                 "INSERT OR REPLACE INTO leases VALUES (?, ?)", [(i, now + self.lease_seconds) for i in chosen]
             )
-        return [self._item(i, probabilities[i]) for i in chosen]
+        return [self._item(i, probabilities[i], found.get(i)) for i in chosen]
 
-    def _item(self, index: int, p: np.ndarray) -> dict:
+    def _look_for(self, wanted: list[int], examples, n: int, exclude: list[int], avoid: list[int]) -> dict[int, int]:
+        """Up to `n` messages, each the likeliest left of one `wanted` category, the categories in turn
+        (a turn further at every call, so each gets its go); message index -> the category looked for."""
+        indices, ids = examples
+        found: dict[int, int] = {}
+        self._focus_turn += 1
+        for turn in range(n):
+            label = wanted[(self._focus_turn + turn) % len(wanted)]
+            names_say = self.prior[:, label] if self.prior is not None else None
+            like = select.likeness(self.vectors, names_say, indices[ids == label])
+            taken = list(found)
+            picked = select.pick(
+                self.vectors, like, 1, exclude=exclude + taken, avoid=avoid + taken, diversity=select.FOCUS_DIVERSITY
+            )
+            if not picked:  # only near-duplicates of what is labeled are left: the likeliest of them
+                like[exclude + taken] = -np.inf
+                picked = [int(np.argmax(like))] if np.isfinite(like.max()) else []
+            if picked:
+                found[picked[0]] = label
+        return found
+
+    def _item(self, index: int, p: np.ndarray, looking_for: int | None = None) -> dict:
         top = np.argsort(-p)[:3]
-        return {
+        suggested = int(top[0]) if looking_for is None else looking_for
+        item = {
             "index": index,
             "text": self.texts[index],
-            "suggestion": self.label_names[int(top[0])],
-            "confidence": round(float(p[top[0]]), 4),
+            "suggestion": self.label_names[suggested],
+            "confidence": round(float(p[suggested]), 4),
             "top": [{"label": self.label_names[int(j)], "probability": round(float(p[j]), 4)} for j in top],
         }
+        if looking_for is not None:
+            item["looking_for"] = self.label_names[looking_for]
+        return item
 
     # --- where you stand ----------------------------------------------------------------------
     def _cross_validated(self, indices: np.ndarray, ids: np.ndarray) -> dict:

@@ -137,6 +137,7 @@ def model_card(record: dict, report: EvaluationReport) -> str:
     data, timings = record["data"], record["timings"]
     labels = ", ".join(f"{i} {name}" for i, name in enumerate(record["labels"]))
     notes = final_fit_note(record) + unevaluated_note(data) + blend_note(record.get("lexical")) + unlabeled_note(record)
+    notes += short_categories_note(record)
     multi_label = bool(record.get("multi_label"))
     kind = "multi-label (several labels per text)" if multi_label else f"{len(record['labels'])}-class"
     quality = multi_label_quality(report, notes) if multi_label else single_label_quality(record, report, notes)
@@ -259,6 +260,29 @@ def resumed_note(record: dict) -> str:
         f" The run was interrupted and resumed from its checkpoints (at step "
         f"{', '.join(str(r['from_step']) for r in resumes)}; `resumed` in `textfit.json`)."
     )
+
+
+def short_categories_note(record: dict) -> str:
+    """The categories named for the task that the model cannot answer (left out of training: the
+    studio's "Train without them") or learned from too few examples (named by `--label-names`)."""
+    from ..data.coverage import LEFT_OUT, MIN_EXAMPLES, described, short_categories
+
+    left_out = ((record.get("config") or {}).get("extra") or {}).get(LEFT_OUT) or {}
+    named = bool((record.get("config") or {}).get("label_names"))
+    few = short_categories(record["data"].get("train_label_counts") or {}) if named else {}
+    note = ""
+    if left_out:
+        note += (
+            f"\nThe model cannot answer {len(left_out)} categor{'y' if len(left_out) == 1 else 'ies'} named for "
+            f"this task: it was trained without them (fewer than {MIN_EXAMPLES} examples): {described(left_out)}.\n"
+        )
+    if few:
+        note += (
+            f"\n{len(few)} named categor{'y was' if len(few) == 1 else 'ies were'} learned from fewer than "
+            f"{MIN_EXAMPLES} examples, so expect the model to miss them and these figures not to measure "
+            f"them: {described(few)}.\n"
+        )
+    return note
 
 
 def unevaluated_note(data: dict) -> str:

@@ -184,7 +184,18 @@ class FileJobs:
             state["rows_per_second"] = round(progress["rows"] / seconds, 1) if seconds > 0 else None
         done = progress["status"] == "completed"
         state["downloads"] = [kind for kind, name in RESULTS.items() if done and (folder / name).is_file()]
+        state["unanswerable"] = self.unanswerable(run_id)
         return state
+
+    def unanswerable(self, run_id: str) -> list[str]:
+        """The categories the run's model was trained without: no row can be answered with one of them."""
+        from ....data.coverage import LEFT_OUT
+
+        try:
+            settings = self.runs.get(run_id).get("settings") or {}
+        except StudioError:
+            return []
+        return list((settings.get("extra") or {}).get(LEFT_OUT) or {})
 
     def _alive(self, run_id: str, job: dict, folder: Path) -> bool:
         process = self.procs.get(run_id)

@@ -32,6 +32,8 @@ from .label_check import suspicious_labels
 
 log = logging.getLogger("textfit")
 FOLDER, PROJECT, ROWS, SESSION = "labeling", "project.json", "rows.json", "session.sqlite"
+YOUR_LABEL = "your label"
+""""Classify the rest": the column of the file that holds the labels given here (empty: the model's answer alone)."""
 
 
 class Project:
@@ -115,8 +117,48 @@ class Project:
         session = self.ready()
         if release:
             session.release(release)
-        items = session.next_batch(n, refit=False)  # the request never waits for a refit: after_label starts it
-        return {"items": items, "head": self.head()}
+        focus = self.focus(session)
+        # the request never waits for a refit: after_label starts it
+        items = session.next_batch(n, refit=False, focus=focus)
+        return {"items": items, "head": self.head(), "focus": focus}
+
+    # --- categories short of examples -------------------------------------------------------------
+    def focus(self, session) -> list[str]:
+        """The categories the queue looks for first ("Label more of these now"), until each has
+        MIN_EXAMPLES: those that reached it drop out."""
+        from ....data.coverage import short_categories
+
+        wanted = self.meta.get("focus") or []
+        if not wanted:
+            return []
+        still = [name for name in wanted if name in short_categories(session.status()["per_label"])]
+        if still != wanted:
+            with self.lock:
+                self.meta["focus"] = still
+                self.save()
+        return still
+
+    def look_for(self, categories: list[str]) -> dict:
+        """Make the queue look for these categories first (an empty list: back to the usual order)."""
+        session = self.ready()
+        unknown = [name for name in categories if name not in session.label_names]
+        if unknown:
+            raise StudioError(f"no category {', '.join(map(repr, unknown))} in this project")
+        with self.lock:
+            self.meta["focus"] = list(dict.fromkeys(categories))
+            self.save()
+        return {"focus": self.focus(session)}
+
+    def _labels_kept(self, session, without: list[str] | None) -> tuple[dict[int, str], dict[str, int]]:
+        """The labels a run trains on, leaving out the categories `without` (their examples too), and the
+        categories it cannot answer (left out, or without examples): name -> the examples they have."""
+        unknown = [name for name in without or () if name not in session.label_names]
+        if unknown:
+            raise StudioError(f"no category {', '.join(map(repr, unknown))} in this project")
+        left = set(without or ())
+        counts = session.status()["per_label"]
+        kept = {i: label for i, label in session.labels().items() if label not in left}
+        return kept, {name: counts[name] for name in session.label_names if name in left or not counts[name]}
 
     def label(self, index: int, label: str) -> dict:
         status = self.ready().add_label(index, label)
@@ -168,13 +210,23 @@ class Project:
         return {"estimate": self.session.estimate(), "curve": self.session.learning_curve()}
 
     # --- training and classifying the rest -------------------------------------------------------
-    def train(self, epochs: int | None, time_budget: float | None, use_unlabeled: bool = True) -> dict:
+    def train(
+        self,
+        epochs: int | None,
+        time_budget: float | None,
+        use_unlabeled: bool = True,
+        without: list[str] | None = None,
+    ) -> dict:
         """Train a model on the labels; by default it learns from the messages without a label too
-        (skipped ones included: `--unlabeled`, training/distill.py)."""
+        (skipped ones included: `--unlabeled`, training/distill.py). `without`: categories to leave out
+        (the page's "Train without them"); the run records every category it cannot answer, so its
+        page, its model card and its classified files name them."""
         import pandas as pd
 
+        from ....data.coverage import LEFT_OUT
+
         session = self.ready()
-        labels = session.labels()
+        labels, left_out = self._labels_kept(session, without)
         if len(set(labels.values())) < 2:
             raise StudioError("give labels of at least two kinds before training (a model tells labels apart)")
         table = pd.DataFrame({"text": [session.texts[i] for i in labels], "label": list(labels.values())})
@@ -199,6 +251,7 @@ class Project:
             time_budget=time_budget,
             name=f"{self.meta['name']} · {len(labels)} labels",
             unlabeled_upload_id=unlabeled,
+            extra={LEFT_OUT: left_out} if left_out else None,
         )
         with self.lock:
             self.meta["runs"] = [*self.meta.get("runs", []), run["id"]]
@@ -207,7 +260,9 @@ class Project:
 
     def classify_rest(self) -> dict:
         """Classify every message without a label (skipped ones too) with the last trained run: a file of
-        those rows, with all the upload's columns, goes to the studio's "Classify a file" job."""
+        every row with a text, with all the upload's columns and the label given to each labeled one in
+        "your label" (YOUR_LABEL), goes to the studio's "Classify a file" job. An Excel upload is sent
+        on as Excel, so its dates and numbers stay dates and numbers."""
         session = self.ready()
         run_id = (self.meta.get("runs") or [None])[-1]
         if run_id is None:
@@ -217,14 +272,28 @@ class Project:
         if not rest:
             raise StudioError("every message has a label: there is nothing left to classify", 409)
         rows = json.loads((self.folder / ROWS).read_text())
-        frame = self.upload_frame()
-        unlabeled = frame.iloc[[rows[i] for i in rest]]
-        upload = self.owner.uploads.add(
-            io.BytesIO(unlabeled.to_csv(index=False).encode("utf-8")), f"{self.meta['name']}-unlabeled.csv"
-        )["upload"]
+        frame = self.upload_frame().iloc[rows].reset_index(drop=True)
+        column = next(n for n in (YOUR_LABEL, *(f"{YOUR_LABEL} ({k})" for k in range(2, 100))) if n not in frame)
+        frame[column] = [labeled.get(i, "") for i in range(len(rows))]
+        stem = Path(self.meta["upload_name"]).stem or self.meta["name"]
+        content = io.BytesIO()
+        if Path(self.meta["upload_name"]).suffix.lower() in (".xlsx", ".xlsm"):
+            frame.to_excel(content, index=False)
+            name = f"{stem}.xlsx"
+        else:
+            content.write(frame.to_csv(index=False).encode("utf-8"))
+            name = f"{stem}.csv"
+        content.seek(0)
+        upload = self.owner.uploads.add(content, name)["upload"]
         job = self.owner.file_jobs.start(run_id, upload["id"], self.meta["text_column"], None, None)
         with self.lock:
-            self.meta["classify"] = {"run": run_id, "upload": upload["id"], "messages": len(rest)}
+            self.meta["classify"] = {
+                "run": run_id,
+                "upload": upload["id"],
+                "messages": len(rows),
+                "labeled": len(labeled),
+                "column": column,
+            }
             self.save()
         return job
 
@@ -276,8 +345,12 @@ class Project:
         return {**{k: self.meta.get(k) for k in keys}, "phase": self.phase, "done": self.done, "error": self.error}
 
     def describe(self) -> dict:
+        from ....data.coverage import MIN_EXAMPLES
+
         answer = {
             **self.summary(),
+            "min_examples": MIN_EXAMPLES,  # fewer examples than this: a category the page warns about
+            "focus": self.meta.get("focus") or [],
             "head": self.head(),
             "audit": {k: v for k, v in self.audit.items() if k != "rows"},
             "status": self.session.status() if self.session else None,
@@ -289,6 +362,7 @@ class Project:
             try:
                 run = self.owner.runs.get(run_id)
                 answer["run"] = {k: run.get(k) for k in ("id", "name", "status", "metrics", "message")}
+                answer["run"]["left_out"] = left_out_of(run)
             except StudioError:  # deleted in "Your models"
                 answer["run"] = {"id": run_id, "status": "deleted"}
         asked = self.meta.get("classify")
@@ -303,3 +377,10 @@ class Project:
             return json.loads((self.owner.file_jobs.folder(run_id) / JOB).read_text()).get("upload_id")
         except (OSError, ValueError):
             return None
+
+
+def left_out_of(run: dict) -> dict[str, int]:
+    """The categories a run was trained without (name -> the examples they had), from its settings."""
+    from ....data.coverage import LEFT_OUT
+
+    return ((run.get("settings") or {}).get("extra") or {}).get(LEFT_OUT) or {}

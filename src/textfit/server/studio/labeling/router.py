@@ -13,7 +13,8 @@ The projects are in service.py and projects.py; the engine is textfit.labeling.
     POST /api/labeling/{project}/skip           leave one message unlabeled
     POST /api/labeling/{project}/release        give leased messages back (a page that closes)
     GET  /api/labeling/{project}/stand          the estimate and the learning curve (computed in the background)
-    POST /api/labeling/{project}/train          a studio run on the labels given so far
+    POST /api/labeling/{project}/focus          look for these categories first ({"categories": [...]}; [] stops)
+    POST /api/labeling/{project}/train          a studio run on the labels given so far ("without": categories)
     POST /api/labeling/{project}/classify-rest  the last run classifies every message without a label
     POST|GET /api/labeling/{project}/audit      check the labels (in the background), then read the result"""
 
@@ -105,6 +106,11 @@ def _labeling_routes(router, projects: LabelingProjects) -> None:
         epochs: int | None = Field(None, ge=1, le=100)
         time_budget: float | None = Field(None, gt=0, le=24 * 60, description="minutes")
         use_unlabeled: bool = Field(True, description="learn from the messages without a label too")
+        without: list[str] | None = Field(None, max_length=MAX_LABELS, description="categories to leave out")
+
+    class Focus(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        categories: list[str] = Field(..., max_length=MAX_LABELS)
 
     @router.post("/api/labeling/{project_id}/next")
     def next_batch(project_id: str, request: Next):
@@ -130,7 +136,13 @@ def _labeling_routes(router, projects: LabelingProjects) -> None:
     @router.post("/api/labeling/{project_id}/train", status_code=201)
     def train(project_id: str, request: Train | None = None):
         request = request or Train()
-        return projects.get(project_id).train(request.epochs, request.time_budget, request.use_unlabeled)
+        return projects.get(project_id).train(
+            request.epochs, request.time_budget, request.use_unlabeled, request.without
+        )
+
+    @router.post("/api/labeling/{project_id}/focus")
+    def focus(project_id: str, request: Focus):
+        return projects.get(project_id).look_for(request.categories)
 
     @router.post("/api/labeling/{project_id}/classify-rest", status_code=202)
     def classify_rest(project_id: str):

@@ -62,9 +62,11 @@ class Runs:
         label_names: str | None = None,
         strategy: str = "auto",
         unlabeled_upload_id: str | None = None,
+        extra: dict | None = None,
     ) -> dict:
         """Check the data now (a clear error on the page, not in the run), then queue the run. With
-        `unlabeled_upload_id`, the run also learns from that file's texts (`--unlabeled`)."""
+        `unlabeled_upload_id`, the run also learns from that file's texts (`--unlabeled`). `extra`: notes
+        kept with the run and its model (TrainConfig.extra), e.g. the categories it was trained without."""
         from ....data.labeled import check_trainable, load_data
         from ....model.base_models import resolve_model
 
@@ -100,6 +102,7 @@ class Runs:
             "strategy": None if strategy == "auto" else strategy,
             "checkpoint_minutes": self.limits.checkpoint_minutes,
             "unlabeled": self.unlabeled_path(unlabeled_upload_id),
+            "extra": extra,
         }
         return self._enqueue(upload, data, {k: v for k, v in settings.items() if v is not None}, name)
 

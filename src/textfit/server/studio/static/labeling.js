@@ -187,6 +187,7 @@ async function open(id) {
     if ($("label-title-edit")) $("label-title-edit").remove();
     $("label-title").hidden = false;
     $("label-audit-wrap").hidden = true;
+    $("label-short").hidden = true;
     setStatus("label-audit-status", "");
     setStatus("label-train-status", "");
   }
@@ -292,6 +293,7 @@ async function askDelete() {
 // ------------------------------------------------------------------ the labeling loop
 function start() {
   makeChoices();
+  showFocus();
   showCurrent();  // "Finding the next message…" until the first one comes, never a blank (or the last project's) message
   refill();
   stand();
@@ -327,6 +329,7 @@ async function refill(rerank = false) {
     const shown = new Set([loop.current, ...loop.history.map((h) => h.item)].filter(Boolean).map((item) => item.index));
     const kept = rerank ? [] : loop.queue;
     loop.queue = [...kept, ...answer.items.filter((item) => !loop.answered.has(item.index) && !shown.has(item.index))];
+    if (project && String(project.focus) !== String(answer.focus || [])) { project.focus = answer.focus || []; showFocus(); }
     loop.done = answer.items.length < want;
   } catch (error) {
     if (!error.offline) toast(error.message);
@@ -360,7 +363,8 @@ function showCurrent() {
   const selected = item.given !== undefined ? item.given : item.suggestion;
   $("label-hint").textContent = item.given !== undefined
     ? (item.given === null ? "You skipped this one. Pick a label, or skip it again." : `You labeled this “${item.given}”. Keep it (Enter) or pick another.`)
-    : `Suggested: ${item.suggestion} (${percent(item.confidence)} sure). Enter accepts it.`;
+    : item.looking_for ? `Looking for examples of “${item.looking_for}”: is this one? Enter says yes, or pick another.`
+      : `Suggested: ${item.suggestion} (${percent(item.confidence)} sure). Enter accepts it.`;
   document.querySelectorAll(".label-choice").forEach((b) => {
     b.disabled = false;
     b.classList.toggle("selected", b.dataset.label === selected);
@@ -518,8 +522,72 @@ function drawCurve(points) {
 }
 
 // ------------------------------------------------------------------ train, classify the rest
-async function train() {
+// Categories with fewer than `min_examples` examples, fewest first: the model cannot answer (none) or
+// cannot be measured on them. Before training they are listed with a choice: label more, or train without.
+function shortCategories() {
+  const status = loop.status || project.status;
+  if (!status || !project.min_examples) return [];
+  return Object.entries(status.per_label).filter(([, n]) => n < project.min_examples).sort((a, b) => a[1] - b[1]);
+}
+
+function showShort(short) {
+  $("label-short").hidden = !short.length;
+  if (!short.length) return;
+  const none = short.filter(([, n]) => !n).length;
+  $("label-short-text").textContent = `${short.length}${NBSP}of the ${project.label_names.length} categories have fewer than `
+    + `${project.min_examples} examples${none ? ` (${none} have none)` : ""}: the model cannot answer a category without examples, `
+    + "nor can its figures tell how well it knows one with fewer.";
+  $("label-short-list").replaceChildren(...short.map(([name, n]) => el("li", {},
+    el("span", { text: name }), " ", el("span", { class: "muted", text: n ? `${n} example${n > 1 ? "s" : ""}` : "none" }))));
+}
+
+async function lookFor() {
+  const names = shortCategories().map(([name]) => name);
+  try {
+    const { focus } = await post(`/api/labeling/${loop.id}/focus`, { categories: names });
+    project.focus = focus;
+    $("label-short").hidden = true;
+    showFocus();
+    requeue();  // messages like those categories first, the one on screen too
+    $("label-message").scrollIntoView({ block: "center" });
+  } catch (error) {
+    toast(error.message);
+  }
+}
+
+async function stopLooking() {
+  try {
+    await post(`/api/labeling/${loop.id}/focus`, { categories: [] });
+    project.focus = [];
+    showFocus();
+    requeue();
+  } catch (error) {
+    toast(error.message);
+  }
+}
+
+function showFocus() {
+  const focus = (project && project.focus) || [];
+  $("label-focus").hidden = !focus.length;
+  $("label-focus-text").textContent = focus.length ? `Looking for examples of ${focus.map((n) => `“${n}”`).join(", ")} first, `
+    + `until each has ${project.min_examples}.` : "";
+}
+
+// The queue fetched afresh, the message on screen given back with it (unless it is one answered before).
+function requeue() {
+  if (loop.current && loop.current.given === undefined) {
+    loop.queue.unshift(loop.current);
+    loop.current = null;
+  }
+  refill(true);
+}
+
+async function train(event, without = null) {
+  const short = shortCategories();
+  if (short.length && without === null) return showShort(short);  // first the choice: label more, or train without
+  $("label-short").hidden = true;
   const body = {};
+  if (without && without.length) body.without = without;
   const epochs = parseInt($("label-epochs").value, 10);
   if (epochs > 0) body.epochs = epochs;
   $("label-train").disabled = true;
@@ -544,15 +612,18 @@ function showRun(p) {
   const words = { queued: "is waiting for its turn", running: "is training…", completed: "is ready", stopped: "was stopped",
     failed: "failed", interrupted: "was interrupted", deleted: "was deleted" };
   const score = run.metrics && run.metrics.accuracy != null ? ` · accuracy ${percent(run.metrics.accuracy)} on its test messages` : "";
+  const left = Object.keys(run.left_out || {});
+  const cannot = left.length ? ` It cannot answer ${left.map((n) => `“${n}”`).join(", ")}: trained without ${left.length === 1 ? "it" : "them"}.` : "";
   $("label-run-text").replaceChildren(run.status === "deleted" ? "The last model trained here " : "", run.status === "deleted" ? "" : link,
-    ` ${words[run.status] || run.status}`, el("span", { class: "nowrap", text: score }));
+    ` ${words[run.status] || run.status}`, el("span", { class: "nowrap", text: score }), run.status === "deleted" ? "" : cannot);
   showTraining(run);
   const usable = run.status === "completed" || run.status === "stopped" || run.status === "interrupted";
   const rest = p.status ? p.status.total - p.status.labeled : 0;
   const job = p.classify && p.classify.job;
   $("label-rest").disabled = !usable || !rest || (job && job.status === "running");
   $("label-rest-note").textContent = !usable ? "Once the model is trained, it can label every message you did not."
-    : `Labels the ${count(rest)} messages without a label with this model.`;
+    : `Labels the ${count(rest)} messages without a label with this model; the file keeps the ones you labeled too, `
+      + "your label in “your label”.";
   showJob(p, job);
 }
 
@@ -563,7 +634,10 @@ function showJob(p, job) {
   const fraction = done ? 1 : job.total ? job.rows / job.total : 0;
   $("label-rest-bar").style.width = `${(100 * fraction).toFixed(1)}%`;
   $("label-rest-bar").classList.toggle("indeterminate", job.status === "running" && job.phase !== "classifying");
-  $("label-rest-text").textContent = done ? `Done: ${count(job.rows)} messages classified.`
+  const mine = p.classify.labeled;  // absent: a file from before the labeled rows were in it
+  $("label-rest-text").textContent = done && mine == null ? `Done: ${count(job.rows)} messages classified.`
+    : done ? `Done: ${count(job.rows - mine)} messages classified. The file holds all ${count(job.rows)}: `
+      + `the ${count(mine)} you labeled are marked in “${p.classify.column}”.`
     : job.status === "running" ? `Classifying ${count(job.rows)} of ${count(job.total || p.classify.messages)} messages…`
       : job.error || `Classifying ${job.status}.`;
   $("label-rest-downloads").hidden = !done;
@@ -672,6 +746,9 @@ function trainingText(run) {
   $("label-undo").addEventListener("click", (e) => { e.currentTarget.blur(); back(); });
   $("label-skip").addEventListener("click", (e) => { e.currentTarget.blur(); answer(null); });
   $("label-train").addEventListener("click", train);
+  $("label-train-without").addEventListener("click", (event) => train(event, shortCategories().map(([name]) => name)));
+  $("label-look-for").addEventListener("click", lookFor);
+  $("label-focus-stop").addEventListener("click", stopLooking);
   $("label-rest").addEventListener("click", classifyRest);
   $("label-audit").addEventListener("click", startAudit);
   document.addEventListener("keydown", onKey);

@@ -5,7 +5,7 @@
 import { api, post } from "./api.js";
 import * as classify from "./classify.js";
 import { $, el, fillTable, setStatus, svgEl, toast } from "./dom.js";
-import { duration, leftText, num, pct, steadyLeft, when } from "./format.js";
+import { duration, leftText, NBSP, num, pct, steadyLeft, when } from "./format.js";
 import * as insight from "./insight.js";
 import * as outcome from "./outcome.js";
 import { ACTIVE, queueText, STATUS_WORDS } from "./outcome.js";
@@ -62,6 +62,16 @@ export async function loadRun() {
   lastStatus = run.status;
 }
 
+// Categories named for the task that this model was trained without (a labeling project's "Train without them").
+function showLeftOut(settings) {
+  const left = Object.entries((settings.extra || {}).categories_left_out || {});
+  const box = $("run-left-out");
+  box.hidden = !left.length;
+  box.textContent = left.length ? `This model cannot answer ${left.length}${NBSP}of the categories named for it, trained without `
+    + `them for want of examples: ${left.map(([name, n]) => `“${name}” (${n ? `${n} example${n > 1 ? "s" : ""}` : "none"})`).join(", ")}.`
+    + " A message of one of them gets another category." : "";
+}
+
 // ---------------------------------------------------------------- step 3: training
 function showRun(run) {
   const s = run.settings;
@@ -80,6 +90,7 @@ function showRun(run) {
   message.hidden = !note;
   message.textContent = note;
   message.className = `notice ${run.status === "failed" ? "error" : run.status === "completed" ? "info" : "warn"}`;
+  showLeftOut(s);
 
   const p = run.progress;
   $("progress-card").hidden = !ACTIVE(run.status) && !p.evaluations.length && !p.losses.length;
