@@ -146,7 +146,8 @@ class TrainConfig:
     process works alone (reading its data, fitting the n-gram model, saving), the others wait at
     least 10 minutes. A process that dies ends the others at once under torchrun."""
     extra: dict[str, Any] = field(default_factory=dict)
-    """Free-form notes kept with the run record (textfit itself reads none of them)."""
+    """Free-form notes kept with the run record. textfit reads none of them but `categories_left_out`
+    (data/coverage.py: the categories named for the task it was trained without), which the model card names."""
 
     @classmethod
     def from_file(cls, path: str | Path) -> TrainConfig:
