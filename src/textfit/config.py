@@ -106,10 +106,12 @@ class TrainConfig:
     strategy: Strategy = "auto"
     """'finetune' (the whole encoder), 'fewshot' (for scarce data: a head fitted to the encoder's
     features after contrastive fine-tuning of the encoder; see training/fewshot.py) or 'auto' (picks by data size)."""
-    fewshot_below: float = 16
+    fewshot_below: float = 17
     """'auto' picks 'fewshot' when the median class has fewer training examples than this (over
     all classes, so a missing class counts as empty): the median, not the mean, because on
-    unbalanced data fine-tuning fails the rare classes (docs: guide/few-examples.md)."""
+    unbalanced data fine-tuning fails the rare classes (docs: guide/few-examples.md). 17, so a file
+    of 20 a class (16 each after the 20 % hold-out) trains few-shot: 400 finance tweets in 20
+    topics, 0.681 held-out accuracy against 0.528 fine-tuned."""
     epochs: int | None = None
     """Upper bound on epochs; default depends on the data size (more passes for small data)."""
     time_budget: float | None = None

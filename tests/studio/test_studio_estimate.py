@@ -90,3 +90,29 @@ def test_a_killed_training_is_said_in_words_not_as_a_signal_number():
     assert killed["status"] == "interrupted" and "was killed" in killed["message"]
     assert "signal" not in killed["message"] and "signal" not in ending(None, -6, by_user=False)["message"]
     assert "exit code" not in ending(None, 3, by_user=False)["message"]
+
+
+def test_a_training_on_a_busy_machine_takes_one_thread_and_on_a_quiet_one_keeps_them(monkeypatch):
+    import os
+
+    import torch
+
+    from textfit.server.studio.runs import worker
+
+    threads = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    try:
+        torch.set_num_threads(2)
+        monkeypatch.setattr(os, "getloadavg", lambda: (1.5, 1.0, 1.0))
+        worker.one_thread_when_busy()
+        assert torch.get_num_threads() == 2
+        monkeypatch.setattr(os, "getloadavg", lambda: (18.0, 17.0, 15.0))
+        worker.one_thread_when_busy()
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(2)
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")  # chosen by whoever started the studio: kept
+        worker.one_thread_when_busy()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
