@@ -191,6 +191,8 @@ def train(
 
 
 def print_training_summary(result) -> None:
+    from .model.evaluate import record_figure
+
     record, metrics = result.record, result.report.metrics
     console.print(
         styled(
@@ -213,6 +215,7 @@ def print_training_summary(result) -> None:
             f"  weighted-F1 {metrics['weighted_f1']:.4f}  on {record['data']['eval_examples']} examples",
         )
     )
+    print_figure(record_figure(record))
     if record.get("lexical"):
         lexical, encoder = record["lexical"], record["lexical"]["encoder_metrics"]
         how = "chosen on the held-out answers" if lexical.get("accuracy_by_weight") else "given"
@@ -241,6 +244,16 @@ def print_training_summary(result) -> None:
         )
 
 
+def print_figure(figure: dict | None) -> None:
+    """The accuracy with its size and 95 % range (evaluate.accuracy_figure); in yellow when the
+    held-out examples are too few for one figure."""
+    if figure:
+        text = f"accuracy {figure['text']} (95 % range)"
+        console.print(Text(text, style="" if figure["enough"] else "bold yellow"), highlight=False)
+        if figure["agreement"]:
+            console.print(figure["agreement"], highlight=False)
+
+
 def print_yardstick(report) -> None:
     """The majority-class baseline beside the accuracy; in yellow, and plainly, when not beaten."""
     sentence = report.baseline_sentence()
@@ -266,6 +279,7 @@ def evaluate(
     """Accuracy, F1, per-class table, confusion matrix and misclassified examples."""
     from .data.labeled import load_data, log_skipped
     from .model.classifier import Classifier
+    from .model.evaluate import accuracy_figure
     from .model.evaluate import evaluate as run_evaluation
 
     classifier = Classifier.load(model_dir, backend=backend)
@@ -298,6 +312,7 @@ def evaluate(
             else "",
         )
     )
+    print_figure(accuracy_figure(metrics["accuracy"], report.examples))
     print_yardstick(report)
     table = Table("label", "precision", "recall", "F1", "support", title="per class")
     for label, row in report.per_class.iterrows():
@@ -978,7 +993,8 @@ def audit(
     word n-gram model, blended), so a wrong label cannot vouch for itself. `suspicion` is 1 minus
     their probability of the given label (0-1), highest first;
     `likely_mislabeled` marks rows it is confident belong to another label. Fix them and train again. `row` is the row's
-    place in the input (1 = the first data row). Example:
+    place in the input (1 = the first data row). With too few examples to judge (its out-of-fold accuracy on
+    the labels below 50 %), it flags none and says how many per category it needs. Example:
 
         textfit audit labeled.csv --output to-check.xlsx"""
     from .data.labeled import parse_label_names
@@ -1002,6 +1018,10 @@ def audit(
         ),
         highlight=False,
     )
+    if summary["refusal"]:  # the check cannot judge these labels: say so rather than flag them
+        console.print(Text(summary["refusal"][0].upper() + summary["refusal"][1:] + ".", style="bold yellow"))
+    elif summary["reliability"]:
+        console.print(summary["reliability"]["verdict"][0].upper() + summary["reliability"]["verdict"][1:] + ".")
     table = Table("row", "label", "suggested", "suspicion", "reason")
     for item in summary["top"]:
         table.add_row(

@@ -89,20 +89,20 @@ def test_label_by_keyboard_reload_train_classify_the_rest_and_check(page, studio
     expect(page.locator("#label-count")).to_contain_text("2 labeled · 0 skipped")
     for done in range(3, 16):
         labeled.add(label_next(page, truth, done))
-    expect(page.locator("#label-estimate")).to_contain_text("from 15 labels", timeout=30_000)
+    expect(page.locator("#label-estimate")).to_contain_text("from 15 examples", timeout=30_000)
     halfway = page.locator("#label-estimate").inner_text()
-    assert re.match(r"About \d+\u00a0% \(\d+–\d+\u00a0%\) from 15 labels", halfway), halfway
+    assert re.match(r"About \d+\u00a0% \(\d+–\d+\u00a0%\) from 15 examples", halfway), halfway
     shoot(page, "labeling-halfway")
 
     page.reload()  # nothing is lost: the count comes back, and labeling carries on
     expect(page.locator("#label-count")).to_contain_text("15 labeled · 0 skipped · 45 to go", timeout=30_000)
-    expect(page.locator("#label-estimate")).to_contain_text("from 15 labels", timeout=30_000)
+    expect(page.locator("#label-estimate")).to_contain_text("from 15 examples", timeout=30_000)
     for done in range(16, 31):
         labeled.add(label_next(page, truth, done))
     assert len(labeled) == 30
-    expect(page.locator("#label-estimate")).to_contain_text("from 30 labels", timeout=30_000)
+    expect(page.locator("#label-estimate")).to_contain_text("from 30 examples", timeout=30_000)
     assert page.locator("#label-estimate").inner_text() != halfway
-    expect(page.locator("#label-verdict")).to_contain_text("labels")
+    expect(page.locator("#label-verdict")).to_contain_text("examples")
     expect(page.locator("#label-curve circle")).to_have_count(2)  # 20 and 30 labels
     bars = page.locator("#label-bars .bar-count").all_text_contents()
     assert sum(int(n) for n in bars) == 30
@@ -138,7 +138,7 @@ def test_label_by_keyboard_reload_train_classify_the_rest_and_check(page, studio
     assert set(result["predicted label"]) <= set(NAMES) and result["confidence"].between(0, 1).all()
 
     page.click("#label-audit")
-    expect(page.locator("#label-audit-status")).to_contain_text("30 labels checked", timeout=60_000)
+    expect(page.locator("#label-audit-status")).to_contain_text("30 examples checked", timeout=60_000)
     rows = page.locator("#label-audit-table tbody tr")
     expect(rows).to_have_count(25)
     pick = rows.first.locator("select")

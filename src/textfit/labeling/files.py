@@ -179,6 +179,8 @@ def audit_file(
         "audited": len(kept),
         "flagged": int(report.flagged.sum()),
         "top": [{**r, "row": int(kept[r["index"]]) + 1} for r in report.to_records(10)],
+        "reliability": report.reliability,
+        "refusal": report.refusal,
     }
 
 

@@ -4,8 +4,6 @@ cross-validating it (out-of-fold probabilities) is cheap enough for the estimate
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 C = 10.0
@@ -66,10 +64,7 @@ def fold_splits(labels: np.ndarray, num_labels: int, folds: int = FOLDS, seed: i
 
 
 def wilson_interval(correct: int, total: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % interval of a proportion: sound at the small counts an early session has (unlike p ± 2 s.e.)."""
-    if total == 0:
-        return 0.0, 1.0
-    p = correct / total
-    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    """95 % interval of a proportion: the one helper every figure of textfit uses (evaluate.proportion_interval)."""
+    from ..model.evaluate import proportion_interval
+
+    return proportion_interval(correct, total, z)

@@ -49,6 +49,9 @@ CURVE_START = 20
 TREND_PER_CLASS = 5
 """A flat stretch says "stop" only from this many labels a class: below it the estimate is noise
 (20 finance topics, 20 -> 40 labels: 25 % -> 20 %, with an interval of 10-35 %)."""
+MIN_ESTIMATE = 10
+"""Examples, in categories with two or more, before an estimate is given: below it the 95 % range
+spans most of 0-100 % (and 12 examples of 12 categories score 0 %: none is seen in training)."""
 
 
 def texts_fingerprint(texts: Sequence[str]) -> str:
@@ -368,6 +371,7 @@ class LabelingSession:
         low, high = fast_head.wilson_interval(correct, len(ids))
         return {
             "labels": len(ids),
+            "examples": len(ids),
             "accuracy": round(correct / len(ids), 4),
             "low": round(low, 4),
             "high": round(high, 4),
@@ -378,17 +382,23 @@ class LabelingSession:
         The labels were picked as the hardest messages, so this errs low; `textfit train` on the same
         labels is usually better than the fast head."""
         indices, ids = self._labeled()
-        if len(np.unique(ids)) < 2 or len(ids) < 10:
+        counts = np.bincount(ids, minlength=len(self.label_names)) if len(ids) else np.zeros(1, int)
+        judged = counts[
+            counts >= 2
+        ]  # an example alone in its category cannot be answered by a model trained without it
+        if len(judged) < 2 or judged.sum() < MIN_ESTIMATE:
             return {
                 "labels": len(ids),
+                "examples": len(ids),
                 "accuracy": None,
                 "low": None,
                 "high": None,
-                "note": "label at least 10 messages, of at least two labels, for an estimate",
+                "note": f"give at least {MIN_ESTIMATE} examples, two or more in each of at least two categories, "
+                "for a first estimate",
             }
         return {
             **self._cross_validated(indices, ids),
-            "note": "5-fold cross-validated accuracy of the fast head on your labels, 95 % interval; "
+            "note": "5-fold cross-validated accuracy of the quick model on your examples, with its 95 % range; "
             "the messages asked for are the hard ones, so it errs low",
         }
 
@@ -410,30 +420,30 @@ def verdict(points: list[dict], classes: int = 2) -> dict:
     """Flattened when it reached CEILING, or when the last doubling of labels raised the estimate by
     less than FLAT_GAIN from at least TREND_PER_CLASS labels a class."""
     if len(points) < 2:
-        return {"flattened": False, "verdict": f"Label at least {2 * CURVE_START} messages to see a trend."}
+        return {"flattened": False, "verdict": f"Label at least {2 * CURVE_START} examples to see a trend."}
     last = points[-1]
     before = next((p for p in reversed(points[:-1]) if p["labels"] <= last["labels"] / 2 + 1), points[-2])
     gain = last["accuracy"] - before["accuracy"]
     span = (
-        f"from {before['labels']} to {last['labels']} labels the estimate went from "
+        f"from {before['labels']} to {last['labels']} examples the estimate went from "
         f"{100 * before['accuracy']:.0f} % to {100 * last['accuracy']:.0f} %"
     )
     if last["accuracy"] >= CEILING:
         return {
             "flattened": True,
-            "verdict": f"The curve has flattened: {span}. More labels now pay little; "
+            "verdict": f"The curve has flattened: {span}. More examples now pay little; "
             "train the model, or check the labels (audit).",
         }
     if before["labels"] < TREND_PER_CLASS * classes:
         return {
             "flattened": False,
-            "verdict": f"Too early to tell: {span}, but with {classes} labels the estimate "
-            f"settles from about {TREND_PER_CLASS * classes * 2} labels. Keep going.",
+            "verdict": f"Too early to tell: {span}, but with {classes} categories the estimate "
+            f"settles from about {TREND_PER_CLASS * classes * 2} examples. Keep going.",
         }
     if gain < FLAT_GAIN and last["labels"] >= 2 * before["labels"] - 1:
         return {
             "flattened": True,
-            "verdict": f"The curve has flattened: {span}. More labels now pay little; "
+            "verdict": f"The curve has flattened: {span}. More examples now pay little; "
             "train the model, or check the labels (audit).",
         }
-    return {"flattened": False, "verdict": f"Still rising: {span}. More labels still pay."}
+    return {"flattened": False, "verdict": f"Still rising: {span}. More examples still pay."}

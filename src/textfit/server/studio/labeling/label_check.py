@@ -39,7 +39,14 @@ def suspicious_labels(session, labels: dict) -> dict:
                 "reason": reason,
             }
         )
-    return {"status": "done", "rows": rows, "flagged": int(report.flagged.sum())}
+    # where the check cannot judge (audit.reliability), the page says so instead of flagging
+    return {
+        "status": "done",
+        "rows": rows,
+        "flagged": int(report.flagged.sum()),
+        "reliability": report.reliability,
+        "refusal": report.refusal,
+    }
 
 
 def _short(text: str, limit: int = 80) -> str:

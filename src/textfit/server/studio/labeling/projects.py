@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..classify.job import JOB
 from ..errors import StudioError, error_message
-from ..runs.worker import write_json
+from ..runs.worker import MODEL, write_json
 from ..uploads.preview import read_upload
 from .background import Latest, in_background
 from .label_check import suspicious_labels
@@ -224,6 +224,7 @@ class Project:
         import pandas as pd
 
         from ....data.coverage import LEFT_OUT
+        from ....model.evaluate import CROSS_VALIDATED
 
         session = self.ready()
         labels, left_out = self._labels_kept(session, without)
@@ -251,12 +252,20 @@ class Project:
             time_budget=time_budget,
             name=f"{self.meta['name']} · {len(labels)} labels",
             unlabeled_upload_id=unlabeled,
-            extra={LEFT_OUT: left_out} if left_out else None,
+            extra={**({LEFT_OUT: left_out} if left_out else {}), CROSS_VALIDATED: self.estimate_now(session)},
         )
         with self.lock:
             self.meta["runs"] = [*self.meta.get("runs", []), run["id"]]
             self.save()
         return run
+
+    def estimate_now(self, session) -> dict:
+        """The session's estimate for the labels as they stand (the page's, when it is current): kept
+        with a run trained from them, its figure while its test messages are few (evaluate.accuracy_figure)."""
+        value, current = self.stand.get(self.changes)
+        if current and value and "estimate" in value:
+            return value["estimate"]
+        return session.estimate()
 
     def classify_rest(self) -> dict:
         """Classify every message without a label (skipped ones too) with the last trained run: a file of
@@ -302,7 +311,7 @@ class Project:
         session = self.ready()
         labels = session.labels()
         if len(labels) < 10 or len(set(labels.values())) < 2:
-            raise StudioError("label at least 10 messages, of at least two labels, before checking them")
+            raise StudioError("label at least 10 examples, of at least two categories, before checking them")
         with self.lock:
             if self.audit["status"] == "running":
                 raise StudioError("the labels are being checked already", 409)
@@ -363,6 +372,7 @@ class Project:
                 run = self.owner.runs.get(run_id)
                 answer["run"] = {k: run.get(k) for k in ("id", "name", "status", "metrics", "message")}
                 answer["run"]["left_out"] = left_out_of(run)
+                answer["run"]["figure"] = self.run_figure(run_id) if run.get("metrics") else None
             except StudioError:  # deleted in "Your models"
                 answer["run"] = {"id": run_id, "status": "deleted"}
         asked = self.meta.get("classify")
@@ -371,6 +381,12 @@ class Project:
             ours = job is not None and self._job_upload(run_id) == asked["upload"]  # not a file classified since
             answer["classify"] = {**asked, "job": job if ours else None}
         return answer
+
+    def run_figure(self, run_id: str) -> dict | None:
+        """The trained run's accuracy as its run page shows it (runs/results.py: the same record, the same function)."""
+        from ..runs.results import figure_of
+
+        return figure_of(self.owner.runs.folder(run_id) / MODEL)
 
     def _job_upload(self, run_id: str) -> str | None:
         try:

@@ -13,6 +13,8 @@ def read_results(folder: Path) -> dict:
     """The run record, the per-class table and the first 100 misclassified messages of a model folder."""
     import pandas as pd
 
+    from ....model.evaluate import record_figure
+
     record = json.loads((folder / "textfit.json").read_text())
     per_class = pd.read_csv(folder / "per_class.csv")
     misclassified = pd.read_csv(folder / "misclassified.csv", keep_default_na=False)
@@ -29,7 +31,19 @@ def read_results(folder: Path) -> dict:
         "misclassified": misclassified.head(100).to_dict(orient="records"),
         "misclassified_total": int(len(misclassified)),
         "model_folder": str(folder),
+        "figure": record_figure(record),
     }
+
+
+def figure_of(folder: Path) -> dict | None:
+    """The run's accuracy with its size and 95 % range (evaluate.record_figure), as the run page and the
+    labeling page show it; None where the model folder has no record (yet)."""
+    from ....model.evaluate import record_figure
+
+    try:
+        return record_figure(json.loads((folder / "textfit.json").read_text()))
+    except (OSError, ValueError):
+        return None
 
 
 def try_texts(classifier, texts: list[str], top_k: int, min_confidence: float | None) -> list[dict]:

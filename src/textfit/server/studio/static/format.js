@@ -45,3 +45,16 @@ export function leftText(seconds) {
   if (seconds < 60) return "under a minute left";
   return `about ${seconds >= 180 ? `${Math.round(seconds / 60)} min` : duration(Math.round(seconds / 10) * 10)} left`;
 }
+
+// An accuracy with its size and 95 % range (model/evaluate.py accuracy_figure): the run page's tile
+// and the labeling page's line show the same figure. Below a few dozen test messages no single
+// held-out percentage stands alone: the cross-validated estimate where there is one, else the range.
+export const range = (low, high) => `${Math.round(100 * low)}–${Math.round(100 * high)}${NBSP}%`;
+export function figureValue(f) {
+  if (f.source === "cross-validated") return `≈${Math.round(100 * f.accuracy)}%`;
+  return f.enough ? pct(f.accuracy) : `${Math.round(100 * f.low)}–${Math.round(100 * f.high)}%`;
+}
+export function figureSize(f) {
+  if (f.source === "cross-validated") return `range ${range(f.low, f.high)}, cross-validated on ${count(f.examples)} examples`;
+  return `range ${range(f.low, f.high)}, on ${f.enough ? "" : "only "}${count(f.examples)} test messages`;
+}

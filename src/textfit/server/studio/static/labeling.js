@@ -299,14 +299,14 @@ function start() {
   stand();
 }
 
-function makeChoices() {
-  $("label-choices").replaceChildren(...project.label_names.map((name, i) => {
 // The key of each category: 1-9, then the letters but S (skip), so 34 categories have one key each;
 // the arrow keys move the choice along all of them, and Enter takes it.
 const KEYS = [..."123456789ABCDEFGHIJKLMNOPQRTUVWXYZ"];
 const categoryOfKey = (key) => (project && KEYS.indexOf(key.toUpperCase()) < project.label_names.length
   ? project.label_names[KEYS.indexOf(key.toUpperCase())] : undefined);
 
+function makeChoices() {
+  $("label-choices").replaceChildren(...project.label_names.map((name, i) => {
     const button = el("button", { type: "button", class: "button label-choice", "data-label": name,
       "aria-keyshortcuts": KEYS[i] || "" }, KEYS[i] ? el("kbd", { text: KEYS[i] }) : null, el("span", { text: name }));
     button.addEventListener("click", () => { button.blur(); answer(name); });  // a focused button would take Space too
@@ -408,11 +408,11 @@ function send(index, label) {
 
 function savedOne(saved) {
   showCount(saved.status);
+  if ($("label-train-status").classList.contains("error")) setStatus("label-train-status", "");  // the labels changed: say it again only if it still holds
   loop.saved += 1;
   if (saved.head.version > loop.version) {
     loop.version = saved.head.version;
     refill(true);
-  if ($("label-train-status").classList.contains("error")) setStatus("label-train-status", "");  // the labels changed: say it again only if it still holds
   }
   clearTimeout(timers.stand);  // every few labels, and once the person pauses
   timers.stand = setTimeout(stand, loop.saved % STAND_EVERY === 0 ? 0 : 1500);
@@ -451,10 +451,6 @@ function onKey(event) {
   if (handled) event.preventDefault();
 }
 
-// ------------------------------------------------------------------ where you stand
-// Ask the open project's `what` (stand, audit) and hand the answer to `show`, which returns after
-// how many ms to ask again (0: the answer is final). An answer for a project left meanwhile is dropped.
-async function follow(what, show) {
 // The arrow keys move the selected category (Enter or Space then takes it): every category, past the
 // keys too, is reachable without the mouse.
 function moveChoice(by) {
@@ -466,6 +462,10 @@ function moveChoice(by) {
   buttons[next].scrollIntoView({ block: "nearest" });
 }
 
+// ------------------------------------------------------------------ where you stand
+// Ask the open project's `what` (stand, audit) and hand the answer to `show`, which returns after
+// how many ms to ask again (0: the answer is final). An answer for a project left meanwhile is dropped.
+async function follow(what, show) {
   const id = loop.id;
   clearTimeout(timers[what]);
   let answer;
@@ -494,9 +494,12 @@ function showStand(answer) {
   } else {
     box.replaceChildren(el("span", { class: "nowrap", text: `About ${percent(e.accuracy)}` }), " ",
       el("span", { class: "nowrap muted", text: `(${Math.round(100 * e.low)}–${Math.round(100 * e.high)}${NBSP}%)` }), " ",
-      el("span", { class: "nowrap", text: `from ${count(e.labels)} labels` }));
+      el("span", { class: "nowrap", text: `from ${count(e.labels)} examples` }));
     box.title = e.note;
   }
+  // computed in the background: while it catches up with the examples given since, say so (no stale count)
+  const given = answer.status && answer.status.labeled;
+  if (!answer.current && given != null && given !== e.labels) box.append(" ", el("span", { class: "nowrap muted", text: `· updating for ${count(given)}…` }));
   drawCurve(answer.curve.points);
   const verdict = answer.curve.verdict;
   $("label-verdict").textContent = verdict.charAt(0).toUpperCase() + verdict.slice(1);
@@ -611,11 +614,13 @@ function showRun(p) {
   const link = el("a", { href: `#run/${run.id}`, text: run.name || "the model" });
   const words = { queued: "is waiting for its turn", running: "is training…", completed: "is ready", stopped: "was stopped",
     failed: "failed", interrupted: "was interrupted", deleted: "was deleted" };
-  const score = run.metrics && run.metrics.accuracy != null ? ` · accuracy ${percent(run.metrics.accuracy)} on its test messages` : "";
+  // the figure its run page shows (accuracy_figure: with its size and range, the same on both pages)
+  const score = run.figure ? ` · accuracy ${run.figure.text}` : "";
   const left = Object.keys(run.left_out || {});
   const cannot = left.length ? ` It cannot answer ${left.map((n) => `“${n}”`).join(", ")}: trained without ${left.length === 1 ? "it" : "them"}.` : "";
   $("label-run-text").replaceChildren(run.status === "deleted" ? "The last model trained here " : "", run.status === "deleted" ? "" : link,
-    ` ${words[run.status] || run.status}`, el("span", { class: "nowrap", text: score }), run.status === "deleted" ? "" : cannot);
+    ` ${words[run.status] || run.status}`, el("span", { id: "label-run-figure", text: score }), run.status === "deleted" ? "" : cannot);
+  $("label-run-agreement").textContent = run.figure && run.figure.agreement ? run.figure.agreement : "";
   showTraining(run);
   const usable = run.status === "completed" || run.status === "stopped" || run.status === "interrupted";
   const rest = p.status ? p.status.total - p.status.labeled : 0;
@@ -625,6 +630,35 @@ function showRun(p) {
     : `Labels the ${count(rest)} messages without a label with this model; the file keeps the ones you labeled too, `
       + "your label in “your label”.";
   showJob(p, job);
+}
+
+// While its model trains: how far it got and the time left (the run page's figures, /api/runs/<id>).
+async function showTraining(run) {
+  const box = $("label-run-progress");
+  if (run.status !== "running" && run.status !== "queued") { box.hidden = true; return; }
+  let details;
+  try {
+    details = await api(`/api/runs/${run.id}`);
+  } catch (error) {
+    return;  // the next refresh asks again
+  }
+  if (!project || !project.run || project.run.id !== run.id) return;  // another project or run meanwhile
+  const p = details.progress;
+  const fraction = details.status === "running" ? p.fraction : 0;
+  box.hidden = false;
+  $("label-run-bar").style.width = `${(100 * fraction).toFixed(1)}%`;
+  $("label-run-bar").classList.toggle("indeterminate", details.status === "running" && p.phase === "preparing");
+  $("label-run-progress-text").textContent = trainingText(details);
+}
+
+function trainingText(run) {
+  const p = run.progress;
+  if (run.status === "queued") return "Waiting for another training to finish; it starts by itself.";
+  if (p.phase === "preparing" || !p.total_steps) return "Preparing: reading the examples and loading the model…";
+  if (p.phase === "saving") return "Measuring the model on its test messages and saving it…";
+  const eta = steadyLeft(run.id, p.eta_s);
+  const left = eta != null ? ` · ${leftText(eta)}` : "";
+  return `${Math.round(100 * p.fraction)}${NBSP}% · step ${count(p.step)} of ${count(p.total_steps)} · ${duration(p.elapsed_s)} so far${left}`;
 }
 
 function showJob(p, job) {
@@ -682,9 +716,15 @@ function followAudit() {
 }
 
 function showAudit(audit) {
-  setStatus("label-audit-status", `${count(audit.labels)} labels checked: ${count(audit.flagged)} look wrong to the model. The most suspicious first:`);
-  $("label-audit-wrap").hidden = false;
-  fillTable($("label-audit-table"), ["message", "your label", "the model says", "why", "correct it"], audit.rows.map((row) => {
+  // Where the check cannot judge (too few examples: audit.reliability), it says so instead of flagging;
+  // only messages almost the same as another labeled otherwise are still listed.
+  const refusal = audit.refusal ? audit.refusal.charAt(0).toUpperCase() + audit.refusal.slice(1) + "." : null;
+  const rows = refusal ? audit.rows.filter((row) => row.reason) : audit.rows;
+  const found = refusal ? (rows.length ? ` ${count(rows.length)} are almost the same as another labeled otherwise:` : "")
+    : ` ${count(audit.flagged)} look wrong to the model. The most suspicious first:`;
+  setStatus("label-audit-status", `${count(audit.labels)} examples checked.${refusal ? " " + refusal : ""}${found}`, refusal ? "info" : "");
+  $("label-audit-wrap").hidden = !rows.length;
+  fillTable($("label-audit-table"), ["message", "your label", "the model says", "why", "correct it"], rows.map((row) => {
     const pick = el("select", { "aria-label": "label", "data-index": String(row.index) },
       ...project.label_names.map((name) => el("option", { value: name, text: name })));
     pick.value = row.label;
@@ -705,35 +745,6 @@ function showAudit(audit) {
 
 // ------------------------------------------------------------------ wiring
 export function init() {
-// While its model trains: how far it got and the time left (the run page's figures, /api/runs/<id>).
-async function showTraining(run) {
-  const box = $("label-run-progress");
-  if (run.status !== "running" && run.status !== "queued") { box.hidden = true; return; }
-  let details;
-  try {
-    details = await api(`/api/runs/${run.id}`);
-  } catch (error) {
-    return;  // the next refresh asks again
-  }
-  if (!project || !project.run || project.run.id !== run.id) return;  // another project or run meanwhile
-  const p = details.progress;
-  const fraction = details.status === "running" ? p.fraction : 0;
-  box.hidden = false;
-  $("label-run-bar").style.width = `${(100 * fraction).toFixed(1)}%`;
-  $("label-run-bar").classList.toggle("indeterminate", details.status === "running" && p.phase === "preparing");
-  $("label-run-progress-text").textContent = trainingText(details);
-}
-
-function trainingText(run) {
-  const p = run.progress;
-  if (run.status === "queued") return "Waiting for another training to finish; it starts by itself.";
-  if (p.phase === "preparing" || !p.total_steps) return "Preparing: reading the examples and loading the model…";
-  if (p.phase === "saving") return "Measuring the model on its test messages and saving it…";
-  const eta = steadyLeft(run.id, p.eta_s);
-  const left = eta != null ? ` · ${leftText(eta)}` : "";
-  return `${Math.round(100 * p.fraction)}${NBSP}% · step ${count(p.step)} of ${count(p.total_steps)} · ${duration(p.elapsed_s)} so far${left}`;
-}
-
   onFile($("view-label").querySelector(".dropzone"), $("label-file"), uploadFile);
   $("label-text-column").addEventListener("change", changeColumn);
   $("label-label-column").addEventListener("change", changeColumn);

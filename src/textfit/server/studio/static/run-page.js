@@ -5,7 +5,7 @@
 import { api, post } from "./api.js";
 import * as classify from "./classify.js";
 import { $, el, fillTable, setStatus, svgEl, toast } from "./dom.js";
-import { duration, leftText, NBSP, num, pct, steadyLeft, when } from "./format.js";
+import { duration, figureSize, figureValue, leftText, NBSP, num, pct, steadyLeft, when } from "./format.js";
 import * as insight from "./insight.js";
 import * as outcome from "./outcome.js";
 import { ACTIVE, queueText, STATUS_WORDS } from "./outcome.js";
@@ -208,12 +208,13 @@ async function loadResults(run) {
     return toast(error.message);
   }
   $("results-intro").textContent = `Measured on ${r.data.eval_examples} messages the model never saw while training (${r.data.eval_source}). Trained on ${r.data.train_examples} examples from ${r.base_model}.`;
-  $("metric-accuracy").textContent = pct(r.metrics.accuracy);
+  showFigure(r.figure, r.metrics.accuracy);
   $("metric-macro-f1").textContent = num(r.metrics.macro_f1, 2);
   $("metric-examples").textContent = r.data.eval_examples;
   const f1Cell = (v) => el("span", { class: "cell-bar" }, el("span", { class: "cell-fill", style: `width:${100 * v}%` }), el("span", { class: "cell-text", text: num(v, 2) }));
   fillTable($("per-class-table"), ["label", "precision", "recall", "F1", "test messages"],
     r.per_class.map((c) => [c.label, num(c.precision, 2), num(c.recall, 2), f1Cell(c.f1), String(c.support)]));
+  explainHeaders($("per-class-table"));
   $("confusion").src = `/api/runs/${run.id}/files/confusion_matrix.png?t=${run.finished || ""}`;
   $("wrong-count").textContent = r.misclassified_total ? `(${r.misclassified_total}${r.misclassified_total > r.misclassified.length ? ", first " + r.misclassified.length + " shown" : ""})` : "(none)";
   fillTable($("misclassified-table"), ["message", "true label", "the model said", "its confidence"],
@@ -222,6 +223,29 @@ async function loadResults(run) {
   $("serve-command").textContent = `textfit serve "${r.model_folder}"`;
   $("try-result").replaceChildren();
   insight.show(run);  // the yardstick, the "not sure" threshold
+}
+
+// The accuracy with its size and 95 % range (evaluate.accuracy_figure; the labeling page shows the same).
+function showFigure(figure, accuracy) {
+  $("metric-accuracy").textContent = figure ? figureValue(figure) : pct(accuracy);
+  $("metric-accuracy-range").textContent = figure ? figureSize(figure) : "share of test messages it labelled correctly";
+  const said = figure ? `Accuracy: ${figure.text}.${figure.agreement ? " " + figure.agreement : ""}` : "";
+  $("metric-figure").textContent = said;
+  $("metric-figure").hidden = !said;
+}
+
+// One line on what the per-category columns mean, on hover or focus of a "?" beside each.
+const COLUMN_WORDS = {
+  precision: "Precision: of the messages the model gave this category, the share that truly belong to it.",
+  recall: "Recall: of the messages that truly belong to this category, the share the model found.",
+  F1: "F1: precision and recall in one figure (their harmonic mean); 1 is perfect.",
+  "test messages": "How many of the held-out test messages truly belong to this category.",
+};
+function explainHeaders(table) {
+  for (const th of table.querySelectorAll("th")) {
+    const words = COLUMN_WORDS[th.textContent];
+    if (words) th.append(" ", el("span", { class: "why", tabindex: "0", title: words, "aria-label": words, text: "?" }));
+  }
 }
 
 // ---------------------------------------------------------------- step 5: try it
