@@ -1,0 +1,134 @@
+"""Few labels and many unlabeled texts (issue 25): labels alone against labels + unlabeled texts
+(`textfit train --unlabeled`), with the served model as its own teacher and with all-mpnet-base-v2,
+on the finance topics with the benchmark's split (stratified 80/20, seed 7; common.split).
+
+    .venv/bin/python benchmarks/unlabeled.py [--rows 8pc] [--teachers none,mpnet] [--samples 1]
+        [--unlabeled 4000] [--zero-shot] [--held-out N]
+
+Each sample draws its labeled examples from the 80 % pool (`per_class:8`: 8 a category; `random:50`),
+and its unlabeled texts from the rest of the pool (their labels are never read); every score is on the
+held-out 20 % (human labels only), which neither the labels nor the unlabeled texts touch. The labels-
+alone figure is the same run's model before it learned from the unlabeled texts (the record's
+`unlabeled.labels_alone_metrics`): the same sample, the same held-out messages. The n-gram blend is
+off, so both figures are the encoder's. --zero-shot adds labeling/zeroshot.py from the 20 bare names
+(and with one-line descriptions), with and without the unlabeled texts and the teacher.
+Prints a table (mean and range over the samples) and writes benchmarks/results/unlabeled-TIME.json.
+all-mpnet-base-v2 must be downloaded (`textfit download-model all-mpnet-base-v2`) for the mpnet rows."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common import ROOT, TOPIC, split, training_set
+
+ROWS = {"8pc": "per_class:8", "50": "random:50", "160": "random:160", "200": "random:200"}
+TEACHERS = {"none": "none", "mpnet": "all-mpnet-base-v2"}
+
+
+def one_run(pool, held_out, how: str, seed: int, teacher: str, unlabeled: int, folder: Path) -> dict:
+    """One sample: labels alone and with `unlabeled` texts of the pool, taught by `teacher`."""
+    from textfit import TrainConfig, train
+
+    labeled = training_set(pool, how, seed)
+    taken = set(labeled.texts)
+    rest = [t for t in pool.texts if t not in taken]
+    texts = [rest[i] for i in np.random.default_rng(seed).permutation(len(rest))[:unlabeled]]
+    path = folder / f"unlabeled-{seed}.txt"
+    path.write_text("\n".join(t.replace("\n", " ") for t in texts), encoding="utf-8")
+    config = TrainConfig(unlabeled=str(path), teacher=teacher, seed=seed, lexical_weight=0.0, checkpoint_minutes=0)
+    tick = time.perf_counter()
+    record = train(config, folder / f"model-{seed}", data=(labeled, held_out)).record
+    found = record["unlabeled"]
+    return {
+        "labels": len(labeled),
+        "unlabeled": found["texts_used"],
+        "teacher": found["teacher"],
+        "labels_alone": found["labels_alone_metrics"]["accuracy"],
+        "with_unlabeled": found["with_unlabeled_metrics"]["accuracy"],
+        "teacher_accuracy": (found["teacher_metrics"] or {}).get("accuracy"),
+        "kept": found["kept"],
+        "seconds": round(time.perf_counter() - tick, 1),
+        "labels_alone_seconds": record["timings"]["train_s"],
+        "unlabeled_seconds": found["seconds"],
+    }
+
+
+def zero_shot(pool, held_out, unlabeled: int, descriptions: dict | None) -> list[dict]:
+    """labeling/zeroshot.py from the names, the held-out texts with `unlabeled` texts of the pool beside
+    them (no labels read): on the embedded MiniLM's vectors (as before), then on all-mpnet-base-v2's."""
+    from textfit.labeling.zeroshot import suggest_with_teacher
+
+    names = held_out.label_names
+    given = [descriptions[n] for n in names] if descriptions else None
+    texts = [pool.texts[i] for i in np.random.default_rng(0).permutation(len(pool))[:unlabeled]]
+    rows = []
+    for teacher in ("none", "all-mpnet-base-v2"):
+        tick = time.perf_counter()
+        predicted = suggest_with_teacher(texts, held_out.texts, names, given, teacher=teacher).label_ids
+        accuracy = float(np.mean(np.asarray(predicted) == np.asarray(held_out.labels)))
+        how = f"{'MiniLM' if teacher == 'none' else 'mpnet'} + {len(texts)} unlabeled"
+        rows.append({"how": how, "descriptions": bool(descriptions), "accuracy": round(accuracy, 4),
+                     "seconds": round(time.perf_counter() - tick, 1)})  # fmt: skip
+        print(f"zero-shot {how:<30} descriptions={bool(descriptions)!s:<5} accuracy {accuracy:.4f}", flush=True)
+    return rows
+
+
+def summary(runs: list[dict], key: str) -> str:
+    values = [r[key] for r in runs]
+    return f"{np.mean(values):.3f} ({min(values):.3f}-{max(values):.3f})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", default="8pc", help=f"comma-separated, of {', '.join(ROWS)}")
+    parser.add_argument("--teachers", default="none,mpnet", help="comma-separated, of none, mpnet")
+    parser.add_argument("--samples", type=int, default=1)
+    parser.add_argument("--unlabeled", type=int, default=4000)
+    parser.add_argument("--held-out", type=int, default=None, help="score on a random N of the held-out 20 %%")
+    parser.add_argument("--zero-shot", action="store_true")
+    parser.add_argument("--zero-shot-only", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")  # textfit's progress
+    pool, held_out = split(str(TOPIC))
+    if args.held_out:
+        held_out = held_out.subset(sorted(np.random.default_rng(0).permutation(len(held_out))[: args.held_out]))
+    results = {"held_out": len(held_out), "unlabeled": args.unlabeled, "runs": [], "zero_shot": []}
+    table = []
+    with tempfile.TemporaryDirectory() as folder:
+        for row in [] if args.zero_shot_only else args.rows.split(","):
+            for teacher in args.teachers.split(","):
+                runs = []
+                for seed in range(args.samples):
+                    run = one_run(pool, held_out, ROWS[row], seed, TEACHERS[teacher], args.unlabeled, Path(folder))
+                    print(json.dumps(run), flush=True)
+                    runs.append({"row": row, "seed": seed, **run})
+                results["runs"] += runs
+                table.append(
+                    f"| {ROWS[row]} | {teacher} | {summary(runs, 'labels_alone')} | {summary(runs, 'with_unlabeled')} "
+                    f"| {np.mean([r['seconds'] for r in runs]):.0f} s |"
+                )
+        if args.zero_shot or args.zero_shot_only:
+            from labeling import DESCRIPTIONS
+
+            for descriptions in (None, DESCRIPTIONS):
+                results["zero_shot"] += zero_shot(pool, held_out, args.unlabeled, descriptions)
+    print(f"\nheld-out: {len(held_out)} messages; {args.unlabeled} unlabeled texts; MiniLM served; busy 2-core CPU")
+    print("| labels | teacher | labels alone | + unlabeled | time (all) |\n|---|---|---|---|---|")
+    print("\n".join(table))
+    for row in results["zero_shot"]:
+        how = f"zero-shot, {row['how']}, {'names + descriptions' if row['descriptions'] else 'names only'}"
+        print(f"| {how} | - | - | {row['accuracy']:.3f} | {row['seconds']} s |")
+    out = ROOT / "benchmarks" / "results" / f"unlabeled-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(results, indent=1))
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
