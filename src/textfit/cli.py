@@ -150,6 +150,7 @@ def train(
     learning_rate: Annotated[float, config_option("learning_rate")] = TRAIN_DEFAULTS.learning_rate,
     batch_size: Annotated[int, config_option("batch_size")] = TRAIN_DEFAULTS.batch_size,
     max_length: Annotated[int | None, config_option("max_length")] = TRAIN_DEFAULTS.max_length,
+    max_windows: Annotated[int, config_option("max_windows")] = TRAIN_DEFAULTS.max_windows,
     strip_urls: Annotated[bool, config_option("strip_urls", "--strip-urls/--keep-urls")] = TRAIN_DEFAULTS.strip_urls,
     pooling: Annotated[str, config_option("pooling")] = TRAIN_DEFAULTS.pooling,
     lexical_weight: Annotated[float | None, config_option("lexical_weight")] = TRAIN_DEFAULTS.lexical_weight,

@@ -87,7 +87,11 @@ class TrainConfig:
     max_length: int | None = None
     """Token limit per text; by default the 99th percentile of the data's lengths, capped."""
     max_length_cap: int = 256
-    """The most tokens the default max_length may reach (longer texts are cut there)."""
+    """The most tokens the default max_length may reach (longer texts are read in windows of it)."""
+    max_windows: int = 16
+    """A text longer than max_length tokens is read in overlapping windows of max_length tokens (a
+    quarter of each shared with the next), whose answers are averaged, in training and prediction
+    alike; at most this many per text (the rest is cut, with a warning). 1: cut every text at max_length."""
     pooling: Literal["mean", "cls"] = "mean"
     """How the token vectors become the one vector the head reads. 'mean': one extra, frozen layer
     makes [CLS] read the mean of all tokens, the pooling sentence encoders such as the default

@@ -5,7 +5,8 @@ The familiar surface: `predict(texts)` -> label names, `predict_proba(texts)` ->
 encoder runs on one of several backends (PyTorch, or the ONNX files written by `textfit export`);
 the answers do not depend on which. Where the folder holds an n-gram model (lexical.py), its answers
 are blended in on every backend; where it holds a calibration (calibration.py), the blended
-probabilities are calibrated, and `min_confidence` turns answers below it into "not sure".
+probabilities are calibrated, and `min_confidence` turns answers below it into "not sure". A text
+longer than `max_length` tokens is read in overlapping windows whose answers are pooled (windows.py).
 
 A multi-label model (several labels per text: its config's `problem_type` is
 `multi_label_classification`) scores each label on its own with a sigmoid; `predict` gives each
@@ -24,6 +25,7 @@ from ..atomic import previous_of
 from ..errors import ModelError
 from .backends import OnnxBackend, TorchBackend
 from .calibration import NOT_SURE, Calibration, check_min_confidence
+from .windows import Windows, encode, pool, row_chunks, warn_capped
 
 log = logging.getLogger("textfit")
 
@@ -44,6 +46,7 @@ class Classifier:
         backend=None,
         lexical=None,
         calibration: Calibration | None = None,
+        windows: Windows | None = None,
         thresholds: np.ndarray | None = None,
     ):
         self.tokenizer = tokenizer
@@ -55,6 +58,8 @@ class Classifier:
         self.backend = backend or TorchBackend(model)
         self.lexical = lexical  # a lexical.LexicalModel, or None for the encoder alone
         self.calibration = calibration  # applied by predict_proba; None answers uncalibrated
+        self.windows = windows or Windows()  # how a text longer than max_length is read (windows.py)
+        self.capped_texts = 0  # texts cut at windows.max_windows so far (each also warned of)
         config = getattr(model, "config", None)
         self.multi_label = getattr(config, "problem_type", None) == "multi_label_classification"
         # several labels per text: each label's threshold (thresholds.py); 0.5 until chosen
@@ -101,6 +106,7 @@ class Classifier:
             backend=runner,
             lexical=LexicalModel.load(folder, tokenizer_normalizer(tokenizer)),
             calibration=Calibration.load(folder),
+            windows=Windows.from_record(record),
         )
         if config.problem_type == "multi_label_classification":  # the ONNX backends have no torch model to say it
             from . import thresholds
@@ -142,7 +148,7 @@ class Classifier:
         probabilities = np.empty((len(texts), len(self.label_names)), dtype=np.float32)
         for start in range(0, len(texts), batch_size):
             idx = order[start : start + batch_size]
-            probabilities[idx] = self.scores(self.backend.logits(self._encode([texts[i] for i in idx])))
+            probabilities[idx] = self.scores(self.window_logits([texts[i] for i in idx], batch_size))
         return probabilities
 
     def scores(self, logits: np.ndarray) -> np.ndarray:
@@ -162,6 +168,16 @@ class Classifier:
             given = [j for j in np.argsort(-row, kind="stable") if row[j] >= self.thresholds[j]]
             answers.append([self.label_names[j] for j in given])
         return answers
+
+    def window_logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """The encoder's logits for `texts`, one row each: a text longer than `max_length` is read in
+        windows, `batch_size` rows at a time, and their logits pooled (windows.py)."""
+        encoded = encode(self.tokenizer, texts, self.max_length, self.windows)
+        if encoded.capped:
+            self.capped_texts += len(encoded.capped)
+            warn_capped(len(encoded.capped), self.windows, self.max_length)
+        logits = [self.backend.logits(chunk) for chunk in row_chunks(encoded, batch_size)]
+        return pool(np.concatenate(logits), encoded.owner, len(texts), self.windows.pooling)
 
     def predict(
         self, texts: str | Iterable[str], batch_size: int = 64, min_confidence: float | None = None

@@ -184,7 +184,7 @@ Labels: {labels}.
 
 URLs are removed and HTML entities decoded by the tokenizer itself (`tokenizer.json`), so every
 runtime sees text the way the model was trained on it.
-
+{windows_note(record)}
 ## Reproduce
 
 `textfit.json` holds the full run record: the config (`textfit train --config textfit.json`
@@ -385,6 +385,26 @@ What each threshold costs on the held-out messages:
 | confidence at least | messages answered | accuracy of those answered |
 |---|---|---|
 {rows}
+"""
+
+
+def windows_note(record: dict) -> str:
+    """What the card says of texts longer than the model reads (windows.py)."""
+    windows, max_length = record.get("windows"), record["max_length"]
+    if not windows:
+        return ""
+    read = (
+        f"textfit (`predict`, `serve`, the studio, `Classifier`, every backend) reads a longer text in up to "
+        f"{windows['max_windows']} overlapping windows of {max_length} tokens and averages their answers"
+        if windows["max_windows"] > 1
+        else f"textfit cuts a longer text at {max_length} tokens (max_windows 1)"
+    )
+    return f"""
+Texts longer than {max_length} tokens: {windows["train_texts_longer_than_one_window"]} of the training texts and
+{windows["eval_texts_longer_than_one_window"]} of the held-out ones were. {read}. Plain `transformers.pipeline`
+does not read windows: call it with `truncation=True` and it reads the first {max_length} tokens of each text
+(without it, a text is read whole in one pass, longer than the model was trained on, and one longer than the
+base model's positions fails).
 """
 
 

@@ -40,6 +40,7 @@ from ..data.labeled import LabeledTexts, with_label_names
 from ..errors import ModelError
 from ..model.classifier import Classifier
 from ..model.evaluate import compute_metrics
+from ..model.windows import Windows
 from .callbacks import Callback
 from .loop import (
     LoopResult,
@@ -233,7 +234,9 @@ def fit_fewshot(
         tick = time.perf_counter()
         # One evaluation, in float32 as the saved model runs; train() reuses it for the final report
         # (all-mpnet-base-v2 on 3,398 messages: ~100 s a pass on 2 cores).
-        classifier = Classifier(model, tokenizer, train_data.label_names, max_length=max_length)
+        classifier = Classifier(
+            model, tokenizer, train_data.label_names, max_length=max_length, windows=Windows(config.max_windows)
+        )
         encoder_probabilities = classifier.encoder_proba(eval_data.texts)
         probabilities = held_out.answers(encoder_probabilities) if held_out else encoder_probabilities  # blend.py
         metrics = compute_metrics(eval_data.labels, probabilities.argmax(axis=1))

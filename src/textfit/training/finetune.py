@@ -21,6 +21,7 @@ from ..data.labeled import LabeledTexts
 from ..model.blend import HeldOutBlend
 from ..model.classifier import Classifier
 from ..model.evaluate import compute_metrics, majority_baseline
+from ..model.windows import Windows, training_windows
 from . import checkpoint
 from . import distributed as dist
 from .callbacks import Callback
@@ -336,6 +337,7 @@ class FineTuning:
             self.tokenizer,
             self.train_data.label_names,
             max_length=self.max_length,
+            windows=Windows(self.config.max_windows),
         )
         with self.autocast():
             parts = dist.across_processes(classifier.encoder_proba, self.eval_data.texts)
@@ -431,18 +433,19 @@ def held_out_metrics(eval_data: LabeledTexts, probabilities: np.ndarray) -> dict
 
 
 def training_batches(tokenizer, train_data: LabeledTexts, max_length: int, config: TrainConfig, accelerator):
-    """(loader, its generator, the global batch size): batches grouped by length, padded per batch."""
+    """(loader, its generator, the global batch size): batches grouped by length, padded per batch.
+    A text longer than `max_length` gives one example per window, each with the text's label (windows.py)."""
     import torch
     from torch.utils.data import DataLoader
     from transformers import DataCollatorWithPadding
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
-    encoded = tokenizer(train_data.texts, truncation=True, max_length=max_length)
+    windows = Windows(config.max_windows)
     # several labels per text: a 0/1 float per label, which the sigmoid head's BCE loss reads
     labels = train_data.label_matrix().tolist() if train_data.multi_label else train_data.labels
     examples = [
         {"input_ids": ids, "attention_mask": mask, "labels": label}
-        for ids, mask, label in zip(encoded["input_ids"], encoded["attention_mask"], labels)
+        for ids, mask, label in zip(*training_windows(tokenizer, train_data.texts, labels, max_length, windows))
     ]
     # The batch size is global: examples per optimiser step, split evenly between the processes.
     processes = dist.world_size()

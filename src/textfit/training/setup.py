@@ -16,6 +16,7 @@ from ..config import TrainConfig
 from ..data.labeled import LabeledTexts
 from ..errors import TextfitError
 from ..model.base_models import add_mean_pooling_layer, build_classifier, load_tokenizer, resolve_model
+from ..model.windows import Windows, window_counts
 from . import checkpoint
 from . import distributed as dist
 from .callbacks import Callback
@@ -38,11 +39,18 @@ class Run:
     callbacks: list[Callback]
     checkpoints: checkpoint.Checkpoints | None
 
+    @property
+    def windows(self) -> Windows:
+        """How a text longer than `max_length` is read, in training and after (model/windows.py)."""
+        return Windows(self.config.max_windows)
+
 
 def check_config(config: TrainConfig) -> None:
     """Refuse, before any work, the settings no run can follow."""
     if config.pooling not in ("mean", "cls"):
         raise TextfitError(f"unknown pooling '{config.pooling}': choose mean or cls")
+    if config.max_windows < 1:
+        raise TextfitError(f"max_windows {config.max_windows} must be at least 1 (1: cut every text at max_length)")
     if config.lexical_weight is not None and not 0 <= config.lexical_weight < 1:
         raise TextfitError(f"lexical_weight {config.lexical_weight} must be at least 0 (off) and below 1")
     if config.strategy == "fewshot":
@@ -55,6 +63,7 @@ def prepare_model(config: TrainConfig, strategy: str, train_data: LabeledTexts, 
     tokenizer = load_tokenizer(config.model, strip_urls=config.strip_urls)
     lengths = token_lengths(tokenizer, train_data.texts)
     max_length = config.max_length or choose_max_length(lengths, config.max_length_cap)
+    log_long_texts(tokenizer, lengths, max_length, Windows(config.max_windows))
     model = new_model(
         config,
         train_data.label_names,
@@ -135,9 +144,39 @@ def token_lengths(tokenizer, texts: list[str]) -> np.ndarray:
 
 
 def choose_max_length(lengths: np.ndarray, cap: int) -> int:
-    """The 99th percentile of the data's token lengths, rounded up to a multiple of 8, capped."""
+    """The 99th percentile of the data's token lengths, rounded up to a multiple of 8, capped.
+
+    The window's length (model/windows.py): texts up to it are read in one window; the 1 % above it,
+    and every text past the cap, are read in overlapping windows of it rather than cut. A window no
+    longer than the data needs keeps short texts' batches short; one as long as the cap (where texts
+    are longer) keeps a long text's windows few, each with as much context as the cap allows."""
     p99 = int(np.percentile(lengths, 99)) if len(lengths) else cap
     return int(min(cap, max(16, math.ceil(p99 / 8) * 8)))
+
+
+def log_long_texts(tokenizer, lengths: np.ndarray, max_length: int, windows: Windows) -> None:
+    """Say how many training texts are longer than one window, and how many reach the cap."""
+    counts = window_counts(tokenizer, lengths, max_length)
+    longer = int((counts > 1).sum())
+    if not longer:
+        return
+    if not windows.enabled:
+        log.info(
+            "%d of %d training texts are longer than max_length %d: cut there (max_windows 1)",
+            longer,
+            len(counts),
+            max_length,
+        )
+        return
+    capped = int((counts > windows.max_windows).sum())
+    log.info(
+        "%d of %d training texts are longer than max_length %d: read in up to %d overlapping windows of it%s",
+        longer,
+        len(counts),
+        max_length,
+        windows.max_windows,
+        f"; {capped} of them longer than that, cut after {windows.max_windows} windows" if capped else "",
+    )
 
 
 def new_model(config: TrainConfig, label_names: list[str], mean_pooling: bool, multi_label: bool = False):

@@ -40,6 +40,7 @@ from ..model.calibration import calibrate
 from ..model.classifier import Classifier
 from ..model.evaluate import EvaluationReport, build_report, compute_metrics
 from ..model.lexical import fit_lexical, tokenizer_normalizer
+from ..model.windows import windows_record
 from . import checkpoint
 from . import distributed as dist
 from .callbacks import Callback
@@ -56,6 +57,7 @@ from .setup import (
     new_model,
     prepare_model,
     refuse_fewshot_across_processes,
+    token_lengths,
 )
 from .stopping import held_stops
 
@@ -219,7 +221,9 @@ def score_held_out(run: Run, loop: LoopResult, ngrams: NGrams) -> tuple[np.ndarr
     n-gram weight on them; the blended answers are its alone (None on the others)."""
     encoder_probabilities = loop.eval_encoder_probabilities
     if encoder_probabilities is None:
-        classifier = Classifier(loop.model, run.tokenizer, run.train_data.label_names, max_length=run.max_length)
+        classifier = Classifier(
+            loop.model, run.tokenizer, run.train_data.label_names, max_length=run.max_length, windows=run.windows
+        )
         encoder_probabilities = np.concatenate(dist.across_processes(classifier.encoder_proba, run.eval_data.texts))
 
     def choose_blend() -> np.ndarray:  # the main process's: it alone has the n-gram model
@@ -257,6 +261,7 @@ def report_and_save(
         train_data.label_names,
         max_length=run.max_length,
         lexical=lexical if lexical and lexical.weight > 0 else None,
+        windows=run.windows,
     )
     if train_data.multi_label:
         report = multi_label_report(classifier, train_data, eval_data, probabilities)
@@ -281,6 +286,15 @@ def report_and_save(
             "thresholds": dict(zip(train_data.label_names, map(float, classifier.thresholds))),
             "notes": MULTI_LABEL_NOTES,
         }
+    record["windows"] = windows_record(
+        run.tokenizer,
+        run.windows,
+        run.max_length,
+        {
+            "train": token_lengths(run.tokenizer, train_data.texts),
+            "eval": token_lengths(run.tokenizer, eval_data.texts),
+        },
+    )
     checkpoints = run.checkpoints
     if checkpoints and checkpoints.run["resumed"]:
         record["resumed"] = checkpoints.run["resumed"]
