@@ -93,3 +93,11 @@ def test_the_report_summary_carries_both_intervals():
     low, high = summary["macro_f1_interval"]
     assert low <= summary["macro_f1"] <= high
     assert summary["macro_f1"] == pytest.approx(report.metrics["macro_f1"])
+
+
+def test_the_model_card_gives_the_figure_with_its_size_and_range():
+    from textfit.model.folder import figure_note
+
+    note = figure_note({"metrics": {"accuracy": 7 / 9}, "data": {"eval_examples": 9}, "config": {}})
+    assert "Accuracy: between 45 % and 94 % on only 9 test messages: too few for one figure" in note
+    assert figure_note({"metrics": {}, "data": {"eval_examples": 0}}) == ""
