@@ -70,6 +70,7 @@ def test_after_training_both_pages_show_the_same_figure_with_its_size_and_range(
     said = figure.inner_text().removeprefix(" · accuracy ").strip()
     assert re.match(r"about \d+ % \(\d+-\d+ %\), cross-validated on 30 examples; the 6 test messages alone", said), said
     expect(page.locator("#label-run-agreement")).to_contain_text("The estimate while labeling")
+    expect(page.locator("#runs-list")).to_contain_text("only 6 test messages: see its range")  # no bare percentage
     shoot(page, "figures-labeling")
 
     page.click("#label-run-text a")

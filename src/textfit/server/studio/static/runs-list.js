@@ -9,6 +9,15 @@ let timer = null;
 let openRun = null;  // the run the page shows, highlighted
 let sizes = {};      // run id -> {bytes, size}: disk use, from /api/storage
 
+// The list's accuracy with the test messages it rests on (the yardstick's count); below a few dozen
+// no bare percentage (model/evaluate.py SMALL_HOLD_OUT): the model's page gives its range.
+const SMALL_HOLD_OUT = 30;
+function accuracyWords(run) {
+  const tested = run.yardstick && run.yardstick.examples;
+  if (!tested) return `accuracy ${pct(run.metrics.accuracy)}`;
+  return tested < SMALL_HOLD_OUT ? `only ${tested} test messages: see its range` : `accuracy ${pct(run.metrics.accuracy)} on ${tested}`;
+}
+
 export async function loadRuns() {
   clearTimeout(timer);
   try {
@@ -17,7 +26,7 @@ export async function loadRuns() {
     list.replaceChildren();
     if (!runs.length) list.append(el("li", { class: "muted", text: "Nothing trained yet." }));
     for (const run of runs) {
-      const score = run.metrics ? `accuracy ${pct(run.metrics.accuracy)}`
+      const score = run.metrics ? accuracyWords(run)
         : run.queue ? `waiting (place ${run.queue.position})` : word(run);
       const yardstick = run.metrics && run.yardstick;
       const link = el("a", { href: `#run/${run.id}`, "data-run": run.id },
