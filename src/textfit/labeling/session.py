@@ -383,9 +383,8 @@ class LabelingSession:
         labels is usually better than the fast head."""
         indices, ids = self._labeled()
         counts = np.bincount(ids, minlength=len(self.label_names)) if len(ids) else np.zeros(1, int)
-        judged = counts[
-            counts >= 2
-        ]  # an example alone in its category cannot be answered by a model trained without it
+        # an example alone in its category cannot be answered by a model trained without it
+        judged = counts[counts >= 2]
         if len(judged) < 2 or judged.sum() < MIN_ESTIMATE:
             return {
                 "labels": len(ids),
