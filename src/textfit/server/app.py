@@ -42,7 +42,8 @@ class ServeLimits:
     max_texts: int = 256
     """Most texts in one request (422 above it)."""
     max_text_chars: int = 10_000
-    """Longest text accepted, in characters (422 above it); the model reads at most max_length tokens anyway."""
+    """Longest text accepted, in characters (422 above it): about 10 windows of 256 tokens (model/windows.py),
+    which bounds what one text costs."""
     max_batch: int = 64
     """Most texts the batcher puts through the model at once."""
     batch_wait_ms: float = 5.0
