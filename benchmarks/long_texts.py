@@ -27,6 +27,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 import saved
 from common import SEED, SHARED, TOPIC, split, split_labeled
 
@@ -76,9 +78,17 @@ def with_preamble(data):
     return LabeledTexts([f"{PREAMBLE}\n{text}" for text in data.texts], data.labels, data.label_names, "preamble")
 
 
-def sample(data, size: int | None):
-    from textfit.data.labeled import stratified_split
+def sample(data, size: int | None, labels: int | None = None):
+    """A stratified sample of `size` texts of `data`; with `labels`, of its most frequent labels only."""
+    from textfit.data.labeled import LabeledTexts, stratified_split
 
+    if labels:
+        counts = np.bincount(data.labels, minlength=len(data.label_names))
+        kept = sorted(np.argsort(-counts, kind="stable")[:labels])
+        index = {int(old): new for new, old in enumerate(kept)}
+        rows = [i for i, label in enumerate(data.labels) if label in index]
+        names = [data.label_names[i] for i in kept]
+        data = LabeledTexts([data.texts[i] for i in rows], [index[data.labels[i]] for i in rows], names, data.source)
     if not size or size >= len(data):
         return data
     return stratified_split(data, size / len(data), seed=SEED)[1]
@@ -142,7 +152,7 @@ CUT = {"cut at max_length": {"max_windows": 1}, "windows, mean": {"max_windows":
 
 def preamble_rows(config, args, folder: Path) -> list[dict]:
     pool, held_out = split(str(TOPIC))
-    train_data, test_data = sample(pool, args.train), sample(held_out, args.test)
+    train_data, test_data = sample(pool, args.train, args.labels), sample(held_out, args.test, args.labels)
     rows = train_row("bare messages", config, train_data, test_data, folder, {"one window": {}})
     rows += train_row(
         "after preamble",
@@ -192,6 +202,7 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=600, help="training texts (a stratified sample)")
     parser.add_argument("--test", type=int, default=300, help="held-out texts (a stratified sample)")
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--labels", type=int, default=None, help="finance topics: only the N most frequent")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
