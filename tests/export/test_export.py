@@ -20,7 +20,7 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 from textfit.export.onnx import export_onnx  # noqa: E402
-from textfit.model.backends import INT8_CHUNK, INT8_FILE, ONNX_FILE, OnnxBackend  # noqa: E402
+from textfit.model.backends import ACTIVATION_SCALES_KEY, INT8_FILE, ONNX_FILE, OnnxBackend  # noqa: E402
 
 runner = CliRunner()
 
@@ -100,12 +100,31 @@ def test_int8_backend_runs_and_stays_close(exported, sample_texts):
     assert np.abs(got - expected).max() < 0.02
 
 
-def test_int8_backend_runs_each_text_alone_unpadded(exported, sample_texts):
-    # One int8 activation scale per session call: each message gets a call of its own, trimmed to
-    # its own length, exactly as if it had been sent alone.
+def test_int8_file_scales_each_token_on_its_own_and_runs_in_batches(exported):
+    import onnx
+
     folder, _ = exported
-    int8 = Classifier.load(folder, backend="onnx-int8")
-    assert int8.backend.chunk == INT8_CHUNK == 1 and OnnxBackend(folder).chunk is None
+    model = onnx.load(str(folder / INT8_FILE))
+    assert {p.key: p.value for p in model.metadata_props}[ACTIVATION_SCALES_KEY] == "per_row"
+    assert not [node for node in model.graph.node if node.op_type == "DynamicQuantizeLinear"]
+    record = json.loads((folder / "textfit.json").read_text())["exports"]["onnx-int8"]
+    assert record["activation_scales"].startswith("per_row")
+    assert Classifier.load(folder, backend="onnx-int8").backend.chunk is None
+
+
+def test_an_int8_file_with_one_scale_per_call_runs_each_text_alone_unpadded(exported, sample_texts, tmp_path):
+    # A file exported before per-row scales measures one activation scale per session call, so
+    # each message gets a call of its own, trimmed to its own length, as if it had been sent alone.
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    folder, _ = exported
+    old = tmp_path / "old"
+    shutil.copytree(folder, old)
+    quantize_dynamic(old / ONNX_FILE, old / INT8_FILE, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
+    assert ACTIVATION_SCALES_KEY not in {p.key for p in onnx.load(str(old / INT8_FILE)).metadata_props}
+    int8 = Classifier.load(old, backend="onnx-int8")
+    assert int8.backend.chunk == 1 and OnnxBackend(old).chunk is None
     texts = sorted(sample_texts[:21], key=len)
     whole = int8.backend.logits(int8._encode(texts))
     alone = np.concatenate(

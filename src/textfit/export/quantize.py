@@ -32,12 +32,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
+from ..model.backends import ACTIVATION_SCALES_KEY
 
 ALPHA = 0.5  # SmoothQuant's migration strength: the spread is split evenly between activations and weights
 OUTLIER_RATIO = 3.0  # a channel whose max |x| is over 3x the median channel's is an outlier
 CALIBRATION_TEXTS = 256  # enough for stable per-channel maxima; a second of inference
 CALIBRATION_BATCH = 32
 SCALE_RANGE = (1e-2, 1e3)  # keeps a dead channel or a zero weight row from producing absurd scales
+# Written into the int8 file's metadata; backends.OnnxBackend batches freely only when it says so.
+PER_ROW = "per_row"
 
 
 def weighted_matmuls(graph) -> list:
@@ -230,10 +233,16 @@ def quantize_int8(source: Path, target: Path, calibration: list[dict[str, np.nda
             )
     finally:
         staging.unlink(missing_ok=True)
+    model = onnx.load(str(target))
+    per_row = scale_activations_per_row(model.graph)
+    onnx.helper.set_model_props(model, {ACTIVATION_SCALES_KEY: PER_ROW})
+    onnx.save(model, str(target))
     return {
-        "quantization": "dynamic int8 MatMuls (QInt8 per-channel weights, uint8 activations); SmoothQuant on "
+        "quantization": "int8 MatMuls (QInt8 per-channel weights; activations quantised per token, each row "
+        "with its own scale, so a text's answer does not depend on its batch-mates); SmoothQuant on "
         "the inputs of the attention and up-projections; outlier channels of the down-projections "
         "in fp32; embeddings fp32",
+        "activation_scales": f"{PER_ROW} ({per_row} activations)",
         "smoothquant_alpha": ALPHA,
         "calibration_texts": sum(len(batch["input_ids"]) for batch in calibration),
         "smoothed_activations": smoothed,
@@ -241,6 +250,67 @@ def quantize_int8(source: Path, target: Path, calibration: list[dict[str, np.nda
         "diagonal_matmuls_as_mul": len(diagonal),
         "fp32_outlier_channels": outlier_counts,
     }
+
+
+def scale_activations_per_row(graph) -> int:
+    """Replace each DynamicQuantizeLinear (one scale for the whole tensor, measured per call) with a
+    symmetric quantisation of every token's vector by its own max |x|: x_q = round(x / s) + 128,
+    s = max|x| / 127 over the last axis. A text's int8 answer is then a function of its own tokens
+    alone, whatever it is batched with, and finer than one scale per batch.
+
+    The MatMulInteger after it keeps working (zero point 128). Its rescaling is split: the weights'
+    per-channel scales stay where quantize_dynamic put them (ONNX Runtime fuses that part into
+    MatMulIntegerToFloat, whose activation scale may only be one number: it is 1 here), and a Mul
+    after it applies the [..., 1] row scales. Returns how many activations were rescaled."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(np.array(1 / 127, dtype=np.float32), "per_row/one_127th"),
+            numpy_helper.from_array(np.array(1e-12, dtype=np.float32), "per_row/smallest_max"),
+            numpy_helper.from_array(np.array(128.0, dtype=np.float32), "per_row/offset"),
+            numpy_helper.from_array(np.array(128, dtype=np.uint8), "per_row/zero_point"),
+            numpy_helper.from_array(np.array(1.0, dtype=np.float32), "per_row/unit_scale"),
+        ]
+    )
+    replaced = 0
+    for node in [node for node in graph.node if node.op_type == "DynamicQuantizeLinear"]:
+        x, (quantized, scale, zero_point), name = node.input[0], node.output, f"per_row/{replaced}"
+        row_scale = f"{name}/row_scale"
+        steps = [
+            helper.make_node("Abs", [x], [f"{name}/abs"]),
+            helper.make_node("ReduceMax", [f"{name}/abs"], [f"{name}/row_max"], axes=[-1], keepdims=1),
+            helper.make_node("Max", [f"{name}/row_max", "per_row/smallest_max"], [f"{name}/row_max_safe"]),
+            helper.make_node("Mul", [f"{name}/row_max_safe", "per_row/one_127th"], [row_scale]),
+            helper.make_node("Div", [x, row_scale], [f"{name}/steps"]),
+            helper.make_node("Round", [f"{name}/steps"], [f"{name}/rounded"]),
+            helper.make_node("Add", [f"{name}/rounded", "per_row/offset"], [f"{name}/shifted"]),
+            helper.make_node("Cast", [f"{name}/shifted"], [quantized], to=TensorProto.UINT8),
+            helper.make_node("Identity", ["per_row/zero_point"], [zero_point]),
+            helper.make_node("Identity", ["per_row/unit_scale"], [scale]),
+        ]
+        position = list(graph.node).index(node)
+        graph.node.remove(node)
+        for offset, step in enumerate(steps):
+            step.name = f"{name}/{offset}/{step.op_type}"
+            graph.node.insert(position + offset, step)
+        for index, rescale in enumerate(_rescaling_muls(graph, scale)):
+            unscaled = f"{name}/unscaled/{index}"
+            position = list(graph.node).index(rescale)
+            graph.node.insert(
+                position + 1,
+                helper.make_node("Mul", [unscaled, row_scale], [rescale.output[0]], name=f"{unscaled}/Mul"),
+            )
+            rescale.output[0] = unscaled
+        replaced += 1
+    return replaced
+
+
+def _rescaling_muls(graph, scale: str) -> list:
+    """The Muls that turn a MatMulInteger's int32 output (cast to float) into the real product:
+    each multiplies it by (activation scale x weight scales), a Mul that reads `scale`."""
+    scale_products = {node.output[0] for node in graph.node if node.op_type == "Mul" and scale in node.input}
+    return [node for node in graph.node if node.op_type == "Mul" and scale_products & set(node.input)]
 
 
 @contextlib.contextmanager

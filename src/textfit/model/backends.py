@@ -75,10 +75,13 @@ def make_session(path: Path, threads: int | None = None):
 
 
 # ONNX Runtime's dynamic int8 measures one activation scale per call, shared by every message in
-# it: a message's answer would depend on its batch-mates. The int8 backend therefore runs each
-# message in a call of its own, unpadded, so its answer is a function of its text alone (and more
-# accurate: one scale per message is finer than one per batch). Measured in docs/benchmarks.md.
-INT8_CHUNK = 1
+# it: a message's answer would depend on its batch-mates. textfit's int8 files quantise each token
+# by its own scale instead (export/quantize.scale_activations_per_row, marked in the file's
+# metadata) and run in batches like fp32. A file without that mark (exported by textfit before
+# 2026-12-07) runs each message in a call of its own, unpadded, for the same property, slower.
+# Measured in docs/benchmarks.md.
+PER_CALL_SCALE_CHUNK = 1
+ACTIVATION_SCALES_KEY = "textfit.int8_activation_scales"  # export/quantize.py writes it
 
 
 class OnnxBackend:
@@ -87,7 +90,6 @@ class OnnxBackend:
     def __init__(self, folder: str | Path, quantized: bool = False, threads: int | None = None):
         self.folder = Path(folder)
         self.quantized = quantized
-        self.chunk = INT8_CHUNK if quantized else None
         self.name = "onnx-int8" if quantized else "onnx"
         self.path = onnx_path(folder, quantized)
         if not self.path.is_file():
@@ -97,6 +99,8 @@ class OnnxBackend:
                 f"run `textfit export {self.folder} --onnx{flag}` first"
             )
         self.session = make_session(self.path, threads)
+        scales = self.session.get_modelmeta().custom_metadata_map.get(ACTIVATION_SCALES_KEY)
+        self.chunk = PER_CALL_SCALE_CHUNK if quantized and scales != "per_row" else None
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_name = self.session.get_outputs()[0].name
 
