@@ -36,9 +36,6 @@ class TrainConfig:
     label_separator: str | None = None
     """Several labels per text joined in the label column by ';', ',' or '|': detected when the file shows
     it (docs/guide/multi-label.md); 'none' reads one label per row whatever the names hold."""
-    label_separator: str | None = None
-    """Several labels per text joined in the label column by ';', ',' or '|': detected when the file shows
-    it (docs/guide/multi-label.md); 'none' reads one label per row whatever the names hold."""
     split: str | None = None
     """Split of a hub data set to train on (default: train)."""
     data_config: str | None = None

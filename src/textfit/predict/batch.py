@@ -120,7 +120,8 @@ class BatchPredictor:
     @property
     def columns(self) -> list[str]:
         columns = prediction_columns(self.top_k, self.prefix)
-        if self.min_confidence is not None:  # "not sure" rows keep the label that scored `score`
+        # "not sure" rows keep the label that scored `score` (a multi-label model has no "not sure")
+        if self.min_confidence is not None and not self.classifier.multi_label:
             columns.insert(1, f"{self.prefix}{BEST_GUESS}")
         return columns
 
