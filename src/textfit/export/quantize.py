@@ -235,6 +235,8 @@ def quantize_int8(source: Path, target: Path, calibration: list[dict[str, np.nda
         staging.unlink(missing_ok=True)
     model = onnx.load(str(target))
     per_row = scale_activations_per_row(model.graph)
+    if not any(opset.domain == "com.microsoft" for opset in model.opset_import):
+        model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))  # MatMulIntegerToFloat
     onnx.helper.set_model_props(model, {ACTIVATION_SCALES_KEY: PER_ROW})
     onnx.save(model, str(target))
     return {
@@ -254,63 +256,126 @@ def quantize_int8(source: Path, target: Path, calibration: list[dict[str, np.nda
 
 def scale_activations_per_row(graph) -> int:
     """Replace each DynamicQuantizeLinear (one scale for the whole tensor, measured per call) with a
-    symmetric quantisation of every token's vector by its own max |x|: x_q = round(x / s) + 128,
-    s = max|x| / 127 over the last axis. A text's int8 answer is then a function of its own tokens
-    alone, whatever it is batched with, and finer than one scale per batch.
+    quantisation of every token's vector over its own range: x = s * (x_q - z), s = (hi - lo) / 255,
+    z = round(-lo / s), lo and hi the row's min and max (0 included, so it stays exact). A text's
+    int8 answer is then a function of its own tokens alone, whatever it is batched with, and finer
+    than one scale per batch.
 
-    The MatMulInteger after it keeps working (zero point 128). Its rescaling is split: the weights'
-    per-channel scales stay where quantize_dynamic put them (ONNX Runtime fuses that part into
-    MatMulIntegerToFloat, whose activation scale may only be one number: it is 1 here), and a Mul
-    after it applies the [..., 1] row scales. Returns how many activations were rescaled."""
+    The activation is seen as rows of [tokens, hidden] so that one QuantizeLinear with per-axis
+    scales and zero points quantises every token in a single pass. Each multiply that reads it
+    becomes MatMulIntegerToFloat (ONNX Runtime's fused int8 multiply, whose activation scale and
+    zero point may only be one number each: 1 and 0 here), then X @ W = s * (x_q @ W - z * column
+    sums of W) per row. Measured (docs/guide/onnx.md): a symmetric scale (no zero point, one pass
+    fewer) lost a point of accuracy, because GELU's outputs, the down-projections' inputs, are
+    almost all positive and would use half the steps. Returns how many activations were rescaled."""
     from onnx import TensorProto, helper, numpy_helper
 
     graph.initializer.extend(
         [
-            numpy_helper.from_array(np.array(1 / 127, dtype=np.float32), "per_row/one_127th"),
+            numpy_helper.from_array(np.array(1 / 255, dtype=np.float32), "per_row/one_255th"),
             numpy_helper.from_array(np.array(1e-12, dtype=np.float32), "per_row/smallest_max"),
-            numpy_helper.from_array(np.array(128.0, dtype=np.float32), "per_row/offset"),
-            numpy_helper.from_array(np.array(128, dtype=np.uint8), "per_row/zero_point"),
+            numpy_helper.from_array(np.array(0.0, dtype=np.float32), "per_row/zero"),
+            numpy_helper.from_array(np.array([1], dtype=np.int64), "per_row/one"),
+            numpy_helper.from_array(np.array(0, dtype=np.uint8), "per_row/no_zero_point"),
             numpy_helper.from_array(np.array(1.0, dtype=np.float32), "per_row/unit_scale"),
         ]
     )
+    produced_by = {output: node for node in graph.node for output in node.output}
     replaced = 0
     for node in [node for node in graph.node if node.op_type == "DynamicQuantizeLinear"]:
-        x, (quantized, scale, zero_point), name = node.input[0], node.output, f"per_row/{replaced}"
+        x, (quantized, scale, _), name = node.input[0], node.output, f"per_row/{replaced}"
         row_scale = f"{name}/row_scale"
-        steps = [
-            helper.make_node("Abs", [x], [f"{name}/abs"]),
-            helper.make_node("ReduceMax", [f"{name}/abs"], [f"{name}/row_max"], axes=[-1], keepdims=1),
-            helper.make_node("Max", [f"{name}/row_max", "per_row/smallest_max"], [f"{name}/row_max_safe"]),
-            helper.make_node("Mul", [f"{name}/row_max_safe", "per_row/one_127th"], [row_scale]),
-            helper.make_node("Div", [x, row_scale], [f"{name}/steps"]),
-            helper.make_node("Round", [f"{name}/steps"], [f"{name}/rounded"]),
-            helper.make_node("Add", [f"{name}/rounded", "per_row/offset"], [f"{name}/shifted"]),
-            helper.make_node("Cast", [f"{name}/shifted"], [quantized], to=TensorProto.UINT8),
-            helper.make_node("Identity", ["per_row/zero_point"], [zero_point]),
-            helper.make_node("Identity", ["per_row/unit_scale"], [scale]),
+        flat, row_max = f"{name}/flat", f"{name}/row_max"
+        products = _int8_products(graph, scale, produced_by)
+        width = next(init.dims[0] for init in graph.initializer if init.name == products[0][0].input[1])
+        graph.initializer.append(numpy_helper.from_array(np.array([-1, width], dtype=np.int64), f"{name}/flat_shape"))
+        steps = [  # rows of [tokens, hidden], so that QuantizeLinear's per-axis scales are per token
+            helper.make_node("Reshape", [x, f"{name}/flat_shape"], [flat]),
+            helper.make_node("ReduceMin", [flat], [f"{name}/row_min"], axes=[1], keepdims=0),
+            helper.make_node("ReduceMax", [flat], [row_max], axes=[1], keepdims=0),
+            helper.make_node("Min", [f"{name}/row_min", "per_row/zero"], [f"{name}/low"]),  # 0 stays exact
+            helper.make_node("Max", [row_max, "per_row/zero"], [f"{name}/high"]),
+            helper.make_node("Sub", [f"{name}/high", f"{name}/low"], [f"{name}/range"]),
+            helper.make_node("Max", [f"{name}/range", "per_row/smallest_max"], [f"{name}/range_safe"]),
+            helper.make_node("Mul", [f"{name}/range_safe", "per_row/one_255th"], [f"{name}/scales"]),
+            helper.make_node("Div", [f"{name}/low", f"{name}/scales"], [f"{name}/low_steps"]),
+            helper.make_node("Neg", [f"{name}/low_steps"], [f"{name}/zero_steps"]),
+            helper.make_node("Round", [f"{name}/zero_steps"], [f"{name}/zero_rounded"]),
+            helper.make_node("Cast", [f"{name}/zero_rounded"], [f"{name}/zero_points"], to=TensorProto.UINT8),
+            helper.make_node(
+                "QuantizeLinear", [flat, f"{name}/scales", f"{name}/zero_points"], [f"{name}/flat_quantized"], axis=0
+            ),
+            helper.make_node("Shape", [x], [f"{name}/shape"]),
+            helper.make_node("Reshape", [f"{name}/flat_quantized", f"{name}/shape"], [quantized]),
+            helper.make_node("Shape", [x], [f"{name}/rows_shape"], end=-1),
+            helper.make_node("Concat", [f"{name}/rows_shape", "per_row/one"], [f"{name}/scale_shape"], axis=0),
+            helper.make_node("Reshape", [f"{name}/scales", f"{name}/scale_shape"], [row_scale]),
+            helper.make_node("Cast", [f"{name}/zero_rounded"], [f"{name}/zero_float"], to=TensorProto.FLOAT),
+            helper.make_node("Reshape", [f"{name}/zero_float", f"{name}/scale_shape"], [f"{name}/row_zero"]),
         ]
         position = list(graph.node).index(node)
         graph.node.remove(node)
         for offset, step in enumerate(steps):
             step.name = f"{name}/{offset}/{step.op_type}"
             graph.node.insert(position + offset, step)
-        for index, rescale in enumerate(_rescaling_muls(graph, scale)):
-            unscaled = f"{name}/unscaled/{index}"
-            position = list(graph.node).index(rescale)
-            graph.node.insert(
-                position + 1,
-                helper.make_node("Mul", [unscaled, row_scale], [rescale.output[0]], name=f"{unscaled}/Mul"),
+        for index, (matmul, cast, rescale, scales_product) in enumerate(products):
+            weight_scale = next(name for name in scales_product.input if name != scale)
+            unscaled = f"{name}/{index}/unscaled"
+            fused = helper.make_node(
+                "MatMulIntegerToFloat",
+                [
+                    quantized,
+                    matmul.input[1],
+                    "per_row/unit_scale",
+                    weight_scale,
+                    "per_row/no_zero_point",
+                    matmul.input[3],
+                ],
+                [unscaled],
+                name=f"{unscaled}/MatMulIntegerToFloat",
+                domain="com.microsoft",
             )
-            rescale.output[0] = unscaled
+            column_sums = f"{name}/{index}/column_sums"
+            graph.initializer.append(numpy_helper.from_array(_column_sums(graph, matmul, weight_scale), column_sums))
+            position = list(graph.node).index(rescale)
+            graph.node.insert(position, fused)
+            tail = [  # x = s * (q - z): X @ W = s * (q @ W - z * column sums of W)
+                helper.make_node("Mul", [f"{name}/row_zero", column_sums], [f"{unscaled}/shift"]),
+                helper.make_node("Sub", [unscaled, f"{unscaled}/shift"], [f"{unscaled}/centred"]),
+                helper.make_node("Mul", [f"{unscaled}/centred", row_scale], [rescale.output[0]]),
+            ]
+            for offset, step in enumerate(tail):
+                step.name = f"{unscaled}/{offset}/{step.op_type}"
+                graph.node.insert(position + 1 + offset, step)
+            for done in (matmul, cast, rescale, scales_product):
+                graph.node.remove(done)
         replaced += 1
     return replaced
 
 
-def _rescaling_muls(graph, scale: str) -> list:
-    """The Muls that turn a MatMulInteger's int32 output (cast to float) into the real product:
-    each multiplies it by (activation scale x weight scales), a Mul that reads `scale`."""
-    scale_products = {node.output[0] for node in graph.node if node.op_type == "Mul" and scale in node.input}
-    return [node for node in graph.node if node.op_type == "Mul" and scale_products & set(node.input)]
+def _column_sums(graph, matmul, weight_scale: str) -> np.ndarray:
+    from onnx import numpy_helper
+
+    values = {
+        init.name: init for init in graph.initializer if init.name in (matmul.input[1], matmul.input[3], weight_scale)
+    }
+    weight = numpy_helper.to_array(values[matmul.input[1]]).astype(np.float32)
+    weight = weight - numpy_helper.to_array(values[matmul.input[3]]).astype(np.float32)
+    return (weight.sum(axis=0) * numpy_helper.to_array(values[weight_scale])).astype(np.float32)
+
+
+def _int8_products(graph, scale: str, produced_by: dict) -> list[tuple]:
+    """The int8 multiplies quantize_dynamic wrote for one activation: MatMulInteger -> Cast -> Mul
+    by (activation scale x weight scales), the latter a Mul that reads `scale`."""
+    scale_products = {node.output[0]: node for node in graph.node if node.op_type == "Mul" and scale in node.input}
+    found = []
+    for node in graph.node:
+        product = next((name for name in node.input if name in scale_products), None)
+        if node.op_type != "Mul" or product is None:
+            continue
+        cast = produced_by[next(name for name in node.input if name != product)]
+        found.append((produced_by[cast.input[0]], cast, node, scale_products[product]))
+    return found
 
 
 @contextlib.contextmanager
