@@ -79,7 +79,7 @@ def make_session(path: Path, threads: int | None = None):
 # by its own scale instead (export/quantize.scale_activations_per_row, marked in the file's
 # metadata) and run in batches like fp32. A file without that mark (exported by textfit before
 # 2026-12-07) runs each message in a call of its own, unpadded, for the same property, slower.
-# Measured in docs/benchmarks.md.
+# Measured in docs/guide/onnx.md.
 PER_CALL_SCALE_CHUNK = 1
 ACTIVATION_SCALES_KEY = "textfit.int8_activation_scales"  # export/quantize.py writes it
 
