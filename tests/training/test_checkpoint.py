@@ -213,6 +213,7 @@ def start_training(how: str, out: Path, tiny_bert: Path, resume: bool, env: dict
         "label_names": TOPIC_LABELS,
         "strategy": "finetune",
         "epochs": 8,
+        "max_windows": 1,  # one example a text (the longest 1 % would add windows): 22 steps an epoch
     }  # 8 epochs of 22 steps: time to catch a mid-epoch checkpoint
     settings = out.parent / "settings.json"
     settings.write_text(json.dumps(options))
