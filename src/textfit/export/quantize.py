@@ -273,7 +273,7 @@ def scale_activations_per_row(graph) -> int:
     graph.initializer.extend(
         [
             numpy_helper.from_array(np.array(1 / 255, dtype=np.float32), "per_row/one_255th"),
-            numpy_helper.from_array(np.array(1e-12, dtype=np.float32), "per_row/smallest_max"),
+            numpy_helper.from_array(np.array(1e-12, dtype=np.float32), "per_row/smallest_range"),
             numpy_helper.from_array(np.array(0.0, dtype=np.float32), "per_row/zero"),
             numpy_helper.from_array(np.array([1], dtype=np.int64), "per_row/one"),
             numpy_helper.from_array(np.array(0, dtype=np.uint8), "per_row/no_zero_point"),
@@ -296,7 +296,7 @@ def scale_activations_per_row(graph) -> int:
             helper.make_node("Min", [f"{name}/row_min", "per_row/zero"], [f"{name}/low"]),  # 0 stays exact
             helper.make_node("Max", [row_max, "per_row/zero"], [f"{name}/high"]),
             helper.make_node("Sub", [f"{name}/high", f"{name}/low"], [f"{name}/range"]),
-            helper.make_node("Max", [f"{name}/range", "per_row/smallest_max"], [f"{name}/range_safe"]),
+            helper.make_node("Max", [f"{name}/range", "per_row/smallest_range"], [f"{name}/range_safe"]),
             helper.make_node("Mul", [f"{name}/range_safe", "per_row/one_255th"], [f"{name}/scales"]),
             helper.make_node("Div", [f"{name}/low", f"{name}/scales"], [f"{name}/low_steps"]),
             helper.make_node("Neg", [f"{name}/low_steps"], [f"{name}/zero_steps"]),
@@ -354,6 +354,7 @@ def scale_activations_per_row(graph) -> int:
 
 
 def _column_sums(graph, matmul, weight_scale: str) -> np.ndarray:
+    """Each output column's sum over the dequantised weight: what a zero point shifts a product by."""
     from onnx import numpy_helper
 
     values = {
