@@ -111,7 +111,7 @@ def train(
     if resume and dist.on_main(lambda: checkpoint.latest(out_dir) is None, share=True):  # said before the data is read
         raise TextfitError(f"nothing to resume in {checkpoint.folder_for(out_dir)}; start without --resume")
     train_data, eval_data = data or load_train_eval(config)
-    if train_data.multi_label and getattr(config, "unlabeled", None):
+    if train_data.multi_label and config.unlabeled:
         raise TextfitError(
             "--unlabeled learns from a teacher's probabilities over one label per text; this data gives several "
             "labels per text: train without --unlabeled"
