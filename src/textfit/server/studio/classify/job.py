@@ -37,6 +37,9 @@ ANSWER_COLUMNS = {
 }
 """What the answer columns are called in the results (the engine's label, best_guess, score, label_2, ...):
 "best guess" only with a threshold, where "predicted label" may say "not sure"."""
+SEVERAL_LABELS_COLUMNS = {"label": "predicted labels", "score": "scores"}
+"""A model of several labels per text: every label at or above its threshold joined by ';', their scores
+likewise, as `textfit predict` writes them (predict/batch.py)."""
 THRESHOLD_COLUMN = "not sure below"
 """With a threshold: the threshold itself, on every row, so the file says how "not sure" was decided."""
 BATCH_ROWS = 256
@@ -66,7 +69,8 @@ def run_job(folder: Path) -> dict:
         predictor = BatchPredictor(
             job["model"], top_k=3, text_column=job["text_column"], min_confidence=job["min_confidence"]
         )
-        renamed = {c: ANSWER_COLUMNS[c] for c in predictor.columns}
+        several = predictor.classifier.multi_label
+        renamed = {c: (SEVERAL_LABELS_COLUMNS if several else ANSWER_COLUMNS)[c] for c in predictor.columns}
         excel_fits = total <= EXCEL_MAX_ROWS - 1
         outputs = {"csv": folder / RESULTS["csv"], **({"xlsx": folder / RESULTS["xlsx"]} if excel_fits else {})}
         report.update(phase="classifying", started=time.time())
@@ -76,10 +80,11 @@ def run_job(folder: Path) -> dict:
             # Only the texts go in: the engine's columns (label, score, ...) would overwrite an input's own "label".
             answers = predictor(frame[[job["text_column"]]])[predictor.columns]
             labels = answers["label"]
-            answers = answers.assign(**{c: answers[c].round(4) for c in answers.columns if c.startswith("score")})
-            if job["min_confidence"] is not None:
+            if not several:  # several labels' scores are text already, joined by ';'
+                answers = answers.assign(**{c: answers[c].round(4) for c in answers.columns if c.startswith("score")})
+            if job["min_confidence"] is not None and not several:
                 answers[THRESHOLD_COLUMN] = job["min_confidence"]
-            probabilities = [c.startswith("score") or c == THRESHOLD_COLUMN for c in answers.columns]
+            probabilities = [(c.startswith("score") and not several) or c == THRESHOLD_COLUMN for c in answers.columns]
             answers.columns = [_unique(renamed.get(c, c), frame.columns) for c in answers.columns]
             if not sinks:  # the first batch names the columns an Excel sheet shows as percentages
                 percent = [c for c, share in zip(answers.columns, probabilities) if share]
@@ -87,7 +92,7 @@ def run_job(folder: Path) -> dict:
             answered = pd.concat([frame, answers], axis=1)
             for _, sink in sinks:
                 sink.write(answered)
-            counts.update(labels[labels != ""].tolist())
+            counts.update(name for given in labels[labels != ""] for name in (given.split(";") if several else [given]))
             rows, empty = rows + len(frame), empty + int((labels == "").sum())
             report.update(rows=rows, empty_rows=empty, label_counts=_ordered(counts))
         report.update(phase="saving", force=True)

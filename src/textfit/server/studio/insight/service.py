@@ -35,7 +35,7 @@ def run_insight(record: dict) -> dict:
     accuracy = (record.get("metrics") or {}).get("accuracy")
     baseline = record.get("baseline")
     yardstick = evaluations = None
-    if baseline and accuracy is not None:
+    if baseline and accuracy is not None and not record.get("multi_label"):  # several labels: runs/several_labels.py
         beats = record.get("beats_baseline")
         rule = f"always answering \u2018{baseline['label']}\u2019"
         points = 100 * (accuracy - baseline["accuracy"])

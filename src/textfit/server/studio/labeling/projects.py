@@ -4,7 +4,8 @@ person typed, and a `textfit.LabelingSession` over them, in `<workdir>/labeling/
     project.json     what was chosen (name, upload, columns, label names, descriptions, model), the
                      runs trained from the labels and the last "classify the rest" file
     rows.json        the upload's row (0-based) of each message: rows without text are left out
-    session.sqlite   the labels (LabelingSession): each one is stored the moment it is given
+    session.sqlite   the labels (LabelingSession): each one is stored the moment it is given; in a
+                     project of several labels per message, each message's set too (label_sets.py)
 
 Renaming changes project.json only; deleting removes this folder and nothing else: the runs trained
 from the labels, their uploads and the upload the project started from stay in the studio.
@@ -29,6 +30,7 @@ from ..runs.worker import MODEL, write_json
 from ..uploads.preview import read_upload
 from .background import Latest, in_background
 from .label_check import suspicious_labels
+from .label_sets import SEPARATOR, LabelSets, checked, per_label
 
 log = logging.getLogger("textfit")
 FOLDER, PROJECT, ROWS, SESSION = "labeling", "project.json", "rows.json", "session.sqlite"
@@ -50,6 +52,8 @@ class Project:
         self.head_version, self.refitting = 0, False
         self.stand = Latest(self._where_you_stand)
         self.audit = {"status": None}
+        self.sets = LabelSets(folder / SESSION) if meta.get("several_labels") else None
+        """Several labels per message (label_sets.py); None: one label a message, as ever."""
 
     # --- opening ----------------------------------------------------------------------------------
     def open(self, texts: list[str] | None = None, imported: dict | None = None) -> None:
@@ -76,6 +80,9 @@ class Project:
                     raise
                 opened = session(self._texts_again())  # stopped before its texts were stored: start again
             if imported:
+                if self.sets:  # several labels a message: the session keeps each set's first
+                    self.sets.put(imported)
+                    imported = {i: labels[0] for i, labels in imported.items()}
                 opened.add_labels(imported)
             with self.lock:
                 self.session, self.phase = opened, "ready"
@@ -131,7 +138,7 @@ class Project:
         wanted = self.meta.get("focus") or []
         if not wanted:
             return []
-        still = [name for name in wanted if name in short_categories(session.status()["per_label"])]
+        still = [name for name in wanted if name in short_categories(self.status(session)["per_label"])]
         if still != wanted:
             with self.lock:
                 self.meta["focus"] = still
@@ -151,26 +158,53 @@ class Project:
 
     def _labels_kept(self, session, without: list[str] | None) -> tuple[dict[int, str], dict[str, int]]:
         """The labels a run trains on, leaving out the categories `without` (their examples too), and the
-        categories it cannot answer (left out, or without examples): name -> the examples they have."""
+        categories it cannot answer (left out, or without examples): name -> the examples they have. With
+        several labels a message, each message's labels joined by ';' (a message left with none keeps its
+        row: it belongs to none of the labels trained)."""
         unknown = [name for name in without or () if name not in session.label_names]
         if unknown:
             raise StudioError(f"no category {', '.join(map(repr, unknown))} in this project")
         left = set(without or ())
-        counts = session.status()["per_label"]
-        kept = {i: label for i, label in session.labels().items() if label not in left}
-        return kept, {name: counts[name] for name in session.label_names if name in left or not counts[name]}
+        counts = self.status(session)["per_label"]
+        cannot = {name: counts[name] for name in session.label_names if name in left or not counts[name]}
+        if self.sets:
+            sets = self.sets.of(session.labels())
+            return {i: SEPARATOR.join(n for n in labels if n not in left) for i, labels in sets.items()}, cannot
+        return {i: label for i, label in session.labels().items() if label not in left}, cannot
 
     def label(self, index: int, label: str) -> dict:
+        if self.sets:  # one label in a project of several a message: a set of one
+            return self.label_set(index, [label])
         status = self.ready().add_label(index, label)
         return self._changed(status)
+
+    def label_set(self, index: int, labels: list[str]) -> dict:
+        """Several labels for one message (a project marked so): the set stored, the session given its first."""
+        session = self.ready()
+        if not self.sets:
+            raise StudioError("this project gives one label a message: send one label", 409)
+        chosen = checked(labels, session.label_names)
+        session.add_label(index, chosen[0])  # checks the index
+        self.sets.put({index: chosen})
+        return self._changed(session.status())
 
     def skip(self, index: int) -> dict:
         session = self.ready()
         if index in session.labels():  # "undo", then skip: the label given before goes
             session.remove_label(index)
+            if self.sets:
+                self.sets.remove(index)
         return self._changed(session.skip(index))
 
+    def status(self, session, status: dict | None = None) -> dict:
+        """The session's status; with several labels a message, each label counted in every set holding it."""
+        status = status if status is not None else session.status()
+        if self.sets:
+            status = {**status, "per_label": per_label(self.sets.of(session.labels()), session.label_names)}
+        return status
+
     def _changed(self, status: dict) -> dict:
+        status = self.status(self.session, status)
         with self.lock:
             self.changes += 1
             start = status["refit_due"] and not self.refitting
@@ -204,7 +238,7 @@ class Project:
     def where_you_stand(self) -> dict:
         session = self.ready()
         value, current = self.stand.get(self.changes)
-        return {"status": session.status(), **(value or {}), "current": current}
+        return {"status": self.status(session), **(value or {}), "current": current}
 
     def _where_you_stand(self) -> dict:
         return {"estimate": self.session.estimate(), "curve": self.session.learning_curve()}
@@ -228,12 +262,14 @@ class Project:
 
         session = self.ready()
         labels, left_out = self._labels_kept(session, without)
-        if len(set(labels.values())) < 2:
+        if len({name for given in labels.values() for name in given.split(SEPARATOR) if name}) < 2:
             raise StudioError("give labels of at least two kinds before training (a model tells labels apart)")
         table = pd.DataFrame({"text": [session.texts[i] for i in labels], "label": list(labels.values())})
         upload = self.owner.uploads.add(
             io.BytesIO(table.to_csv(index=False).encode("utf-8")), f"{self.meta['name']}-labels.csv"
         )["upload"]
+        # several labels a message: the library learns from texts without labels through one label a text only
+        use_unlabeled = use_unlabeled and not self.sets
         rest = [t for i, t in enumerate(session.texts) if i not in labels and str(t).strip()] if use_unlabeled else []
         unlabeled = (
             self.owner.uploads.add(
@@ -253,6 +289,7 @@ class Project:
             name=f"{self.meta['name']} · {len(labels)} labels",
             unlabeled_upload_id=unlabeled,
             extra={**({LEFT_OUT: left_out} if left_out else {}), CROSS_VALIDATED: self.estimate_now(session)},
+            label_separator=SEPARATOR if self.sets else None,
         )
         with self.lock:
             self.meta["runs"] = [*self.meta.get("runs", []), run["id"]]
@@ -277,6 +314,8 @@ class Project:
         if run_id is None:
             raise StudioError("train the model first: “Classify the rest” uses it", 409)
         labeled = session.labels()
+        if self.sets:  # every label of each message, joined as `textfit predict` joins its answers
+            labeled = {i: SEPARATOR.join(labels) for i, labels in self.sets.of(labeled).items()}
         rest = [i for i in range(len(session.texts)) if i not in labeled]
         if not rest:
             raise StudioError("every message has a label: there is nothing left to classify", 409)
@@ -309,6 +348,12 @@ class Project:
     # --- checking the labels ----------------------------------------------------------------------
     def start_audit(self) -> dict:
         session = self.ready()
+        if self.sets:
+            raise StudioError(
+                "checking the labels looks for messages whose one label looks wrong; in this project a message "
+                "has several labels, which it cannot judge",
+                409,
+            )
         labels = session.labels()
         if len(labels) < 10 or len(set(labels.values())) < 2:
             raise StudioError("label at least 10 examples, of at least two categories, before checking them")
@@ -350,6 +395,7 @@ class Project:
             "descriptions",
             "model",
             "imported",
+            "several_labels",
         )
         return {**{k: self.meta.get(k) for k in keys}, "phase": self.phase, "done": self.done, "error": self.error}
 
@@ -362,7 +408,7 @@ class Project:
             "focus": self.meta.get("focus") or [],
             "head": self.head(),
             "audit": {k: v for k, v in self.audit.items() if k != "rows"},
-            "status": self.session.status() if self.session else None,
+            "status": self.status(self.session) if self.session else None,
             "run": None,
             "classify": None,
         }

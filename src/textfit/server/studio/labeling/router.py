@@ -9,7 +9,8 @@ The projects are in service.py and projects.py; the engine is textfit.labeling.
     PATCH /api/labeling/{project}               rename it ({"name": ...}, cleaned as a run's name is)
     DELETE /api/labeling/{project}              remove its folder (409 while reading or checking); its runs stay
     POST /api/labeling/{project}/next           the next messages to label (leased; gives `release` back first)
-    POST /api/labeling/{project}/labels         one label, stored at once; a refit starts in the background
+    POST /api/labeling/{project}/labels         one label ({"label"}), or a set ({"labels": [...]}: a project of
+                                                several labels a message), stored at once; a refit starts
     POST /api/labeling/{project}/skip           leave one message unlabeled
     POST /api/labeling/{project}/release        give leased messages back (a page that closes)
     GET  /api/labeling/{project}/stand          the estimate and the learning curve (computed in the background)
@@ -20,6 +21,9 @@ The projects are in service.py and projects.py; the engine is textfit.labeling.
 
 # No `from __future__ import annotations`: FastAPI reads the request models' annotations when the
 # routes are made, and classes defined inside the factory would not resolve from a string.
+from typing import Annotated
+
+from ..errors import StudioError
 from .service import LabelingProjects
 
 MAX_LABELS = 200
@@ -47,6 +51,7 @@ def _project_routes(router, projects: LabelingProjects) -> None:
         descriptions: list[str | None] | None = Field(None, max_length=MAX_LABELS)
         model: str = Field("default", max_length=500)
         name: str | None = Field(None, max_length=100)
+        several_labels: bool = Field(False, description="a message can have several labels (toggled, then confirmed)")
 
     class Rename(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -91,7 +96,8 @@ def _labeling_routes(router, projects: LabelingProjects) -> None:
     class Label(BaseModel):
         model_config = ConfigDict(extra="forbid")
         index: int = Field(..., ge=0)
-        label: str = Field(..., max_length=1000)
+        label: str | None = Field(None, max_length=1000)
+        labels: list[Annotated[str, Field(max_length=1000)]] | None = Field(None, max_length=MAX_LABELS)
 
     class Skip(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -118,6 +124,10 @@ def _labeling_routes(router, projects: LabelingProjects) -> None:
 
     @router.post("/api/labeling/{project_id}/labels")
     def label(project_id: str, request: Label):
+        if (request.label is None) == (request.labels is None):
+            raise StudioError("give either a label or labels (a set, in a project of several labels a message)", 422)
+        if request.labels is not None:
+            return projects.get(project_id).label_set(request.index, request.labels)
         return projects.get(project_id).label(request.index, request.label)
 
     @router.post("/api/labeling/{project_id}/skip")

@@ -16,6 +16,7 @@ from ..runs.worker import write_json
 from ..store import new_id, valid_id
 from ..uploads.preview import read_upload
 from .background import in_background
+from .label_sets import check_names, imported_sets
 from .projects import PROJECT, ROWS, Project
 
 
@@ -55,7 +56,9 @@ class LabelingProjects:
         descriptions: list[str | None],
         model: str,
         name: str | None,
+        several_labels: bool = False,
     ) -> dict:
+        """A new project; `several_labels`: a message can have several labels (label_sets.py)."""
         from ....data.texts import empty_texts
         from ....labeling.zeroshot import check_labels
         from ....model.base_models import resolve_model
@@ -68,6 +71,8 @@ class LabelingProjects:
             resolve_model(None if model == "default" else model)  # a clear error now, not in the background
         except TextfitError as exc:
             raise StudioError(str(exc).replace('e.g. --labels "billing,shipping,other"', "type one per line")) from None
+        if several_labels:
+            check_names(names)
         path = self.uploads.path(upload)
         frame = read_upload(path, display).frame
         for column in (text_column, label_column):
@@ -78,7 +83,9 @@ class LabelingProjects:
             raise StudioError(f"'{display}': the column '{text_column}' has no text in any row")
         texts = frame[text_column].iloc[rows].astype(str).tolist()
         imported = None
-        if label_column:  # the file's own labels, where they are one of the names, count as given
+        if label_column and several_labels:
+            imported = imported_sets(frame[label_column].iloc[rows], names, display, label_column)
+        elif label_column:  # the file's own labels, where they are one of the names, count as given
             given = frame[label_column].iloc[rows].astype("string").str.strip()
             imported = {i: value for i, value in enumerate(given) if isinstance(value, str) and value in names}
         project_id = new_id("label")
@@ -99,6 +106,7 @@ class LabelingProjects:
             "messages": len(texts),
             "imported": len(imported) if imported is not None else None,
             "runs": [],
+            "several_labels": several_labels,
         }
         project = Project(self, folder, meta)
         project.save()

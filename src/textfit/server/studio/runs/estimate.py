@@ -126,9 +126,14 @@ def estimate_run(data, model: str, strategy: str, epochs: int | None, time_budge
     from ....config import TrainConfig
     from ....training.setup import auto_strategy
 
-    counts = np.bincount(data.labels, minlength=len(data.label_names))
-    per_class = float(np.median(counts)) * (1 - EVAL_SHARE)
-    chosen = strategy if strategy in ("fewshot", "finetune") else auto_strategy(per_class, TrainConfig.fewshot_below)
+    if data.multi_label:  # several labels per text: always fine-tuned (train.MULTI_LABEL_NOTES)
+        chosen = "finetune"
+    else:
+        counts = np.bincount(data.labels, minlength=len(data.label_names))
+        per_class = float(np.median(counts)) * (1 - EVAL_SHARE)
+        chosen = (
+            strategy if strategy in ("fewshot", "finetune") else auto_strategy(per_class, TrainConfig.fewshot_below)
+        )
     mean_chars = float(np.mean([len(t) for t in data.texts])) if len(data) else 0.0
     answer = plan(len(data), len(data.label_names), chosen, mean_chars, forward_seconds(), epochs, time_budget_min)
     return {

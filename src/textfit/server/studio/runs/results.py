@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ...shared import rank
+from . import several_labels
 
 
 def read_results(folder: Path) -> dict:
@@ -31,7 +32,8 @@ def read_results(folder: Path) -> dict:
         "misclassified": misclassified.head(100).to_dict(orient="records"),
         "misclassified_total": int(len(misclassified)),
         "model_folder": str(folder),
-        "figure": record_figure(record),
+        "figure": None if record.get("multi_label") else record_figure(record),
+        "several_labels": several_labels.results_of(record),  # None: one label per text
     }
 
 
@@ -41,12 +43,17 @@ def figure_of(folder: Path) -> dict | None:
     from ....model.evaluate import record_figure
 
     try:
-        return record_figure(json.loads((folder / "textfit.json").read_text()))
+        record = json.loads((folder / "textfit.json").read_text())
     except (OSError, ValueError):
         return None
+    return None if record.get("multi_label") else record_figure(record)  # its accuracy is the whole set's
 
 
 def try_texts(classifier, texts: list[str], top_k: int, min_confidence: float | None) -> list[dict]:
-    """The model's answer for each text: the label, its score and the `top_k` best (shared.rank)."""
+    """The model's answer for each text: the label, its score and the `top_k` best (shared.rank); a model of
+    several labels per text adds every label at or above its threshold (several_labels.py), and has no "not sure"."""
     probabilities = classifier.predict_proba(texts)
+    if classifier.multi_label:
+        ranked = rank(probabilities, classifier.label_names, top_k, None)
+        return [{**r, **a} for r, a in zip(ranked, several_labels.answers(classifier, probabilities))]
     return rank(probabilities, classifier.label_names, top_k, min_confidence)

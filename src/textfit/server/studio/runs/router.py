@@ -37,6 +37,7 @@ def runs_router(runs: Runs, models: Models, max_text_chars: int):
         label_names: str | None = Field(None, max_length=20_000)
         strategy: Literal["auto", "finetune", "fewshot"] = "auto"  # auto: textfit chooses (train.choose_strategy)
         unlabeled_upload_id: str | None = None  # texts without labels to learn from too (training/distill.py)
+        label_separator: str | None = Field(None, max_length=10)  # what joins several labels a row, where asked
 
     class TryText(BaseModel):
         text: str | None = Field(None, min_length=1, max_length=max_text_chars)

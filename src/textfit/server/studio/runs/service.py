@@ -63,10 +63,12 @@ class Runs:
         strategy: str = "auto",
         unlabeled_upload_id: str | None = None,
         extra: dict | None = None,
+        label_separator: str | None = None,
     ) -> dict:
         """Check the data now (a clear error on the page, not in the run), then queue the run. With
         `unlabeled_upload_id`, the run also learns from that file's texts (`--unlabeled`). `extra`: notes
-        kept with the run and its model (TrainConfig.extra), e.g. the categories it was trained without."""
+        kept with the run and its model (TrainConfig.extra), e.g. the categories it was trained without.
+        `label_separator`: what joins several labels in a row where the page asked (`--label-separator`)."""
         from ....data.labeled import check_trainable, load_data
         from ....model.base_models import resolve_model
 
@@ -81,7 +83,13 @@ class Runs:
             raise StudioError(f"label names repeat: {', '.join(repeated)}")
         data_path = self.uploads.path(upload)
         try:
-            data = load_data(data_path, text_column=text_column, label_column=label_column, label_names=names)
+            data = load_data(
+                data_path,
+                text_column=text_column,
+                label_column=label_column,
+                label_names=names,
+                label_separator=label_separator,
+            )
             check_trainable(data)
         except TextfitError as exc:
             raise StudioError(
@@ -90,7 +98,13 @@ class Runs:
                 .replace("--skip-bad-rows", "fixing the file")
                 .replace("--text-column", "the column pickers")
                 .replace("--label-column", "the column pickers")
+                .replace("with --label-separator", "on the page")
             ) from None
+        if data.multi_label and unlabeled_upload_id:
+            raise StudioError(
+                "texts without labels are learned from through one label per text; this file gives several "
+                "labels per text: start the run without the file of texts without labels"
+            )
         settings = {
             "data": str(data_path),
             "text_column": text_column,
@@ -103,6 +117,7 @@ class Runs:
             "checkpoint_minutes": self.limits.checkpoint_minutes,
             "unlabeled": self.unlabeled_path(unlabeled_upload_id),
             "extra": extra,
+            "label_separator": label_separator,
         }
         return self._enqueue(upload, data, {k: v for k, v in settings.items() if v is not None}, name)
 
@@ -112,7 +127,12 @@ class Runs:
 
         upload = self.uploads.get(upload_id, "no such upload: upload a data file first")
         try:
-            data = load_data(self.uploads.path(upload), text_column=text_column, label_column=label_column)
+            data = load_data(
+                self.uploads.path(upload),
+                text_column=text_column,
+                label_column=label_column,
+                label_separator=settings.get("label_separator"),
+            )
         except TextfitError as exc:
             raise StudioError(
                 str(exc).replace(str(self.uploads.path(upload)), f"'{upload['original_name']}'")
@@ -151,7 +171,13 @@ class Runs:
             display,
             upload["id"],
             upload["original_name"],
-            {**settings, "data": upload["original_name"], "examples": len(data), "labels": len(data.label_names)},
+            {
+                **settings,
+                "data": upload["original_name"],
+                "examples": len(data),
+                "labels": len(data.label_names),
+                **({"several_labels": True} if data.multi_label else {}),
+            },
             status="queued",
         )
         self.schedule()

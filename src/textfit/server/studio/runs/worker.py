@@ -117,6 +117,7 @@ def run_training(run_dir: Path, resume: bool = False) -> int:
             "accuracy": report.baseline["accuracy"],
             "beats": report.beats_baseline,
             "examples": report.examples,
+            **({"micro_f1": report.baseline["micro_f1"]} if "micro_f1" in report.baseline else {}),  # several labels
         }
         if report.baseline
         else None

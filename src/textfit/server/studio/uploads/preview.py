@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import StudioError, naming_the_upload
+from .several_labels import several_labels
 
 PREVIEW_ROWS = 10
 PREVIEW_CHARS = 300
@@ -23,9 +24,17 @@ def read_upload(path: Path, display: str):
     return table
 
 
-def preview_file(path: Path, display: str, text_column: str | None = None, label_column: str | None = None) -> dict:
+def preview_file(
+    path: Path,
+    display: str,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    label_separator: str | None = None,
+) -> dict:
     """What the page shows of a data file: columns, first rows, the detected or chosen columns and
-    the examples per label. Errors name `display` (the user's file name), never the studio's folders."""
+    the examples per label (of each label, where a row gives several: several_labels.py, with the
+    separator `label_separator` where the page was asked). Errors name `display` (the user's file
+    name), never the studio's folders."""
     from ....data.labeled import TOPIC_LABELS, DataError, detect_columns, sample_fingerprint
 
     table = read_upload(path, display)
@@ -48,8 +57,9 @@ def preview_file(path: Path, display: str, text_column: str | None = None, label
         label_names = list(TOPIC_LABELS)  # the embedded sample's ids have names
     head = frame.head(PREVIEW_ROWS)
     rows = [[_cell(v) for v in row] for row in head.itertuples(index=False, name=None)]
-    labels = None
+    labels = several = None
     if label_column:
+        several = several_labels(frame, display, label_column, label_separator)
         values = frame[label_column].dropna().astype(str).str.strip()
         counts = values[values != ""].value_counts()
         named = (
@@ -67,6 +77,13 @@ def preview_file(path: Path, display: str, text_column: str | None = None, label
             ],
             "single": [value for value, count in counts.items() if count < 2][:20],
         }
+        if several and not several["question"]:  # each label's examples; a row without one is valid here
+            labels.update(
+                distinct=several["labels"],
+                missing=0,
+                counts=several["counts"],
+                single=[c["value"] for c in several["counts"] if c["count"] < 2][:20],
+            )
     texts = None
     if text_column:
         lengths = frame[text_column].fillna("").astype(str).str.len()
@@ -84,6 +101,7 @@ def preview_file(path: Path, display: str, text_column: str | None = None, label
         "text_column": text_column,
         "label_column": label_column,
         "labels": labels,
+        "several_labels": several,
         "texts": texts,
         "label_names": label_names,
         "problem": problem,

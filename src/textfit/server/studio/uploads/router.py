@@ -1,4 +1,5 @@
-"""PUT|POST /api/uploads (a data file), POST /api/uploads/sample, GET /api/uploads/{id} (its preview)."""
+"""PUT|POST /api/uploads (a data file), POST /api/uploads/sample, GET /api/uploads/{id} (its preview;
+?label_separator= answers the question where several labels per row are joined unclearly)."""
 
 # No `from __future__ import annotations` in a router: FastAPI reads each handler's annotations when
 # the route is made, and names imported inside the factory would not resolve from a string.
@@ -30,7 +31,12 @@ def uploads_router(uploads: Uploads):
             return uploads.add(source, SAMPLE_DATA.name)
 
     @router.get("/api/uploads/{upload_id}")
-    def preview(upload_id: str, text_column: str | None = None, label_column: str | None = None):
-        return uploads.preview(upload_id, text_column, label_column)
+    def preview(
+        upload_id: str,
+        text_column: str | None = None,
+        label_column: str | None = None,
+        label_separator: str | None = Query(None, max_length=10),  # the page's answer where the file is unclear
+    ):
+        return uploads.preview(upload_id, text_column, label_column, label_separator)
 
     return router

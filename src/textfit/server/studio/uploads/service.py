@@ -49,7 +49,13 @@ class Uploads:
         )
         return {"upload": self.store.get_upload(upload.id), **preview}
 
-    def preview(self, upload_id: str, text_column: str | None = None, label_column: str | None = None) -> dict:
+    def preview(
+        self,
+        upload_id: str,
+        text_column: str | None = None,
+        label_column: str | None = None,
+        label_separator: str | None = None,
+    ) -> dict:
         upload = self.get(upload_id)
-        preview = preview_file(self.path(upload), upload["original_name"], text_column, label_column)
+        preview = preview_file(self.path(upload), upload["original_name"], text_column, label_column, label_separator)
         return {"upload": upload, **preview}
