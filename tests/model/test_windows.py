@@ -13,7 +13,7 @@ from support.models import build_tiny_bert
 from textfit import Classifier, TrainConfig, train
 from textfit.data.labeled import LabeledTexts
 from textfit.model.base_models import load_tokenizer
-from textfit.model.windows import Windows, capped_rows, encode, pool, training_windows, window_counts
+from textfit.model.windows import Windows, capped_rows, encode, pool, window_counts
 
 # Short training texts: the same preamble words in both labels (so they say nothing), one telling sentence.
 PREAMBLE = "please find the weekly notes from our office attached below for your records"
@@ -111,15 +111,6 @@ def test_a_short_text_is_one_window_exactly_as_truncation_gives_it(tokenizer):
     assert list(windowed.owner) == [0, 1] and windowed.capped == []
     for name, value in windowed.inputs.items():
         assert np.array_equal(value, truncated[name])
-
-
-def test_training_reads_every_window_of_a_long_text_with_its_label(tokenizer):
-    ids, masks, labels = training_windows(tokenizer, ["short one", long_text("gold", 6)], [0, 1], 32, Windows())
-    assert labels[0] == 0 and set(labels[1:]) == {1} and len(labels) > 3
-    assert all(len(row) <= 32 for row in ids) and len(masks) == len(ids)
-    assert tokenizer.decode(ids[-1]).split()[-2] == "gold"  # the last window holds the text's end
-    capped = training_windows(tokenizer, ["short one", long_text("gold", 6)], [0, 1], 32, Windows(max_windows=2))
-    assert capped[2] == [0, 1, 1]
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnx", "onnx-int8"])

@@ -7,9 +7,9 @@ the next; the encoder answers each window, and the text's logits are the mean of
 (`pool`). At most `max_windows` windows are read per text: beyond them the text is cut, and the
 callers say so (a warning, and a count in the record).
 
-Training reads the same windows: each is a training example with its text's label (finetune.py).
-Why the mean and why windows as examples: docs/guide/long-texts.md, measured by
-benchmarks/long_texts.py."""
+Training reads the same windows, each text one example whose loss is taken on its pooled logits
+(training/whole_texts.py). Why the mean, and why not each window an example: docs/guide/long-texts.md,
+measured by benchmarks/long_texts.py."""
 
 from __future__ import annotations
 
@@ -173,27 +173,4 @@ def warn_capped(capped: int, windows: Windows, max_length: int) -> None:
         max_length,
         windows.max_windows,
         math.floor(windows.max_windows * max_length * 0.75),
-    )
-
-
-def training_windows(tokenizer, texts: Sequence[str], labels: Sequence, max_length: int, windows: Windows):
-    """(input ids, attention masks, labels), one entry a window: each window of a long text is a
-    training example with its text's label, the first `max_windows` of each text, unpadded."""
-    if not windows.enabled or not getattr(tokenizer, "is_fast", False):
-        encoded = tokenizer(list(texts), truncation=True, max_length=max_length)
-        return encoded["input_ids"], encoded["attention_mask"], list(labels)
-    encoded = tokenizer(
-        list(texts),
-        truncation=True,
-        max_length=max_length,
-        stride=stride_for(tokenizer, max_length),
-        return_overflowing_tokens=True,
-    )
-    owner = np.asarray(encoded["overflow_to_sample_mapping"], dtype=np.int64)
-    keep, _ = capped_rows(owner, windows.max_windows)
-    rows = np.flatnonzero(keep)
-    return (
-        [encoded["input_ids"][i] for i in rows],
-        [encoded["attention_mask"][i] for i in rows],
-        [labels[owner[i]] for i in rows],
     )

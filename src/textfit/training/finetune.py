@@ -21,7 +21,7 @@ from ..data.labeled import LabeledTexts
 from ..model.blend import HeldOutBlend
 from ..model.classifier import Classifier
 from ..model.evaluate import compute_metrics, majority_baseline
-from ..model.windows import Windows, training_windows
+from ..model.windows import Windows
 from . import checkpoint
 from . import distributed as dist
 from .callbacks import Callback
@@ -39,6 +39,7 @@ from .loop import (
     use_bf16,
     warmup_then_decay,
 )
+from .whole_texts import WholeTextCollator, parts, pooled_loss, text_examples, tokens_in
 
 log = logging.getLogger("textfit")
 
@@ -270,11 +271,21 @@ class FineTuning:
         return None
 
     def train_step(self, batch) -> None:
+        """One optimiser step on `batch`. A batch of long texts is run in parts of whole texts
+        (whole_texts.parts), their gradients summed; processes synchronise on the last part only."""
+        import contextlib
+
         import torch
 
-        with self.autocast():
-            loss = self.model(**batch).loss
-        self.accelerator.backward(loss)
+        batch_parts = parts(batch, max_rows=self.plan.batch_size)
+        loss = 0.0
+        for index, (part, share) in enumerate(batch_parts):
+            last = index == len(batch_parts) - 1
+            with contextlib.nullcontext() if last else self.accelerator.no_sync(self.model):
+                with self.autocast():
+                    part_loss = pooled_loss(self.model, part, self.train_data.multi_label) * share
+                self.accelerator.backward(part_loss)
+            loss += part_loss.detach()
         self.optimizer.step()
         self.schedule.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -433,26 +444,21 @@ def held_out_metrics(eval_data: LabeledTexts, probabilities: np.ndarray) -> dict
 
 
 def training_batches(tokenizer, train_data: LabeledTexts, max_length: int, config: TrainConfig, accelerator):
-    """(loader, its generator, the global batch size): batches grouped by length, padded per batch.
-    A text longer than `max_length` gives one example per window, each with the text's label (windows.py)."""
+    """(loader, its generator, the global batch size): batches of texts grouped by length, padded per
+    batch. A text longer than `max_length` is one example of several windows (whole_texts.py)."""
     import torch
     from torch.utils.data import DataLoader
-    from transformers import DataCollatorWithPadding
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
-    windows = Windows(config.max_windows)
     # several labels per text: a 0/1 float per label, which the sigmoid head's BCE loss reads
     labels = train_data.label_matrix().tolist() if train_data.multi_label else train_data.labels
-    examples = [
-        {"input_ids": ids, "attention_mask": mask, "labels": label}
-        for ids, mask, label in zip(*training_windows(tokenizer, train_data.texts, labels, max_length, windows))
-    ]
+    examples = text_examples(tokenizer, train_data.texts, labels, max_length, Windows(config.max_windows))
     # The batch size is global: examples per optimiser step, split evenly between the processes.
     processes = dist.world_size()
     batch_size = min(config.batch_size, max(8, len(examples) // 8))
     batch_size = math.ceil(batch_size / processes) * processes
     generator = torch.Generator().manual_seed(config.seed)
-    sampler = LengthGroupedSampler(batch_size, lengths=[len(e["input_ids"]) for e in examples], generator=generator)
+    sampler = LengthGroupedSampler(batch_size, lengths=[tokens_in(e) for e in examples], generator=generator)
     # The loader draws from `generator` too (not from torch's global one): an epoch's batches then
     # follow from the generator's state at its start, which a checkpoint keeps. Every process draws
     # the same batches; Accelerate hands each its slice of every one (split_batches), completing an
@@ -463,7 +469,7 @@ def training_batches(tokenizer, train_data: LabeledTexts, max_length: int, confi
             batch_size=batch_size,
             sampler=sampler,
             generator=generator,
-            collate_fn=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8),
+            collate_fn=WholeTextCollator(tokenizer, pad_to_multiple_of=8),
         )
     )
     return loader, generator, batch_size
