@@ -442,7 +442,6 @@ def classify_texts(
     min_confidence: float | None,
 ) -> None:
     """`predict` without streaming: the texts classified at once, then written to --output or shown."""
-    from .data.texts import write_predictions
     from .model.calibration import NOT_SURE
     from .predict.batch import load_classifier
 
@@ -454,51 +453,60 @@ def classify_texts(
         if ranked[0].get("not_sure") and not as_json:
             shown = NOT_SURE if output else f"{NOT_SURE} ({ranked[0]['guess']}?)"
             ranked[0] = {**ranked[0], "label": shown}  # a file keeps the guess in its own column
-    if output:
-        write_predictions(output, texts, results)
-        console.print(f"wrote {len(texts)} predictions to {output}")
-    elif as_json:
-        for text, ranked in zip(texts, results):
-            console.print_json(json.dumps({"text": text, "predictions": ranked}))
-    else:
-        table = Table("text", "label", "score")
+
+    def table() -> Table:
+        shown = Table("text", "label", "score")
         for text, ranked in zip(texts, results):
             for rank, guess in enumerate(ranked):
-                table.add_row(
+                shown.add_row(
                     text if rank == 0 else "",
                     guess["label"] if rank == 0 else Text(guess["label"], style="dim"),
                     f"{guess['score']:.4f}",
                 )
-        console.print(table)
+        return shown
+
+    show_answers(texts, results, output, as_json=as_json, json_key="predictions", file_rows=results, table=table)
 
 
 def show_label_sets(classifier, texts: list[str], output: Path | None, *, as_json: bool) -> None:
     """A multi-label model's answers: every label at or above its threshold (possibly none), with its score;
     in a file, joined by ';' in `label` and `score`, as --input files get them."""
-    from .data.texts import write_predictions
-
     probabilities = classifier.predict_proba(texts)
     index = {name: i for i, name in enumerate(classifier.label_names)}
     answers = [
         [{"label": name, "score": round(float(row[index[name]]), 6)} for name in given]
         for row, given in zip(probabilities, classifier.labels_above(probabilities))
     ]
+    joined = [  # a file's row: the labels and their scores, each joined by ';'
+        [{"label": ";".join(a["label"] for a in given), "score": ";".join(f"{a['score']:.4f}" for a in given)}]
+        for given in answers
+    ]
+
+    def table() -> Table:
+        shown = Table("text", "labels (each at or above its threshold)", "score")
+        for text, given, row in zip(texts, answers, probabilities):
+            for rank, guess in enumerate(given or [{"label": "(none)", "score": float(row.max())}]):
+                shown.add_row(text if rank == 0 else "", guess["label"], f"{guess['score']:.4f}")
+        return shown
+
+    show_answers(texts, answers, output, as_json=as_json, json_key="labels", file_rows=joined, table=table)
+
+
+def show_answers(
+    texts: list[str], answers: list, output: Path | None, *, as_json: bool, json_key: str, file_rows, table
+) -> None:
+    """Where `predict`'s answers go: into --output (`file_rows`, one list of columns a text), as JSON
+    lines (`answers` under `json_key`), or a table on the terminal (`table()` builds it)."""
+    from .data.texts import write_predictions
+
     if output:
-        joined = [
-            [{"label": ";".join(a["label"] for a in given), "score": ";".join(f"{a['score']:.4f}" for a in given)}]
-            for given in answers
-        ]
-        write_predictions(output, texts, joined)
+        write_predictions(output, texts, file_rows)
         console.print(f"wrote {len(texts)} predictions to {output}")
     elif as_json:
         for text, given in zip(texts, answers):
-            console.print_json(json.dumps({"text": text, "labels": given}))
+            console.print_json(json.dumps({"text": text, json_key: given}))
     else:
-        table = Table("text", "labels (each at or above its threshold)", "score")
-        for text, given, row in zip(texts, answers, probabilities):
-            for rank, guess in enumerate(given or [{"label": "(none)", "score": float(row.max())}]):
-                table.add_row(text if rank == 0 else "", guess["label"], f"{guess['score']:.4f}")
-        console.print(table)
+        console.print(table())
 
 
 def predict_file_command(

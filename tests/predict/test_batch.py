@@ -547,3 +547,13 @@ def test_cli_texts_written_to_a_file_keep_the_best_guess_of_a_not_sure_row(tiny_
     written = pd.read_csv(tmp_path / "o.csv")
     assert written["label"].tolist() == ["not sure"] and written["best_guess"].iloc[0] != "not sure"
     assert list(written.columns) == ["text", "label", "best_guess", "score"]
+
+
+def test_an_input_with_its_own_best_guess_column_keeps_it_when_a_threshold_adds_one(tiny_model_dir, tmp_path):
+    source = tmp_path / "in.csv"
+    frame = messages(20).assign(best_guess="the user's own")
+    frame.to_csv(source, index=False)
+    predict_file(tiny_model_dir, source, tmp_path / "out.csv", min_confidence=0.99)
+    written = pd.read_csv(tmp_path / "out.csv")
+    assert (written["best_guess"] == "the user's own").all()
+    assert {"predicted_label", "predicted_best_guess", "predicted_score"} <= set(written.columns)

@@ -74,9 +74,14 @@ def read_texts(path: str | Path, text_column: str | None = None, sheet: str | in
     return frame[text_column].astype(str).tolist()
 
 
-def prediction_columns(top_k: int, prefix: str = "") -> list[str]:
-    """label, score, label_2, score_2, ...: the columns a prediction adds to a row (after `prefix`)."""
-    names = ["label", "score"]
+BEST_GUESS = "best_guess"
+"""With a "not sure" threshold: the column that keeps every row's best label, "not sure" rows' too."""
+
+
+def prediction_columns(top_k: int, prefix: str = "", best_guess: bool = False) -> list[str]:
+    """label, score, label_2, score_2, ...: the columns a prediction adds to a row (after `prefix`);
+    with `best_guess` (a "not sure" threshold), best_guess after label."""
+    names = ["label", BEST_GUESS, "score"] if best_guess else ["label", "score"]
     for rank in range(2, top_k + 1):
         names += [f"label_{rank}", f"score_{rank}"]
     return [prefix + name for name in names]
@@ -86,21 +91,22 @@ PREDICTED = "predicted_"
 """The prefix of the prediction columns when the input already has a `label` or `score` column."""
 
 
-def prediction_prefix(columns: list[str], top_k: int, source) -> str:
+def prediction_prefix(columns: list[str], top_k: int, source, best_guess: bool = False) -> str:
     """Where the predictions go: `label`, `score`, ... when the input leaves them free, else
     `predicted_label`, `predicted_score`, ...: the input's own `label` column is kept (scoring a
     labeled file is the most common reason to have one). An input holding both is refused."""
     for prefix in ("", PREDICTED):
-        if not any(name in columns for name in prediction_columns(top_k, prefix)):
+        if not any(name in columns for name in prediction_columns(top_k, prefix, best_guess)):
             if prefix:
                 log.warning(
                     "%s already has a %s column: it is kept, and the predictions go in %s",
                     source,
-                    " / ".join(repr(c) for c in prediction_columns(top_k) if c in columns),
-                    ", ".join(prediction_columns(top_k, prefix)),
+                    " / ".join(repr(c) for c in prediction_columns(top_k, best_guess=best_guess) if c in columns),
+                    ", ".join(prediction_columns(top_k, prefix, best_guess)),
                 )
             return prefix
-    clashes = [c for c in prediction_columns(top_k) + prediction_columns(top_k, PREDICTED) if c in columns]
+    ours = prediction_columns(top_k, "", best_guess) + prediction_columns(top_k, PREDICTED, best_guess)
+    clashes = [c for c in ours if c in columns]
     others = ",".join(c for c in columns if c not in clashes)
     raise DataError(
         f"{source}: already has column(s) {', '.join(clashes)}, which the predictions are written to; "
@@ -119,7 +125,7 @@ def write_predictions(path: str | Path, texts: list[str], results: list[list[dic
             suffix = "" if rank == 1 else f"_{rank}"
             row[f"label{suffix}"] = guess["label"]
             if "not_sure" in guess:  # a threshold was given: the best label, "not sure" rows' too
-                row["best_guess"] = guess.get("guess") or guess["label"]
+                row[BEST_GUESS] = guess.get("guess") or guess["label"]
             row[f"score{suffix}"] = guess["score"]
         rows.append(row)
     path = Path(path)

@@ -33,7 +33,14 @@ from ..data.streaming import (
     open_sink,
     partial_path,
 )
-from ..data.texts import ID_COLUMN_NAMES, empty_texts, find_text_column, prediction_columns, prediction_prefix
+from ..data.texts import (
+    BEST_GUESS,
+    ID_COLUMN_NAMES,
+    empty_texts,
+    find_text_column,
+    prediction_columns,
+    prediction_prefix,
+)
 from ..errors import DataError, TextfitError
 from ..model.calibration import NOT_SURE, check_min_confidence
 from ..model.classifier import Classifier
@@ -48,8 +55,6 @@ from .job import (
 )
 
 log = logging.getLogger("textfit")
-BEST_GUESS = "best_guess"
-"""With a "not sure" threshold: the column that keeps every row's best label, "not sure" rows' too."""
 
 
 def set_torch_threads(threads: int | None) -> None:
@@ -119,11 +124,9 @@ class BatchPredictor:
 
     @property
     def columns(self) -> list[str]:
-        columns = prediction_columns(self.top_k, self.prefix)
         # "not sure" rows keep the label that scored `score` (a multi-label model has no "not sure")
-        if self.min_confidence is not None and not self.classifier.multi_label:
-            columns.insert(1, f"{self.prefix}{BEST_GUESS}")
-        return columns
+        best_guess = self.min_confidence is not None and not self.classifier.multi_label
+        return prediction_columns(self.top_k, self.prefix, best_guess)
 
     def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self.text_column not in frame.columns:
@@ -201,7 +204,7 @@ def predict_file(
     first.columns = [str(c) for c in first.columns]
     text_column = find_text_column(first, input, text_column)
     columns = _output_columns(list(first.columns), text_column, keep_columns, input)
-    prefix = prediction_prefix(columns, top_k, input)
+    prefix = prediction_prefix(columns, top_k, input, best_guess=min_confidence is not None)
     options = {"top_k": top_k, "text_column": text_column, "columns": columns, "sheet": sheet}
     options["min_confidence"] = min_confidence
     state, finished = begin(sidecar, output, resume, source, model_dir, backend, options)

@@ -184,7 +184,7 @@ class RayJob:
             raise DataError(f"{input}: has no data rows")
         first.columns = [str(c) for c in first.columns]
         text_column = find_text_column(first, input, text_column)
-        prefix = prediction_prefix(list(first.columns), top_k, input)
+        prefix = prediction_prefix(list(first.columns), top_k, input, best_guess=min_confidence is not None)
         names = label_names(model_dir)
         sidecar = job_sidecar(output, resume)
         options = {"engine": "ray", "top_k": top_k, "text_column": text_column, "min_confidence": min_confidence}
