@@ -131,7 +131,7 @@ def ray_available() -> str | None:
     try:
         import ray  # noqa: F401
 
-        from textfit import ray_predict  # noqa: F401
+        from textfit.predict import ray_engine  # noqa: F401
     except ImportError as exc:
         return f"skipped: {exc} (pip install 'textfit[ray]')"
     return None
