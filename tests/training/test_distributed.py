@@ -303,3 +303,29 @@ def test_a_process_that_stops_answering_ends_the_other_within_the_timeout(tiny_b
     )
     assert "frame #" not in output and "Exception raised from" not in output, output
     assert not (tmp_path / "m").exists()
+
+
+def test_two_processes_train_long_multi_label_texts_as_one_process_does(tiny_bert_without_dropout, tmp_path):
+    # Several labels a text, a third of the texts longer than their 32-token window: each process
+    # runs its half of a batch in parts of whole texts and synchronises once a step (whole_texts.py).
+    from support.multilabel import rows
+
+    preamble = "please find the weekly notes from our office attached below for your records " * 3
+    lines = ["text,labels"] + [
+        f'{preamble if i % 3 == 0 else ""}{text},"{";".join(labels)}"' for i, (text, labels) in enumerate(rows(120))
+    ]
+    data = tmp_path / "tickets.csv"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = settings(
+        tmp_path, tiny_bert_without_dropout, data=str(data), label_names=None, max_length=32, test_size=24
+    )  # 96 to train: global batches of 12, as in the first test
+    one = train(TrainConfig.from_file(config), tmp_path / "one").record
+    assert one["windows"]["train_texts_longer_than_one_window"] > 0 and "micro_f1" in one["metrics"]
+
+    output = finish(torchrun("--config", str(config), "--out", str(tmp_path / "two"), cwd=tmp_path), 240)
+    assert "textfit FAILED" not in output, output
+    record = json.loads((tmp_path / "two" / "textfit.json").read_text())
+    assert record["training"]["processes"] == 2 and record["training"]["steps"] == one["training"]["steps"]
+    assert record["metrics"]["micro_f1"] == one["metrics"]["micro_f1"]
+    ours, theirs = weights(tmp_path / "two"), weights(tmp_path / "one")
+    assert max(float((ours[k] - theirs[k]).abs().max()) for k in ours) < 1e-4
