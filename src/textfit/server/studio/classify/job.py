@@ -7,7 +7,9 @@ holds `job.json` (what was asked and the process id; written by the studio), `pr
 rows done and total, pace, answers per label, the outcome; written by the job) and the results,
 `classified.csv` and `classified.xlsx` (the input's columns, then the answer, its confidence and
 the runners-up; with a "not sure" threshold, the best guess beside the answer and the threshold in
-a column of its own). One job at a time per run; a new one replaces the last one's files.
+a column of its own; a model of several labels per text: every label at or above its threshold and
+their scores, each joined by ';', as `textfit predict` writes them). One job at a time per run; a
+new one replaces the last one's files.
 
     python -m textfit.server.studio.classify.job RUN/classify     # what the studio starts (service.py)
 """
@@ -51,6 +53,7 @@ def run_job(folder: Path) -> dict:
     import pandas as pd
 
     from ....data.streaming import EXCEL_MAX_ROWS, Source, batches, open_sink, partial_path, remove_partial
+    from ....data.texts import empty_texts
     from ....predict.batch import BatchPredictor
 
     job = json.loads((folder / JOB).read_text())
@@ -93,7 +96,7 @@ def run_job(folder: Path) -> dict:
             for _, sink in sinks:
                 sink.write(answered)
             counts.update(name for given in labels[labels != ""] for name in (given.split(";") if several else [given]))
-            rows, empty = rows + len(frame), empty + int((labels == "").sum())
+            rows, empty = rows + len(frame), empty + int(empty_texts(frame[job["text_column"]]).sum())
             report.update(rows=rows, empty_rows=empty, label_counts=_ordered(counts))
         report.update(phase="saving", force=True)
         for output, sink in sinks:
