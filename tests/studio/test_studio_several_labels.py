@@ -164,9 +164,8 @@ def test_texts_without_labels_are_refused_for_a_file_of_several_labels(client, t
 
 # --- "Label messages": a project of several labels a message -----------------------------------------
 def project_of_several(client, tiny_bert, **changes) -> dict:
-    upload = put(client, "tickets.csv", tickets().to_csv(index=False).encode())
     body = {
-        "upload_id": upload["upload"]["id"],
+        "upload_id": put(client, "tickets.csv", tickets().to_csv(index=False).encode())["upload"]["id"],
         "text_column": "message",
         "label_names": NAMES,
         "model": str(tiny_bert),
@@ -213,6 +212,19 @@ def test_a_project_of_several_labels_stores_each_message_s_set_and_counts_every_
         assert refused.status_code in (400, 422) and words in refused.json()["error"], refused.text
     assert client.post(f"{url}/audit").status_code == 409  # it judges one label a message
     assert client.get(url).json()["status"]["per_label"]["shipping"] == 2  # a new request sees the sets
+
+
+def test_a_file_s_own_label_sets_count_as_given_in_a_project_of_several_labels(client, tiny_bert):
+    frame = tickets()
+    frame["labels"] = [f"{t};account" if i % 2 and t != "account" else t for i, t in enumerate(frame["truth"])]
+    frame.loc[5, "labels"] = "billing;refunds"  # a name not in the project: the row is not imported
+    upload = put(client, "tickets.csv", frame[["message", "labels"]].to_csv(index=False).encode())
+    described = client.get(f"/api/labeling/uploads/{upload['upload']['id']}").json()
+    assert described["label_column"] == "labels" and described["several_labels"]["separator"] == ";"
+    project = project_of_several(client, tiny_bert, upload_id=upload["upload"]["id"], label_column="labels")
+    assert project["imported"] == 59 and project["status"]["labeled"] == 59
+    accounts = sum("account" in value.split(";") for i, value in enumerate(frame["labels"]) if i != 5)
+    assert project["status"]["per_label"]["account"] == accounts == 39  # alone or beside another label
 
 
 def test_a_single_label_project_refuses_a_set_and_names_with_the_separator_are_refused_for_several(client, tiny_bert):

@@ -38,7 +38,7 @@ class LabelingProjects:
 
         preview = self.uploads.preview(upload_id, text_column, label_column)
         if label_column is None and str(preview["label_column"]).lower() not in LABEL_COLUMN_NAMES:
-            preview.update(label_column=None, labels=None)
+            preview.update(label_column=None, labels=None, several_labels=None)
         if not preview["text_column"]:
             frame = read_upload(self.uploads.path(preview["upload"]), preview["upload"]["original_name"]).frame
             try:
