@@ -262,7 +262,9 @@ class Project:
 
         session = self.ready()
         labels, left_out = self._labels_kept(session, without)
-        if len({name for given in labels.values() for name in given.split(SEPARATOR) if name}) < 2:
+        given = labels.values()
+        kinds = {name for joined in given for name in joined.split(SEPARATOR) if name} if self.sets else set(given)
+        if len(kinds) < 2:
             raise StudioError("give labels of at least two kinds before training (a model tells labels apart)")
         table = pd.DataFrame({"text": [session.texts[i] for i in labels], "label": list(labels.values())})
         upload = self.owner.uploads.add(
