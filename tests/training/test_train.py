@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 
 import numpy as np
@@ -13,7 +14,7 @@ from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS
 from textfit.training.callbacks import Callback, JsonlLog
 from textfit.training.finetune import budget_epochs, default_epochs
 from textfit.training.loop import build_optimizer, steps_for_budget, trained_weights
-from textfit.training.setup import choose_max_length
+from textfit.training.setup import choose_max_length, token_lengths
 
 
 def test_saved_folder_has_everything(tiny_model_dir):
@@ -279,6 +280,17 @@ def test_defaults_scale_with_the_data():
     assert choose_max_length(np.array([10, 12, 20, 21]), cap=256) == 24
     assert default_epochs(50) == 20 and default_epochs(13_000) == 3
     assert budget_epochs(13_000) == 8 and budget_epochs(50) == 20  # a time budget never plans fewer
+
+
+def test_counting_a_long_texts_tokens_warns_of_no_indexing_errors(caplog):
+    # transformers warns that a text past the model's 512 positions "will result in indexing errors":
+    # untrue of a count, and of textfit, which reads such a text in windows
+    from textfit.model.base_models import load_tokenizer
+
+    with caplog.at_level(logging.WARNING):
+        lengths = token_lengths(load_tokenizer("default"), ["word " * 600, "short"])
+    assert lengths[0] > 512 and lengths[1] < 8
+    assert "indexing errors" not in caplog.text
 
 
 def test_best_weights_copy_skips_frozen_embeddings_and_restores(tiny_bert):
