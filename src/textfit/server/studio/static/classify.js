@@ -198,11 +198,14 @@ export async function tryLines(text, run) {
   const chosen = minConfidence();
   try {
     const { results } = await post(`/api/runs/${run}/predict`, { texts: lines, top_k: 3, ...(chosen ? { min_confidence: chosen } : {}) });
-    const answer = (r) => r.not_sure ? el("span", { class: "not-sure", text: `not sure (best guess: ${r.guess})` })
-      : el("span", { class: "try-lines-label", text: r.label });
+    // several labels a text: every label at or above its threshold, and their scores
+    const scored = (r) => r.labels.map((name) => pct(r.scores.find((s) => s.label === name).score)).join("; ");
+    const answer = (r) => r.multi_label ? el("span", { class: "try-lines-label", text: r.labels.join("; ") || "none" })
+      : r.not_sure ? el("span", { class: "not-sure", text: `not sure (best guess: ${r.guess})` })
+        : el("span", { class: "try-lines-label", text: r.label });
     const result = el("table", { class: "data try-lines", id: "try-lines" });
     fillTable(result, ["message", "label", "confidence"],
-      results.map((r) => [r.text, answer(r), el("span", { class: "nowrap", text: pct(r.score) })]), false);
+      results.map((r) => [r.text, answer(r), el("span", { class: "nowrap", text: r.multi_label ? scored(r) : pct(r.score) })]), false);
     box.replaceChildren(el("p", { class: "muted small", text: `${lines.length} messages, one a line:` }),
       el("div", { class: "table-wrap" }, result));
   } catch (error) {

@@ -1,6 +1,7 @@
 // textfit studio: "Label messages" (server/labeling.py). #label starts a project from a file and
 // label names; #label/<id> labels one message at a time (the suggestion pre-selected: Enter or
-// Space accepts it, 1-9 or a click picks another, S skips, Backspace goes back), shows where you
+// Space accepts it, 1-9 or a click picks another, S skips, Backspace goes back; in a project of several
+// labels a message the keys toggle and Enter confirms: label-sets.js), shows where you
 // stand, trains a model on the labels, classifies the rest and checks the labels; the project can
 // be renamed (inline, like a run) and deleted (its trained models stay under "Your models").
 // Every label is POSTed the moment it is given, in order; a few upcoming messages are prefetched,
@@ -9,6 +10,7 @@ import { api, post, putFile } from "./api.js";
 import * as connection from "./connection.js";
 import { $, editTitle, el, fillTable, onFile, setStatus, svgEl, toast } from "./dom.js";
 import { count, duration, leftText, NBSP, steadyLeft, when } from "./format.js";
+import * as sets from "./label-sets.js";
 import { loadRuns, shortName } from "./runs-list.js";
 
 const QUEUE = 5, LOW = 2, STAND_EVERY = 5;
@@ -20,6 +22,8 @@ let upload = null, project = null, timer = null;
 let shownId = null;  // the project the address names (#label/<id>), highlighted in the sidebar
 const timers = {};  // follow()'s, by name
 let loop = fresh();
+let usualKeys = null;  // the keys line of a project of one label a message (index.html's)
+const several = () => Boolean(project && project.several_labels);  // several labels a message: label-sets.js
 
 function fresh() {
   return { id: null, current: null, queue: [], history: [], answered: new Set(), version: 0, fetching: false,
@@ -98,6 +102,8 @@ function showUpload(data, first) {
     $("label-project-name").placeholder = upload.original_name.replace(/\.[^.]+$/, "");
   }
   fillTable($("label-preview"), data.columns, data.preview.slice(0, 5));
+  const joined = $("label-label-column").value && data.several_labels && !data.several_labels.question;
+  if (joined) $("label-several").checked = true;  // the file's own labels come several a message
   const given = $("label-label-column").value && data.labels ? data.labels.counts.map((c) => c.value) : [];
   const typed = [...document.querySelectorAll(".label-name")].some((input) => input.value.trim());
   if (!typed && given.length && given.length <= 30) setNames(given);
@@ -164,6 +170,7 @@ async function create() {
     if (!body.model) return setStatus("label-create-status", "Type a model id or folder, or pick the recommended model.", "error");
   }
   if ($("label-project-name").value.trim()) body.name = $("label-project-name").value.trim();
+  if ($("label-several").checked) body.several_labels = true;
   $("label-create").disabled = true;
   setStatus("label-create-status", "Starting…", "busy");
   try {
@@ -226,7 +233,7 @@ function showProject(p) {
   const model = p.model || "all-MiniLM-L6-v2";
   const imported = p.imported ? `${count(p.imported)} labels taken from “${p.label_column}”` : null;
   const parts = [`${p.upload_name}: ${count(p.messages)} messages, column “${p.text_column}”`, `${p.label_names.length} categories`,
-    imported, model, `started ${when(p.created)}`].filter(Boolean);
+    p.several_labels ? "several labels a message" : null, imported, model, `started ${when(p.created)}`].filter(Boolean);
   $("label-subtitle").replaceChildren(...parts.flatMap((part, i) => [i ? " · " : "", el("span", { class: "nowrap", text: part })]));
   const ready = p.phase === "ready";
   $("label-badge").textContent = ready ? "labeling" : p.phase === "failed" ? "failed" : "reading";
@@ -292,6 +299,8 @@ async function askDelete() {
 
 // ------------------------------------------------------------------ the labeling loop
 function start() {
+  usualKeys = usualKeys ?? $("label-keys").textContent;
+  sets.keysLine(several(), usualKeys);
   makeChoices();
   showFocus();
   showCurrent();  // "Finding the next message…" until the first one comes, never a blank (or the last project's) message
@@ -309,7 +318,8 @@ function makeChoices() {
   $("label-choices").replaceChildren(...project.label_names.map((name, i) => {
     const button = el("button", { type: "button", class: "button label-choice", "data-label": name,
       "aria-keyshortcuts": KEYS[i] || "" }, KEYS[i] ? el("kbd", { text: KEYS[i] }) : null, el("span", { text: name }));
-    button.addEventListener("click", () => { button.blur(); answer(name); });  // a focused button would take Space too
+    // blurred: a focused button would take Space too
+    button.addEventListener("click", () => { button.blur(); if (several()) sets.toggle(name); else answer(name); });
     return button;
   }));
 }
@@ -369,9 +379,13 @@ function showCurrent() {
     b.disabled = false;
     b.classList.toggle("selected", b.dataset.label === selected);
   });
+  if (several()) {  // nothing toggled but what was given before; the suggestion is in the hint
+    $("label-hint").textContent = sets.hint(item);
+    sets.reset(item.given);
+  }
 }
 
-function answer(label) {  // label: a name, or null to skip
+function answer(label) {  // label: a name, a list of names (several labels a message), or null to skip
   const item = loop.current;
   if (!item) return;
   loop.history.push({ item, given: label });
@@ -395,7 +409,8 @@ function send(index, label) {
     for (let wait = 1000; ; wait = Math.min(2 * wait, 8000)) {
       try {
         const saved = label === null ? await post(`/api/labeling/${id}/skip`, { index })
-          : await post(`/api/labeling/${id}/labels`, { index, label });
+          : Array.isArray(label) ? await post(`/api/labeling/${id}/labels`, { index, labels: label })
+            : await post(`/api/labeling/${id}/labels`, { index, label });
         if (id === loop.id) savedOne(saved);
         return;
       } catch (error) {
@@ -440,6 +455,7 @@ function onKey(event) {
   if (event.target.closest && event.target.closest("input, textarea, select")) return;
   const key = event.key;
   let handled = true;
+  if (several() && loop.current && onSetKey(key)) return event.preventDefault();
   if ((key === "Enter" || key === " ") && loop.current) {
     const selected = document.querySelector(".label-choice.selected");
     if (selected) answer(selected.dataset.label);
@@ -449,6 +465,19 @@ function onKey(event) {
   else if (key === "Backspace") back();
   else handled = false;
   if (handled) event.preventDefault();
+}
+
+// A project of several labels a message: a category's key toggles it, Enter confirms the set (label-sets.js).
+// Returns whether the key was one of these; S and Backspace work as for one label.
+function onSetKey(key) {
+  if (key === "Enter") {
+    const chosen = sets.confirmed(loop.current.suggestion);
+    if (chosen.length) answer(chosen);
+  } else if (key === " ") sets.toggleAtCursor();
+  else if (key === "ArrowRight" || key === "ArrowLeft") sets.moveCursor(key === "ArrowRight" ? 1 : -1);
+  else if (key.length === 1 && key.toUpperCase() !== "S" && categoryOfKey(key)) sets.toggle(categoryOfKey(key));
+  else return false;
+  return true;
 }
 
 // The arrow keys move the selected category (Enter or Space then takes it): every category, past the

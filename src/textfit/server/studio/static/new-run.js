@@ -7,6 +7,7 @@ import { loadRuns } from "./runs-list.js";
 
 let upload = null;     // the uploaded file the form is about
 let maxUpload = Infinity;  // the studio's limit in bytes (/api/info; none known: the studio says)
+let separator = null;  // what joins several labels in a row, where the file left it unclear and the page asked
 
 // ---------------------------------------------------------------- step 1: data
 async function uploadFile(file) {
@@ -41,6 +42,7 @@ async function changeColumns() {
   const params = new URLSearchParams();
   if ($("text-column").value) params.set("text_column", $("text-column").value);
   if ($("label-column").value) params.set("label_column", $("label-column").value);
+  if (separator) params.set("label_separator", separator);
   try {
     showPreview(await api(`/api/uploads/${upload.id}?${params}`), true);
   } catch (error) {
@@ -60,6 +62,7 @@ function showPreview(data, keepPickers = false) {
     data.labels ? el("span", { text: `${data.labels.distinct} categories` }) : null].filter(Boolean));  // null would print "null"
 
   if (!keepPickers) {
+    separator = null;
     for (const [id, chosen] of [["text-column", data.text_column], ["label-column", data.label_column]]) {
       const select = $(id);
       select.replaceChildren(el("option", { value: "", text: "— choose a column —" }));
@@ -110,8 +113,26 @@ function showProblems(data) {
   if (data.labels && data.labels.single.length) warn(`Some labels have a single example (${data.labels.single.slice(0, 5).join(", ")}). They are learned from, but cannot be checked: the score leaves them out.`);
   if (data.labels && data.labels.distinct > 200) warn(`The label column has ${data.labels.distinct} different values: is it really the label?`);
   if (data.encoding_note) problems.append(el("p", { class: "notice info", text: data.encoding_note }));
+  showSeveral(data.several_labels, problems);
   labels.checked(data);  // number labels: a prompt to name them; one column: no training
   if (data.label_names) problems.append(el("p", { class: "notice info", text: "This is textfit's example data: its numbered labels were given their topic names (see “Label names” below)." }));
+}
+
+// Several labels in a row ("Billing;Urgent"): which separator joins them, as the library reads the file; where
+// it cannot tell, the question, answered here and sent with the run (label_separator).
+function showSeveral(several, problems) {
+  if (!several) return;
+  if (several.question) {
+    const pick = el("select", { id: "label-separator", "aria-label": "what joins the labels in a row" },
+      el("option", { value: "", text: "— choose —" }), ...several.question.choices.map((c) => el("option", { value: c.value, text: c.text })));
+    pick.addEventListener("change", () => { separator = pick.value || null; changeColumns(); });
+    problems.append(el("div", { class: "notice warn", id: "several-labels" }, el("p", { text: several.question.text }), pick));
+    return;
+  }
+  const rows = `${several.rows_with_several.toLocaleString()} rows have more than one label; `
+    + `${several.rows_without_label.toLocaleString()} have none, which is fine: such a text belongs to none of them.`;
+  problems.append(el("p", { class: "notice info", id: "several-labels",
+    text: `${several.description} ${rows} The model will give each text every label it finds likely enough.` }));
 }
 
 // ---------------------------------------------------------------- step 2: start
@@ -135,6 +156,7 @@ async function startRun() {
   const names = $("label-names").value.trim();
   if (names) body.label_names = names;
   if ($("strategy").value !== "auto") body.strategy = $("strategy").value;
+  if (separator) body.label_separator = separator;
   $("start").disabled = true;
   setStatus("start-status", "Checking the data and starting…", "busy");
   try {
@@ -161,6 +183,7 @@ async function estimateDuration() {
   const line = $("duration-estimate");
   if (!upload || !$("text-column").value || !$("label-column").value) return (line.textContent = "");
   const body = { upload_id: upload.id, text_column: $("text-column").value, label_column: $("label-column").value, strategy: $("strategy").value };
+  if (separator) body.label_separator = separator;
   const length = document.querySelector("input[name=length]:checked").value;
   if (length === "epochs" && parseInt($("epochs").value, 10) > 0) body.epochs = parseInt($("epochs").value, 10);
   if (length === "time" && parseFloat($("time-budget").value) > 0) body.time_budget = parseFloat($("time-budget").value);
@@ -195,7 +218,7 @@ export function init(info) {
   onFile($("dropzone"), $("file-input"), uploadFile);
   $("use-sample").addEventListener("click", useSample);
   $("text-column").addEventListener("change", changeColumns);
-  $("label-column").addEventListener("change", changeColumns);
+  $("label-column").addEventListener("change", () => { separator = null; changeColumns(); });  // another column: asked afresh
   $("model-path").addEventListener("focus", () => ($("model-custom").checked = true));
   $("epochs").addEventListener("focus", () => ($("length-epochs").checked = true));
   $("time-budget").addEventListener("focus", () => ($("length-time").checked = true));

@@ -208,21 +208,52 @@ async function loadResults(run) {
     return toast(error.message);
   }
   $("results-intro").textContent = `Measured on ${r.data.eval_examples} messages the model never saw while training (${r.data.eval_source}). Trained on ${r.data.train_examples} examples from ${r.base_model}.`;
+  const several = showSeveralLabels(r.several_labels);
   showFigure(r.figure, r.metrics.accuracy);
   $("metric-macro-f1").textContent = num(r.metrics.macro_f1, 2);
   $("metric-examples").textContent = r.data.eval_examples;
   const f1Cell = (v) => el("span", { class: "cell-bar" }, el("span", { class: "cell-fill", style: `width:${100 * v}%` }), el("span", { class: "cell-text", text: num(v, 2) }));
-  fillTable($("per-class-table"), ["label", "precision", "recall", "F1", "test messages"],
-    r.per_class.map((c) => [c.label, num(c.precision, 2), num(c.recall, 2), f1Cell(c.f1), String(c.support)]));
+  fillTable($("per-class-table"), ["label", "precision", "recall", "F1", "test messages", ...(several ? ["threshold"] : [])],
+    r.per_class.map((c) => [c.label, num(c.precision, 2), num(c.recall, 2), f1Cell(c.f1), String(c.support), ...(several ? [num(c.threshold, 2)] : [])]));
   explainHeaders($("per-class-table"));
-  $("confusion").src = `/api/runs/${run.id}/files/confusion_matrix.png?t=${run.finished || ""}`;
+  if (!several) $("confusion").src = `/api/runs/${run.id}/files/confusion_matrix.png?t=${run.finished || ""}`;
   $("wrong-count").textContent = r.misclassified_total ? `(${r.misclassified_total}${r.misclassified_total > r.misclassified.length ? ", first " + r.misclassified.length + " shown" : ""})` : "(none)";
-  fillTable($("misclassified-table"), ["message", "true label", "the model said", "its confidence"],
-    r.misclassified.map((m) => [m.text, m.true_label, m.predicted_label, pct(m.score)]));
+  if (several) {  // a text is wrong when its set of labels is not exactly right
+    fillTable($("misclassified-table"), ["message", "its labels", "the model said", "the highest scores"],
+      r.misclassified.map((m) => [m.text, m.true_labels || "(none)", m.predicted_labels || "(none)", m.scores]));
+  } else {
+    fillTable($("misclassified-table"), ["message", "true label", "the model said", "its confidence"],
+      r.misclassified.map((m) => [m.text, m.true_label, m.predicted_label, pct(m.score)]));
+  }
   $("download").href = `/api/runs/${run.id}/download`;
   $("serve-command").textContent = `textfit serve "${r.model_folder}"`;
   $("try-result").replaceChildren();
   insight.show(run);  // the yardstick, the "not sure" threshold
+}
+
+// A model of several labels per text (runs/several_labels.py): its figures in plain words and its yardstick
+// instead of the accuracy tile and the confusion matrix, which speak of one label a text. Returns whether it is one.
+function showSeveralLabels(several) {
+  const box = $("several-results");
+  box.hidden = !several;
+  $("metric-accuracy").closest(".tiles").hidden = Boolean(several);
+  $("confusion-section").hidden = Boolean(several);
+  if (!several) {
+    box.replaceChildren();
+    return false;
+  }
+  const y = several.yardstick;
+  box.replaceChildren(...[
+    el("p", { class: "notice info", text: "Each text can have several labels, or none. The model scores every label on its own, "
+      + "from 0 to 1, and gives each label whose score reaches that label's threshold (chosen on the test messages; "
+      + "see the table below)." }),
+    y ? el("p", { id: "several-yardstick", class: `notice yardstick ${y.beats === false ? "warn not-beaten" : "info"}`, text: y.sentence }) : null,
+    el("div", { class: "tiles", id: "several-figures" }, ...several.figures.map((f) => el("div", { class: "tile", "data-figure": f.key },
+      el("div", { class: "tile-value", text: num(f.value, 2) }),
+      el("div", { class: "tile-label", text: f.name }),
+      el("div", { class: "tile-help", text: f.words })))),
+  ].filter(Boolean));
+  return true;
 }
 
 // The accuracy with its size and 95 % range (evaluate.accuracy_figure; the labeling page shows the same).
@@ -240,6 +271,7 @@ const COLUMN_WORDS = {
   recall: "Recall: of the messages that truly belong to this category, the share the model found.",
   F1: "F1: precision and recall in one figure (their harmonic mean); 1 is perfect.",
   "test messages": "How many of the held-out test messages truly belong to this category.",
+  threshold: "The score from which the model gives this label: chosen for each label on the test messages, for its best F1.",
 };
 function explainHeaders(table) {
   for (const th of table.querySelectorAll("th")) {
@@ -257,6 +289,7 @@ async function tryText() {
   box.replaceChildren(el("span", { class: "muted", text: "Thinking…" }));
   try {
     const result = await post(`/api/runs/${runId}/predict`, { text, top_k: 3, min_confidence: insight.minConfidence() });
+    if (result.multi_label) return box.replaceChildren(...labelSet(result));
     box.replaceChildren(
       insight.answer(result, "try-label"),
       ...result.top_k.slice(1).map((g) => el("div", { class: "runner-up" },
@@ -267,6 +300,21 @@ async function tryText() {
   } catch (error) {
     box.replaceChildren(el("span", { class: "error", text: error.message }));
   }
+}
+
+// "Try it" for a model of several labels per text: every label at or above its threshold, then every score.
+function labelSet(result) {
+  const given = new Set(result.labels);
+  return [
+    el("div", { class: "answer", id: "try-labels" }, ...(result.labels.length
+      ? result.labels.map((name) => el("span", { class: "answer-label try-set-label", text: name }))
+      : [el("span", { class: "answer-label", text: "no label" })]),
+    el("span", { class: "answer-score", text: result.labels.length ? "each at or above its threshold" : "no score reaches its label's threshold" })),
+    ...result.scores.map((s) => el("div", { class: `runner-up${given.has(s.label) ? " given" : ""}`, "data-label": s.label },
+      el("span", { class: "bar-label", text: s.label }),
+      el("span", { class: "bar-track" }, el("span", { class: `bar-fill${given.has(s.label) ? "" : " light"}`, style: `width:${100 * s.score}%` })),
+      el("span", { class: "bar-count", text: `${pct(s.score)} (threshold ${pct(s.threshold)})` }))),
+  ];
 }
 
 // ---------------------------------------------------------------- step 7: take it with you

@@ -2,7 +2,7 @@
 // the open run highlighted; polled while a run waits or trains.
 import { api } from "./api.js";
 import { $, el } from "./dom.js";
-import { pct, when } from "./format.js";
+import { num, pct, when } from "./format.js";
 import { ACTIVE, ending, word } from "./outcome.js";
 
 let timer = null;
@@ -14,6 +14,7 @@ let sizes = {};      // run id -> {bytes, size}: disk use, from /api/storage
 const SMALL_HOLD_OUT = 30;
 function accuracyWords(run) {
   const tested = run.yardstick && run.yardstick.examples;
+  if (run.metrics.micro_f1 != null) return `micro-F1 ${num(run.metrics.micro_f1, 2)}${tested ? ` on ${tested}` : ""}`;  // several labels a text
   if (!tested) return `accuracy ${pct(run.metrics.accuracy)}`;
   return tested < SMALL_HOLD_OUT ? `only ${tested} test messages: see its range` : `accuracy ${pct(run.metrics.accuracy)} on ${tested}`;
 }
@@ -33,7 +34,7 @@ export async function loadRuns() {
         el("span", { class: "run-name", text: shortName(run.name), title: run.name }),
         el("span", { class: "run-meta" }, el("span", { class: `dot ${run.status}` }), `${score} · ${when(run.created)}`),
         yardstick && yardstick.beats === false ? el("span", { class: "run-ending",  // the yardstick (insight.py)
-          text: `no better than always “${yardstick.label}” (${pct(yardstick.accuracy)})` }) : "",
+          text: `no better than always “${yardstick.label}” (${yardstick.micro_f1 != null ? `micro-F1 ${num(yardstick.micro_f1, 2)}` : pct(yardstick.accuracy)})` }) : "",
         ending(run));  // "stopped: time budget reached" under a scored run
       list.append(el("li", {}, link));
     }
