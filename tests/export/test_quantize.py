@@ -21,6 +21,8 @@ from textfit.export.quantize import (  # noqa: E402
     diagonal_to_mul,
     is_diagonal,
     is_down_projection,
+    row_zero_points,
+    scale_activations_per_row,
     smooth,
     split_outlier_channels,
     weighted_matmuls,
@@ -148,3 +150,60 @@ def test_bad_calibration_file_fails_before_any_file_is_written(tiny_model_dir, t
     assert not (folder / "model.onnx").exists() and not (folder / "model.int8.onnx").exists()
     with pytest.raises(ModelError, match="unknown quantization"):
         export_onnx(folder, quantize="int4")
+
+
+def test_zero_points_follow_how_each_activation_splits_around_zero():
+    from onnx import TensorProto, helper, numpy_helper
+
+    # two activations: one centred on zero, one almost all positive (as GELU's outputs are)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Identity", ["x"], ["centred"]),
+            helper.make_node("Relu", ["x"], ["relu"]),
+            helper.make_node("Sub", ["relu", "small"], ["one_sided"]),
+        ],
+        "activations",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, None, 64])],
+        [helper.make_tensor_value_info("one_sided", TensorProto.FLOAT, [None, None, 64])],
+        [numpy_helper.from_array(np.array(0.1, dtype=np.float32), "small")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = np.random.default_rng(0).normal(size=(4, 6, 64)).astype(np.float32)
+    mask = np.ones((4, 6), dtype=np.int64)
+    mask[0, 3:] = 0
+    x[0, 3:] = -100.0  # padding: not a token, not counted
+    zero_points = row_zero_points(model, [{"x": x, "attention_mask": mask}], ["centred", "one_sided"])
+    assert 110 <= zero_points["centred"] <= 145
+    assert 1 <= zero_points["one_sided"] <= 20
+
+
+def test_every_row_is_held_whole_by_its_own_scale_whatever_its_sign(tmp_path):
+    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime import quantization
+
+    rng = np.random.default_rng(0)
+    weight = rng.normal(size=(8, 4)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="multiply")],
+        "one multiply",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, None, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, None, 4])],
+        [numpy_helper.from_array(weight, "w")],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "fp32.onnx")
+    quantization.quantize_dynamic(
+        tmp_path / "fp32.onnx", tmp_path / "int8.onnx", weight_type=quantization.QuantType.QInt8, per_channel=True
+    )
+    model = onnx.load(tmp_path / "int8.onnx")
+    assert scale_activations_per_row(model.graph, {"x": 30}) == 1  # calibrated: a small share below zero
+    model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    # rows all positive, all negative (the opposite of the calibrated split) and mixed: none is clipped
+    x = np.stack([rng.uniform(0, 5, 8), -rng.uniform(0, 5, 8), 3 * rng.normal(size=8)]).astype(np.float32)[None]
+    got = session.run(None, {"x": x})[0]
+    row_step = np.maximum(x.max(axis=-1) / (255 - 30), -x.min(axis=-1) / 30)[..., None]
+    weight_step = np.abs(weight).max(axis=0) / 127
+    bound = row_step / 2 * np.abs(weight).sum(axis=0) + np.abs(x).sum(axis=-1, keepdims=True) * weight_step / 2
+    assert (np.abs(got - x @ weight) <= bound * 1.01 + 1e-5).all()
+    alone = session.run(None, {"x": x[:, 1:2]})[0]  # a row's answer is its own, with or without the others
+    np.testing.assert_array_equal(alone, got[:, 1:2])
