@@ -152,6 +152,9 @@ def train(
     max_length: Annotated[int | None, config_option("max_length")] = TRAIN_DEFAULTS.max_length,
     max_windows: Annotated[int, config_option("max_windows")] = TRAIN_DEFAULTS.max_windows,
     strip_urls: Annotated[bool, config_option("strip_urls", "--strip-urls/--keep-urls")] = TRAIN_DEFAULTS.strip_urls,
+    remove_boilerplate: Annotated[
+        bool, config_option("remove_boilerplate", "--remove-boilerplate/--keep-boilerplate")
+    ] = TRAIN_DEFAULTS.remove_boilerplate,
     pooling: Annotated[str, config_option("pooling")] = TRAIN_DEFAULTS.pooling,
     lexical_weight: Annotated[float | None, config_option("lexical_weight")] = TRAIN_DEFAULTS.lexical_weight,
     skip_bad_rows: Annotated[bool, config_option("skip_bad_rows", "--skip-bad-rows")] = TRAIN_DEFAULTS.skip_bad_rows,

@@ -81,6 +81,10 @@ class TrainConfig:
     strip_urls: bool = True
     """Remove URLs and decode HTML entities inside the tokenizer: in tweets URLs are ~40% of the
     tokens and carry no signal. Baked into the saved tokenizer, so inference does the same."""
+    remove_boilerplate: bool = True
+    """Remove the lines that recur in a fifth or more of the training texts under every label alike (an
+    email's header fields, a disclaimer, a signature): they say nothing of the label and can drown
+    what does. Baked into the saved tokenizer, as strip_urls is; the record lists them."""
     max_length: int | None = None
     """Token limit per text; by default the 99th percentile of the data's lengths, capped."""
     max_length_cap: int = 256

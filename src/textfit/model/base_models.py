@@ -83,6 +83,20 @@ def add_text_cleaning(tokenizer) -> None:
     backend.normalizer = normalizers.Sequence(steps)
 
 
+def add_boilerplate_removal(tokenizer, lines: list[str]) -> None:
+    """Make the tokenizer remove `lines` (data/boilerplate.py) from every text before anything else
+    it does: it is saved with the model, so every later reader of the folder removes them too."""
+    if not lines:
+        return
+    from tokenizers import normalizers
+
+    backend = tokenizer.backend_tokenizer
+    steps = [normalizers.Replace(line, "") for line in lines]  # plain strings: matched literally
+    if backend.normalizer is not None:
+        steps.append(backend.normalizer)
+    backend.normalizer = normalizers.Sequence(steps)
+
+
 def build_classifier(name: str | None, label_names: list[str], multi_label: bool = False):
     """A sequence-classification model with a fresh head sized and named for `label_names`, in
     float32 whatever the checkpoint's storage type: transformers 5 would otherwise load a bf16/fp16

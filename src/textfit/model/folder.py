@@ -183,7 +183,7 @@ classify("Acme Corp announces new CEO")
 Labels: {labels}.
 
 URLs are removed and HTML entities decoded by the tokenizer itself (`tokenizer.json`), so every
-runtime sees text the way the model was trained on it.
+runtime sees text the way the model was trained on it.{boilerplate_note(record)}
 {windows_note(record)}
 ## Reproduce
 
@@ -385,6 +385,20 @@ What each threshold costs on the held-out messages:
 | confidence at least | messages answered | accuracy of those answered |
 |---|---|---|
 {rows}
+"""
+
+
+def boilerplate_note(record: dict) -> str:
+    """What the card says of the lines the tokenizer removes (data/boilerplate.py)."""
+    found = record.get("boilerplate")
+    if not found:
+        return ""
+    shown = "\n".join(f"> {line}" for line in found["lines"])
+    return f"""
+It also removes {found["lines_removed"]} line(s) found in {found["train_texts_with_them"]} of the training texts
+under every label alike (headers, disclaimers: they say nothing of the label), for example:
+
+{shown}
 """
 
 

@@ -184,7 +184,9 @@ def train_teacher(run, student: Classifier, student_metrics: dict) -> Teacher:
     log.info("teacher: %s, trained on the %d labeled examples", name, len(run.train_data))
     tick = time.perf_counter()
     config = dataclasses.replace(run.config, model=name, unlabeled=None, lexical_weight=0.0)
-    tokenizer, max_length, model, strategy = prepare_model(config, run.strategy, run.train_data, len(run.eval_data))
+    tokenizer, max_length, model, strategy = prepare_model(
+        config, run.strategy, run.train_data, len(run.eval_data), run.boilerplate
+    )
     teacher_run = dataclasses.replace(
         run,
         config=config,

@@ -13,9 +13,16 @@ from pathlib import Path
 import numpy as np
 
 from ..config import TrainConfig
+from ..data.boilerplate import find_boilerplate
 from ..data.labeled import LabeledTexts
 from ..errors import TextfitError
-from ..model.base_models import add_mean_pooling_layer, build_classifier, load_tokenizer, resolve_model
+from ..model.base_models import (
+    add_boilerplate_removal,
+    add_mean_pooling_layer,
+    build_classifier,
+    load_tokenizer,
+    resolve_model,
+)
 from ..model.windows import Windows, window_counts
 from . import checkpoint
 from . import distributed as dist
@@ -38,6 +45,8 @@ class Run:
     max_length: int
     callbacks: list[Callback]
     checkpoints: checkpoint.Checkpoints | None
+    boilerplate: list[str] = ()
+    """Lines removed from every text by the tokenizer (data/boilerplate.py)."""
 
     @property
     def windows(self) -> Windows:
@@ -57,10 +66,14 @@ def check_config(config: TrainConfig) -> None:
         refuse_fewshot_across_processes()
 
 
-def prepare_model(config: TrainConfig, strategy: str, train_data: LabeledTexts, eval_examples: int):
-    """(tokenizer, max_length, model, strategy): the base model's tokenizer, the input length the
-    data needs, the model with a fresh head; few-shot falls back to fine-tuning on a head it does not know."""
+def prepare_model(
+    config: TrainConfig, strategy: str, train_data: LabeledTexts, eval_examples: int, boilerplate: list[str] = ()
+):
+    """(tokenizer, max_length, model, strategy): the base model's tokenizer (removing the
+    `boilerplate` lines, `find_run_boilerplate`), the input length the data needs, the model with a
+    fresh head; few-shot falls back to fine-tuning on a head it does not know."""
     tokenizer = load_tokenizer(config.model, strip_urls=config.strip_urls)
+    add_boilerplate_removal(tokenizer, boilerplate)
     lengths = token_lengths(tokenizer, train_data.texts)
     max_length = config.max_length or choose_max_length(lengths, config.max_length_cap)
     log_long_texts(tokenizer, lengths, max_length, Windows(config.max_windows))
@@ -86,6 +99,21 @@ def prepare_model(config: TrainConfig, strategy: str, train_data: LabeledTexts, 
         max_length,
     )
     return tokenizer, max_length, model, strategy
+
+
+def find_run_boilerplate(config: TrainConfig, train_data: LabeledTexts) -> list[str]:
+    """The lines the run removes from every text, said in the log (data/boilerplate.py; none
+    with --keep-boilerplate)."""
+    lines = find_boilerplate(train_data) if config.remove_boilerplate else []
+    if lines:
+        log.info(
+            "removing %d line(s) found in a fifth or more of the training texts under every label alike "
+            "(headers, disclaimers): %s%s (--keep-boilerplate keeps them)",
+            len(lines),
+            "; ".join(repr(line[:60]) for line in lines[:3]),
+            " ..." if len(lines) > 3 else "",
+        )
+    return lines
 
 
 def refuse_fewshot_across_processes() -> None:

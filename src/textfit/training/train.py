@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import TrainConfig
+from ..data.boilerplate import boilerplate_record
 from ..data.labeled import LabeledTexts, load_train_eval
 from ..errors import TextfitError
 from ..model.base_models import DEFAULT_ALIASES
@@ -54,6 +55,7 @@ from .setup import (
     agreement_facts,
     check_config,
     choose_strategy,
+    find_run_boilerplate,
     new_model,
     prepare_model,
     refuse_fewshot_across_processes,
@@ -126,8 +128,11 @@ def train(
         log.info(LARGER_MODEL_TIP)
     set_seed(config.seed)
 
-    tokenizer, max_length, model, strategy = prepare_model(config, strategy, train_data, len(eval_data))
-    run = Run(config, out_dir, strategy, train_data, eval_data, tokenizer, max_length, callbacks, checkpoints)
+    boilerplate = find_run_boilerplate(config, train_data)
+    tokenizer, max_length, model, strategy = prepare_model(config, strategy, train_data, len(eval_data), boilerplate)
+    run = Run(
+        config, out_dir, strategy, train_data, eval_data, tokenizer, max_length, callbacks, checkpoints, boilerplate
+    )
     final_fit, final_fit_why = wants_final_fit(config, strategy, eval_data)
     log.info("final fit on all %d examples: %s", len(train_data) + len(eval_data), final_fit_why)
 
@@ -286,6 +291,8 @@ def report_and_save(
             "thresholds": dict(zip(train_data.label_names, map(float, classifier.thresholds))),
             "notes": MULTI_LABEL_NOTES,
         }
+    if run.boilerplate:
+        record["boilerplate"] = boilerplate_record(list(run.boilerplate), train_data)
     record["windows"] = windows_record(
         run.tokenizer,
         run.windows,
