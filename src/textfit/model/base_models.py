@@ -83,7 +83,7 @@ def add_text_cleaning(tokenizer) -> None:
     backend.normalizer = normalizers.Sequence(steps)
 
 
-def add_boilerplate_removal(tokenizer, lines: list[str]) -> None:
+def add_boilerplate_removal(tokenizer, lines) -> None:
     """Make the tokenizer remove `lines` (data/boilerplate.py) from every text before anything else
     it does: it is saved with the model, so every later reader of the folder removes them too."""
     if not lines:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +46,7 @@ class Run:
     max_length: int
     callbacks: list[Callback]
     checkpoints: checkpoint.Checkpoints | None
-    boilerplate: list[str] = ()
+    boilerplate: Sequence[str] = ()
     """Lines removed from every text by the tokenizer (data/boilerplate.py)."""
 
     @property
@@ -67,7 +68,7 @@ def check_config(config: TrainConfig) -> None:
 
 
 def prepare_model(
-    config: TrainConfig, strategy: str, train_data: LabeledTexts, eval_examples: int, boilerplate: list[str] = ()
+    config: TrainConfig, strategy: str, train_data: LabeledTexts, eval_examples: int, boilerplate: Sequence[str] = ()
 ):
     """(tokenizer, max_length, model, strategy): the base model's tokenizer (removing the
     `boilerplate` lines, `find_run_boilerplate`), the input length the data needs, the model with a
