@@ -344,14 +344,11 @@ def _several_labels(frame, source, text_column, label_column, names, multi_label
     """(text column, a reader of the kept rows' `LabelSets`) where the file gives several labels per
     text (or `multi_label` says it does), else None: the file reads as one label per row."""
     if label_column is None:
-        lowered = {str(c).lower() for c in frame.columns}
-        if not any(name in lowered for name in LABEL_COLUMN_NAMES):
-            exclude = {text_column} if text_column else set()
-            columns = multilabel.indicator_columns(frame, exclude)
-            if len(columns) >= 2:
-                known = names if multi_label else None
-                read = functools.partial(multilabel.from_columns, columns=columns, names=known, source=source)
-                return _text_column_beside(frame, source, text_column, columns), read
+        found = label_columns(frame, source, text_column)
+        if found:
+            text_column, columns = found
+            known = names if multi_label else None
+            return text_column, functools.partial(multilabel.from_columns, columns=columns, names=known, source=source)
     text_column, label_column = detect_columns(frame, source, text_column, label_column)
     values = frame[label_column]
     known = names if multi_label else None
@@ -367,6 +364,20 @@ def _several_labels(frame, source, text_column, label_column, names, multi_label
     return text_column, lambda kept: multilabel.from_separated(
         kept[label_column], separator, names, source, label_column, _natural
     )
+
+
+def label_columns(frame, source: str, text_column: str | None = None) -> tuple[str, list[str]] | None:
+    """(text column, the 0/1 label columns) where a file gives one 0/1 column per label, as `load_data` reads
+    it when no label column is named: no column named like a label column, and two or more columns (other
+    than the text) holding only 0 and 1, every one of them a label. None otherwise; a DataError where the
+    text column beside them is unclear."""
+    lowered = {str(c).lower() for c in frame.columns}
+    if any(name in lowered for name in LABEL_COLUMN_NAMES):
+        return None
+    columns = multilabel.indicator_columns(frame, {text_column} if text_column else set())
+    if len(columns) < 2:
+        return None
+    return _text_column_beside(frame, source, text_column, columns), columns
 
 
 def _text_column_beside(frame, source: str, text_column: str | None, label_columns: list[str]) -> str:
