@@ -109,7 +109,7 @@ class Studio:
     def add_upload(self, source, original_name: str) -> dict:
         return self.uploads.add(source, original_name)
 
-    def start_run(self, upload_id: str, text_column: str, label_column: str, **settings) -> dict:
+    def start_run(self, upload_id: str, text_column: str, label_column: str | None, **settings) -> dict:
         return self.runs.start(upload_id, text_column, label_column, **settings)
 
     def get_run(self, run_id: str) -> dict:

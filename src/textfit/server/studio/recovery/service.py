@@ -85,13 +85,14 @@ def train_again(runs, run_id: str) -> dict:
     return runs.start(
         upload["id"],
         settings["text_column"],
-        settings["label_column"],
+        settings.get("label_column"),  # none: one 0/1 column per label
         model=settings.get("model", "default"),
         epochs=settings.get("epochs"),
         time_budget=settings.get("time_budget"),
         name=again_name(run["name"]),
         label_names=", ".join(settings.get("label_names") or []) or None,
         strategy=settings.get("strategy") or "auto",
+        label_separator=settings.get("label_separator"),
     )
 
 

@@ -29,7 +29,7 @@ def runs_router(runs: Runs, models: Models, max_text_chars: int):
         model_config = ConfigDict(extra="forbid")
         upload_id: str
         text_column: str
-        label_column: str
+        label_column: str | None = None  # none: one 0/1 column per label, as `textfit train FILE` reads them
         model: str = Field("default", max_length=500)
         epochs: int | None = Field(None, ge=1, le=100)
         time_budget: float | None = Field(None, gt=0, le=24 * 60, description="minutes")

@@ -54,7 +54,7 @@ class Runs:
         self,
         upload_id: str,
         text_column: str,
-        label_column: str,
+        label_column: str | None,
         model: str = "default",
         epochs: int | None = None,
         time_budget: float | None = None,
@@ -68,7 +68,9 @@ class Runs:
         """Check the data now (a clear error on the page, not in the run), then queue the run. With
         `unlabeled_upload_id`, the run also learns from that file's texts (`--unlabeled`). `extra`: notes
         kept with the run and its model (TrainConfig.extra), e.g. the categories it was trained without.
-        `label_separator`: what joins several labels in a row where the page asked (`--label-separator`)."""
+        `label_separator`: what joins several labels in a row where the page asked (`--label-separator`).
+        No `label_column`: the file's labels are its 0/1 columns, one per label, read as `textfit train FILE`
+        reads them (TrainConfig.label_column left unset)."""
         from ....data.labeled import check_trainable, load_data
         from ....model.base_models import resolve_model
 
@@ -121,7 +123,9 @@ class Runs:
         }
         return self._enqueue(upload, data, {k: v for k, v in settings.items() if v is not None}, name)
 
-    def estimate(self, upload_id: str, text_column: str, label_column: str, model: str = "default", **settings) -> dict:
+    def estimate(
+        self, upload_id: str, text_column: str, label_column: str | None, model: str = "default", **settings
+    ) -> dict:
         """How long a run with the new-run form's settings would train on this computer (estimate.py)."""
         from ....data.labeled import load_data
 
@@ -177,6 +181,7 @@ class Runs:
                 "examples": len(data),
                 "labels": len(data.label_names),
                 **({"several_labels": True} if data.multi_label else {}),
+                **({"label_columns": data.label_names} if (data.label_layout or {}).get("layout") == "columns" else {}),
             },
             status="queued",
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import StudioError, naming_the_upload
-from .several_labels import several_labels
+from .several_labels import label_columns, several_labels
 
 PREVIEW_ROWS = 10
 PREVIEW_CHARS = 300
@@ -33,8 +33,9 @@ def preview_file(
 ) -> dict:
     """What the page shows of a data file: columns, first rows, the detected or chosen columns and
     the examples per label (of each label, where a row gives several: several_labels.py, with the
-    separator `label_separator` where the page was asked). Errors name `display` (the user's file
-    name), never the studio's folders."""
+    separator `label_separator` where the page was asked). With no label column chosen, a file of one 0/1
+    column per label reads as the library reads it: those columns are the labels (`label_column` None).
+    Errors name `display` (the user's file name), never the studio's folders."""
     from ....data.labeled import TOPIC_LABELS, DataError, detect_columns, sample_fingerprint
 
     table = read_upload(path, display)
@@ -44,12 +45,19 @@ def preview_file(
     try:
         detected["text"], detected["label"] = detect_columns(frame.copy(), display, None, None)
     except DataError as exc:
-        problem = (
-            str(exc).replace("--text-column", "the column pickers").replace("--label-column", "the column pickers")
-        )
+        problem = _for_the_page(exc)
     for given in (text_column, label_column):
         if given is not None and given not in columns:
             raise StudioError(f"'{display}' has no column '{given}'. The columns are: {', '.join(columns)}")
+    by_columns = None
+    if label_column is None:
+        try:
+            by_columns = label_columns(frame, display, text_column)
+        except DataError as exc:  # 0/1 columns, but which column is the text is unclear: the pickers say
+            problem = _for_the_page(exc)
+    if by_columns:
+        detected, problem = {"text": by_columns["text_column"], "label": None}, None
+        text_column = by_columns["text_column"]
     text_column = text_column or detected["text"]
     label_column = label_column or detected["label"]
     label_names = None
@@ -58,7 +66,16 @@ def preview_file(
     head = frame.head(PREVIEW_ROWS)
     rows = [[_cell(v) for v in row] for row in head.itertuples(index=False, name=None)]
     labels = several = None
-    if label_column:
+    if by_columns:
+        several = by_columns
+        labels = {
+            "column": None,
+            "distinct": several["labels"],
+            "missing": 0,  # a row without a label is valid here
+            "counts": several["counts"],
+            "single": [c["value"] for c in several["counts"] if c["count"] < 2][:20],
+        }
+    elif label_column:
         several = several_labels(frame, display, label_column, label_separator)
         values = frame[label_column].dropna().astype(str).str.strip()
         counts = values[values != ""].value_counts()
@@ -107,6 +124,10 @@ def preview_file(
         "problem": problem,
         "encoding_note": table.note.replace(str(path), f"'{display}'") if table.note else None,
     }
+
+
+def _for_the_page(exc: Exception) -> str:
+    return str(exc).replace("--text-column", "the column pickers").replace("--label-column", "the column pickers")
 
 
 def _cell(value) -> str:

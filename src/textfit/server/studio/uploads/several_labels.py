@@ -1,11 +1,14 @@
 """Whether an uploaded file gives several labels per text, in the page's words: read by the library's
-own rules (data/multilabel.py: a separator that joins names, or JSON lists), never by rules of its own.
+own rules (data/multilabel.py: a separator that joins names, JSON lists, or one 0/1 column per label as
+data.labeled.label_columns finds them), never by rules of its own.
 
 A separator the library finds ambiguous is not guessed: the page asks which one joins the labels
 (`question`), and the run is started with the answer (`label_separator`)."""
 
 from __future__ import annotations
 
+COLUMNS_NAMED = 12
+"""The label columns named in the description; the rest are counted."""
 SEPARATOR_WORDS = {";": "semicolons (;)", ",": "commas (,)", "|": "vertical bars (|)"}
 
 
@@ -28,6 +31,31 @@ def several_labels(frame, display: str, label_column: str, separator: str | None
             )  # the order: by count below
     except DataError as exc:
         return {"question": _question(values, str(exc))}
+    return _summary(sets)
+
+
+def label_columns(frame, display: str, text_column: str | None = None) -> dict | None:
+    """Where no label column is named and the file gives one 0/1 column per label, as `textfit train FILE`
+    reads it (data.labeled.label_columns: every 0/1 column but the text is a label): those columns, the text
+    column beside them and each label's examples. None for any other file; a DataError where the text
+    column beside the 0/1 columns is unclear."""
+    from ....data import multilabel
+    from ....data.labeled import label_columns as found_in
+
+    found = found_in(frame, display, text_column)
+    if found is None:
+        return None
+    text_column, columns = found
+    return {
+        **_summary(multilabel.from_columns(frame, columns, None, display)),
+        "text_column": text_column,
+        "columns": columns,
+    }
+
+
+def _summary(sets) -> dict:
+    """The page's account of a file's label sets: its layout in words, how many rows have several labels
+    or none, and each label's examples, most first."""
     sizes = [len(labels) for labels in sets.sets]
     counts = [0] * len(sets.names)
     for labels in sets.sets:
@@ -49,6 +77,10 @@ def several_labels(frame, display: str, label_column: str, separator: str | None
 def _described(sets) -> str:
     if sets.layout == "lists":
         return "This file gives several labels per text, as lists."
+    if sets.layout == "columns":
+        shown = ", ".join(sets.names[:COLUMNS_NAMED])
+        more = f" and {len(sets.names) - COLUMNS_NAMED} more" if len(sets.names) > COLUMNS_NAMED else ""
+        return f"This file gives several labels per text: one column per label ({shown}{more}), holding 0/1 values."
     return f"This file gives several labels per text, separated by {SEPARATOR_WORDS[sets.separator]}."
 
 
