@@ -8,6 +8,7 @@ import { loadRuns } from "./runs-list.js";
 let upload = null;     // the uploaded file the form is about
 let maxUpload = Infinity;  // the studio's limit in bytes (/api/info; none known: the studio says)
 let separator = null;  // what joins several labels in a row, where the file left it unclear and the page asked
+let byColumns = false; // the file gives one 0/1 column per label: no label column to pick (the library reads them)
 
 // ---------------------------------------------------------------- step 1: data
 async function uploadFile(file) {
@@ -52,6 +53,7 @@ async function changeColumns() {
 
 function showPreview(data, keepPickers = false) {
   upload = data.upload;
+  byColumns = Boolean(data.several_labels && data.several_labels.layout === "columns");
   if ($("start-status").classList.contains("error")) setStatus("start-status", "");  // the form changed: Start says it again if it still holds
   $("data-summary").hidden = false;
   $("settings-card").hidden = false;
@@ -70,6 +72,9 @@ function showPreview(data, keepPickers = false) {
       select.value = chosen || "";
     }
     $("label-names").value = data.label_names ? data.label_names.join(", ") : "";
+  }
+  $("label-column").options[0].text = byColumns ? "— none: one 0/1 column per label —" : "— choose a column —";
+  if (!keepPickers) {
     if (!$("run-name").value) $("run-name").placeholder = data.upload.original_name.replace(/\.[^.]+$/, "");
   }
 
@@ -106,7 +111,8 @@ function showProblems(data) {
   problems.replaceChildren();
   const warn = (text) => problems.append(el("p", { class: "notice warn", text }));
   if (data.columns.length === 1) warn("No label column: this file has only one column; add a column with the label of each message. (If it has one, its separator was not recognised: use commas, semicolons or tabs between columns.)");
-  else if (!data.text_column || !data.label_column) warn("Pick the text column and the label column above.");
+  else if (data.problem && !data.text_column && !data.label_column) warn(data.problem);
+  else if (!data.text_column || (!data.label_column && !byColumns)) warn("Pick the text column and the label column above.");
   if (data.text_column && data.text_column === data.label_column) warn("The text and the label must be different columns.");
   if (data.labels && data.labels.missing) warn(`${data.labels.missing} row(s) have no label; remove them from the file or fill them in.`);
   if (data.texts && data.texts.empty) warn(`${data.texts.empty} row(s) have an empty text.`);
@@ -131,8 +137,11 @@ function showSeveral(several, problems) {
   }
   const rows = `${several.rows_with_several.toLocaleString()} rows have more than one label; `
     + `${several.rows_without_label.toLocaleString()} have none, which is fine: such a text belongs to none of them.`;
+  // As `textfit train` reads such a file, every 0/1 column is a label: said, so a 0/1 column that is not one shows.
+  const columns = several.layout === "columns" ? " Every column holding only 0 and 1 is read as a label: if one is not, "
+    + "remove it from the file, or pick a single label column above." : "";
   problems.append(el("p", { class: "notice info", id: "several-labels",
-    text: `${several.description} ${rows} The model will give each text every label it finds likely enough.` }));
+    text: `${several.description} ${rows} The model will give each text every label it finds likely enough.${columns}` }));
 }
 
 // ---------------------------------------------------------------- step 2: start
@@ -143,7 +152,8 @@ async function startRun() {
     text_column: $("text-column").value,
     label_column: $("label-column").value,
   };
-  if (!body.text_column || !body.label_column) return setStatus("start-status", "Pick the text and the label columns first.", "error");
+  if (!body.text_column || (!body.label_column && !byColumns)) return setStatus("start-status", "Pick the text and the label columns first.", "error");
+  if (!body.label_column) delete body.label_column;  // one 0/1 column per label: the library finds them
   if (document.querySelector("input[name=model-choice]:checked").value === "custom") {
     body.model = $("model-path").value.trim();
     if (!body.model) return setStatus("start-status", "Type a model id or folder, or pick the recommended model.", "error");
@@ -181,8 +191,9 @@ const estimateSoon = () => { clearTimeout(estimating); estimating = setTimeout(e
 
 async function estimateDuration() {
   const line = $("duration-estimate");
-  if (!upload || !$("text-column").value || !$("label-column").value) return (line.textContent = "");
-  const body = { upload_id: upload.id, text_column: $("text-column").value, label_column: $("label-column").value, strategy: $("strategy").value };
+  if (!upload || !$("text-column").value || (!$("label-column").value && !byColumns)) return (line.textContent = "");
+  const body = { upload_id: upload.id, text_column: $("text-column").value, strategy: $("strategy").value };
+  if ($("label-column").value) body.label_column = $("label-column").value;
   if (separator) body.label_separator = separator;
   const length = document.querySelector("input[name=length]:checked").value;
   if (length === "epochs" && parseInt($("epochs").value, 10) > 0) body.epochs = parseInt($("epochs").value, 10);

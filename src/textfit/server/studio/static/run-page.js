@@ -79,7 +79,8 @@ function showRun(run) {
   const model = !s.model || s.model === "default" ? "all-MiniLM-L6-v2" : s.model;
   const length = s.epochs ? `at most ${s.epochs} epoch${s.epochs > 1 ? "s" : ""}` : s.time_budget ? `at most ${s.time_budget} min` : "automatic length";
   const data = [run.data_name, s.examples != null && s.labels != null ? `${s.examples} examples, ${s.labels} categories` : null].filter((x) => x != null).join(": ");
-  const columns = s.text_column && s.label_column ? `text “${s.text_column}”, label “${s.label_column}”` : null;
+  const columns = s.text_column && s.label_column ? `text “${s.text_column}”, label “${s.label_column}”`
+    : s.text_column && s.label_columns ? `text “${s.text_column}”, one 0/1 column per label` : null;
   const strategy = { fewshot: "few-shot", finetune: "fine-tuning" }[s.strategy];  // absent: textfit chose
   $("run-subtitle").textContent = [data, columns, model, strategy, length, `started ${when(run.created)}`].filter(Boolean).join(" · ");
   const badge = $("run-status");
