@@ -403,7 +403,8 @@ def predict(
     min_confidence: Annotated[
         float | None,
         typer.Option(
-            help="Answer 'not sure' where the best score is below this (0-1; the model's calibrated confidence)."
+            help="Answer 'not sure' where the best score is below this (0-1; the model's calibrated confidence); "
+            "several labels per text: each label whose decision is less sure goes in `not_sure`."
         ),
     ] = None,
 ):
@@ -450,7 +451,7 @@ def classify_texts(
 
     classifier = load_classifier(model_dir, backend=backend, threads=threads)
     if classifier.multi_label:
-        return show_label_sets(classifier, texts, output, as_json=as_json)
+        return show_label_sets(classifier, texts, output, as_json=as_json, min_confidence=min_confidence)
     results = classifier.top_k(texts, top_k, min_confidence=min_confidence)
     for ranked in results:  # in a file "not sure", as --input files get it; in the table, with the guess
         if ranked[0].get("not_sure") and not as_json:
@@ -471,43 +472,65 @@ def classify_texts(
     show_answers(texts, results, output, as_json=as_json, json_key="predictions", file_rows=results, table=table)
 
 
-def show_label_sets(classifier, texts: list[str], output: Path | None, *, as_json: bool) -> None:
+def show_label_sets(
+    classifier, texts: list[str], output: Path | None, *, as_json: bool, min_confidence: float | None = None
+) -> None:
     """A multi-label model's answers: every label at or above its threshold (possibly none), with its score;
-    in a file, joined by ';' in `label` and `score`, as --input files get them."""
+    in a file, joined by ';' in `label` and `score`, as --input files get them. With `min_confidence`,
+    the labels whose decision is less sure than it go apart: `not_sure` (model/label_calibration.py)."""
     probabilities = classifier.predict_proba(texts)
     index = {name: i for i, name in enumerate(classifier.label_names)}
-    answers = [
-        [{"label": name, "score": round(float(row[index[name]]), 6)} for name in given]
-        for row, given in zip(probabilities, classifier.labels_above(probabilities))
-    ]
+    sure, unsure = classifier.sure_and_unsure(probabilities, min_confidence)
+
+    def scored(row, names):
+        return [{"label": name, "score": round(float(row[index[name]]), 6)} for name in names]
+
+    answers = [scored(row, given) for row, given in zip(probabilities, sure)]
+    doubts = [scored(row, names) for row, names in zip(probabilities, unsure)]
     joined = [  # a file's row: the labels and their scores, each joined by ';'
         [{"label": ";".join(a["label"] for a in given), "score": ";".join(f"{a['score']:.4f}" for a in given)}]
         for given in answers
     ]
+    if min_confidence is not None:
+        for row, names in zip(joined, unsure):
+            row[0]["not_sure"] = ";".join(names)
 
     def table() -> Table:
         shown = Table("text", "labels (each at or above its threshold)", "score")
-        for text, given, row in zip(texts, answers, probabilities):
-            for rank, guess in enumerate(given or [{"label": "(none)", "score": float(row.max())}]):
-                shown.add_row(text if rank == 0 else "", guess["label"], f"{guess['score']:.4f}")
+        for text, given, doubt, row in zip(texts, answers, doubts, probabilities):
+            lines = [(g["label"], g["score"]) for g in given] + [
+                (f"{d['label']} (not sure)", d["score"]) for d in doubt
+            ]
+            for rank, (label, score) in enumerate(lines or [("(none)", float(row.max()))]):
+                shown.add_row(text if rank == 0 else "", label, f"{score:.4f}")
         return shown
 
-    show_answers(texts, answers, output, as_json=as_json, json_key="labels", file_rows=joined, table=table)
+    extra = [{"not_sure": d} for d in doubts] if min_confidence is not None else None
+    show_answers(texts, answers, output, as_json=as_json, json_key="labels", file_rows=joined, table=table, extra=extra)
 
 
 def show_answers(
-    texts: list[str], answers: list, output: Path | None, *, as_json: bool, json_key: str, file_rows, table
+    texts: list[str],
+    answers: list,
+    output: Path | None,
+    *,
+    as_json: bool,
+    json_key: str,
+    file_rows,
+    table,
+    extra: list[dict] | None = None,
 ) -> None:
     """Where `predict`'s answers go: into --output (`file_rows`, one list of columns a text), as JSON
-    lines (`answers` under `json_key`), or a table on the terminal (`table()` builds it)."""
+    lines (`answers` under `json_key`, and each text's `extra` fields), or a table on the terminal
+    (`table()` builds it)."""
     from .data.texts import write_predictions
 
     if output:
         write_predictions(output, texts, file_rows)
         console.print(f"wrote {len(texts)} predictions to {output}")
     elif as_json:
-        for text, given in zip(texts, answers):
-            console.print_json(json.dumps({"text": text, json_key: given}))
+        for i, (text, given) in enumerate(zip(texts, answers)):
+            console.print_json(json.dumps({"text": text, json_key: given, **(extra[i] if extra else {})}))
     else:
         console.print(table())
 
@@ -731,13 +754,22 @@ def export(
             "256 are used). Default: the embedded sample data."
         ),
     ] = None,
+    activation_scales: Annotated[
+        str,
+        typer.Option(
+            help="How int8 scales activations: static (fixed scales measured on the calibration texts: the "
+            "fastest; give --calibration texts like yours) or per-token (each token its own scale: never clips "
+            "a text unlike the calibration ones, about a fifth slower). Either way an answer does not depend "
+            "on the texts batched with it."
+        ),
+    ] = "static",
 ):
     """Export a trained model to ONNX (optionally int8), checked against PyTorch, for faster CPU inference."""
     if not onnx:
         raise TextfitError("choose a format to export to: `textfit export DIR --onnx [--quantize int8]`")
     from .export.onnx import export_onnx, read_exports
 
-    files = export_onnx(model_dir, quantize=quantize, calibration=calibration)
+    files = export_onnx(model_dir, quantize=quantize, calibration=calibration, activation_scales=activation_scales)
     exports = read_exports(model_dir)
     console.print(f"exported {model_dir}:", highlight=False)
     for path in files:
@@ -798,7 +830,8 @@ def serve(
     min_confidence: Annotated[
         float | None,
         typer.Option(
-            help="Answer 'not sure' (label null) below this score (0-1); a request's own min_confidence wins."
+            help="Answer 'not sure' (label null) below this score (0-1); a request's own min_confidence wins. "
+            "Several labels per text: the labels whose decision is less sure go in `not_sure`."
         ),
     ] = None,
 ):

@@ -124,7 +124,9 @@ def write_predictions(path: str | Path, texts: list[str], results: list[list[dic
         for rank, guess in enumerate(ranked, start=1):
             suffix = "" if rank == 1 else f"_{rank}"
             row[f"label{suffix}"] = guess["label"]
-            if "not_sure" in guess:  # a threshold was given: the best label, "not sure" rows' too
+            if isinstance(guess.get("not_sure"), str):  # a multi-label model's "not sure" labels, joined by ';'
+                row["not_sure"] = guess["not_sure"]
+            elif "not_sure" in guess:  # a threshold was given: the best label, "not sure" rows' too
                 row[BEST_GUESS] = guess.get("guess") or guess["label"]
             row[f"score{suffix}"] = guess["score"]
         rows.append(row)

@@ -10,7 +10,8 @@ longer than `max_length` tokens is read in overlapping windows whose answers are
 
 A multi-label model (several labels per text: its config's `problem_type` is
 `multi_label_classification`) scores each label on its own with a sigmoid; `predict` gives each
-text the list of labels at or above their thresholds (thresholds.py)."""
+text the list of labels at or above their thresholds (thresholds.py); with `min_confidence`, a label
+whose decision is less sure than that is "not sure" instead (label_calibration.py, `label_sets`)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from ..atomic import previous_of
 from ..errors import ModelError
 from .backends import OnnxBackend, TorchBackend
 from .calibration import NOT_SURE, Calibration, check_min_confidence
+from .label_calibration import FILE as LABEL_CALIBRATION_FILE
+from .label_calibration import LabelCalibration, decision_confidence
 from .windows import Windows, encode, pool, row_chunks, warn_capped
 
 log = logging.getLogger("textfit")
@@ -48,6 +51,7 @@ class Classifier:
         calibration: Calibration | None = None,
         windows: Windows | None = None,
         thresholds: np.ndarray | None = None,
+        label_calibration: LabelCalibration | None = None,
     ):
         self.tokenizer = tokenizer
         self.label_names = list(label_names)
@@ -64,6 +68,9 @@ class Classifier:
         self.multi_label = getattr(config, "problem_type", None) == "multi_label_classification"
         # several labels per text: each label's threshold (thresholds.py); 0.5 until chosen
         self.thresholds = thresholds if thresholds is not None else np.full(len(self.label_names), 0.5, np.float32)
+        # how sure each label's decision is (label_calibration.py); None: the raw sigmoid score
+        self.label_calibration = label_calibration
+        self.said_uncalibrated = False  # the warning that the raw scores stand for confidences, once
 
     @classmethod
     def load(cls, folder: str | Path, backend: str = "torch", threads: int | None = None) -> Classifier:
@@ -113,6 +120,7 @@ class Classifier:
 
             classifier.multi_label = True
             classifier.thresholds = thresholds.load(folder, labels)
+            classifier.label_calibration = LabelCalibration.load(folder, labels)
         return classifier
 
     @property
@@ -169,6 +177,51 @@ class Classifier:
             answers.append([self.label_names[j] for j in given])
         return answers
 
+    def label_confidence(self, probabilities: np.ndarray) -> np.ndarray:
+        """A multi-label model's confidence in each (text, label) decision (label_calibration.py)."""
+        return decision_confidence(probabilities, self.thresholds, self.label_calibration)
+
+    def sure_and_unsure(
+        self, probabilities: np.ndarray, min_confidence: float | None
+    ) -> tuple[list[list[str]], list[list[str]]]:
+        """A multi-label model's answers split by `min_confidence`: per text, the labels given and
+        sure, and the labels whose decision (given or not) is less sure than it, each best first.
+        Without `min_confidence`, `labels_above` and no "not sure" label."""
+        given = self.labels_above(probabilities)
+        if min_confidence is None:
+            return given, [[] for _ in given]
+        if self.label_calibration is None and not self.said_uncalibrated:
+            self.said_uncalibrated = True
+            log.warning(
+                "%s has no %s (trained before it, or on too few held-out texts): each label's raw sigmoid "
+                "score is the confidence of its decision",
+                self.folder or "this model",
+                LABEL_CALIBRATION_FILE,
+            )
+        unsure = self.label_confidence(probabilities) < min_confidence
+        index = {name: j for j, name in enumerate(self.label_names)}
+        sure, not_sure = [], []
+        for row, labels, doubts in zip(probabilities, given, unsure):
+            sure.append([name for name in labels if not doubts[index[name]]])
+            not_sure.append([self.label_names[j] for j in np.argsort(-row, kind="stable") if doubts[j]])
+        return sure, not_sure
+
+    def label_sets(
+        self, texts: str | Iterable[str], batch_size: int = 64, min_confidence: float | None = None
+    ) -> list[dict]:
+        """A multi-label model's answer for each text: {"labels": the labels given (at or above
+        their thresholds) and sure, "not_sure": the labels whose decision is less sure than
+        `min_confidence` (empty without it), "scores": every label's score}."""
+        if not self.multi_label:
+            raise ModelError("label_sets is for a multi-label model; this one gives one label a text: use predict")
+        check_min_confidence(min_confidence)
+        probabilities = self.predict_proba(texts, batch_size)
+        sure, not_sure = self.sure_and_unsure(probabilities, min_confidence)
+        return [
+            {"labels": given, "not_sure": doubts, "scores": dict(zip(self.label_names, map(float, row)))}
+            for given, doubts, row in zip(sure, not_sure, probabilities)
+        ]
+
     def window_logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """The encoder's logits for `texts`, one row each: a text longer than `max_length` is read in
         windows, `batch_size` rows at a time, and their logits pooled (windows.py)."""
@@ -184,11 +237,12 @@ class Classifier:
     ) -> list[str]:
         """The most likely label of each text; with `min_confidence`, `NOT_SURE` ("not sure") where
         the top probability is below it. A multi-label model answers each text with a list of labels
-        (those at or above their thresholds, best first; possibly none); `min_confidence` does not apply."""
+        (those at or above their thresholds, best first; possibly none); with `min_confidence`, only
+        those it is sure of (`label_sets` also gives the "not sure" ones)."""
         check_min_confidence(min_confidence)
         probabilities = self.predict_proba(texts, batch_size)
         if self.multi_label:
-            return self.labels_above(probabilities)
+            return self.sure_and_unsure(probabilities, min_confidence)[0]
         return [
             NOT_SURE if min_confidence is not None and row.max() < min_confidence else self.label_names[row.argmax()]
             for row in probabilities

@@ -113,6 +113,8 @@ def save_model(out_dir: str | Path, classifier: Classifier, record: dict, report
         from . import thresholds
 
         thresholds.save(staging, classifier.thresholds, classifier.label_names, record["data"]["eval_examples"])
+        if classifier.label_calibration:
+            classifier.label_calibration.save(staging, classifier.label_names)
     (staging / RUN_RECORD).write_text(json.dumps(record, indent=2, default=str))
     report.save(staging)
     (staging / "README.md").write_text(model_card(record, report))
@@ -140,7 +142,7 @@ def model_card(record: dict, report: EvaluationReport) -> str:
     notes += short_categories_note(record)
     multi_label = bool(record.get("multi_label"))
     kind = "multi-label (several labels per text)" if multi_label else f"{len(record['labels'])}-class"
-    quality = multi_label_quality(report, notes) if multi_label else single_label_quality(record, report, notes)
+    quality = multi_label_quality(record, report, notes) if multi_label else single_label_quality(record, report, notes)
     pipeline_options = ", top_k=None" if multi_label else ""
     return f"""---
 library_name: transformers
@@ -228,11 +230,21 @@ def figure_note(record: dict) -> str:
     return f"\nAccuracy: {figure['text']} (95 % range).{agreement}\n"
 
 
-def multi_label_quality(report, notes: str) -> str:
-    """The card's figures for several labels per text (multilabel_report.py), in plain words."""
+def multi_label_quality(record: dict, report, notes: str) -> str:
+    """The card's figures for several labels per text (multilabel_report.py), in plain words, and
+    what "not sure" means for each label (label_calibration.py)."""
+    from .label_calibration import record_note
     from .multilabel_report import card_section
 
-    return card_section(report) + notes
+    calibration = record["multi_label"].get("calibration")
+    note = record_note(calibration)
+    not_sure = f"""
+### "Not sure" per label
+
+{note[0].upper() + note[1:]}. Such a label is listed apart (`not_sure`), neither given nor denied:
+`predict --min-confidence 0.8`, `serve --min-confidence 0.8`, `Classifier.label_sets(texts, min_confidence=0.8)`.
+"""
+    return card_section(report) + not_sure + notes
 
 
 def per_class_rows(report: EvaluationReport) -> str:

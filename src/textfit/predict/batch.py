@@ -9,7 +9,9 @@ column) in the input's row order and adds `label`, `score` (and `label_2`, `scor
 `best_guess`); an input's own `label` column is kept, the predictions then going in `predicted_label`,
 `predicted_score`, ..., and where it holds the model's label names the summary says how often the
 model agrees with it. A multi-label model writes, in `label`, every label at or above its threshold,
-best first, joined by ';' (empty where none is), and their scores in `score`, joined the same way.
+best first, joined by ';' (empty where none is), and their scores in `score`, joined the same way;
+with `min_confidence`, `label` keeps the labels it is sure of and a `not_sure` column after it the
+labels whose decision is less sure than that (model/label_calibration.py), joined the same way.
 It is written under a partial name (`OUT.partial`) and renamed only when complete; after
 each batch `OUT.partial.json` records the rows done and the partial output's length, so
 `resume=True` continues a killed job from its last complete batch (batch_io.py); an Excel output
@@ -55,6 +57,9 @@ from .job import (
 )
 
 log = logging.getLogger("textfit")
+
+NOT_SURE_COLUMN = "not_sure"
+"""A multi-label model's labels whose decision is less sure than `min_confidence`, joined by ';'."""
 
 
 def set_torch_threads(threads: int | None) -> None:
@@ -124,7 +129,9 @@ class BatchPredictor:
 
     @property
     def columns(self) -> list[str]:
-        # "not sure" rows keep the label that scored `score` (a multi-label model has no "not sure")
+        if self.classifier.multi_label and self.min_confidence is not None:
+            return [f"{self.prefix}label", f"{self.prefix}{NOT_SURE_COLUMN}", f"{self.prefix}score"]
+        # "not sure" rows keep the label that scored `score`
         best_guess = self.min_confidence is not None and not self.classifier.multi_label
         return prediction_columns(self.top_k, self.prefix, best_guess)
 
@@ -159,16 +166,21 @@ class BatchPredictor:
         return frame.assign(**added)
 
     def label_sets(self, rows: int, filled: np.ndarray, probabilities: np.ndarray | None) -> dict:
-        """A multi-label model's columns: the labels at or above their thresholds and their scores, joined by ';'."""
+        """A multi-label model's columns: the labels at or above their thresholds and their scores,
+        joined by ';'; with `min_confidence`, the sure ones, and the "not sure" ones apart."""
         labels, scores = np.full(rows, "", dtype=object), np.full(rows, "", dtype=object)
+        doubts = np.full(rows, "", dtype=object)
         if probabilities is not None:
             index = {name: i for i, name in enumerate(self.classifier.label_names)}
-            answers = self.classifier.labels_above(probabilities)
+            answers, unsure = self.classifier.sure_and_unsure(probabilities, self.min_confidence)
             labels[filled] = [";".join(answer) for answer in answers]
+            doubts[filled] = [";".join(names) for names in unsure]
             scores[filled] = [
                 ";".join(f"{row[index[name]]:.4f}" for name in answer) for row, answer in zip(probabilities, answers)
             ]
-        return {f"{self.prefix}label": labels, f"{self.prefix}score": scores}
+        if self.min_confidence is None:
+            return {f"{self.prefix}label": labels, f"{self.prefix}score": scores}
+        return {f"{self.prefix}label": labels, f"{self.prefix}{NOT_SURE_COLUMN}": doubts, f"{self.prefix}score": scores}
 
 
 def predict_file(

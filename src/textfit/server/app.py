@@ -162,10 +162,14 @@ def add_prediction_routes(app, batcher, labels: list[str], limits: ServeLimits, 
         if isinstance(request, HFRequest):
             return hf_answer(request, await probabilities_of(request.inputs), labels)
         probabilities = await probabilities_of(request.texts)
-        answers = rank(probabilities, labels, request.top_k, request.min_confidence)
-        if multi_label:  # several labels per text: every label at or above its threshold
-            for answer, given in zip(answers, app.state.classifier.labels_above(probabilities)):
-                answer["labels"] = given
+        if not multi_label:
+            return {"predictions": rank(probabilities, labels, request.top_k, request.min_confidence)}
+        # several labels per text: every label at or above its threshold, those less sure than
+        # min_confidence apart (model/label_calibration.py); the top label stays as is, never "not sure"
+        answers = rank(probabilities, labels, request.top_k)
+        sure, unsure = app.state.classifier.sure_and_unsure(probabilities, request.min_confidence)
+        for answer, given, doubts in zip(answers, sure, unsure):
+            answer.update(labels=given, not_sure=doubts)
         return {"predictions": answers}
 
     @app.post(
@@ -222,7 +226,12 @@ def api_models(limits: ServeLimits, n_labels: int, multi_label: bool = False):
         class Prediction(Prediction):  # noqa: F811  (the same answer, with the labels given)
             labels: list[str] = Field(
                 description="Every label at or above its threshold, best first (possibly none): "
-                "this model gives a text several labels."
+                "this model gives a text several labels. With min_confidence, only those it is sure of."
+            )
+            not_sure: list[str] = Field(
+                [],
+                description="With min_confidence: the labels whose decision (given or not) is less sure than it, "
+                "best first; neither given nor denied.",
             )
 
     class PredictResponse(BaseModel):

@@ -15,6 +15,8 @@ The recipe, top to bottom:
     when it stalls (judge.py); checkpoint the whole state every few minutes, so a killed run resumes
     (checkpoint.py);
  8. calibration: one temperature fitted on the held-out answers, for honest confidences (calibration.py);
+    several labels per text: each label's threshold and its decisions' confidence, per label
+    (thresholds.py, label_calibration.py);
  8b. final fit: with enough held-out examples, a fresh model trained on every example with the
     schedule the hold-out chose (its steps, the n-gram weight); the figures stay the hold-out run's
     (final_fit.py);
@@ -40,6 +42,7 @@ from ..model.blend import HeldOutBlend
 from ..model.calibration import calibrate
 from ..model.classifier import Classifier
 from ..model.evaluate import EvaluationReport, build_report, compute_metrics
+from ..model.label_calibration import record_note
 from ..model.lexical import fit_lexical, tokenizer_normalizer
 from ..model.windows import windows_record
 from . import checkpoint
@@ -286,10 +289,14 @@ def report_and_save(
     record = build_record(run.config, run.strategy, train_data, eval_data, run.max_length, loop_fields, report, total_s)
     record["final_fit"] = final.to_record()
     if train_data.multi_label:
+        calibration = (
+            classifier.label_calibration.to_dict(train_data.label_names) if classifier.label_calibration else None
+        )
         record["multi_label"] = {
             **(train_data.label_layout or {}),
             "thresholds": dict(zip(train_data.label_names, map(float, classifier.thresholds))),
-            "notes": MULTI_LABEL_NOTES,
+            "calibration": calibration,
+            "notes": {**MULTI_LABEL_NOTES, "not_sure": record_note(calibration)},
         }
     if run.boilerplate:
         record["boilerplate"] = boilerplate_record(list(run.boilerplate), train_data)
@@ -327,21 +334,24 @@ def report_and_save(
 
 MULTI_LABEL_NOTES = {
     "lexical": "the n-gram model and its blend assume one label a text: the answers are the encoder's alone",
-    "calibration": "each label's sigmoid score is used as it is; its threshold, chosen on the held-out part, "
-    "plays the part of 'not sure'",
+    "calibration": "each label's sigmoid score is used as it is against its threshold, chosen on the held-out "
+    "part; the confidence of each decision is calibrated apart (not_sure)",
     "fewshot": "not for several labels per text: fine-tuning instead",
 }
 """What a multi-label run does differently, said in its record."""
 
 
 def multi_label_report(classifier: Classifier, train_data: LabeledTexts, eval_data: LabeledTexts, scores: np.ndarray):
-    """Several labels per text: each label's threshold chosen on the held-out scores (set on
-    `classifier`), and the report of cross-fitted answers (model/thresholds.py says why)."""
+    """Several labels per text: each label's threshold and the calibration of its decisions'
+    confidence, fitted on the held-out scores (set on `classifier`), and the report of cross-fitted
+    answers (model/thresholds.py and model/label_calibration.py say why)."""
     from ..model import thresholds
+    from ..model.label_calibration import calibrate_labels
     from ..model.multilabel_report import build_multilabel_report
 
     targets = eval_data.label_matrix()
     classifier.thresholds = thresholds.choose(scores, targets)
+    classifier.label_calibration = calibrate_labels(scores, targets)
     answers = thresholds.cross_fitted(scores, targets)
     return build_multilabel_report(eval_data, answers, scores, classifier.thresholds, train_data.labels)
 
