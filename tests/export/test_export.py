@@ -100,16 +100,39 @@ def test_int8_backend_runs_and_stays_close(exported, sample_texts):
     assert np.abs(got - expected).max() < 0.02
 
 
-def test_int8_file_scales_each_token_on_its_own_and_runs_in_batches(exported):
+@pytest.fixture(scope="module")
+def exported_per_token(exported, tmp_path_factory):
+    """The same tiny model, its int8 copy exported with a scale per token instead of fixed ones."""
+    folder = tmp_path_factory.mktemp("export-per-token") / "tiny"
+    shutil.copytree(exported[0], folder)
+    export_onnx(folder, quantize="int8", activation_scales="per-token")
+    return folder
+
+
+def test_int8_file_has_fixed_calibrated_scales_by_default_and_runs_in_batches(exported):
     import onnx
 
     folder, _ = exported
     model = onnx.load(str(folder / INT8_FILE))
+    assert {p.key: p.value for p in model.metadata_props}[ACTIVATION_SCALES_KEY] == "static"
+    ops = [node.op_type for node in model.graph.node]
+    assert "DynamicQuantizeLinear" not in ops and "ReduceMax" not in ops  # nothing measured per call or per row
+    record = json.loads((folder / "textfit.json").read_text())["exports"]["onnx-int8"]
+    assert record["activation_scales"].startswith("static")
+    assert Classifier.load(folder, backend="onnx-int8").backend.chunk is None
+
+
+def test_int8_per_token_scales_each_token_on_its_own_and_runs_in_batches(exported_per_token):
+    import onnx
+
+    model = onnx.load(str(exported_per_token / INT8_FILE))
     assert {p.key: p.value for p in model.metadata_props}[ACTIVATION_SCALES_KEY] == "per_row"
     assert not [node for node in model.graph.node if node.op_type == "DynamicQuantizeLinear"]
-    record = json.loads((folder / "textfit.json").read_text())["exports"]["onnx-int8"]
+    record = json.loads((exported_per_token / "textfit.json").read_text())["exports"]["onnx-int8"]
     assert record["activation_scales"].startswith("per_row")
-    assert Classifier.load(folder, backend="onnx-int8").backend.chunk is None
+    assert Classifier.load(exported_per_token, backend="onnx-int8").backend.chunk is None
+    with pytest.raises(ModelError, match="unknown activation scales 'per-call'"):
+        export_onnx(exported_per_token, quantize="int8", activation_scales="per-call")
 
 
 def test_an_int8_file_with_one_scale_per_call_runs_each_text_alone_unpadded(exported, sample_texts, tmp_path):
@@ -139,10 +162,12 @@ def test_an_int8_file_with_one_scale_per_call_runs_each_text_alone_unpadded(expo
     np.testing.assert_array_equal(whole, alone)
 
 
-@pytest.mark.parametrize("backend", ["torch", "onnx", "onnx-int8"])
-def test_an_answer_depends_on_the_text_alone_not_on_its_batch_mates(exported, sample_texts, backend):
-    folder, _ = exported
-    classifier = Classifier.load(folder, backend=backend)
+@pytest.mark.parametrize("backend", ["torch", "onnx", "onnx-int8", "onnx-int8 per token"])
+def test_an_answer_depends_on_the_text_alone_not_on_its_batch_mates(
+    exported, exported_per_token, sample_texts, backend
+):
+    folder = exported_per_token if backend.endswith("per token") else exported[0]
+    classifier = Classifier.load(folder, backend=backend.split()[0])
     texts = sample_texts[:40] + [" ".join(sample_texts[40:46])]  # one long neighbour pads the others
     together = classifier.predict_proba(texts, batch_size=64)
     order = np.random.default_rng(0).permutation(len(texts))

@@ -23,6 +23,7 @@ from textfit.export.quantize import (  # noqa: E402
     is_down_projection,
     row_zero_points,
     scale_activations_per_row,
+    scale_activations_statically,
     smooth,
     split_outlier_channels,
     weighted_matmuls,
@@ -177,17 +178,17 @@ def test_zero_points_follow_how_each_activation_splits_around_zero():
     assert 1 <= zero_points["one_sided"] <= 20
 
 
-def test_every_row_is_held_whole_by_its_own_scale_whatever_its_sign(tmp_path):
+def one_multiply(tmp_path, weight: np.ndarray):
+    """A graph of one multiply, Y = X @ weight, through ONNX Runtime's dynamic int8 (as quantize_int8 has it
+    before its activations are rescaled)."""
     from onnx import TensorProto, helper, numpy_helper
     from onnxruntime import quantization
 
-    rng = np.random.default_rng(0)
-    weight = rng.normal(size=(8, 4)).astype(np.float32)
     graph = helper.make_graph(
         [helper.make_node("MatMul", ["x", "w"], ["y"], name="multiply")],
         "one multiply",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, None, 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, None, 4])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, None, weight.shape[0]])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, None, weight.shape[1]])],
         [numpy_helper.from_array(weight, "w")],
     )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "fp32.onnx")
@@ -195,9 +196,36 @@ def test_every_row_is_held_whole_by_its_own_scale_whatever_its_sign(tmp_path):
         tmp_path / "fp32.onnx", tmp_path / "int8.onnx", weight_type=quantization.QuantType.QInt8, per_channel=True
     )
     model = onnx.load(tmp_path / "int8.onnx")
-    assert scale_activations_per_row(model.graph, {"x": 30}) == 1  # calibrated: a small share below zero
     model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return model
+
+
+def session_of(model):
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def test_fixed_scales_hold_the_calibrated_range_and_clip_beyond_it(tmp_path):
+    rng = np.random.default_rng(0)
+    weight = rng.normal(size=(8, 4)).astype(np.float32)
+    model = one_multiply(tmp_path, weight)
+    assert scale_activations_statically(model.graph, {"x": (-2.0, 6.0)}) == 1
+    session = session_of(model)
+    inside = rng.uniform(-2, 6, size=(1, 5, 8)).astype(np.float32)
+    got = session.run(None, {"x": inside})[0]
+    step, weight_step = 8.0 / 255, np.abs(weight).max(axis=0) / 127
+    bound = step / 2 * np.abs(weight).sum(axis=0) + np.abs(inside).sum(axis=-1, keepdims=True) * weight_step / 2
+    assert (np.abs(got - inside @ weight) <= bound * 1.01 + 1e-5).all()
+    np.testing.assert_array_equal(session.run(None, {"x": inside[:, 2:3]})[0], got[:, 2:3])  # batch-mates: none
+    beyond = np.full((1, 1, 8), 12.0, dtype=np.float32)  # twice the calibrated top: read as 6
+    np.testing.assert_allclose(session.run(None, {"x": beyond})[0], (beyond / 2) @ weight, rtol=0.05, atol=0.05)
+
+
+def test_every_row_is_held_whole_by_its_own_scale_whatever_its_sign(tmp_path):
+    rng = np.random.default_rng(0)
+    weight = rng.normal(size=(8, 4)).astype(np.float32)
+    model = one_multiply(tmp_path, weight)
+    assert scale_activations_per_row(model.graph, {"x": 30}) == 1  # calibrated: a small share below zero
+    session = session_of(model)
     # rows all positive, all negative (the opposite of the calibrated split) and mixed: none is clipped
     x = np.stack([rng.uniform(0, 5, 8), -rng.uniform(0, 5, 8), 3 * rng.normal(size=8)]).astype(np.float32)[None]
     got = session.run(None, {"x": x})[0]

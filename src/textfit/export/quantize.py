@@ -21,8 +21,9 @@ leaves the fp32 model's answers unchanged, so only the int8 rounding differs:
 Measured on that model (2-core CPU), with ONNX Runtime's one activation scale per call: 98.4% ->
 99.4% agreement, at 2.3-2.6x PyTorch's throughput; keeping whole down-projections in fp32 instead
 reached 99.3% at 1.8x. That scale made an answer depend on the texts batched with it, so the
-activations are now quantised token by token (scale_activations_per_row): 99.7% agreement at 1.7x
-(docs/guide/onnx.md)."""
+activations are now quantised with fixed scales calibrated on the same texts
+(scale_activations_statically: 99.6% at 2.1-2.2x), or token by token (scale_activations_per_row:
+99.7% at 1.75x, never clipping a text unlike the calibration ones): docs/guide/onnx.md."""
 
 from __future__ import annotations
 
@@ -40,8 +41,10 @@ OUTLIER_RATIO = 3.0  # a channel whose max |x| is over 3x the median channel's i
 CALIBRATION_TEXTS = 256  # enough for stable per-channel maxima; a second of inference
 CALIBRATION_BATCH = 32
 SCALE_RANGE = (1e-2, 1e3)  # keeps a dead channel or a zero weight row from producing absurd scales
-# Written into the int8 file's metadata; backends.OnnxBackend batches freely only when it says so.
+# Written into the int8 file's metadata; backends.OnnxBackend batches freely only when it says one of these.
+STATIC = "static"
 PER_ROW = "per_row"
+ACTIVATION_SCALES = {"static": STATIC, "per-token": PER_ROW}  # export's choice -> the file's mark
 
 
 def weighted_matmuls(graph) -> list:
@@ -84,6 +87,15 @@ def activation_maxima(model, batches: list[dict[str, np.ndarray]], tensors: list
         found = np.abs(rows).max(axis=0)
         maxima[name] = np.maximum(maxima[name], found) if name in maxima else found
     return maxima
+
+
+def activation_ranges(model, batches: list[dict[str, np.ndarray]], tensors: list[str]) -> dict[str, tuple]:
+    """Each named activation's (lowest, highest) value over the real tokens of the batches, 0 included."""
+    ranges: dict[str, tuple] = {}
+    for name, rows in activation_rows(model, batches, tensors):
+        low, high = ranges.get(name, (0.0, 0.0))
+        ranges[name] = (min(low, float(rows.min())), max(high, float(rows.max())))
+    return ranges
 
 
 def row_zero_points(model, batches: list[dict[str, np.ndarray]], tensors: list[str]) -> dict[str, int]:
@@ -212,8 +224,12 @@ def split_outlier_channels(graph, node, channels: np.ndarray) -> str:
     return outlier_matmul
 
 
-def quantize_int8(source: Path, target: Path, calibration: list[dict[str, np.ndarray]]) -> dict:
-    """Write an int8 copy of the ONNX model `source` to `target`; returns what was done, for the record."""
+def quantize_int8(source: Path, target: Path, calibration: list[dict[str, np.ndarray]], scales: str = "static") -> dict:
+    """Write an int8 copy of the ONNX model `source` to `target`; returns what was done, for the record.
+    `scales`: how activations are quantised, 'static' (scale_activations_statically) or 'per-token'
+    (scale_activations_per_row)."""
+    if scales not in ACTIVATION_SCALES:
+        raise ModelError(f"unknown activation scales '{scales}': choose {' or '.join(ACTIVATION_SCALES)}")
     import onnx
     from onnx import numpy_helper
     from onnxruntime import quantization
@@ -256,17 +272,21 @@ def quantize_int8(source: Path, target: Path, calibration: list[dict[str, np.nda
         staging.unlink(missing_ok=True)
     model = onnx.load(str(target))
     activations = sorted({node.input[0] for node in model.graph.node if node.op_type == "DynamicQuantizeLinear"})
-    per_row = scale_activations_per_row(model.graph, row_zero_points(model, calibration, activations))
+    if scales == "static":
+        rescaled = scale_activations_statically(model.graph, activation_ranges(model, calibration, activations))
+        how = "with fixed scales calibrated on the calibration texts"
+    else:
+        rescaled = scale_activations_per_row(model.graph, row_zero_points(model, calibration, activations))
+        how = "per token, each row with its own scale"
     if not any(opset.domain == "com.microsoft" for opset in model.opset_import):
         model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))  # MatMulIntegerToFloat
-    onnx.helper.set_model_props(model, {ACTIVATION_SCALES_KEY: PER_ROW})
+    onnx.helper.set_model_props(model, {ACTIVATION_SCALES_KEY: ACTIVATION_SCALES[scales]})
     onnx.save(model, str(target))
     return {
-        "quantization": "int8 MatMuls (QInt8 per-channel weights; activations quantised per token, each row "
-        "with its own scale, so a text's answer does not depend on its batch-mates); SmoothQuant on "
-        "the inputs of the attention and up-projections; outlier channels of the down-projections "
-        "in fp32; embeddings fp32",
-        "activation_scales": f"{PER_ROW} ({per_row} activations)",
+        "quantization": f"int8 MatMuls (QInt8 per-channel weights; activations quantised {how}, so a text's "
+        "answer does not depend on its batch-mates); SmoothQuant on the inputs of the attention and "
+        "up-projections; outlier channels of the down-projections in fp32; embeddings fp32",
+        "activation_scales": f"{ACTIVATION_SCALES[scales]} ({rescaled} activations)",
         "smoothquant_alpha": ALPHA,
         "calibration_texts": sum(len(batch["input_ids"]) for batch in calibration),
         "smoothed_activations": smoothed,
@@ -358,6 +378,54 @@ def scale_activations_per_row(graph, zero_points: dict[str, int]) -> int:
             position = list(graph.node).index(rescale)
             graph.node.insert(position, fused)
             graph.node.insert(position + 1, rescaled)
+            for done in (matmul, cast, rescale, scales_product):
+                graph.node.remove(done)
+        replaced += 1
+    return replaced
+
+
+def scale_activations_statically(graph, ranges: dict[str, tuple]) -> int:
+    """Replace each DynamicQuantizeLinear (one scale for the whole tensor, measured per call) with a
+    QuantizeLinear by a fixed scale and zero point: the activation's range over the calibration
+    texts (activation_ranges), in 255 steps. Every text is then quantised the same way whatever it
+    is batched with, and each multiply becomes one MatMulIntegerToFloat that applies both scales
+    itself: no pass over the activation to measure it, none over the product to rescale it. A value
+    beyond the calibrated range is clipped to it, so the calibration texts should be like the texts
+    the model will read (`textfit export --calibration`; measured across domains in
+    docs/guide/onnx.md). Returns how many activations were rescaled."""
+    from onnx import helper, numpy_helper
+
+    produced_by = {output: node for node in graph.node for output in node.output}
+    replaced = 0
+    for node in [node for node in graph.node if node.op_type == "DynamicQuantizeLinear"]:
+        x, (quantized, scale, _), name = node.input[0], node.output, f"static/{replaced}"
+        low, high = ranges[x]
+        step = max(high - low, 1e-12) / 255
+        graph.initializer.extend(
+            [
+                numpy_helper.from_array(np.array(step, dtype=np.float32), f"{name}/scale"),
+                numpy_helper.from_array(np.array(round(-low / step), dtype=np.uint8), f"{name}/zero_point"),
+            ]
+        )
+        products = _int8_products(graph, scale, produced_by)
+        position = list(graph.node).index(node)
+        graph.node.remove(node)
+        graph.node.insert(
+            position,
+            helper.make_node(
+                "QuantizeLinear", [x, f"{name}/scale", f"{name}/zero_point"], [quantized], name=f"{name}/Q"
+            ),
+        )
+        for index, (matmul, cast, rescale, scales_product) in enumerate(products):
+            weight_scale = next(name for name in scales_product.input if name != scale)
+            fused = helper.make_node(
+                "MatMulIntegerToFloat",
+                [quantized, matmul.input[1], f"{name}/scale", weight_scale, f"{name}/zero_point", matmul.input[3]],
+                [rescale.output[0]],
+                name=f"{name}/{index}/MatMulIntegerToFloat",
+                domain="com.microsoft",
+            )
+            graph.node.insert(list(graph.node).index(rescale), fused)
             for done in (matmul, cast, rescale, scales_product):
                 graph.node.remove(done)
         replaced += 1

@@ -75,9 +75,9 @@ def make_session(path: Path, threads: int | None = None):
 
 
 # ONNX Runtime's dynamic int8 measures one activation scale per call, shared by every message in
-# it: a message's answer would depend on its batch-mates. textfit's int8 files quantise each token
-# by its own scale instead (export/quantize.scale_activations_per_row, marked in the file's
-# metadata) and run in batches like fp32. A file without that mark (exported by textfit before
+# it: a message's answer would depend on its batch-mates. textfit's int8 files quantise with fixed,
+# calibrated scales or each token by its own (export/quantize.py, marked in the file's metadata)
+# and run in batches like fp32. A file without that mark (exported by textfit before
 # 2026-12-07) runs each message in a call of its own, unpadded, for the same property, slower.
 # Measured in docs/guide/onnx.md.
 PER_CALL_SCALE_CHUNK = 1
@@ -100,7 +100,7 @@ class OnnxBackend:
             )
         self.session = make_session(self.path, threads)
         scales = self.session.get_modelmeta().custom_metadata_map.get(ACTIVATION_SCALES_KEY)
-        self.chunk = PER_CALL_SCALE_CHUNK if quantized and scales != "per_row" else None
+        self.chunk = PER_CALL_SCALE_CHUNK if quantized and scales not in ("static", "per_row") else None
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_name = self.session.get_outputs()[0].name
 
