@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
+from support.long_texts import PREAMBLE, long_text
 from support.models import build_tiny_bert
 from textfit import Classifier, TrainConfig, train
 from textfit.data.labeled import LabeledTexts
@@ -16,7 +17,6 @@ from textfit.model.base_models import load_tokenizer
 from textfit.model.windows import Windows, capped_rows, encode, pool, window_counts
 
 # Short training texts: the same preamble words in both labels (so they say nothing), one telling sentence.
-PREAMBLE = "please find the weekly notes from our office attached below for your records"
 TELLING = {
     "metals": ["gold silver copper prices", "copper gold metals rally", "silver metals gold climb"],
     "sport": ["football tennis match team", "team striker football win", "tennis match striker final"],
@@ -35,11 +35,6 @@ def short_texts(repeats: int = 8) -> LabeledTexts:
                 texts.append(" ".join(words[start:] + [sentence]))
                 labels.append(label)
     return LabeledTexts(texts, labels, LABELS, "short texts")
-
-
-def long_text(sentence: str, preamble_times: int = 3) -> str:
-    """The label-bearing sentence in the text's last window, after many windows of preamble."""
-    return " ".join([PREAMBLE] * preamble_times + [sentence])
 
 
 @pytest.fixture(scope="module")

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from support.long_texts import long_text
 from support.models import build_tiny_bert
 from textfit.model.base_models import load_tokenizer
 from textfit.model.windows import Windows
 from textfit.training.whole_texts import WholeTextCollator, parts, pooled_loss, text_examples, tokens_in
-
-PREAMBLE = "please find the weekly notes from our office attached below for your records"
-
-
-def long_text(sentence: str, preamble_times: int = 3) -> str:
-    return " ".join([PREAMBLE] * preamble_times + [sentence])
 
 
 @pytest.fixture(scope="module")
