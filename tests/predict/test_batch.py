@@ -557,3 +557,11 @@ def test_an_input_with_its_own_best_guess_column_keeps_it_when_a_threshold_adds_
     written = pd.read_csv(tmp_path / "out.csv")
     assert (written["best_guess"] == "the user's own").all()
     assert {"predicted_label", "predicted_best_guess", "predicted_score"} <= set(written.columns)
+
+
+def test_an_input_with_its_own_not_sure_column_keeps_it_when_a_threshold_is_given(tiny_model_dir, tmp_path):
+    source = tmp_path / "in.csv"
+    messages(20).assign(not_sure="the user's own").to_csv(source, index=False)
+    predict_file(tiny_model_dir, source, tmp_path / "out.csv", min_confidence=0.99)
+    written = pd.read_csv(tmp_path / "out.csv")
+    assert (written["not_sure"] == "the user's own").all() and "predicted_label" in written.columns

@@ -76,6 +76,8 @@ def read_texts(path: str | Path, text_column: str | None = None, sheet: str | in
 
 BEST_GUESS = "best_guess"
 """With a "not sure" threshold: the column that keeps every row's best label, "not sure" rows' too."""
+NOT_SURE_COLUMN = "not_sure"
+"""With a "not sure" threshold, a model of several labels a text: the labels it is not sure of."""
 
 
 def prediction_columns(top_k: int, prefix: str = "", best_guess: bool = False) -> list[str]:
@@ -94,19 +96,24 @@ PREDICTED = "predicted_"
 def prediction_prefix(columns: list[str], top_k: int, source, best_guess: bool = False) -> str:
     """Where the predictions go: `label`, `score`, ... when the input leaves them free, else
     `predicted_label`, `predicted_score`, ...: the input's own `label` column is kept (scoring a
-    labeled file is the most common reason to have one). An input holding both is refused."""
+    labeled file is the most common reason to have one). An input holding both is refused.
+    `best_guess` (a "not sure" threshold): best_guess and not_sure are written too (one label a
+    text, or several: `NOT_SURE_COLUMN`), so an input's own columns of those names are kept as well."""
+
+    def written(prefix: str) -> list[str]:
+        return prediction_columns(top_k, prefix, best_guess) + ([prefix + NOT_SURE_COLUMN] if best_guess else [])
+
     for prefix in ("", PREDICTED):
-        if not any(name in columns for name in prediction_columns(top_k, prefix, best_guess)):
+        if not any(name in columns for name in written(prefix)):
             if prefix:
                 log.warning(
                     "%s already has a %s column: it is kept, and the predictions go in %s",
                     source,
-                    " / ".join(repr(c) for c in prediction_columns(top_k, best_guess=best_guess) if c in columns),
+                    " / ".join(repr(c) for c in written("") if c in columns),
                     ", ".join(prediction_columns(top_k, prefix, best_guess)),
                 )
             return prefix
-    ours = prediction_columns(top_k, "", best_guess) + prediction_columns(top_k, PREDICTED, best_guess)
-    clashes = [c for c in ours if c in columns]
+    clashes = [c for c in written("") + written(PREDICTED) if c in columns]
     others = ",".join(c for c in columns if c not in clashes)
     raise DataError(
         f"{source}: already has column(s) {', '.join(clashes)}, which the predictions are written to; "
@@ -125,7 +132,7 @@ def write_predictions(path: str | Path, texts: list[str], results: list[list[dic
             suffix = "" if rank == 1 else f"_{rank}"
             row[f"label{suffix}"] = guess["label"]
             if isinstance(guess.get("not_sure"), str):  # a multi-label model's "not sure" labels, joined by ';'
-                row["not_sure"] = guess["not_sure"]
+                row[NOT_SURE_COLUMN] = guess["not_sure"]
             elif "not_sure" in guess:  # a threshold was given: the best label, "not sure" rows' too
                 row[BEST_GUESS] = guess.get("guess") or guess["label"]
             row[f"score{suffix}"] = guess["score"]

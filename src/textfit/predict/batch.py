@@ -38,6 +38,7 @@ from ..data.streaming import (
 from ..data.texts import (
     BEST_GUESS,
     ID_COLUMN_NAMES,
+    NOT_SURE_COLUMN,
     empty_texts,
     find_text_column,
     prediction_columns,
@@ -57,9 +58,6 @@ from .job import (
 )
 
 log = logging.getLogger("textfit")
-
-NOT_SURE_COLUMN = "not_sure"
-"""A multi-label model's labels whose decision is less sure than `min_confidence`, joined by ';'."""
 
 
 def set_torch_threads(threads: int | None) -> None:
