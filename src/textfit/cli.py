@@ -759,7 +759,7 @@ def export(
         typer.Option(
             help="How int8 scales activations: static (fixed scales measured on the calibration texts: the "
             "fastest; give --calibration texts like yours) or per-token (each token its own scale: never clips "
-            "a text unlike the calibration ones, about a fifth slower). Either way an answer does not depend "
+            "a text unlike the calibration ones, about a quarter slower). Either way an answer does not depend "
             "on the texts batched with it."
         ),
     ] = "static",

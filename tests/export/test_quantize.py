@@ -19,6 +19,7 @@ from textfit.export.quantize import (  # noqa: E402
     CALIBRATION_TEXTS,
     activation_maxima,
     diagonal_to_mul,
+    fold_biases,
     is_diagonal,
     is_down_projection,
     row_zero_points,
@@ -178,18 +179,23 @@ def test_zero_points_follow_how_each_activation_splits_around_zero():
     assert 1 <= zero_points["one_sided"] <= 20
 
 
-def one_multiply(tmp_path, weight: np.ndarray):
-    """A graph of one multiply, Y = X @ weight, through ONNX Runtime's dynamic int8 (as quantize_int8 has it
-    before its activations are rescaled)."""
+def one_multiply(tmp_path, weight: np.ndarray, bias: np.ndarray | None = None):
+    """A graph of one multiply, Y = X @ weight (+ bias), through ONNX Runtime's dynamic int8 (as
+    quantize_int8 has it before its activations are rescaled)."""
     from onnx import TensorProto, helper, numpy_helper
     from onnxruntime import quantization
 
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["product" if bias is not None else "y"], name="multiply")]
+    constants = [numpy_helper.from_array(weight, "w")]
+    if bias is not None:
+        nodes.append(helper.make_node("Add", ["product", "b"], ["y"], name="bias"))
+        constants.append(numpy_helper.from_array(bias, "b"))
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["y"], name="multiply")],
+        nodes,
         "one multiply",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, None, weight.shape[0]])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, None, weight.shape[1]])],
-        [numpy_helper.from_array(weight, "w")],
+        constants,
     )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "fp32.onnx")
     quantization.quantize_dynamic(
@@ -218,6 +224,18 @@ def test_fixed_scales_hold_the_calibrated_range_and_clip_beyond_it(tmp_path):
     np.testing.assert_array_equal(session.run(None, {"x": inside[:, 2:3]})[0], got[:, 2:3])  # batch-mates: none
     beyond = np.full((1, 1, 8), 12.0, dtype=np.float32)  # twice the calibrated top: read as 6
     np.testing.assert_allclose(session.run(None, {"x": beyond})[0], (beyond / 2) @ weight, rtol=0.05, atol=0.05)
+
+
+def test_a_bias_folded_into_the_fused_multiply_changes_no_answer(tmp_path):
+    rng = np.random.default_rng(1)
+    weight, bias = rng.normal(size=(8, 4)).astype(np.float32), rng.normal(size=4).astype(np.float32)
+    model = one_multiply(tmp_path, weight, bias)
+    scale_activations_statically(model.graph, {"x": (-3.0, 3.0)})
+    x = rng.uniform(-3, 3, size=(2, 5, 8)).astype(np.float32)
+    before = session_of(model).run(None, {"x": x})[0]
+    assert fold_biases(model.graph) == 1
+    assert [node.op_type for node in model.graph.node] == ["QuantizeLinear", "MatMulIntegerToFloat"]
+    np.testing.assert_allclose(session_of(model).run(None, {"x": x})[0], before, rtol=1e-6, atol=1e-6)
 
 
 def test_every_row_is_held_whole_by_its_own_scale_whatever_its_sign(tmp_path):

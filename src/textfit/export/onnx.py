@@ -57,7 +57,7 @@ def export_onnx(
     int8 calibrates on `calibration` (a file of texts, or the texts; default: the embedded sample
     data), from which it measures each activation's per-channel range (see textfit.export.quantize).
     `activation_scales`: 'static' (fixed scales from those texts: the fastest) or 'per-token' (each
-    token its own scale: never clips a text unlike the calibration texts, about a fifth slower).
+    token its own scale: never clips a text unlike the calibration texts, about a quarter slower).
 
     Each file is checked against PyTorch on a few texts before it is kept; the export is recorded
     under "exports" in the folder's textfit.json. Returns the files written."""
