@@ -97,6 +97,25 @@ def test_an_id_column_is_kept_and_parquet_in_and_out_leaving_nothing_behind(
     assert summary.rows == 300
 
 
+def test_a_multi_label_model_answers_the_same_label_sets_on_ray(local_ray, tiny_bert, tmp_path):
+    from support.multilabel import rows, write_joined
+    from textfit import TrainConfig, train
+
+    data = write_joined(tmp_path / "tickets.csv")
+    config = TrainConfig(data=str(data), model=str(tiny_bert), epochs=2, learning_rate=1e-3, checkpoint_minutes=None)
+    model = train(config, tmp_path / "model").folder
+    frame = pd.DataFrame({"text": [text for text, _ in rows(300, seed=1)]})
+    frame.to_csv(tmp_path / "in.csv", index=False)
+
+    predict_with_ray(model, tmp_path / "in.csv", tmp_path / "out.csv", actors=2, cpus_per_actor=1, batch_rows=64)
+
+    got = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
+    want = plain(model, frame, top_k=1)
+    assert got["label"].tolist() == want["label"].tolist()  # every label at or above its threshold, joined by ';'
+    assert got["score"].tolist() == want["score"].tolist()
+    assert any(";" in labels for labels in got["label"])
+
+
 def test_actors_that_leave_no_cpu_to_read_are_refused(local_ray, tiny_model_dir, tmp_path):
     source = tmp_path / "messages.csv"
     pd.DataFrame({"text": ["Oil falls"]}).to_csv(source, index=False)
