@@ -422,16 +422,8 @@ def predict(
     all_texts = list(texts or []) + (read_texts(input, text_column, sheet=sheet) if input else [])
     if not all_texts:
         raise TextfitError("nothing to classify: give texts as arguments or a file with --input")
-    classify_texts(
-        model_dir,
-        all_texts,
-        output,
-        as_json=as_json,
-        top_k=top_k,
-        backend=backend,
-        threads=threads,
-        min_confidence=min_confidence,
-    )
+    shown = {"as_json": as_json, "top_k": top_k, "backend": backend, "threads": threads}
+    classify_texts(model_dir, all_texts, output, **shown, min_confidence=min_confidence)
 
 
 def classify_texts(
