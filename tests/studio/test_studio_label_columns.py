@@ -13,8 +13,7 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from support.multilabel import LABELS, rows, write_columns  # noqa: E402
-from support.studio import tickets  # noqa: E402
-from support.waiting import eventually  # noqa: E402
+from support.studio import ended, put, tickets  # noqa: E402
 from textfit.data.labeled import load_data  # noqa: E402
 from textfit.server.studio.app import create_studio_app  # noqa: E402
 
@@ -28,12 +27,6 @@ def one_thread(monkeypatch):
 def client(tmp_path):
     with TestClient(create_studio_app(tmp_path / "studio")) as client:
         yield client
-
-
-def put(client, name: str, content: bytes) -> dict:
-    response = client.put("/api/uploads", params={"filename": name}, content=content)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def test_the_preview_says_a_file_gives_one_0_1_column_per_label_and_counts_rows_with_several_or_none(client, tmp_path):
@@ -110,13 +103,7 @@ def test_a_run_starts_from_the_0_1_columns_with_no_label_column_and_trains_a_mod
     assert "label_column" not in settings and settings["several_labels"]
     assert settings["label_columns"] == list(LABELS)
 
-    done = eventually(
-        lambda: client.get(f"/api/runs/{started.json()['id']}").json(),
-        until=lambda run: run["status"] not in ("queued", "running"),
-        timeout=240,
-        every=0.5,
-        what="the run to end",
-    )
+    done = ended(client, started.json()["id"])
     assert done["status"] == "completed", done
     results = client.get(f"/api/runs/{done['id']}/results").json()
     assert results["several_labels"]["layout"] == "columns"

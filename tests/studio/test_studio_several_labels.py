@@ -18,7 +18,7 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from support.multilabel import LABELS, rows, write_joined, write_lists  # noqa: E402
-from support.studio import NAMES, tickets  # noqa: E402
+from support.studio import NAMES, ended, put, tickets  # noqa: E402
 from support.waiting import eventually  # noqa: E402
 from textfit.server.studio.app import create_studio_app  # noqa: E402
 
@@ -33,22 +33,6 @@ def one_thread_and_cached(tmp_path, monkeypatch):
 def client(tmp_path):
     with TestClient(create_studio_app(tmp_path / "studio")) as client:
         yield client
-
-
-def put(client, name: str, content: bytes) -> dict:
-    response = client.put("/api/uploads", params={"filename": name}, content=content)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def ended(client, run_id: str) -> dict:
-    return eventually(
-        lambda: client.get(f"/api/runs/{run_id}").json(),
-        until=lambda run: run["status"] not in ("queued", "running"),
-        timeout=240,
-        every=0.5,
-        what=f"run {run_id} to end",
-    )
 
 
 # --- upload, train, results, try it, classify a file ------------------------------------------------

@@ -41,3 +41,12 @@ def write_lists(path: Path, count: int = 120) -> Path:
     lines = [json.dumps({"text": text, "labels": labels}) for text, labels in rows(count)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def train_on_tickets(tiny_bert: Path, folder: Path):
+    """(the result of training the tiny model 2 epochs on a joined-names ticket file, that file)."""
+    from textfit import TrainConfig, train
+
+    data = write_joined(folder / "tickets.csv")
+    config = TrainConfig(data=str(data), model=str(tiny_bert), epochs=2, learning_rate=1e-3, checkpoint_minutes=None)
+    return train(config, folder / "model"), data

@@ -1,5 +1,5 @@
 """Studio test fixtures shared by the API tests and the browser tests: a finished run built
-directly, and a small labeled ticket file."""
+directly, a small labeled ticket file, an upload and the wait for a run to end."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+
+from support.waiting import eventually
 
 RUN = "run-20200101-000000-trained"
 
@@ -38,3 +40,21 @@ def tickets(per_label: int = 20) -> pd.DataFrame:
         for k, name in enumerate(NAMES)
     ]
     return pd.DataFrame(rows, columns=["ticket", "message", "truth"])
+
+
+def put(client, name: str, content: bytes) -> dict:
+    """Upload `content` as the file `name` (the page's PUT /api/uploads); the upload's preview."""
+    response = client.put("/api/uploads", params={"filename": name}, content=content)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def ended(client, run_id: str) -> dict:
+    """The run once it has ended (neither queued nor running)."""
+    return eventually(
+        lambda: client.get(f"/api/runs/{run_id}").json(),
+        until=lambda run: run["status"] not in ("queued", "running"),
+        timeout=240,
+        every=0.5,
+        what=f"run {run_id} to end",
+    )

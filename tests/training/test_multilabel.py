@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from support.multilabel import LABELS, write_joined, write_lists
+from support.multilabel import LABELS, train_on_tickets, write_lists
 from textfit import Classifier, TrainConfig, train
 from textfit.cli import app
 from textfit.data.labeled import load_data
@@ -20,10 +20,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def trained(tiny_bert, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("multilabel")
-    data = write_joined(folder / "tickets.csv")
-    config = TrainConfig(data=str(data), model=str(tiny_bert), epochs=2, learning_rate=1e-3, checkpoint_minutes=None)
-    return train(config, folder / "model"), data
+    return train_on_tickets(tiny_bert, tmp_path_factory.mktemp("multilabel"))
 
 
 def test_the_saved_folder_says_multi_label_and_plain_pipeline_loads_it(trained):

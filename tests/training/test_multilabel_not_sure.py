@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from support.multilabel import LABELS, write_joined
-from textfit import Classifier, TrainConfig, train
+from support.multilabel import LABELS, train_on_tickets
+from textfit import Classifier
 from textfit.cli import app
 
 runner = CliRunner()
@@ -23,10 +23,7 @@ TEXTS = ["invoice charge asap now", "hello team", "money back", "see the note in
 
 @pytest.fixture(scope="module")
 def trained(tiny_bert, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("not-sure")
-    data = write_joined(folder / "tickets.csv")
-    config = TrainConfig(data=str(data), model=str(tiny_bert), epochs=2, learning_rate=1e-3, checkpoint_minutes=None)
-    return train(config, folder / "model"), data
+    return train_on_tickets(tiny_bert, tmp_path_factory.mktemp("not-sure"))
 
 
 def test_training_saves_each_label_s_calibration_and_the_record_and_card_say_how_sure_is_measured(trained):

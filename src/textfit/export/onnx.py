@@ -22,13 +22,14 @@ import numpy as np
 from ..errors import ModelError
 from ..model.backends import make_session, onnx_path, require_extra
 from ..model.classifier import RUN_RECORD
+from .quantize import ACTIVATION_SCALES
 
 log = logging.getLogger("textfit")
 
 OPSET = 17
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 QUANTIZE_CHOICES = ("int8",)
-ACTIVATION_SCALE_CHOICES = ("static", "per-token")  # export/quantize.ACTIVATION_SCALES
+ACTIVATION_SCALE_CHOICES = tuple(ACTIVATION_SCALES)
 # fp32 ONNX vs PyTorch: the same arithmetic in another order, so differences are rounding noise.
 FP32_TOLERANCE = 1e-3
 VERIFY_TEXTS = (

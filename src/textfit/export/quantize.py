@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
-from ..model.backends import ACTIVATION_SCALES_KEY
+from ..model.backends import ACTIVATION_SCALES_KEY, BATCH_INDEPENDENT_SCALES
 
 ALPHA = 0.5  # SmoothQuant's migration strength: the spread is split evenly between activations and weights
 OUTLIER_RATIO = 3.0  # a channel whose max |x| is over 3x the median channel's is an outlier
@@ -42,8 +42,7 @@ CALIBRATION_TEXTS = 256  # enough for stable per-channel maxima; a second of inf
 CALIBRATION_BATCH = 32
 SCALE_RANGE = (1e-2, 1e3)  # keeps a dead channel or a zero weight row from producing absurd scales
 # Written into the int8 file's metadata; backends.OnnxBackend batches freely only when it says one of these.
-STATIC = "static"
-PER_ROW = "per_row"
+STATIC, PER_ROW = BATCH_INDEPENDENT_SCALES
 ACTIVATION_SCALES = {"static": STATIC, "per-token": PER_ROW}  # export's choice -> the file's mark
 
 

@@ -81,7 +81,8 @@ def make_session(path: Path, threads: int | None = None):
 # 2026-12-07) runs each message in a call of its own, unpadded, for the same property, slower.
 # Measured in docs/guide/onnx.md.
 PER_CALL_SCALE_CHUNK = 1
-ACTIVATION_SCALES_KEY = "textfit.int8_activation_scales"  # export/quantize.py writes it
+ACTIVATION_SCALES_KEY = "textfit.int8_activation_scales"  # export/quantize.py writes it, with one of:
+BATCH_INDEPENDENT_SCALES = ("static", "per_row")  # fixed calibrated scales, or each token its own
 
 
 class OnnxBackend:
@@ -100,7 +101,7 @@ class OnnxBackend:
             )
         self.session = make_session(self.path, threads)
         scales = self.session.get_modelmeta().custom_metadata_map.get(ACTIVATION_SCALES_KEY)
-        self.chunk = PER_CALL_SCALE_CHUNK if quantized and scales not in ("static", "per_row") else None
+        self.chunk = PER_CALL_SCALE_CHUNK if quantized and scales not in BATCH_INDEPENDENT_SCALES else None
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_name = self.session.get_outputs()[0].name
 
