@@ -18,6 +18,7 @@ pytest.importorskip("multipart")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
+from support.studio import ended  # noqa: E402
 from support.waiting import eventually  # noqa: E402
 from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS  # noqa: E402
 from textfit.server.studio.app import StudioLimits, create_studio_app  # noqa: E402
@@ -48,17 +49,6 @@ def client(workdir):
 def upload(client, name: str, content: bytes | str):
     data = content.encode() if isinstance(content, str) else content
     return client.post("/api/uploads", files={"file": (name, io.BytesIO(data), "application/octet-stream")})
-
-
-def wait_for_run(client, run_id: str) -> dict:
-    """The run once it has ended (neither queued nor running)."""
-    return eventually(
-        lambda: client.get(f"/api/runs/{run_id}").json(),
-        until=lambda run: run["status"] not in ("queued", "running"),
-        timeout=240,
-        every=0.5,
-        what=f"run {run_id} to end",
-    )
 
 
 def inside(workdir: Path) -> set[Path]:
@@ -241,7 +231,7 @@ def test_run_lifecycle_train_results_try_download_restart(workdir, tiny_bert):
         cancelled = client.post(f"/api/runs/{second.json()['id']}/stop").json()
         assert cancelled["status"] == "stopped" and "queue" in cancelled["message"] and not cancelled["started"]
 
-        done = wait_for_run(client, run["id"])
+        done = ended(client, run["id"])
         assert done["status"] == "completed", done
         assert set(done["metrics"]) >= {"accuracy", "macro_f1"}
         assert done["progress"]["phase"] == "done" and len(done["progress"]["evaluations"]) >= 1
@@ -425,13 +415,13 @@ def test_a_run_killed_with_sigkill_resumes_from_its_checkpoint(workdir, tiny_ber
             what="a mid-epoch checkpoint",
         )
         os.kill(run["pid"], signal.SIGKILL)
-        killed = wait_for_run(client, run["id"])
+        killed = ended(client, run["id"])
         assert killed["status"] == "interrupted" and "was killed" in killed["message"], killed
         assert killed["resumable"]["step"] >= saved["step"] and not killed["has_model"]
 
         resumed = client.post(f"/api/runs/{run['id']}/resume").json()
         assert resumed["status"] in ("queued", "running") and "resuming from step" in resumed["message"]
-        done = wait_for_run(client, run["id"])
+        done = ended(client, run["id"])
         assert done["status"] == "completed" and done["has_model"] and done["resumable"] is None, done
         record = json.loads((model_dir / "textfit.json").read_text())
         assert record["resumed"][0]["from_step"] == killed["resumable"]["step"]
@@ -470,12 +460,12 @@ def test_a_stopped_run_keeps_its_model_and_resume_trains_it_to_the_end(workdir, 
             what="a checkpoint after the first epoch",
         )
         assert client.post(f"/api/runs/{run['id']}/stop").status_code == 200
-        stopped = wait_for_run(client, run["id"])
+        stopped = ended(client, run["id"])
         assert stopped["status"] == "stopped" and stopped["has_model"], stopped
         assert stopped["resumable"]["step"] >= saved["step"]  # its checkpoints were kept: Resume is offered
 
         assert client.post(f"/api/runs/{run['id']}/resume").status_code == 200
-        done = wait_for_run(client, run["id"])
+        done = ended(client, run["id"])
         assert done["status"] == "completed" and done["resumable"] is None, done
         record = json.loads((model_dir / "textfit.json").read_text())
         assert record["resumed"][0]["from_step"] == stopped["resumable"]["step"]
@@ -498,7 +488,7 @@ def test_a_run_can_ask_for_its_strategy_and_train_again_keeps_it(workdir, tiny_b
         }
         assert client.post("/api/runs", json={**fields, "strategy": "setfit"}).status_code == 422
         run = client.post("/api/runs", json={**fields, "strategy": "fewshot"}).json()  # the sample: auto fine-tunes
-        done = wait_for_run(client, run["id"])
+        done = ended(client, run["id"])
         assert done["status"] == "completed", done
         record = json.loads((workdir / "runs" / run["id"] / "model" / "textfit.json").read_text())
         assert record["strategy"] == "fewshot"
