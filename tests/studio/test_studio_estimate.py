@@ -44,6 +44,13 @@ def test_fine_tuning_gives_a_range_for_early_stopping_and_a_time_budget_caps_it(
     assert capped["high_s"] <= 2 * 60 + estimate.FIXED_S
 
 
+def test_several_labels_a_text_plan_twice_the_epochs_of_one_label():
+    one = estimate.plan(2000, 20, "finetune", mean_chars=90, forward_s=QUIET)
+    several = estimate.plan(2000, 20, "finetune", mean_chars=90, forward_s=QUIET, multi_label=True)
+    assert (one["epochs"], several["epochs"]) == (3, 6) and several["steps"] == 2 * one["steps"]
+    assert several["high_s"] > one["high_s"]
+
+
 def test_a_busier_machine_gets_a_longer_estimate():
     quiet = estimate.plan(400, 20, "finetune", mean_chars=90, forward_s=QUIET)
     busy = estimate.plan(400, 20, "finetune", mean_chars=90, forward_s=4 * QUIET)

@@ -44,7 +44,7 @@ def setting(tiny_bert):
 
 def started_run(setting, heard: Heard) -> FineTuning:
     config, tokenizer, train_data, eval_data = setting
-    model = new_model(config, train_data.label_names, mean_pooling=True)
+    model = new_model(config, train_data, mean_pooling=True)
     run = FineTuning.start(model, tokenizer, config, 32, train_data, eval_data, [heard], None, None, None, None)
     run.started = start_clock(run.state, None, fresh=True)
     run.model.train()
@@ -77,7 +77,7 @@ def test_one_epoch_takes_every_batch_and_evaluates_on_schedule(setting):
 def test_the_loop_returns_a_typed_result_with_its_record_fields(setting):
     config, tokenizer, train_data, eval_data = setting
     heard = Heard()
-    model = new_model(config, train_data.label_names, mean_pooling=True)
+    model = new_model(config, train_data, mean_pooling=True)
     patient = config.override(early_stopping_patience=10)
     result = finetune(model, tokenizer, patient, 32, train_data, eval_data, [heard])
     assert isinstance(result, LoopResult)
@@ -92,7 +92,7 @@ def test_the_loop_returns_a_typed_result_with_its_record_fields(setting):
 def test_the_final_fit_takes_exactly_its_steps_and_evaluates_nothing(setting):
     config, tokenizer, train_data, _ = setting
     heard = Heard()
-    model = new_model(config, train_data.label_names, mean_pooling=True)
+    model = new_model(config, train_data, mean_pooling=True)
     result = finetune(model, tokenizer, config, 32, train_data, None, [heard], steps=11)
     assert (result.status, result.steps, result.history, result.best) == ("completed", 11, [], None)
     assert heard.evaluations == [] and heard.steps[-1][:2] == (11, 11)

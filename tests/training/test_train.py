@@ -280,6 +280,7 @@ def test_defaults_scale_with_the_data():
     assert choose_max_length(np.array([10, 12, 20, 21]), cap=256) == 24
     assert default_epochs(50) == 20 and default_epochs(13_000) == 3
     assert budget_epochs(13_000) == 8 and budget_epochs(50) == 20  # a time budget never plans fewer
+    assert default_epochs(13_000, multi_label=True) == 6 and default_epochs(50, multi_label=True) == 20
 
 
 def test_counting_a_long_texts_tokens_warns_of_no_indexing_errors(caplog):

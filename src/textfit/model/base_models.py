@@ -124,6 +124,23 @@ def build_classifier(name: str | None, label_names: list[str], multi_label: bool
     return model
 
 
+def head_shape(model) -> str | None:
+    """'pooler' for a linear head over the pooled output whose pooling textfit made the mean
+    (BERT, `add_mean_pooling_layer`); 'first-token' for a `dense -> tanh -> out_proj` head
+    over the first token (MPNet, RoBERTa); None for heads this recipe does not know."""
+    head = getattr(model, "classifier", None)
+    if getattr(model.config, "textfit_pooling", None) == "mean" and hasattr(head, "weight"):
+        return "pooler"
+    if hasattr(head, "dense") and hasattr(head, "out_proj"):
+        return "first-token"
+    return None
+
+
+def output_layer(model):
+    """The linear layer that turns the head's input vector into logits: what few-shot's `fit_head` fills."""
+    return model.classifier.out_proj if head_shape(model) == "first-token" else model.classifier
+
+
 def add_mean_pooling_layer(model, scale: float = 100.0, pooler_gain: float = 0.1) -> bool:
     """Append one encoder layer whose [CLS] output is the LayerNorm of the mean of all token
     vectors, and make the pooler nearly the identity; return whether the model allowed it.

@@ -38,6 +38,7 @@ import numpy as np
 from ..config import TrainConfig
 from ..data.labeled import LabeledTexts, with_label_names
 from ..errors import ModelError
+from ..model.base_models import head_shape, output_layer
 from ..model.classifier import Classifier
 from ..model.evaluate import compute_metrics
 from ..model.windows import Windows
@@ -85,23 +86,6 @@ def features(model, batches) -> np.ndarray:
         for batch in batches:
             out.append(sequence_vector(model, batch).float().cpu().numpy())
     return np.concatenate(out)
-
-
-def head_shape(model) -> str | None:
-    """'pooler' for a linear head over the pooled output whose pooling textfit made the mean
-    (BERT, `models.add_mean_pooling_layer`); 'first-token' for a `dense -> tanh -> out_proj` head
-    over the first token (MPNet, RoBERTa); None for heads this recipe does not know."""
-    head = getattr(model, "classifier", None)
-    if getattr(model.config, "textfit_pooling", None) == "mean" and hasattr(head, "weight"):
-        return "pooler"
-    if hasattr(head, "dense") and hasattr(head, "out_proj"):
-        return "first-token"
-    return None
-
-
-def output_layer(model):
-    """The linear layer that turns the head's input vector into logits: what `fit_head` fills."""
-    return model.classifier.out_proj if head_shape(model) == "first-token" else model.classifier
 
 
 def prepare_first_token_head(model) -> None:

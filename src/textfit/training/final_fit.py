@@ -176,9 +176,7 @@ def fit_final_model(
     )
     started = time.perf_counter()
     set_seed(config.seed)
-    model = new_model(
-        config, everything.label_names, mean_pooling=config.pooling == "mean", multi_label=everything.multi_label
-    )
+    model = new_model(config, everything, mean_pooling=config.pooling == "mean")
     with attention_for_training(model):
         result = finetune(
             model, tokenizer, replace(config, time_budget=None), max_length, everything, None, callbacks, steps=steps

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..config import TrainConfig
 from ..data.labeled import LabeledTexts
+from ..model.base_models import output_layer
 from ..model.blend import HeldOutBlend
 from ..model.classifier import Classifier
 from ..model.evaluate import compute_metrics, majority_baseline
@@ -44,15 +45,32 @@ from .whole_texts import WholeTextCollator, parts, pooled_loss, text_examples, t
 log = logging.getLogger("textfit")
 
 
-def default_epochs(examples: int) -> int:
-    """Small data needs more passes to take enough optimiser steps; early stopping trims the rest."""
-    return int(min(20, max(3, math.ceil(4000 / max(1, examples)))))
+def default_epochs(examples: int, multi_label: bool = False) -> int:
+    """Small data needs more passes to take enough optimiser steps; early stopping trims the rest.
+    Several labels a text take twice as many: each label learns from its own few positive texts
+    (GoEmotions, 28 labels, 6,400 rows: macro-F1 0.410 after 3 epochs, 0.443 after 6)."""
+    one_label = int(min(20, max(3, math.ceil(4000 / max(1, examples)))))
+    return min(20, 2 * one_label) if multi_label else one_label
 
 
-def budget_epochs(examples: int) -> int:
+HEAD_LR_FACTOR_SEVERAL_LABELS = 10.0
+"""A sigmoid head over several labels a text learns at 10x the encoder's learning rate: each label's
+weights see few positive examples, and at the encoder's rate the rare labels are never given
+(GoEmotions, 28 labels, 6,400 rows, 3 epochs, base-rate start: macro-F1 0.365 at 1x, 0.410 at 10x)."""
+
+
+def head_learning_rate(model, train_data: LabeledTexts) -> dict:
+    """build_optimizer's arguments for the head: its own rate for several labels a text; one label a
+    text keeps one rate for every weight, as its recipe was measured."""
+    if not train_data.multi_label:
+        return {}
+    return {"head": list(output_layer(model).parameters()), "head_lr_factor": HEAD_LR_FACTOR_SEVERAL_LABELS}
+
+
+def budget_epochs(examples: int, multi_label: bool = False) -> int:
     """The most epochs a time budget plans for: past ~8 passes accuracy stops rising (finance
     topics: 0.883 after 5 epochs, 0.897 after 8, 0.891 after 12), so a generous budget ends early."""
-    return max(8, default_epochs(examples))
+    return max(8, default_epochs(examples, multi_label))
 
 
 def finetune(
@@ -151,7 +169,8 @@ class FineTuning:
         accelerator = dist.accelerator()
         loader, generator, batch_size = training_batches(tokenizer, train_data, max_length, config, accelerator)
         examples = len(train_data)
-        epochs = config.epochs or (budget_epochs(examples) if config.time_budget else default_epochs(examples))
+        planned = budget_epochs if config.time_budget else default_epochs
+        epochs = config.epochs or planned(examples, train_data.multi_label)
         if steps:
             epochs = math.ceil(steps / len(loader))
         plan = Plan(
@@ -163,7 +182,7 @@ class FineTuning:
         )
         # planned_steps shrinks once a time budget's pace is known; the schedule reads it as it goes
         state = restored["state"] if restored else LoopState(planned_steps=steps or plan.all_steps)
-        optimizer = build_optimizer(model, config)
+        optimizer = build_optimizer(model, config, **head_learning_rate(model, train_data))
         # Stepped once per optimiser step: Accelerate steps a prepared schedule once per process
         # unless batches are split (split_batches), which they are here.
         schedule = torch.optim.lr_scheduler.LambdaLR(

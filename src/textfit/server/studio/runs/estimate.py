@@ -76,10 +76,12 @@ def plan(
     forward_s: float,
     epochs: int | None = None,
     time_budget_min: float | None = None,
+    multi_label: bool = False,
 ) -> dict:
     """The expected training time of a run on `examples` labeled rows (textfit holds out a fifth),
     in seconds {low, high}, with the steps behind it. `strategy` is 'fewshot' or 'finetune' (after
-    auto_strategy); `forward_s` the machine's measure (forward_seconds)."""
+    auto_strategy); `forward_s` the machine's measure (forward_seconds); `multi_label`: several
+    labels a text (fine-tuned for more epochs)."""
     from ....training import fewshot, finetune
 
     train = max(1, round(examples * (1 - EVAL_SHARE)))
@@ -93,7 +95,7 @@ def plan(
         scoring = (train + categories + held_out) * per_token * tokens  # the head's vectors, the one score
         low, high = 0.8 * (steps * step_s + scoring), 1.25 * (steps * step_s + scoring)  # it runs its plan: a margin
     else:
-        passes = epochs or finetune.default_epochs(train)
+        passes = epochs or finetune.default_epochs(train, multi_label)
         steps = passes * math.ceil(train / BATCH)
         step_s = STEP_PER_FORWARD * per_token * tokens * BATCH
         scoring = passes * held_out * per_token * tokens
@@ -135,7 +137,16 @@ def estimate_run(data, model: str, strategy: str, epochs: int | None, time_budge
             strategy if strategy in ("fewshot", "finetune") else auto_strategy(per_class, TrainConfig.fewshot_below)
         )
     mean_chars = float(np.mean([len(t) for t in data.texts])) if len(data) else 0.0
-    answer = plan(len(data), len(data.label_names), chosen, mean_chars, forward_seconds(), epochs, time_budget_min)
+    answer = plan(
+        len(data),
+        len(data.label_names),
+        chosen,
+        mean_chars,
+        forward_seconds(),
+        epochs,
+        time_budget_min,
+        data.multi_label,
+    )
     return {
         **answer,
         "chosen_by": "you" if chosen == strategy else "textfit",
