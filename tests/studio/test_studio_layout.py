@@ -14,7 +14,18 @@ from pathlib import Path
 import textfit.server
 
 SERVER = Path(textfit.server.__file__).parent
-FEATURES = ("uploads", "runs", "downloads", "insight", "housekeeping", "sharing", "classify", "recovery", "labeling")
+FEATURES = (
+    "uploads",
+    "runs",
+    "downloads",
+    "insight",
+    "housekeeping",
+    "sharing",
+    "classify",
+    "recovery",
+    "labeling",
+    "teacher",
+)
 
 
 def test_each_feature_is_a_service_and_a_router_built_from_it():

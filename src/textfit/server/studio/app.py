@@ -2,7 +2,7 @@
 
 The page (static/) talks to a JSON API made of one router per feature, each built from that
 feature's service (a plain class, no FastAPI): uploads/, runs/, downloads/, insight/,
-housekeeping/, sharing/, classify/, recovery/, labeling/. `Studio` wires the services together over
+housekeeping/, sharing/, classify/, recovery/, labeling/, teacher/. `Studio` wires the services together over
 the studio's working folder: `studio.db` (SQLite, store.py), `uploads/<id>/<file>`, `runs/<id>/`
 (settings, progress log, the trained model) and `labeling/<id>/`. Training runs in a separate
 process (`python -m textfit.server.studio.runs.worker`), so the page stays responsive and a
@@ -37,6 +37,8 @@ from .runs.service import Runs
 from .sharing.router import sharing_router
 from .sharing.service import ModelServers
 from .store import RunStore
+from .teacher.router import teacher_router
+from .teacher.service import LargerTeacher
 from .uploads.router import uploads_router
 from .uploads.service import Uploads
 
@@ -72,6 +74,7 @@ class Studio:
         self.downloads = Downloads(self.runs, self.models, python, self.limits.export_timeout_s)
         self.file_jobs = FileJobs(self.runs, self.models, self.uploads, python)  # "Classify a file"
         self.labeling = LabelingProjects(self.workdir / "labeling", self.uploads, self.runs, self.file_jobs)
+        self.teacher = LargerTeacher()  # fetched once for runs that learn from texts without labels
         self.housekeeping = Housekeeping(
             self.runs, self.models, self.downloads, self.file_jobs, self.servers, self.workdir
         )
@@ -142,6 +145,7 @@ class Studio:
             classify_router(self.file_jobs),  # "Classify a file"
             recovery_router(self.runs),  # "Train again with the same settings"
             labeling_router(self.labeling),  # "Label messages"
+            teacher_router(self.teacher),  # "Fetch the larger teacher"
         ]
 
 

@@ -298,6 +298,29 @@ class Project:
             self.save()
         return run
 
+    def unlabeled_estimate(self, epochs: int | None = None, time_budget: float | None = None) -> dict:
+        """What "Train the model" adds to learn from the messages without a label, as train() would give
+        them (runs/estimate.unlabeled_part): {"unlabeled": None} where there are none, a project of several
+        labels a message, or fewer than two kinds of labels."""
+        from ..runs.estimate import forward_seconds, plan, strategy_for, unlabeled_part
+
+        session = self.ready()
+        labels = session.labels()
+        labeled = {str(session.texts[i]).strip() for i in labels}  # once each, less the labeled: as distill counts
+        rest = len({str(t).strip() for i, t in enumerate(session.texts) if i not in labels} - labeled - {""})
+        counts = list(self.status(session)["per_label"].values())
+        if self.sets or not rest or sum(1 for n in counts if n) < 2:
+            return {"unlabeled": None}
+        strategy = strategy_for([n for n in counts if n])
+        mean_chars = sum(len(str(session.texts[i])) for i in labels) / len(labels)
+        categories, model = sum(1 for n in counts if n), self.meta["model"] or "default"
+        labels_s = plan(len(labels), categories, strategy, mean_chars, forward_seconds(), epochs, time_budget)["high_s"]
+        return {
+            "unlabeled": unlabeled_part(
+                rest, len(labels), categories, strategy, mean_chars, model, epochs, time_budget, labels_s
+            )
+        }
+
     def estimate_now(self, session) -> dict:
         """The session's estimate for the labels as they stand (the page's, when it is current): kept
         with a run trained from them, its figure while its test messages are few (evaluate.accuracy_figure)."""

@@ -16,6 +16,7 @@ The projects are in service.py and projects.py; the engine is textfit.labeling.
     GET  /api/labeling/{project}/stand          the estimate and the learning curve (computed in the background)
     POST /api/labeling/{project}/focus          look for these categories first ({"categories": [...]}; [] stops)
     POST /api/labeling/{project}/train          a studio run on the labels given so far ("without": categories)
+    GET  /api/labeling/{project}/unlabeled-estimate  what learning from the messages without a label adds to it
     POST /api/labeling/{project}/classify-rest  the last run classifies every message without a label
     POST|GET /api/labeling/{project}/audit      check the labels (in the background), then read the result"""
 
@@ -86,6 +87,7 @@ def _project_routes(router, projects: LabelingProjects) -> None:
 
 def _labeling_routes(router, projects: LabelingProjects) -> None:
     """The work in a project: next messages, labels, skips, where you stand, train, classify the rest, audit."""
+    from fastapi import Query
     from pydantic import BaseModel, ConfigDict, Field
 
     class Next(BaseModel):
@@ -149,6 +151,10 @@ def _labeling_routes(router, projects: LabelingProjects) -> None:
         return projects.get(project_id).train(
             request.epochs, request.time_budget, request.use_unlabeled, request.without
         )
+
+    @router.get("/api/labeling/{project_id}/unlabeled-estimate")
+    def unlabeled_estimate(project_id: str, epochs: Annotated[int | None, Query(ge=1, le=100)] = None):
+        return projects.get(project_id).unlabeled_estimate(epochs)
 
     @router.post("/api/labeling/{project_id}/focus")
     def focus(project_id: str, request: Focus):

@@ -31,6 +31,14 @@ QUIET_FORWARD_S = 0.05
 not measure it); the fixed costs grow with a slower or busier machine as the steps do."""
 
 
+TEACHER_PACE = 6.3
+"""all-mpnet-base-v2's cost against the embedded MiniLM's, per text: the same few-shot training on 8 finance
+tweets a topic took 254.3 s against 40.1 s, on one machine in one sitting (docs/benchmarks.md, "Finance
+topics, 2026-11-30": textfit-8pc-mpnet, textfit-8pc; docs/guide/few-examples.md "about 6x"). `plan` at
+this pace gives 225-263 s for that run. (By parameter count it is ~8x the compute a token; reading 5,000
+texts for zero-shot vectors on a busy machine took 31x MiniLM's time, 2,052 s against 66 s, docs/benchmarks.md
+#unlabeled: where memory is short, expect more than this.)"""
+
 THREADS_GAIN = 1.6
 """A training process uses both cores; the measure takes one (on a busy machine two threads of one
 process can wait on each other many times over, and the studio must stay responsive): two quiet
@@ -119,23 +127,117 @@ def plan(
     }
 
 
-def estimate_run(data, model: str, strategy: str, epochs: int | None, time_budget_min: float | None) -> dict:
-    """`plan` for a run on `data` (LabeledTexts) with the new-run form's settings: the strategy as
-    'auto' would choose it (on the training part: four fifths of each category), this machine's pace.
-    A model other than the embedded one is timed as the embedded one, and says so."""
+def unlabeled_plan(
+    texts: int,
+    examples: int,
+    categories: int,
+    strategy: str,
+    mean_chars: float,
+    forward_s: float,
+    teacher: str | None,
+    epochs: int | None = None,
+    time_budget_min: float | None = None,
+    labels_s: float = 0.0,
+) -> dict:
+    """The seconds learning from `texts` unlabeled texts adds to a run on `examples` labels
+    (training/distill.py): a larger `teacher` trained on the labels as the run is (None: the served model
+    teaches itself, trained already), the teacher reading the texts once, and the served model learning
+    from texts and labels for distill.EPOCHS passes. With a time budget, the texts that fit what the
+    labels' training (`labels_s`) and the teacher's left: distill.fit_to_budget samples them so."""
+    from ....training import distill
+
+    pace = 1.0 if teacher is None else TEACHER_PACE
+    teacher_s = 0.0
+    if teacher is not None:  # a training like the run's, at the teacher's pace
+        teacher_s = plan(examples, categories, strategy, mean_chars, forward_s * pace, epochs, time_budget_min)[
+            "high_s"
+        ]
+    one_text_s = forward_s / (BATCH * MEASURED_TOKENS) * tokens_for(mean_chars)  # one forward pass of the served model
+    learn_s = distill.EPOCHS * STEP_PER_FORWARD * one_text_s
+    used = texts
+    if time_budget_min:
+        left_s = (60 * time_budget_min - labels_s - teacher_s) * distill.BUDGET_SHARE_FOR_TEXTS
+        fits = int(max(0.0, left_s) / (pace * one_text_s + learn_s))
+        used = texts if fits >= texts else max(fits, min(texts, 100))
+    train = max(1, round(examples * (1 - EVAL_SHARE)))
+    seconds = {
+        "teacher_training_s": round(teacher_s),
+        "teacher_reading_s": round(used * pace * one_text_s),
+        "learning_s": round((used + train) * learn_s),
+    }
+    return {
+        "texts": texts,
+        "texts_used": used,
+        "teacher": teacher or distill.SELF_TEACHER,
+        **seconds,
+        "total_s": sum(seconds.values()),
+    }
+
+
+def unlabeled_part(
+    texts: int,
+    examples: int,
+    categories: int,
+    strategy: str,
+    mean_chars: float,
+    model: str,
+    epochs: int | None,
+    time_budget_min: float | None,
+    labels_s: float,
+) -> dict:
+    """`unlabeled_plan` on this machine with the teacher `auto` picks here (distill.choose_teacher), the
+    gain measured for it (distill.MEASURED_GAINS), and the larger teacher: downloaded or not, and whether
+    to offer fetching it (few labels, the strategy under which `auto` would take it)."""
+    from ....model.catalog import downloaded_folder, known_model
+    from ....training import distill
+
+    served = "" if model in ("", "default") else model
+    teacher = distill.choose_teacher("auto", served, strategy)
+    part = unlabeled_plan(
+        texts, examples, categories, strategy, mean_chars, forward_seconds(), teacher, epochs, time_budget_min, labels_s
+    )
+    larger = known_model(distill.LARGER_TEACHER)
+    downloaded = downloaded_folder(larger) is not None
+    return {
+        **part,
+        "labels": examples,
+        "gain": distill.measured_gain(teacher),
+        "larger_teacher": {
+            "name": larger.name,
+            "downloaded": downloaded,
+            "size_mb": larger.size_mb,
+            "offer_fetch": not downloaded and strategy == "fewshot" and known_model(served) != larger,
+        },
+    }
+
+
+def strategy_for(counts, strategy: str = "auto") -> str:
+    """The way of training `auto` takes for labels with these counts a category (the training part: four
+    fifths of each); a chosen one as chosen."""
     import numpy as np
 
     from ....config import TrainConfig
     from ....training.setup import auto_strategy
 
+    if strategy in ("fewshot", "finetune"):
+        return strategy
+    per_class = float(np.median(counts)) * (1 - EVAL_SHARE) if len(counts) else 0.0
+    return auto_strategy(per_class, TrainConfig.fewshot_below)
+
+
+def estimate_run(
+    data, model: str, strategy: str, epochs: int | None, time_budget_min: float | None, unlabeled: int = 0
+) -> dict:
+    """`plan` for a run on `data` (LabeledTexts) with the new-run form's settings: the strategy as
+    'auto' would choose it (on the training part: four fifths of each category), this machine's pace.
+    A model other than the embedded one is timed as the embedded one, and says so. With `unlabeled`
+    texts to learn from too, their part apart (`unlabeled_part`; None without)."""
+    import numpy as np
+
     if data.multi_label:  # several labels per text: always fine-tuned (train.MULTI_LABEL_NOTES)
         chosen = "finetune"
     else:
-        counts = np.bincount(data.labels, minlength=len(data.label_names))
-        per_class = float(np.median(counts)) * (1 - EVAL_SHARE)
-        chosen = (
-            strategy if strategy in ("fewshot", "finetune") else auto_strategy(per_class, TrainConfig.fewshot_below)
-        )
+        chosen = strategy_for(np.bincount(data.labels, minlength=len(data.label_names)), strategy)
     mean_chars = float(np.mean([len(t) for t in data.texts])) if len(data) else 0.0
     answer = plan(
         len(data),
@@ -147,8 +249,22 @@ def estimate_run(data, model: str, strategy: str, epochs: int | None, time_budge
         time_budget_min,
         data.multi_label,
     )
+    extra = None
+    if unlabeled:
+        extra = unlabeled_part(
+            unlabeled,
+            len(data),
+            len(data.label_names),
+            chosen,
+            mean_chars,
+            model,
+            epochs,
+            time_budget_min,
+            answer["high_s"],
+        )
     return {
         **answer,
         "chosen_by": "you" if chosen == strategy else "textfit",
         "other_model": model not in ("", "default"),
+        "unlabeled": extra,
     }

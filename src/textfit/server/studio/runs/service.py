@@ -146,22 +146,30 @@ class Runs:
             settings.get("epochs"),
             settings.get("time_budget"),
         )
-        return estimate_run(data, model, strategy, epochs, minutes)
+        unlabeled = 0
+        if settings.get("unlabeled_upload_id") and not data.multi_label:  # several labels a text: not learned from
+            from ....training.distill import unseen
+
+            # once each, less the labeled ones, as distill.learn_from_unlabeled counts them
+            unlabeled = len(unseen(self.unlabeled_texts(settings["unlabeled_upload_id"])[1], data, data))
+        return estimate_run(data, model, strategy, epochs, minutes, unlabeled)
 
     def unlabeled_path(self, upload_id: str | None) -> str | None:
         """The uploaded file of texts without labels a run also learns from (training/distill.py),
         read now for a clear error on the page."""
+        return self.unlabeled_texts(upload_id)[0] if upload_id else None
+
+    def unlabeled_texts(self, upload_id: str) -> tuple[str, list[str]]:
+        """(the path, the texts) of an uploaded file of texts without labels, or the file's problem in its name."""
         from ....training.distill import read_unlabeled
 
-        if not upload_id:
-            return None
         upload = self.uploads.get(upload_id, "no such upload: upload the texts without labels again")
         path = self.uploads.path(upload)
         try:
-            read_unlabeled(path)
+            texts = read_unlabeled(path)
         except TextfitError as exc:
             raise StudioError(str(exc).replace(str(path), f"'{upload['original_name']}'")) from None
-        return str(path)
+        return str(path), texts
 
     def _enqueue(self, upload: dict, data, settings: dict, name: str | None) -> dict:
         """Record the run as queued (its folder and settings ready), then let the scheduler start it."""
