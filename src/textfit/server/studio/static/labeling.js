@@ -12,6 +12,7 @@ import { $, editTitle, el, fillTable, onFile, setStatus, svgEl, toast } from "./
 import { count, duration, leftText, NBSP, steadyLeft, when } from "./format.js";
 import * as sets from "./label-sets.js";
 import { loadRuns, shortName } from "./runs-list.js";
+import { showUnlabeled } from "./teacher.js";
 
 const QUEUE = 5, LOW = 2, STAND_EVERY = 5;
 const percent = (x) => `${Math.round(100 * x)}${NBSP}%`;
@@ -509,10 +510,22 @@ async function follow(what, show) {
 }
 
 function stand() {
+  unlabeledCost();
   follow("stand", (answer) => {
     if (answer.estimate) showStand(answer);
     return answer.current ? 0 : 1000;  // computed in the background: ask again
   });
+}
+
+// What learning from the messages without a label adds to "Train the model", for the labels as they stand (teacher.js).
+async function unlabeledCost() {
+  const id = loop.id, epochs = parseInt($("label-epochs").value, 10);
+  try {
+    const { unlabeled } = await api(`/api/labeling/${id}/unlabeled-estimate${epochs > 0 ? `?epochs=${epochs}` : ""}`);
+    if (id === loop.id) showUnlabeled($("label-unlabeled-estimate"), unlabeled, unlabeledCost);
+  } catch (error) {
+    // the next labels ask again; training says what is wrong, if anything
+  }
 }
 
 function showStand(answer) {
@@ -786,6 +799,7 @@ export function init() {
   $("label-undo").addEventListener("click", (e) => { e.currentTarget.blur(); back(); });
   $("label-skip").addEventListener("click", (e) => { e.currentTarget.blur(); answer(null); });
   $("label-train").addEventListener("click", train);
+  $("label-epochs").addEventListener("change", () => loop.id && unlabeledCost());
   $("label-train-without").addEventListener("click", (event) => train(event, shortCategories().map(([name]) => name)));
   $("label-look-for").addEventListener("click", lookFor);
   $("label-focus-stop").addEventListener("click", stopLooking);

@@ -4,11 +4,13 @@ import { api, post, putFile } from "./api.js";
 import { $, el, fillTable, onFile, setStatus, toast } from "./dom.js";
 import * as labels from "./labels.js";
 import { loadRuns } from "./runs-list.js";
+import { showUnlabeled } from "./teacher.js";
 
 let upload = null;     // the uploaded file the form is about
 let maxUpload = Infinity;  // the studio's limit in bytes (/api/info; none known: the studio says)
 let separator = null;  // what joins several labels in a row, where the file left it unclear and the page asked
 let byColumns = false; // the file gives one 0/1 column per label: no label column to pick (the library reads them)
+let unlabeled = null;  // the texts without labels, uploaded when chosen (the estimate counts them): {file, id}
 
 // ---------------------------------------------------------------- step 1: data
 async function uploadFile(file) {
@@ -170,8 +172,8 @@ async function startRun() {
   $("start").disabled = true;
   setStatus("start-status", "Checking the data and starting…", "busy");
   try {
-    const unlabeled = $("unlabeled-file").files[0];  // texts without labels, learned from too
-    if (unlabeled) body.unlabeled_upload_id = (await putFile("/api/uploads", unlabeled)).upload.id;
+    const chosen = $("unlabeled-file").files[0];  // texts without labels, learned from too
+    if (chosen) body.unlabeled_upload_id = unlabeled && unlabeled.file === chosen ? unlabeled.id : (await putFile("/api/uploads", chosen)).upload.id;
     const run = await post("/api/runs", body);
     setStatus("start-status", "");
     await loadRuns();
@@ -199,13 +201,30 @@ async function estimateDuration() {
   if (length === "epochs" && parseInt($("epochs").value, 10) > 0) body.epochs = parseInt($("epochs").value, 10);
   if (length === "time" && parseFloat($("time-budget").value) > 0) body.time_budget = parseFloat($("time-budget").value);
   if (document.querySelector("input[name=model-choice]:checked").value === "custom") body.model = $("model-path").value.trim() || "default";
+  if (unlabeled) body.unlabeled_upload_id = unlabeled.id;
   const mine = ++asked;
   line.textContent = "Working out how long it will take on this computer…";
   try {
     const estimate = await post("/api/runs/estimate", body);
     if (mine === asked) line.textContent = estimateText(estimate);
+    if (mine === asked) showUnlabeled($("unlabeled-estimate"), estimate.unlabeled, estimateSoon);
   } catch (error) {
     if (mine === asked) line.textContent = "";  // Start says what is wrong with the settings
+  }
+}
+
+// The texts without labels, uploaded as soon as they are chosen: the estimate counts them, Start reuses the upload.
+async function chooseUnlabeled() {
+  const file = $("unlabeled-file").files[0];
+  unlabeled = null;
+  $("unlabeled-estimate").hidden = !file;
+  $("unlabeled-estimate").textContent = file ? `Reading “${file.name}”…` : "";
+  if (!file) return estimateSoon();
+  try {
+    unlabeled = { file, id: (await putFile("/api/uploads", file)).upload.id };
+    estimateSoon();
+  } catch (error) {
+    $("unlabeled-estimate").textContent = error.message;
   }
 }
 
@@ -216,7 +235,8 @@ function estimateText(e) {
   const span = e.high_s < 90 ? (e.high_s < 45 ? "under a minute" : "about a minute")
     : minutes(e.low_s) === minutes(e.high_s) ? `about ${minutes(e.high_s)} min` : `${minutes(e.low_s)}–${minutes(e.high_s)} min`;
   return `Expect ${span} of training on this computer (${way}${why}, ${e.train_examples.toLocaleString()} training examples), ` +
-    "longer while other programs keep it busy." + (e.other_model ? " Timed for the recommended model: a larger one takes several times longer." : "");
+    "longer while other programs keep it busy." + (e.other_model ? " Timed for the recommended model: a larger one takes several times longer." : "")
+    + (e.unlabeled ? " Learning from the texts without labels comes on top (“How it learns”)." : "");
 }
 
 // ---------------------------------------------------------------- wiring
@@ -234,6 +254,7 @@ export function init(info) {
   $("epochs").addEventListener("focus", () => ($("length-epochs").checked = true));
   $("time-budget").addEventListener("focus", () => ($("length-time").checked = true));
   $("start").addEventListener("click", startRun);
+  $("unlabeled-file").addEventListener("change", chooseUnlabeled);
   for (const id of ["strategy", "epochs", "time-budget", "model-path"]) $(id).addEventListener("change", estimateSoon);
   document.querySelectorAll("input[name=length], input[name=model-choice]").forEach((input) => input.addEventListener("change", estimateSoon));
   labels.init();
