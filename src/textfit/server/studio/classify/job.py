@@ -8,8 +8,9 @@ rows done and total, pace, answers per label, the outcome; written by the job) a
 `classified.csv` and `classified.xlsx` (the input's columns, then the answer, its confidence and
 the runners-up; with a "not sure" threshold, the best guess beside the answer and the threshold in
 a column of its own; a model of several labels per text: every label at or above its threshold and
-their scores, each joined by ';', as `textfit predict` writes them). One job at a time per run; a
-new one replaces the last one's files.
+their scores, each joined by ';', as `textfit predict` writes them, and with a "not sure" threshold
+the labels it is not sure of in a "not sure" column apart, with the rows having any counted). One job
+at a time per run; a new one replaces the last one's files.
 
     python -m textfit.server.studio.classify.job RUN/classify     # what the studio starts (service.py)
 """
@@ -39,9 +40,10 @@ ANSWER_COLUMNS = {
 }
 """What the answer columns are called in the results (the engine's label, best_guess, score, label_2, ...):
 "best guess" only with a threshold, where "predicted label" may say "not sure"."""
-SEVERAL_LABELS_COLUMNS = {"label": "predicted labels", "score": "scores"}
+SEVERAL_LABELS_COLUMNS = {"label": "predicted labels", "not_sure": "not sure", "score": "scores"}
 """A model of several labels per text: every label at or above its threshold joined by ';', their scores
-likewise, as `textfit predict` writes them (predict/batch.py)."""
+likewise, as `textfit predict` writes them (predict/batch.py); with a threshold, "predicted labels" keeps
+the labels it is sure of and "not sure" the others (model/label_calibration.py)."""
 THRESHOLD_COLUMN = "not sure below"
 """With a threshold: the threshold itself, on every row, so the file says how "not sure" was decided."""
 BATCH_ROWS = 256
@@ -73,11 +75,12 @@ def run_job(folder: Path) -> dict:
             job["model"], top_k=3, text_column=job["text_column"], min_confidence=job["min_confidence"]
         )
         several = predictor.classifier.multi_label
+        report.update(several_labels=several)
         renamed = {c: (SEVERAL_LABELS_COLUMNS if several else ANSWER_COLUMNS)[c] for c in predictor.columns}
         excel_fits = total <= EXCEL_MAX_ROWS - 1
         outputs = {"csv": folder / RESULTS["csv"], **({"xlsx": folder / RESULTS["xlsx"]} if excel_fits else {})}
         report.update(phase="classifying", started=time.time())
-        counts, rows, empty = Counter(), 0, 0
+        counts, rows, empty, unsure_rows = Counter(), 0, 0, 0
         for frame in batches(source.frames(), BATCH_ROWS):
             frame.columns = [str(c) for c in frame.columns]
             # Only the texts go in: the engine's columns (label, score, ...) would overwrite an input's own "label".
@@ -85,7 +88,8 @@ def run_job(folder: Path) -> dict:
             labels = answers["label"]
             if not several:  # several labels' scores are text already, joined by ';'
                 answers = answers.assign(**{c: answers[c].round(4) for c in answers.columns if c.startswith("score")})
-            if job["min_confidence"] is not None and not several:
+            doubts = answers["not_sure"] if "not_sure" in answers else None  # several labels, with a threshold
+            if job["min_confidence"] is not None:
                 answers[THRESHOLD_COLUMN] = job["min_confidence"]
             probabilities = [(c.startswith("score") and not several) or c == THRESHOLD_COLUMN for c in answers.columns]
             answers.columns = [_unique(renamed.get(c, c), frame.columns) for c in answers.columns]
@@ -97,7 +101,10 @@ def run_job(folder: Path) -> dict:
                 sink.write(answered)
             counts.update(name for given in labels[labels != ""] for name in (given.split(";") if several else [given]))
             rows, empty = rows + len(frame), empty + int(empty_texts(frame[job["text_column"]]).sum())
+            unsure_rows += 0 if doubts is None else int((doubts != "").sum())
             report.update(rows=rows, empty_rows=empty, label_counts=_ordered(counts))
+            if doubts is not None:  # the rows with at least one label it is not sure of
+                report.update(not_sure_rows=unsure_rows)
         report.update(phase="saving", force=True)
         for output, sink in sinks:
             sink.finish(output)

@@ -75,7 +75,11 @@ def run_insight(record: dict) -> dict:
         "yardstick": yardstick,
         "evaluations": evaluations or [],
         "calibration": record.get("calibration"),
-        "coverage": record.get("coverage") or [],
+        "coverage": record.get("coverage") or [],  # one label a text only: a multi-label record has none
+        # several labels a text: "not sure" is decided per label (model/label_calibration.py), and its
+        # calibration, if any, is the record's `multi_label.calibration`
+        "several_labels": bool(record.get("multi_label")),
+        "label_calibration": (record.get("multi_label") or {}).get("calibration"),
         "explains_lexical": bool(record.get("lexical")),
     }
 

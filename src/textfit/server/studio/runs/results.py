@@ -51,9 +51,11 @@ def figure_of(folder: Path) -> dict | None:
 
 def try_texts(classifier, texts: list[str], top_k: int, min_confidence: float | None) -> list[dict]:
     """The model's answer for each text: the label, its score and the `top_k` best (shared.rank); a model of
-    several labels per text adds every label at or above its threshold (several_labels.py), and has no "not sure"."""
+    several labels per text adds every label at or above its threshold and, with `min_confidence`, those it
+    is not sure of apart (several_labels.py; its top label is never "not sure", as `textfit serve` answers)."""
     probabilities = classifier.predict_proba(texts)
     if classifier.multi_label:
         ranked = rank(probabilities, classifier.label_names, top_k, None)
-        return [{**r, **a} for r, a in zip(ranked, several_labels.answers(classifier, probabilities))]
+        answers = several_labels.answers(classifier, probabilities, min_confidence)
+        return [{**r, **a} for r, a in zip(ranked, answers)]
     return rank(probabilities, classifier.label_names, top_k, min_confidence)

@@ -1,11 +1,14 @@
 """A model that gives a text several labels, as the run page shows it: its figures in plain words
 (micro- and macro-F1, subset accuracy, Hamming loss), the yardstick, the per-label thresholds, and
-"try it"'s answer: every label at or above its threshold, with the scores.
+"try it"'s answer: every label at or above its threshold, with the scores, and with a "not sure" bar the
+labels whose decision is less sure than it, apart.
 
 Everything comes from the library: the run record (training/train.py's `multi_label`, the
-`baseline` of model/multilabel_report.py) and `Classifier.labels_above`; nothing is measured here."""
+`baseline` of model/multilabel_report.py) and `Classifier.sure_and_unsure`; nothing is measured here."""
 
 from __future__ import annotations
+
+import numpy as np
 
 FIGURES = (
     ("micro_f1", "micro-F1", "every text-and-label decision pooled: mostly follows the common labels"),
@@ -55,19 +58,32 @@ def yardstick(record: dict) -> dict | None:
     }
 
 
-def answers(classifier, probabilities) -> list[dict]:
+def answers(classifier, probabilities, min_confidence: float | None = None) -> list[dict]:
     """ "Try it" for a multi-label model: per text, every label at or above its threshold (best first, possibly
-    none) and every label's score beside its threshold."""
-    given = classifier.labels_above(probabilities)
+    none) and every label's score beside its threshold; with `min_confidence`, only the labels it is sure of,
+    and apart, in `not_sure`, those whose decision (given or not) is less sure than that, as `textfit serve`
+    answers (Classifier.sure_and_unsure). Each score also says how sure its decision is (`confidence`) and the
+    chance that the label applies (`probability`: the score calibrated per label, label_calibration.py)."""
+    sure, unsure = classifier.sure_and_unsure(probabilities, min_confidence)
+    confidence = classifier.label_confidence(probabilities)
+    given = probabilities >= classifier.thresholds[None, :]
+    applies = np.where(given, confidence, 1 - confidence)  # the decision's confidence is P(label) where given
     names = classifier.label_names
     found = []
-    for row, labels in zip(probabilities, given):
+    for i, (row, labels, doubts) in enumerate(zip(probabilities, sure, unsure)):
         scores = sorted(
             (
-                {"label": name, "score": float(row[j]), "threshold": float(classifier.thresholds[j])}
+                {
+                    "label": name,
+                    "score": float(row[j]),
+                    "threshold": float(classifier.thresholds[j]),
+                    "confidence": float(confidence[i, j]),
+                    "probability": float(applies[i, j]),
+                    "not_sure": name in doubts,
+                }
                 for j, name in enumerate(names)
             ),
             key=lambda s: -s["score"],
         )
-        found.append({"labels": labels, "scores": scores, "multi_label": True})
+        found.append({"labels": labels, "not_sure": doubts, "scores": scores, "multi_label": True})
     return found
