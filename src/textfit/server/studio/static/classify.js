@@ -149,8 +149,8 @@ function progressText(job) {
   const pace = job.rows_per_second ? `${count(Math.round(job.rows_per_second))}${NBSP}rows/s` : "";
   if (job.status === "completed") {
     const seconds = job.finished && job.started ? job.finished - job.started : null;
-    const threshold = job.min_confidence != null
-      ? ` “Not sure” below ${pct(job.min_confidence)}: those rows keep the best guess and its confidence in the file.` : "";
+    const threshold = job.min_confidence == null ? "" : job.several_labels ? notSureLabels(job)
+      : ` “Not sure” below ${pct(job.min_confidence)}: those rows keep the best guess and its confidence in the file.`;
     return `Done: ${count(job.rows)}${NBSP}rows of ${name} classified${seconds != null ? ` in ${duration(seconds, NBSP)}` : ""}`
       + (pace ? ` (${pace})` : "") + "." + (job.empty_rows ? ` ${count(job.empty_rows)} had no text: they are in the file, without an answer.` : "")
       + threshold;
@@ -166,10 +166,19 @@ function progressText(job) {
   return `Counting the rows of ${name}…`;
 }
 
+// Several labels a text, with a threshold: the labels it is not sure of are in a column apart (job.py).
+function notSureLabels(job) {
+  const rows = job.not_sure_rows || 0;
+  if (!rows) return ` It was at least ${pct(job.min_confidence)} sure of every label of every row.`;
+  return ` ${count(rows)}${NBSP}row${rows === 1 ? " has" : "s have"} at least one label it is less than ${pct(job.min_confidence)} sure of: `
+    + "those labels are in the “not sure” column, apart from the predicted labels.";
+}
+
 function showResults(job) {
   const counts = Object.entries(job.label_counts || {});
+  if (job.not_sure_rows != null) counts.push(["not sure (a label or more)", job.not_sure_rows]);
   const most = Math.max(1, ...counts.map(([, n]) => n));
-  $("classify-counts").replaceChildren(...counts.map(([label, n]) => el("div", { class: `bar-row${label === "not sure" ? " not-sure" : ""}` },
+  $("classify-counts").replaceChildren(...counts.map(([label, n]) => el("div", { class: `bar-row${label.startsWith("not sure") ? " not-sure" : ""}` },
     el("span", { class: "bar-label", text: label, title: label }),
     el("span", { class: "bar-track" }, el("span", { class: "bar-fill", style: `width:${(100 * n) / most}%` })),
     el("span", { class: "bar-count", text: `${count(n)} · ${pct(n / job.rows)}` }))));
@@ -198,9 +207,10 @@ export async function tryLines(text, run) {
   const chosen = minConfidence();
   try {
     const { results } = await post(`/api/runs/${run}/predict`, { texts: lines, top_k: 3, ...(chosen ? { min_confidence: chosen } : {}) });
-    // several labels a text: every label at or above its threshold, and their scores
+    // several labels a text: every label at or above its threshold (and apart, those it is not sure of), and their scores
     const scored = (r) => r.labels.map((name) => pct(r.scores.find((s) => s.label === name).score)).join("; ");
-    const answer = (r) => r.multi_label ? el("span", { class: "try-lines-label", text: r.labels.join("; ") || "none" })
+    const doubts = (r) => r.not_sure && r.not_sure.length ? el("span", { class: "not-sure", text: ` · not sure: ${r.not_sure.join("; ")}` }) : null;
+    const answer = (r) => r.multi_label ? el("span", {}, el("span", { class: "try-lines-label", text: r.labels.join("; ") || "none" }), doubts(r))
       : r.not_sure ? el("span", { class: "not-sure", text: `not sure (best guess: ${r.guess})` })
         : el("span", { class: "try-lines-label", text: r.label });
     const result = el("table", { class: "data try-lines", id: "try-lines" });

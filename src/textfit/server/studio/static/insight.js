@@ -10,7 +10,10 @@ import { $, el, svgEl } from "./dom.js";
 import { pct } from "./format.js";
 
 const wholePercent = (x) => Math.round(100 * x) + "%";
-const current = { runId: null, coverage: [] };
+const current = { runId: null, coverage: [], several: false };
+// A model of several labels a text decides "not sure" per label (insight.py's several_labels): the slider's
+// steps, without a coverage curve (the curve is measured for one label a text).
+const SEVERAL_STEPS = [0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99];
 const storageKey = (runId) => `textfit:min-confidence:${runId}`;
 const last = (list) => list[list.length - 1];
 
@@ -33,6 +36,7 @@ export async function show(run) {
 export function forget() {
   current.runId = null;
   current.coverage = [];
+  current.several = false;
   for (const id of ["yardstick", "metric-yardstick", "epochs-yardstick", "insight-threshold"]) $(id).hidden = true;
   $("epochs-yardstick").textContent = "";
 }
@@ -61,20 +65,37 @@ function savedThreshold(runId) {
 }
 
 function showThreshold(insight) {
-  current.coverage = insight.coverage;
-  if (!insight.coverage.length) return; // a model from before the coverage curve: no slider
+  current.several = Boolean(insight.several_labels);
+  current.coverage = current.several ? SEVERAL_STEPS.map((threshold) => ({ threshold })) : insight.coverage;
+  if (!current.coverage.length) return; // a model from before the coverage curve: no slider
   const slider = $("min-confidence");
-  slider.max = String(insight.coverage.length - 1);
+  slider.max = String(current.coverage.length - 1);
   const saved = savedThreshold(current.runId);
-  const nearest = insight.coverage.reduce((best, point, i) =>
-    Math.abs(point.threshold - saved) < Math.abs(insight.coverage[best].threshold - saved) ? i : best, 0);
+  const nearest = current.coverage.reduce((best, point, i) =>
+    Math.abs(point.threshold - saved) < Math.abs(current.coverage[best].threshold - saved) ? i : best, 0);
   slider.value = String(nearest);
   $("calibration-note").textContent = insight.calibration
     ? "Its confidences were calibrated on the test messages, so a score of 80% is right about 8 times in 10 there."
     : "Its confidences are not calibrated (too few test messages), so treat the scores as rough.";
-  $("coverage-axis-end").textContent = wholePercent(last(insight.coverage).threshold);
+  showSeveral(insight.label_calibration);
+  $("coverage-axis-end").textContent = wholePercent(last(current.coverage).threshold);
   $("insight-threshold").hidden = false;
   choose(nearest, false);
+}
+
+// Several labels a text: one plain sentence in place of the curve, which is drawn for one label a text.
+function showSeveral(calibration) {
+  const card = $("insight-threshold");
+  for (const part of card.querySelectorAll(".chart-box, .coverage-axis, .coverage-legend")) part.hidden = current.several;
+  $("threshold-intro").hidden = current.several;
+  $("threshold-several").hidden = !current.several;
+  card.querySelector(".threshold-label").textContent = current.several ? "Give or deny a label only when at least" : "Answer only when at least";
+  if (!current.several) return;
+  const how = calibration ? `each label's confidence was calibrated on ${calibration.examples} test messages`
+    : "its confidences are each label's raw score (too few test messages to calibrate them), so treat them as rough";
+  $("threshold-several").textContent = "This model decides each label on its own, so there is no single curve here "
+    + "(it is drawn for models of one label a text): a label whose decision is less sure than the confidence you choose "
+    + `is listed apart as “not sure” in “try it” and “Classify a file”; ${how}.`;
 }
 
 function choose(index, remember = true) {
@@ -83,8 +104,8 @@ function choose(index, remember = true) {
   const slider = $("min-confidence");
   slider.dataset.minConfidence = String(point.threshold);
   $("min-confidence-value").textContent = `${wholePercent(point.threshold)} sure`;
-  $("coverage-readout").textContent = readout(point);
-  drawCoverage(point.threshold);
+  $("coverage-readout").textContent = current.several ? severalReadout(point) : readout(point);
+  if (!current.several) drawCoverage(point.threshold);
   if (remember) {
     localStorage.setItem(storageKey(current.runId), String(point.threshold));
     document.dispatchEvent(new CustomEvent("textfit:min-confidence",
@@ -98,6 +119,11 @@ function readout(point) {
   const start = point.threshold === 0 ? "At 0% (always answer):" : `At ${wholePercent(point.threshold)}:`;
   const notSure = unanswered > 0 ? `; ${wholePercent(unanswered)} would get “not sure”.` : ".";
   return `${start} ${wholePercent(point.answered)} of messages answered, ${pct(point.accuracy)} of those right${notSure}`;
+}
+
+function severalReadout(point) {
+  if (point.threshold === 0) return "At 0%: every label is given or not, never “not sure”.";
+  return `At ${wholePercent(point.threshold)}: a label whose decision is less than ${wholePercent(point.threshold)} sure is “not sure”.`;
 }
 
 function drawCoverage(threshold) {

@@ -289,8 +289,9 @@ async function tryText() {
   const box = $("try-result");
   box.replaceChildren(el("span", { class: "muted", text: "Thinking…" }));
   try {
-    const result = await post(`/api/runs/${runId}/predict`, { text, top_k: 3, min_confidence: insight.minConfidence() });
-    if (result.multi_label) return box.replaceChildren(...labelSet(result));
+    const bar = insight.minConfidence();
+    const result = await post(`/api/runs/${runId}/predict`, { text, top_k: 3, min_confidence: bar });
+    if (result.multi_label) return box.replaceChildren(...labelSet(result, bar));
     box.replaceChildren(
       insight.answer(result, "try-label"),
       ...result.top_k.slice(1).map((g) => el("div", { class: "runner-up" },
@@ -303,18 +304,27 @@ async function tryText() {
   }
 }
 
-// "Try it" for a model of several labels per text: every label at or above its threshold, then every score.
-function labelSet(result) {
-  const given = new Set(result.labels);
+// "Try it" for a model of several labels per text: every label at or above its threshold, then every score;
+// with a "not sure" bar, the labels it is sure of, and apart those it is not (runs/several_labels.py), each
+// with the chance that it applies.
+function labelSet(result, bar) {
+  const given = new Set(result.labels), doubts = result.not_sure || [];
+  const scored = Object.fromEntries(result.scores.map((s) => [s.label, s]));
+  const chance = (name) => el("span", { class: "set-chance", title: "the chance this label applies (its score, calibrated)",
+    text: ` ${pct(scored[name].probability)}` });
+  const sure = result.labels.length ? (bar ? `each at or above its threshold and at least ${Math.round(100 * bar)}% sure` : "each at or above its threshold")
+    : doubts.length ? "no label it is sure of" : "no score reaches its label's threshold";
   return [
-    el("div", { class: "answer", id: "try-labels" }, ...(result.labels.length
-      ? result.labels.map((name) => el("span", { class: "answer-label try-set-label", text: name }))
+    el("div", { class: `answer${!result.labels.length && doubts.length ? " not-sure" : ""}`, id: "try-labels" }, ...(result.labels.length
+      ? result.labels.map((name) => el("span", { class: "answer-label try-set-label", "data-label": name }, name, chance(name)))
       : [el("span", { class: "answer-label", text: "no label" })]),
-    el("span", { class: "answer-score", text: result.labels.length ? "each at or above its threshold" : "no score reaches its label's threshold" })),
-    ...result.scores.map((s) => el("div", { class: `runner-up${given.has(s.label) ? " given" : ""}`, "data-label": s.label },
+    doubts.length ? el("span", { class: "try-not-sure", id: "try-not-sure" }, "· not sure: ",
+      ...doubts.map((name, i) => el("span", { class: "try-unsure-label", "data-label": name }, i ? ", " : "", name, chance(name)))) : null,
+    el("span", { class: "answer-score", text: sure })),
+    ...result.scores.map((s) => el("div", { class: `runner-up${given.has(s.label) ? " given" : ""}${s.not_sure ? " not-sure" : ""}`, "data-label": s.label },
       el("span", { class: "bar-label", text: s.label }),
       el("span", { class: "bar-track" }, el("span", { class: `bar-fill${given.has(s.label) ? "" : " light"}`, style: `width:${100 * s.score}%` })),
-      el("span", { class: "bar-count", text: `${pct(s.score)} (threshold ${pct(s.threshold)})` }))),
+      el("span", { class: "bar-count", text: `${pct(s.score)} (threshold ${pct(s.threshold)})${s.not_sure ? " · not sure" : ""}` }))),
   ];
 }
 
