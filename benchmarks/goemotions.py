@@ -20,6 +20,7 @@ Times are wall-clock on this machine; with a load above its cores they say "busy
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SEED, SHARED  # noqa: E402
+from common import ROOT, SEED, SHARED  # noqa: E402
 
 GOEMOTIONS = SHARED / "goemotions"
 PAPER_MACRO_F1 = 0.46
@@ -137,6 +138,7 @@ def main() -> None:
         budget = f", --time-budget {args.time_budget:g}" if args.time_budget else ""
         how = f"textfit defaults{budget} ({record['base_model']}, {record['training']['steps']} steps, {fit})"
         rows.append((f"{how}, {len(train):,} train rows", metrics, timed(seconds, was_busy or busy())))
+        print_held_out_run(record)
     print(f"\nGoEmotions dev part: {len(dev):,} comments, {len(dev.label_names)} labels\n")
     print(f"| {'run':<90} | macro-F1 | micro-F1 | training time |")
     print(f"|{'-' * 92}|----------|----------|---------------|")
@@ -144,6 +146,18 @@ def main() -> None:
         print(f"| {name:<90} | {m['macro_f1']:8.3f} | {m['micro_f1']:8.3f} | {seconds:>13} |")
     paper = "BERT-base (paper, whole train part; test split)"
     print(f"| {paper:<90} | {PAPER_MACRO_F1:8.2f} | {'-':>8} | {'-':>13} |")
+    out = ROOT / "benchmarks" / "results" / f"goemotions-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps([{"run": name, "metrics": m, "time": t} for name, m, t in rows], indent=1))
+    print(f"written to {out}")
+
+
+def print_held_out_run(record: dict) -> None:
+    """Each evaluation of the hold-out run (which epoch early stopping kept): whether the epochs were enough."""
+    for entry in record["history"]:
+        figures = ", ".join(f"{k} {entry[k]:.3f}" for k in ("macro_f1", "micro_f1") if k in entry)
+        print(f"  epoch {entry['epoch']:g}: {figures}{' (kept)' if entry.get('best') else ''}", flush=True)
+    print(f"  hold-out run: {record['status']}, {record['training']['epochs_planned']} epochs planned", flush=True)
 
 
 if __name__ == "__main__":
