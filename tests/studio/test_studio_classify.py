@@ -19,8 +19,7 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 from openpyxl import load_workbook  # noqa: E402
 
-from support.studio import RUN, add_trained_run  # noqa: E402
-from support.waiting import eventually  # noqa: E402
+from support.studio import RUN, add_trained_run, classify_job_ended  # noqa: E402
 from textfit import Classifier, predict_file  # noqa: E402
 from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS  # noqa: E402
 from textfit.server.studio.app import StudioLimits, create_studio_app  # noqa: E402
@@ -46,17 +45,6 @@ def client(tmp_path, tiny_model_dir):
 
 def put_file(client, name: str, content: bytes):
     return client.put("/api/uploads/to-classify", params={"filename": name}, content=content)
-
-
-def wait_for_job(client) -> dict:
-    """The classify job of RUN once it has stopped running."""
-    return eventually(
-        lambda: client.get(f"/api/runs/{RUN}/classify").json()["job"],
-        until=lambda job: job["status"] != "running",
-        timeout=120,
-        every=0.3,
-        what="the classify job to stop running",
-    )
 
 
 def messages(rows: int) -> pd.DataFrame:
@@ -95,7 +83,7 @@ def test_classify_a_csv_follow_it_and_download_csv_and_excel(client, tiny_model_
     second = client.post(f"/api/runs/{RUN}/classify", json={"upload_id": upload_id, "text_column": "message"})
     assert second.status_code == 409 and "already classifying 'tickets.csv'" in second.json()["error"]
 
-    job = wait_for_job(client)
+    job = classify_job_ended(client)
     assert job["status"] == "completed", job
     assert job["rows"] == job["total"] == 300 and job["empty_rows"] == 1 and job["rows_per_second"] > 0
     assert sum(job["label_counts"].values()) == 299 and job["downloads"] == ["csv", "xlsx"]
@@ -158,7 +146,7 @@ def test_classify_a_chosen_sheet_of_a_workbook_and_keep_its_numbers(client, tmp_
 
     start = client.post(f"/api/runs/{RUN}/classify", json={"upload_id": upload_id, "sheet": "Messages"})
     assert start.status_code == 202, start.text
-    job = wait_for_job(client)
+    job = classify_job_ended(client)
     assert job["status"] == "completed" and job["total"] == 3 and job["sheet"] == "Messages", job
     assert job["text_column"] == "message"  # detected
     workbook = load_workbook(io.BytesIO(client.get(f"/api/runs/{RUN}/classify/download?format=xlsx").content))
@@ -182,7 +170,7 @@ def test_a_csv_classified_to_excel_keeps_dates_and_numbers_and_shows_confidence_
     )
     upload_id = put_file(client, "inbox.csv", frame.to_csv(index=False).encode()).json()["upload"]["id"]
     assert client.post(f"/api/runs/{RUN}/classify", json={"upload_id": upload_id}).status_code == 202
-    assert wait_for_job(client)["status"] == "completed"
+    assert classify_job_ended(client)["status"] == "completed"
     sheet = load_workbook(io.BytesIO(client.get(f"/api/runs/{RUN}/classify/download?format=xlsx").content))
     rows = list(sheet["predictions"].iter_rows(min_row=2))
     assert [r[0].value for r in rows] == ["007", "008", "009"]  # ids keep their leading zeros: text
@@ -203,7 +191,7 @@ def test_a_failing_job_says_why_and_a_restarted_studio_still_shows_it(tmp_path, 
     with TestClient(create_studio_app(workdir, LIMITS)) as client:
         upload_id = put_file(client, "long.csv", (good + "one,two\n").encode()).json()["upload"]["id"]
         assert client.post(f"/api/runs/{RUN}/classify", json={"upload_id": upload_id}).status_code == 202
-        job = wait_for_job(client)
+        job = classify_job_ended(client)
         assert job["status"] == "failed" and job["downloads"] == []
         assert job["error"] == (
             "'long.csv': line 60002 has 2 fields but the header has 1. A text that contains ',' "
@@ -221,18 +209,18 @@ def test_a_stopped_or_killed_job_ends_without_results(client, tmp_path):
     assert client.post(f"/api/runs/{RUN}/classify", json={"upload_id": upload_id}).status_code == 202
     stopped = client.post(f"/api/runs/{RUN}/classify/stop")
     assert stopped.status_code == 200, stopped.text
-    job = wait_for_job(client)
+    job = classify_job_ended(client)
     assert job["status"] == "stopped" and "stopped before the end" in job["error"] and job["downloads"] == []
     assert client.post(f"/api/runs/{RUN}/classify/stop").status_code == 409
 
     assert client.post(f"/api/runs/{RUN}/classify", json={"upload_id": upload_id}).status_code == 202
     os.kill(_job_pid(client), signal.SIGKILL)
-    job = wait_for_job(client)
+    job = classify_job_ended(client)
     assert job["status"] == "failed" and "ended without finishing" in job["error"]
     assert not list((client.app.state.studio.workdir / "runs" / RUN / "classify").glob("classified*"))
 
     assert client.post(f"/api/runs/{RUN}/classify", json={"upload_id": upload_id}).status_code == 202
-    job = wait_for_job(client)  # a third try, left alone, finishes
+    job = classify_job_ended(client)  # a third try, left alone, finishes
     assert job["status"] == "completed" and job["rows"] == 3 and job["downloads"] == ["csv", "xlsx"]
 
 
@@ -308,6 +296,6 @@ def test_a_run_is_not_deleted_while_a_file_is_being_classified_with_it(client):
     refused = client.delete(f"/api/runs/{RUN}")  # the job's process is still starting: it is running
     assert refused.status_code == 409 and "being classified" in refused.json()["error"]
     assert client.post(f"/api/runs/{RUN}/classify/stop").status_code == 200
-    wait_for_job(client)
+    classify_job_ended(client)
     assert client.delete(f"/api/runs/{RUN}").status_code == 200
     assert not (client.app.state.studio.workdir / "runs" / RUN).exists()

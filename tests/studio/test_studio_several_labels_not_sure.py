@@ -16,8 +16,7 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from support.multilabel import LABELS, rows, train_on_tickets  # noqa: E402
-from support.studio import RUN, add_trained_run  # noqa: E402
-from support.waiting import eventually  # noqa: E402
+from support.studio import RUN, add_trained_run, classify_job_ended  # noqa: E402
 from textfit import Classifier, predict_file  # noqa: E402
 from textfit.server.studio.app import create_studio_app  # noqa: E402
 
@@ -77,16 +76,6 @@ def test_the_run_page_learns_that_not_sure_is_decided_per_label_without_a_covera
     assert insight["label_calibration"]["examples"] > 0  # fitted on the held-out texts (label_calibration.json)
 
 
-def wait_for_job(client) -> dict:
-    return eventually(
-        lambda: client.get(f"/api/runs/{RUN}/classify").json()["job"],
-        until=lambda job: job["status"] != "running",
-        timeout=120,
-        every=0.3,
-        what="the classify job to end",
-    )
-
-
 def classify(client, frame: pd.DataFrame, min_confidence: float | None) -> tuple[dict, pd.DataFrame]:
     uploaded = client.put(
         "/api/uploads/to-classify", params={"filename": "new.csv"}, content=frame.to_csv(index=False).encode()
@@ -94,7 +83,7 @@ def classify(client, frame: pd.DataFrame, min_confidence: float | None) -> tuple
     body = {"upload_id": uploaded["upload"]["id"], "min_confidence": min_confidence}
     started = client.post(f"/api/runs/{RUN}/classify", json=body)
     assert started.status_code == 202, started.text
-    job = wait_for_job(client)
+    job = classify_job_ended(client)
     assert job["status"] == "completed", job
     download = client.get(f"/api/runs/{RUN}/classify/download", params={"format": "csv"})
     return job, pd.read_csv(io.BytesIO(download.content), keep_default_na=False, dtype=str)

@@ -1,5 +1,5 @@
 """Studio test fixtures shared by the API tests and the browser tests: a finished run built
-directly, a small labeled ticket file, an upload and the wait for a run to end."""
+directly, a small labeled ticket file, an upload and the waits for a run or a classify job to end."""
 
 from __future__ import annotations
 
@@ -57,4 +57,15 @@ def ended(client, run_id: str) -> dict:
         timeout=240,
         every=0.5,
         what=f"run {run_id} to end",
+    )
+
+
+def classify_job_ended(client, run_id: str = RUN) -> dict:
+    """The run's "Classify a file" job once it has stopped running."""
+    return eventually(
+        lambda: client.get(f"/api/runs/{run_id}/classify").json()["job"],
+        until=lambda job: job["status"] != "running",
+        timeout=120,
+        every=0.3,
+        what="the classify job to stop running",
     )
