@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -119,7 +120,8 @@ def main() -> None:
 
             for descriptions in (None, DESCRIPTIONS):
                 results["zero_shot"] += zero_shot(pool, held_out, args.unlabeled, descriptions)
-    print(f"\nheld-out: {len(held_out)} messages; {args.unlabeled} unlabeled texts; MiniLM served; busy 2-core CPU")
+    load = f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end"
+    print(f"\nheld-out: {len(held_out)} messages; {args.unlabeled} unlabeled texts; MiniLM served; {load}")
     print("| labels | teacher | labels alone | + unlabeled | time (all) |\n|---|---|---|---|---|")
     print("\n".join(table))
     for row in results["zero_shot"]:

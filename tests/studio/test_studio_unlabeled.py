@@ -80,12 +80,16 @@ def test_a_time_budget_samples_the_texts_to_what_is_left_after_the_labels():
     assert few["texts_used"] == 50  # at least 100 (or all) are kept, as distill.fit_to_budget does
 
 
-def test_the_gains_shown_are_the_measured_ones_and_an_unmeasured_one_says_so():
+def test_the_gains_shown_are_the_measured_ones_and_an_unmeasured_one_says_so(monkeypatch):
     itself = distill.measured_gain(None)
     assert itself["measured"] and itself["points"] == 0.4 and itself["samples"] == 1
     assert (itself["labels_alone"], itself["with_unlabeled"]) == (0.581, 0.585)
     assert distill.measured_gain(distill.SELF_TEACHER) == itself
-    assert distill.measured_gain(MPNET) == {"measured": False}
+    larger = distill.measured_gain(MPNET)
+    assert larger["measured"] and larger["points"] == 12.7 and larger["samples"] == 5
+    monkeypatch.setitem(distill.MEASURED_GAINS, "a-teacher-not-measured", None)
+    assert distill.measured_gain("a-teacher-not-measured") == {"measured": False}
+    assert distill.measured_gain("a-teacher-never-named") == {"measured": False}
 
 
 def test_the_form_gets_the_unlabeled_part_apart_with_the_teacher_auto_picks_here(client, models_home):
@@ -100,13 +104,14 @@ def test_the_form_gets_the_unlabeled_part_apart_with_the_teacher_auto_picks_here
     part = answer["unlabeled"]
     assert part["texts"] == 300 and part["labels"] == 440 and part["teacher"] == distill.SELF_TEACHER
     assert part["teacher_training_s"] == 0 and part["total_s"] > 0 and part["gain"]["points"] == 0.4
-    assert part["larger_teacher"] == {"name": MPNET, "downloaded": False, "size_mb": 420, "offer_fetch": True}
+    larger = {"name": MPNET, "downloaded": False, "size_mb": 420, "offer_fetch": True}
+    assert part["larger_teacher"] == {**larger, "gain": distill.measured_gain(MPNET)}  # the offer says what it is worth
     tuned = client.post("/api/runs/estimate", json={**body, "strategy": "finetune", "unlabeled_upload_id": without})
     assert tuned.json()["unlabeled"]["larger_teacher"]["offer_fetch"] is False  # many labels: auto would not take it
 
     pretend_downloaded(models_home)
     part = client.post("/api/runs/estimate", json={**body, "unlabeled_upload_id": without}).json()["unlabeled"]
-    assert part["teacher"] == MPNET and part["teacher_training_s"] > 0 and part["gain"] == {"measured": False}
+    assert part["teacher"] == MPNET and part["teacher_training_s"] > 0 and part["gain"] == distill.measured_gain(MPNET)
     assert part["larger_teacher"]["downloaded"] is True and part["larger_teacher"]["offer_fetch"] is False
     assert client.get("/api/runs").json()["runs"] == []  # estimating starts nothing
 
@@ -134,7 +139,9 @@ def test_a_labeling_project_estimates_its_messages_without_a_label(client, tiny_
 # --- the larger teacher, fetched once ---------------------------------------------------------------
 def test_the_teacher_is_described_with_its_size_and_measured_gain(client, models_home):
     teacher = client.get("/api/models/teacher").json()
-    assert teacher == {"name": MPNET, "downloaded": False, "size_mb": 420, "gain": {"measured": False}, "fetch": None}
+    gain = distill.measured_gain(MPNET)
+    assert teacher == {"name": MPNET, "downloaded": False, "size_mb": 420, "gain": gain, "fetch": None}
+    assert gain["measured"] and gain["points"] > 10
     pretend_downloaded(models_home)
     assert client.get("/api/models/teacher").json()["downloaded"] is True
     assert client.post("/api/models/teacher/fetch").json()["fetch"] is None  # there already: nothing fetched

@@ -16,8 +16,9 @@
    where they made it worse, the model trained on the labels alone is kept, and the record says so.
 
 Measured (benchmarks/unlabeled.py; docs/benchmarks.md, "Few labels and texts nobody labeled"): 8 finance
-tweets a topic + 4,000 unlabeled, MiniLM teaching itself: 0.581 -> 0.585 held-out, one sample: self-
-distillation alone is worth little; the larger teacher is the lever, not yet measured here.
+tweets a topic + 4,000 unlabeled, MiniLM served, held-out accuracy: all-mpnet-base-v2 teaching, 0.577 ->
+0.704 (mean of 5 samples; the teacher itself 0.707; 5 minutes a run on 2 cores); MiniLM teaching itself,
+0.581 -> 0.585 (one sample): the larger teacher is the lever.
 """
 
 from __future__ import annotations
@@ -61,7 +62,13 @@ MEASURED_GAINS: dict[str, dict | None] = {
         "samples": 1,
         "note": "one sample: within the noise between samples",
     },
-    LARGER_TEACHER: None,  # not measured yet: said as such, never guessed
+    LARGER_TEACHER: {
+        "labels_alone": 0.577,
+        "with_unlabeled": 0.704,
+        "data": "finance topics with 8 labels a topic and 4,000 unlabeled texts",
+        "samples": 5,
+        "note": "mean of 5 samples, +10.8 to +17.0 points each; about 5 minutes a run on 2 cores",
+    },
 }
 """What learning from unlabeled texts was measured to be worth, by teacher (None: not measured). The
 studio shows these figures beside the cost (server/studio/runs/estimate.py); nothing else makes one up."""

@@ -206,6 +206,7 @@ def unlabeled_part(
             "name": larger.name,
             "downloaded": downloaded,
             "size_mb": larger.size_mb,
+            "gain": distill.measured_gain(larger.name),
             "offer_fetch": not downloaded and strategy == "fewshot" and known_model(served) != larger,
         },
     }

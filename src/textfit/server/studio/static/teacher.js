@@ -15,11 +15,13 @@ export function unlabeledText(part) {
     ? `The larger model (${part.teacher}) learns your ${count(part.labels)} labels and reads your ${texts}`
     : `The model teaches itself from your ${texts}`;
   const sampled = part.texts_used < part.texts ? ` (${count(part.texts_used)} of them, sampled to fit the time limit)` : "";
-  const g = part.gain;
-  const gain = g.measured
-    ? `measured gain ${g.points >= 0 ? "+" : ""}${g.points} points on ${g.data} (${g.note || `${g.samples} samples`})`
-    : "gain not measured yet";
+  const gain = part.gain.measured ? gainWords(part.gain) : "gain not measured yet";
   return `${who}${sampled}: ${about(part.total_s)} more; ${gain}.`;
+}
+
+// A measured gain in words: the points, on what data, how many samples.
+function gainWords(g) {
+  return `measured gain ${g.points >= 0 ? "+" : ""}${g.points} points on ${g.data} (${g.note || `${g.samples} samples`})`;
 }
 
 // Fills `box` with the line, and the offer to fetch the larger teacher where the estimate makes it;
@@ -31,6 +33,7 @@ export function showUnlabeled(box, part, fetched) {
   const offer = part.larger_teacher;
   if (!offer.offer_fetch) return box.replaceChildren(line);
   const button = el("button", { type: "button", class: "button small", text: `Fetch the larger teacher (about ${offer.size_mb} MB, once)` });
+  const worth = offer.gain.measured ? el("span", { class: "muted small", text: ` With it: ${gainWords(offer.gain)}.` }) : "";
   const status = el("span", { class: "muted small", role: "status" });
   button.addEventListener("click", async () => {
     button.disabled = true;
@@ -41,7 +44,7 @@ export function showUnlabeled(box, part, fetched) {
       button.disabled = false;
     }
   });
-  box.replaceChildren(line, " ", button, " ", status);
+  box.replaceChildren(line, " ", button, worth, " ", status);
   api("/api/models/teacher").then((t) => t.fetch && t.fetch.status === "running" && follow(t, button, status, fetched)).catch(() => {});
 }
 
