@@ -31,8 +31,9 @@ async function studioInfo() {
 
 async function init() {
   labeling.init();
-  newRun.init(await studioInfo());
+  newRun.init();
   runPage.init();
+  newRun.useInfo(await studioInfo());
   connection.onBack(() => { loadRuns(); runPage.loadRun(); });  // the studio answers again
   await loadRuns();
   router.follow(show);

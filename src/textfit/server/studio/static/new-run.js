@@ -240,12 +240,8 @@ function estimateText(e) {
 }
 
 // ---------------------------------------------------------------- wiring
-// `info`: the studio's /api/info (null when it did not answer).
-export function init(info) {
-  if (info) {
-    maxUpload = info.max_upload_bytes;
-    $("sample-line").hidden = !info.sample_available;
-  }
+// Wired before the studio's /api/info answers: a file dropped at once is read, not lost.
+export function init() {
   onFile($("dropzone"), $("file-input"), uploadFile);
   $("use-sample").addEventListener("click", useSample);
   $("text-column").addEventListener("change", changeColumns);
@@ -258,4 +254,11 @@ export function init(info) {
   for (const id of ["strategy", "epochs", "time-budget", "model-path"]) $(id).addEventListener("change", estimateSoon);
   document.querySelectorAll("input[name=length], input[name=model-choice]").forEach((input) => input.addEventListener("change", estimateSoon));
   labels.init();
+}
+
+// `info`: the studio's /api/info, once it answers (null when it did not).
+export function useInfo(info) {
+  if (!info) return;
+  maxUpload = info.max_upload_bytes;
+  $("sample-line").hidden = !info.sample_available;
 }
