@@ -91,14 +91,20 @@ def start(timeout_minutes: float) -> None:
         logging.getLogger("textfit").setLevel(logging.ERROR)
 
 
-def leave() -> None:
+def leave(together: bool = False) -> None:
     """Leave the process group before the interpreter exits: a gloo group left to the interpreter's
     own teardown can abort a process ("terminate called without an active exception") after its
-    work is done, which torchrun then reports as a failed run."""
+    work is done, which torchrun then reports as a failed run. `together` (after a run that ended
+    well on every process): first wait for the others, so no process tears its connections down
+    while a partner still finishes its last collective. A failing run leaves alone (at exit): its
+    partners may be inside another collective and would never meet it."""
     import torch.distributed
 
-    if torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+    if not torch.distributed.is_initialized():
+        return
+    if together:
+        wait_for_everyone()
+    torch.distributed.destroy_process_group()
 
 
 def accelerator(split_batches: bool = True):
@@ -231,7 +237,8 @@ def check_agreement(facts: dict[str, str]) -> None:
 
 @contextlib.contextmanager
 def partners_watched():
-    """Turn a lost partner (a process that died or stopped answering) into one clear error."""
+    """Turn a lost partner (a process that died or stopped answering) into one clear error; after work
+    that ended well, leave the process group together."""
     if not is_distributed():
         yield
         return
@@ -246,6 +253,7 @@ def partners_watched():
             "launcher's output (torchrun lists the failed ranks); checkpoints, if written, resume with "
             "--resume and the same number of processes"
         ) from exc
+    leave(together=True)  # the run ended well on this process: the others end with it
 
 
 # What the process group raises when a partner is gone: gloo and NCCL errors reach Python as a
