@@ -28,6 +28,7 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -101,7 +102,7 @@ def learn_from_unlabeled(run, loop: LoopResult, clock: float) -> LoopResult:
         raise TextfitError("--unlabeled runs in one process: start `textfit train` without torchrun / accelerate")
     config, started = run.config, time.perf_counter()
     given = read_unlabeled(config.unlabeled, config.text_column)
-    pool = unseen(given, run.train_data, run.eval_data)
+    pool = unseen(given, [*run.train_data.texts, *run.eval_data.texts])
     if not pool:
         log.warning(
             "--unlabeled: all %d texts are labeled already (or repeats): nothing more to learn from", len(given)
@@ -182,11 +183,11 @@ def read_unlabeled(path: str | Path, text_column: str | None = None) -> list[str
     return texts
 
 
-def unseen(texts: list[str], train_data: LabeledTexts, eval_data: LabeledTexts) -> list[str]:
-    """The texts once each, less those of the labeled examples: the training ones carry their human
-    label already; the held-out ones must stay unseen for the scores to stay honest."""
-    labeled = {t.strip() for t in train_data.texts} | {t.strip() for t in eval_data.texts}
-    return [t for t in dict.fromkeys(texts) if t not in labeled]
+def unseen(texts: list[str], labeled: Iterable[str]) -> list[str]:
+    """The texts once each, less the `labeled` ones (all the labeled examples' texts): the training ones
+    carry their human label already; the held-out ones must stay unseen for the scores to stay honest."""
+    known = {str(t).strip() for t in labeled}
+    return [t for t in dict.fromkeys(texts) if t not in known]
 
 
 def choose_teacher(teacher: str | None, served_model: str, strategy: str) -> str | None:

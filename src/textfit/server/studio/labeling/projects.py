@@ -272,7 +272,7 @@ class Project:
         )["upload"]
         # several labels a message: the library learns from texts without labels through one label a text only
         use_unlabeled = use_unlabeled and not self.sets
-        rest = [t for i, t in enumerate(session.texts) if i not in labels and str(t).strip()] if use_unlabeled else []
+        rest = self._without_labels(session, labels) if use_unlabeled else []
         unlabeled = (
             self.owner.uploads.add(
                 io.BytesIO(pd.DataFrame({"text": rest}).to_csv(index=False).encode("utf-8")),
@@ -302,24 +302,29 @@ class Project:
         """What "Train the model" adds to learn from the messages without a label, as train() would give
         them (runs/estimate.unlabeled_part): {"unlabeled": None} where there are none, a project of several
         labels a message, or fewer than two kinds of labels."""
-        from ..runs.estimate import forward_seconds, plan, strategy_for, unlabeled_part
+        from ....training.distill import unseen
+        from ..runs.estimate import strategy_for, unlabeled_part
 
         session = self.ready()
         labels = session.labels()
-        labeled = {str(session.texts[i]).strip() for i in labels}  # once each, less the labeled: as distill counts
-        rest = len({str(t).strip() for i, t in enumerate(session.texts) if i not in labels} - labeled - {""})
-        counts = list(self.status(session)["per_label"].values())
-        if self.sets or not rest or sum(1 for n in counts if n) < 2:
+        # as train() counts them: read as --unlabeled reads a file (stripped), once each, less the labeled
+        without = [str(t).strip() for t in self._without_labels(session, labels)]
+        rest = unseen(without, (session.texts[i] for i in labels))
+        counts = [n for n in self.status(session)["per_label"].values() if n]
+        if self.sets or not rest or len(counts) < 2:
             return {"unlabeled": None}
-        strategy = strategy_for([n for n in counts if n])
         mean_chars = sum(len(str(session.texts[i])) for i in labels) / len(labels)
-        categories, model = sum(1 for n in counts if n), self.meta["model"] or "default"
-        labels_s = plan(len(labels), categories, strategy, mean_chars, forward_seconds(), epochs, time_budget)["high_s"]
+        model = self.meta["model"] or "default"
         return {
             "unlabeled": unlabeled_part(
-                rest, len(labels), categories, strategy, mean_chars, model, epochs, time_budget, labels_s
+                len(rest), len(labels), len(counts), strategy_for(counts), mean_chars, model, epochs, time_budget
             )
         }
+
+    @staticmethod
+    def _without_labels(session, labels) -> list:
+        """The messages without a label (skipped ones included) that "Train the model" learns from."""
+        return [t for i, t in enumerate(session.texts) if i not in labels and str(t).strip()]
 
     def estimate_now(self, session) -> dict:
         """The session's estimate for the labels as they stand (the page's, when it is current): kept

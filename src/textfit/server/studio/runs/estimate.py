@@ -183,14 +183,18 @@ def unlabeled_part(
     model: str,
     epochs: int | None,
     time_budget_min: float | None,
-    labels_s: float,
+    labels_s: float | None = None,
 ) -> dict:
     """`unlabeled_plan` on this machine with the teacher `auto` picks here (distill.choose_teacher), the
     gain measured for it (distill.MEASURED_GAINS), and the larger teacher: downloaded or not, and whether
-    to offer fetching it (few labels, the strategy under which `auto` would take it)."""
+    to offer fetching it (few labels, the strategy under which `auto` would take it). `labels_s`: the
+    labels' own training, planned here where the caller has not already."""
     from ....model.catalog import downloaded_folder, known_model
     from ....training import distill
 
+    if labels_s is None:
+        labels_plan = plan(examples, categories, strategy, mean_chars, forward_seconds(), epochs, time_budget_min)
+        labels_s = labels_plan["high_s"]
     served = "" if model in ("", "default") else model
     teacher = distill.choose_teacher("auto", served, strategy)
     part = unlabeled_plan(

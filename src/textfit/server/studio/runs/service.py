@@ -151,7 +151,7 @@ class Runs:
             from ....training.distill import unseen
 
             # once each, less the labeled ones, as distill.learn_from_unlabeled counts them
-            unlabeled = len(unseen(self.unlabeled_texts(settings["unlabeled_upload_id"])[1], data, data))
+            unlabeled = len(unseen(self.unlabeled_texts(settings["unlabeled_upload_id"])[1], data.texts))
         return estimate_run(data, model, strategy, epochs, minutes, unlabeled)
 
     def unlabeled_path(self, upload_id: str | None) -> str | None:
