@@ -52,6 +52,24 @@ def test_suggest_gives_every_text_a_label_and_a_confidence(sample, tiny_bert, ve
     assert len(again) == len(sample.texts)
 
 
+def test_a_direction_every_text_shares_does_not_decide_the_suggestion(monkeypatch):
+    from textfit.labeling import zeroshot
+
+    # Every text leans on a third axis, and so does the name "rates": on raw cosines all are "rates".
+    names = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.0]])
+    monkeypatch.setattr(zeroshot, "label_vectors", lambda *a, **k: names / np.linalg.norm(names, axis=1, keepdims=True))
+    truth = np.repeat([0, 1], 10)
+    rng = np.random.default_rng(0)
+    vectors = np.eye(3)[truth] * 0.3 + np.array([0.0, 0.0, 1.0]) + rng.normal(scale=0.02, size=(20, 3))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    raw = zeroshot.similarity_scores(vectors, names / np.linalg.norm(names, axis=1, keepdims=True)).argmax(1)
+    assert set(raw) == {0}, "the case needs the shared direction to win without centring"
+    found = suggest(None, ["rates", "oil"], vectors=vectors, self_training=False)
+    assert list(found.label_ids) == list(truth)
+    one = suggest(None, ["rates", "oil"], vectors=vectors[10:11], self_training=False)  # too few texts for a mean
+    assert one.labels == ["rates"]
+
+
 def test_suggest_refuses_unusable_label_names(tiny_bert):
     with pytest.raises(DataError, match="at least two"):
         suggest(["a text"], ["only"], model=str(tiny_bert))
