@@ -68,6 +68,7 @@ def test_csv_to_trained_model_in_the_browser(page, studio_url, tiny_bert):
         "document.getElementById('confusion').complete && document.getElementById('confusion').naturalWidth > 100"
     )
     expect(page.locator("#epochs-table tbody tr")).not_to_have_count(0)
+    expect(page.locator("#classify-card")).to_contain_text("the next best two")  # one label a text
     expect(page.locator("#download")).to_have_attribute("href", re.compile(r"/api/runs/run-.+/download"))
     shoot(page, "5-results")
 

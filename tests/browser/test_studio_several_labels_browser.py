@@ -109,6 +109,8 @@ def test_a_run_page_gives_a_model_of_label_sets_in_f1_terms_and_try_it_gives_eve
     expect(page.locator("#confusion-section")).to_be_hidden()
     expect(page.locator("#metric-accuracy")).to_be_hidden()
     expect(page.locator("#per-class-table th").last).to_contain_text("threshold")
+    expect(page.locator("#classify-card")).to_contain_text("every label the model gives")  # its file's columns
+    expect(page.locator("#classify-gives-one")).to_be_hidden()
     page.fill("#try-text", "invoice charge asap now")
     page.click("#try-button")
     expect(page.locator("#try-labels")).to_be_visible(timeout=30_000)

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from support.multilabel import LABELS, rows, write_joined, write_lists  # noqa: E402
 from support.studio import NAMES, ended, put, tickets  # noqa: E402
 from support.waiting import eventually  # noqa: E402
+from textfit.model.evaluate import SMALL_HOLD_OUT  # noqa: E402
 from textfit.server.studio.app import create_studio_app  # noqa: E402
 
 
@@ -90,6 +91,7 @@ def test_a_file_of_several_labels_trains_and_its_results_try_it_and_classified_f
     assert done["status"] == "completed", done
     assert {"micro_f1", "macro_f1", "hamming_loss"} <= set(done["metrics"])
     assert "micro_f1" in done["yardstick"]  # the runs list weighs it by micro-F1
+    assert done["yardstick"]["one_figure"] is (done["yardstick"]["examples"] >= SMALL_HOLD_OUT)
 
     results = client.get(f"/api/runs/{done['id']}/results").json()
     several = results["several_labels"]

@@ -239,6 +239,8 @@ function showSeveralLabels(several) {
   box.hidden = !several;
   $("metric-accuracy").closest(".tiles").hidden = Boolean(several);
   $("confusion-section").hidden = Boolean(several);
+  $("classify-gives-one").hidden = Boolean(several);  // "Classify a file" says what its file will hold
+  $("classify-gives-several").hidden = !several;
   if (!several) {
     box.replaceChildren();
     return false;

@@ -9,14 +9,14 @@ let timer = null;
 let openRun = null;  // the run the page shows, highlighted
 let sizes = {};      // run id -> {bytes, size}: disk use, from /api/storage
 
-// The list's accuracy with the test messages it rests on (the yardstick's count); below a few dozen
-// no bare percentage (model/evaluate.py SMALL_HOLD_OUT): the model's page gives its range.
-const SMALL_HOLD_OUT = 30;
+// The list's accuracy with the test messages it rests on (the yardstick's count); too few for one
+// figure (the yardstick's one_figure: model/evaluate.py SMALL_HOLD_OUT), no bare percentage: the
+// model's page gives its range.
 function accuracyWords(run) {
   const tested = run.yardstick && run.yardstick.examples;
   if (run.metrics.micro_f1 != null) return `micro-F1 ${num(run.metrics.micro_f1, 2)}${tested ? ` on ${tested}` : ""}`;  // several labels a text
   if (!tested) return `accuracy ${pct(run.metrics.accuracy)}`;
-  return tested < SMALL_HOLD_OUT ? `only ${tested} test messages: see its range` : `accuracy ${pct(run.metrics.accuracy)} on ${tested}`;
+  return run.yardstick.one_figure === false ? `only ${tested} test messages: see its range` : `accuracy ${pct(run.metrics.accuracy)} on ${tested}`;
 }
 
 export async function loadRuns() {
