@@ -5,11 +5,12 @@ on the finance topics with the benchmark's split (stratified 80/20, seed 7; comm
     .venv/bin/python benchmarks/unlabeled.py [--rows 8pc] [--teachers none,mpnet] [--samples 1]
         [--unlabeled 4000] [--zero-shot] [--held-out N]
 
-Each sample draws its labeled examples from the 80 % pool (`per_class:8`: 8 a category; `random:50`),
-and its unlabeled texts from the rest of the pool (their labels are never read); every score is on the
-held-out 20 % (human labels only), which neither the labels nor the unlabeled texts touch. The labels-
-alone figure is the same run's model before it learned from the unlabeled texts (the record's
-`unlabeled.labels_alone_metrics`): the same sample, the same held-out messages. The n-gram blend is
+Each sample draws its labeled examples from the 80 % pool (`per_class:8`: 8 a category; `random:50`;
+`loop:160`: the 160 that textfit's labeling loop asks for, on MiniLM's cached vectors), and its unlabeled
+texts from the rest of the pool (their labels are never read); every score is on the held-out 20 % (human
+labels only), which neither the labels nor the unlabeled texts touch. The labels-alone figure is the
+same run's model before it learned from the unlabeled texts (the record's `unlabeled.labels_alone_metrics`):
+the same sample, the same held-out messages. The n-gram blend is
 off, so both figures are the encoder's. --zero-shot adds labeling/zeroshot.py from the 20 bare names
 (and with one-line descriptions), with and without the unlabeled texts and the teacher.
 Prints a table (mean and range over the samples) and writes benchmarks/results/unlabeled-TIME.json.
@@ -29,15 +30,44 @@ import numpy as np
 
 from common import ROOT, TOPIC, split, training_set
 
-ROWS = {"8pc": "per_class:8", "50": "random:50", "160": "random:160", "200": "random:200"}
+ROWS = {
+    "8pc": "per_class:8",
+    "50": "random:50",
+    "160": "random:160",
+    "200": "random:200",
+    "loop80": "loop:80",
+    "loop160": "loop:160",
+    "loop320": "loop:320",
+}
 TEACHERS = {"none": "none", "mpnet": "all-mpnet-base-v2"}
 
 
-def one_run(pool, held_out, how: str, seed: int, teacher: str, unlabeled: int, folder: Path) -> dict:
+def loop_labels(pool, size: int, seed: int, vectors):
+    """The `size` labels textfit's labeling loop asks for (labeling/session.py on MiniLM's frozen vectors of
+    the pool, one label a topic to start, then 20 at a time), answered with the pool's true labels: as
+    benchmarks/labeling.py's "textfit order" row picks them."""
+    from textfit import LabelingSession
+
+    rng, labels = np.random.default_rng(seed), np.array(pool.labels)
+    with tempfile.TemporaryDirectory() as folder:
+        session = LabelingSession(
+            f"{folder}/s.sqlite", [str(i) for i in range(len(pool))], pool.label_names, vectors=vectors,
+            zero_shot=False, refit_every=20, seed=seed,
+        )  # fmt: skip
+        for c in range(len(pool.label_names)):
+            session.add_label(int(rng.choice(np.flatnonzero(labels == c))), c)
+        while len(session.labels()) < size:
+            for item in session.next_batch(min(20, size - len(session.labels()))):
+                session.add_label(item["index"], int(labels[item["index"]]))
+        return pool.subset(sorted(session.labels()))
+
+
+def one_run(pool, held_out, how: str, seed: int, teacher: str, unlabeled: int, folder: Path, vectors=None) -> dict:
     """One sample: labels alone and with `unlabeled` texts of the pool, taught by `teacher`."""
     from textfit import TrainConfig, train
 
-    labeled = training_set(pool, how, seed)
+    kind, _, size = how.partition(":")
+    labeled = loop_labels(pool, int(size), seed, vectors) if kind == "loop" else training_set(pool, how, seed)
     taken = set(labeled.texts)
     rest = [t for t in pool.texts if t not in taken]
     texts = [rest[i] for i in np.random.default_rng(seed).permutation(len(rest))[:unlabeled]]
@@ -98,6 +128,11 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")  # textfit's progress
     pool, held_out = split(str(TOPIC))
+    vectors = None
+    if any(ROWS[row].startswith("loop:") for row in args.rows.split(",")):
+        from textfit.labeling.vectors import embed
+
+        vectors = embed(pool.texts + held_out.texts)[: len(pool)]  # benchmarks/labeling.py's: cached on disk
     if args.held_out:
         held_out = held_out.subset(sorted(np.random.default_rng(0).permutation(len(held_out))[: args.held_out]))
     results = {"held_out": len(held_out), "unlabeled": args.unlabeled, "runs": [], "zero_shot": []}
@@ -107,7 +142,8 @@ def main() -> None:
             for teacher in args.teachers.split(","):
                 runs = []
                 for seed in range(args.samples):
-                    run = one_run(pool, held_out, ROWS[row], seed, TEACHERS[teacher], args.unlabeled, Path(folder))
+                    how, taught = ROWS[row], TEACHERS[teacher]
+                    run = one_run(pool, held_out, how, seed, taught, args.unlabeled, Path(folder), vectors)
                     print(json.dumps(run), flush=True)
                     runs.append({"row": row, "seed": seed, **run})
                 results["runs"] += runs
