@@ -3,7 +3,7 @@
 on the finance topics with the benchmark's split (stratified 80/20, seed 7; common.split).
 
     .venv/bin/python benchmarks/unlabeled.py [--rows 8pc] [--teachers none,mpnet] [--samples 1]
-        [--unlabeled 4000] [--zero-shot] [--held-out N]
+        [--first-seed 0] [--unlabeled 4000] [--zero-shot] [--held-out N]
 
 Each sample draws its labeled examples from the 80 % pool (`per_class:8`: 8 a category; `random:50`;
 `loop:160`: the 160 that textfit's labeling loop asks for, on MiniLM's cached vectors), and its unlabeled
@@ -121,6 +121,7 @@ def main() -> None:
     parser.add_argument("--rows", default="8pc", help=f"comma-separated, of {', '.join(ROWS)}")
     parser.add_argument("--teachers", default="none,mpnet", help="comma-separated, of none, mpnet")
     parser.add_argument("--samples", type=int, default=1)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed, first-seed + 1, ...")
     parser.add_argument("--unlabeled", type=int, default=4000)
     parser.add_argument("--held-out", type=int, default=None, help="score on a random N of the held-out 20 %%")
     parser.add_argument("--zero-shot", action="store_true")
@@ -141,7 +142,7 @@ def main() -> None:
         for row in [] if args.zero_shot_only else args.rows.split(","):
             for teacher in args.teachers.split(","):
                 runs = []
-                for seed in range(args.samples):
+                for seed in range(args.first_seed, args.first_seed + args.samples):
                     how, taught = ROWS[row], TEACHERS[teacher]
                     run = one_run(pool, held_out, how, seed, taught, args.unlabeled, Path(folder), vectors)
                     print(json.dumps(run), flush=True)
