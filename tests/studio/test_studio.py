@@ -524,3 +524,13 @@ def test_upload_says_how_it_was_read_and_what_to_do_with_old_excel(client):
     assert "cp1252" in note and "'caf\u00e9.csv'" in note and "studio" not in note  # the user's name, not our folder
     old = upload(client, "report.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100)
     assert old.status_code == 415 and "save it as an Excel Workbook (.xlsx)" in old.json()["error"]
+
+
+def test_a_listed_run_says_whether_its_test_messages_give_one_figure_even_when_recorded_before_it_did():
+    from textfit.model.evaluate import SMALL_HOLD_OUT
+    from textfit.server.studio.runs.service import with_one_figure
+
+    few = with_one_figure({"id": "old", "yardstick": {"label": "billing", "examples": SMALL_HOLD_OUT - 1}})
+    enough = with_one_figure({"id": "new", "yardstick": {"label": "billing", "examples": SMALL_HOLD_OUT}})
+    assert few["yardstick"]["one_figure"] is False and enough["yardstick"]["one_figure"] is True
+    assert with_one_figure({"id": "queued", "yardstick": None}) == {"id": "queued", "yardstick": None}

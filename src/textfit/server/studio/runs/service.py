@@ -207,7 +207,7 @@ class Runs:
             if starting:
                 runs = self.store.list_runs()
             places = queue_places(runs)
-            return [{**run, "queue": places.get(run["id"])} for run in runs]
+            return [{**with_one_figure(run), "queue": places.get(run["id"])} for run in runs]
 
     def _launch(self, run: dict) -> None:
         """Start a queued run's training process. The run is claimed in the database first, so two
@@ -351,3 +351,15 @@ class Runs:
                 self.finalize(run, process.returncode, studio_stopped=True)
         self.procs.clear()
         stop_adopted(self, grace_s)
+
+
+def with_one_figure(run: dict) -> dict:
+    """The run, its yardstick saying whether its test messages are enough for one figure
+    (evaluate.SMALL_HOLD_OUT): the runs list gives no bare percentage below it. Worked out here, not
+    stored, so runs trained by an older studio say it too."""
+    from ....model.evaluate import SMALL_HOLD_OUT
+
+    yardstick = run.get("yardstick")
+    if not yardstick or not yardstick.get("examples"):
+        return run
+    return {**run, "yardstick": {**yardstick, "one_figure": yardstick["examples"] >= SMALL_HOLD_OUT}}
