@@ -57,3 +57,11 @@ def training_set(pool, how: str, seed: int):
         ]
         return pool.subset(sorted(chosen))
     raise ValueError(f"unknown training set '{how}': all, random:N or per_class:N")
+
+
+def one_label_a_topic(labels, topics: int, seed: int) -> list[int]:
+    """One pool row of each topic, at random: where the labeling benchmarks' simulated person starts."""
+    import numpy as np
+
+    rng, labels = np.random.default_rng(seed), np.asarray(labels)
+    return [int(rng.choice(np.flatnonzero(labels == c))) for c in range(topics)]

@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from common import TOPIC, split
+from common import TOPIC, one_label_a_topic, split
 
 DESCRIPTIONS = {
     "Analyst Update": "An analyst upgrades, downgrades or sets a price target on a stock.",
@@ -111,8 +111,7 @@ def learning_curves(pool_vectors, pool_labels, held_vectors, held_truth, names, 
         return float((model.predict(held_vectors) == held_truth).mean())
 
     def seed_labels(seed):
-        rng = np.random.default_rng(seed)
-        return [int(rng.choice(np.flatnonzero(pool_labels == c))) for c in range(k)]
+        return one_label_a_topic(pool_labels, k, seed)
 
     def baseline(seed, how):
         rng = np.random.default_rng(seed + 100)

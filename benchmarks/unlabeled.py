@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, TOPIC, split, training_set
+from common import ROOT, TOPIC, one_label_a_topic, split, training_set
 
 ROWS = {
     "8pc": "per_class:8",
@@ -48,14 +48,14 @@ def loop_labels(pool, size: int, seed: int, vectors):
     benchmarks/labeling.py's "textfit order" row picks them."""
     from textfit import LabelingSession
 
-    rng, labels = np.random.default_rng(seed), np.array(pool.labels)
+    labels = np.array(pool.labels)
     with tempfile.TemporaryDirectory() as folder:
         session = LabelingSession(
             f"{folder}/s.sqlite", [str(i) for i in range(len(pool))], pool.label_names, vectors=vectors,
             zero_shot=False, refit_every=20, seed=seed,
         )  # fmt: skip
-        for c in range(len(pool.label_names)):
-            session.add_label(int(rng.choice(np.flatnonzero(labels == c))), c)
+        for i in one_label_a_topic(labels, len(pool.label_names), seed):
+            session.add_label(i, int(labels[i]))
         while len(session.labels()) < size:
             for item in session.next_batch(min(20, size - len(session.labels()))):
                 session.add_label(item["index"], int(labels[item["index"]]))
