@@ -1,6 +1,6 @@
 """The streaming prediction engine (batch.py, batch_io.py): same answers as the in-memory path, every
 format, the input's columns and order, empty and undecodable rows, the partial name, resume after a
-crash or a kill -9, and memory that does not grow with the file."""
+crash or a kill -9, and rows written as they are read (memory that does not grow with the file)."""
 
 from __future__ import annotations
 
@@ -449,46 +449,36 @@ def test_kill_9_mid_run_then_resume_gives_every_row_exactly_once(tiny_model_dir,
     assert written["label"].notna().all() and not sidecar.exists()
 
 
-def peak_rss_mb(command: list[str]) -> float:
-    """Peak resident memory of `command`, from a wrapper process whose only child it is."""
-    probe = (
-        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
-        "stdout=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe, *command], env=child_env(), capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return int(done.stdout.split()[-1]) / 1024
+def test_rows_are_written_as_they_are_read_so_memory_does_not_grow_with_the_file(tiny_model_dir, tmp_path, monkeypatch):
+    """What keeps memory flat: no more than one input piece and one batch are ever held unwritten.
+    The measured figure (peak RSS at 10,000 and 1,000,000 rows) is benchmarks/batch_predict.py's."""
+    from textfit.data import streaming
 
-
-MEMORY_CEILING_MB = 800
-"""Measured (tiny model, --threads 1, 2 shared cores): 635 MB peak RSS at 10,000 rows, 655 MB at 200,000,
-flat from the first batch to the last (mostly PyTorch and transformers themselves); ~1.2x margin."""
-
-
-@pytest.mark.slow
-def test_memory_does_not_grow_with_the_number_of_rows(tiny_model_dir, tmp_path):
-    small, large = tmp_path / "small.csv", tmp_path / "large.csv"
-    messages(10_000).to_csv(small, index=False)
-    messages(200_000).to_csv(large, index=False)
-    peaks = {}
-    for source in (small, large):
-        peaks[source.name] = peak_rss_mb(
-            cli(
-                "predict",
-                tiny_model_dir,
-                "--input",
-                source,
-                "--output",
-                tmp_path / f"{source.stem}.out.csv",
-                "--threads",
-                1,
-            )
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    for part in range(12):  # a folder is read a file at a time: each file is one input piece
+        messages(100).assign(row_id=lambda f, part=part: f.row_id + 100 * part).to_csv(
+            folder / f"part-{part:02}.csv", index=False
         )
-    assert len(pd.read_csv(tmp_path / "large.out.csv", usecols=["row_id"])) == 200_000
-    assert peaks["large.csv"] < MEMORY_CEILING_MB, peaks
-    assert peaks["large.csv"] < peaks["small.csv"] * 1.1 + 20, peaks
+    read, written, unwritten = [0], [0], []
+    frames, write = streaming.Source.frames, streaming.TextSink.write
+
+    def counted_frames(self):
+        for frame in frames(self):
+            read[0] += len(frame)
+            unwritten.append(read[0] - written[0])
+            yield frame
+
+    def counted_write(self, frame):
+        written[0] += len(frame)
+        return write(self, frame)
+
+    monkeypatch.setattr(streaming.Source, "frames", counted_frames)
+    monkeypatch.setattr(streaming.TextSink, "write", counted_write)
+    summary = predict_file(tiny_model_dir, folder, tmp_path / "out.csv", batch_rows=64)
+    assert summary.rows == written[0] == 1200
+    assert max(unwritten) <= 100 + 64, unwritten
+    assert [int(i) for i in read_output(tmp_path / "out.csv")["row_id"]] == list(range(1200))
 
 
 def test_a_kill_while_finishing_is_resumed(tiny_model_dir, tmp_path, monkeypatch):

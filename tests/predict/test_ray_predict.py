@@ -20,7 +20,7 @@ pytest.importorskip("ray.data")
 
 from textfit.data.labeled import SAMPLE_DATA  # noqa: E402
 from textfit.errors import DataError, TextfitError  # noqa: E402
-from textfit.predict.batch import BatchPredictor  # noqa: E402
+from textfit.predict.batch import BatchPredictor, predict_file  # noqa: E402
 from textfit.predict.ray_engine import actors_that_fit, predict_with_ray, require_ray  # noqa: E402
 
 
@@ -168,7 +168,8 @@ def test_a_killed_ray_job_resumes_keeping_the_rows_it_wrote(local_ray, tiny_mode
     for part, start in enumerate(range(0, len(messages), 500)):  # three files; the job stops part-way
         chunk = messages.iloc[start : start + 500]
         chunk.to_csv(folder / f"part-{part}.csv", index=False)
-    whole = predict_with_ray(tiny_model_dir, folder, tmp_path / f"whole{suffix}", actors=2, batch_rows=100)
+    # The reference is the plain path (Ray equals it row for row: test_two_actors_equal_the_plain_path_row_for_row).
+    whole = predict_file(tiny_model_dir, folder, tmp_path / f"whole{suffix}", batch_rows=100)
     output = tmp_path / f"labeled{suffix}"
     original, written = ray_engine.write_sidecar, []
 

@@ -274,3 +274,41 @@ def test_a_studio_restart_adopts_a_server_left_running_and_shutdown_stops_it(wor
     assert not is_server_of(info["pid"], model) and not answers_health(info["url"])
     crashed.servers.procs[RUN].wait(5)  # reap it (the crashed studio's child, in this test's process)
     crashed.store.close()
+
+
+def test_uploads_nothing_uses_are_removed_at_start_once_a_week_old_and_the_rest_kept(workdir):
+    from textfit.server.studio.classify.job import FOLDER, JOB
+    from textfit.server.studio.labeling.projects import PROJECT
+    from textfit.server.studio.uploads.service import UNUSED_UPLOAD_DAYS
+
+    studio = Studio(workdir, LIMITS)
+    made = {}
+    for role in ("trained", "unlabeled", "project", "classified", "forgotten", "fresh"):
+        made[role] = studio.add_upload(io.BytesIO(b"text,label\nOil prices fall,Macro\n"), f"{role}.csv")["upload"]
+    path = lambda role: str(studio.upload_path(made[role]))  # noqa: E731
+    studio.store.add_run(RUN, "A run", made["trained"]["id"], "trained.csv", {"data": "trained.csv"}, "completed")
+    studio.store.add_run(OTHER, "Another", None, "x.csv", {"data": "x.csv", "unlabeled": path("unlabeled")}, "failed")
+    (workdir / "labeling" / "label-20200101-000000-cccccc").mkdir(parents=True)
+    (workdir / "labeling" / "label-20200101-000000-cccccc" / PROJECT).write_text(
+        json.dumps({"upload_id": made["project"]["id"], "name": "Inbox"})
+    )
+    (studio.run_dir(RUN) / FOLDER).mkdir(parents=True)
+    (studio.run_dir(RUN) / FOLDER / JOB).write_text(json.dumps({"upload_id": made["classified"]["id"]}))
+    week_ago = time.time() - UNUSED_UPLOAD_DAYS * 86_400 - 60
+    for role in ("trained", "unlabeled", "project", "classified", "forgotten"):
+        studio.store.db.execute("UPDATE uploads SET created = ? WHERE id = ?", (week_ago, made[role]["id"]))
+    studio.store.close()
+
+    again = Studio(workdir, LIMITS)  # a start of the studio
+
+    assert [upload["id"] for upload in again.removed_uploads] == [made["forgotten"]["id"]]
+    assert again.store.get_upload(made["forgotten"]["id"]) is None
+    assert not (workdir / "uploads" / made["forgotten"]["id"]).exists()
+    for role in ("trained", "unlabeled", "project", "classified", "fresh"):
+        assert again.store.get_upload(made[role]["id"]) and Path(path(role)).is_file(), role
+    (workdir / "labeling" / "label-20200101-000000-cccccc" / PROJECT).write_text("{not json")
+    again.store.delete_ended_run(RUN)  # the trained and classified files are used no more, but
+    again.store.close()
+    third = Studio(workdir, LIMITS)
+    assert third.removed_uploads == []  # a project whose record cannot be read keeps everything
+    third.store.close()

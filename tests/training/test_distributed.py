@@ -280,7 +280,7 @@ def test_a_process_that_stops_answering_ends_the_other_within_the_timeout(tiny_b
             )
             time.sleep(1)
             children = psutil.Process(process.pid).children(recursive=True)
-            rank_1 = next(p for p in children if p.environ().get("RANK") == "1")
+            rank_0, rank_1 = (next(p for p in children if p.environ().get("RANK") == r) for r in ("0", "1"))
             rank_1.send_signal(signal.SIGSTOP)
             frozen = time.monotonic()
             eventually(
@@ -290,7 +290,11 @@ def test_a_process_that_stops_answering_ends_the_other_within_the_timeout(tiny_b
                 details=log.read_text,
             )
             noticed_s = time.monotonic() - frozen
-            process.wait(timeout=90)  # torchrun's agent then ends the frozen one
+            rank_0.wait(timeout=60)
+            # torchrun's agent would end the frozen one too, after a 30 s grace for its SIGTERM (which a
+            # stopped process never handles): a frozen node elsewhere is not ours to kill, this one is.
+            rank_1.kill()
+            process.wait(timeout=60)
         finally:
             if rank_1 is not None and rank_1.is_running():
                 rank_1.kill()

@@ -193,7 +193,9 @@ def test_time_budget_ends_training_in_time(tiny_bert, tmp_path):
         early_stopping_patience=100,
     )
     record = train(config, tmp_path / "m").record
-    assert record["timings"]["train_s"] + record["timings"]["eval_s"] < 0.05 * 60 + 5
+    # A 3 s budget; the margin covers a step and the last evaluation on a busy machine. The step
+    # count shows that the budget, not the 50 epochs, ended the run.
+    assert record["timings"]["train_s"] + record["timings"]["eval_s"] < 0.05 * 60 + 10
     assert record["training"]["steps"] < 50 * 11
 
 

@@ -11,6 +11,7 @@ here; a name a user types is only ever displayed."""
 
 import asyncio
 import contextlib
+import logging
 import sys
 from collections.abc import Iterable
 from contextlib import asynccontextmanager
@@ -43,6 +44,7 @@ from .uploads.router import uploads_router
 from .uploads.service import Uploads
 
 STATIC = Path(__file__).parent / "static"
+log = logging.getLogger("textfit")
 
 
 @dataclass
@@ -78,6 +80,24 @@ class Studio:
         self.housekeeping = Housekeeping(
             self.runs, self.models, self.downloads, self.file_jobs, self.servers, self.workdir
         )
+        self.removed_uploads = self.remove_unused_uploads()
+
+    def remove_unused_uploads(self) -> list[dict]:
+        """Uploads no run trains from, no labeling project reads and no classifying job names, once a week
+        old (uploads.UNUSED_UPLOAD_DAYS): the page cannot reach them. Nothing goes while a project's
+        record cannot be read (what it needs cannot be known)."""
+        try:
+            in_use = self.runs.upload_ids() | self.labeling.upload_ids() | self.file_jobs.upload_ids()
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("uploads kept: a labeling project's record cannot be read (%s)", exc)
+            return []
+        removed = self.uploads.remove_unused(in_use)
+        if removed:
+            freed = human_bytes(sum(upload["size"] for upload in removed))
+            log.warning(
+                "removed %d uploaded files no run or project uses, a week old or more (%s)", len(removed), freed
+            )
+        return removed
 
     @property
     def python(self) -> str:

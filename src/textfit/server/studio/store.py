@@ -92,6 +92,15 @@ class RunStore:
             row = self.db.execute("SELECT * FROM uploads WHERE id = ?", (upload_id,)).fetchone()
         return _upload(row) if row else None
 
+    def list_uploads(self) -> list[dict]:
+        with self.lock:
+            rows = self.db.execute("SELECT * FROM uploads ORDER BY created").fetchall()
+        return [_upload(row) for row in rows]
+
+    def delete_upload(self, upload_id: str) -> None:
+        with self.lock:
+            self.db.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+
     # --- runs ---------------------------------------------------------------------------------
     def add_run(
         self, run_id: str, name: str, upload_id: str | None, data_name: str, settings: dict, status: str = "running"

@@ -132,6 +132,11 @@ class FileJobs:
             self.procs[run_id] = process
             write_json(folder / JOB, {**job, "pid": process.pid})
 
+    def upload_ids(self) -> set[str]:
+        """The files the runs' jobs classified or are classifying (kept while the job's record is)."""
+        jobs = (read_json(self.folder(run["id"]) / JOB) for run in self.runs.store.list_runs())
+        return {job["upload_id"] for job in jobs if job and job.get("upload_id")}
+
     def stop(self, run_id: str) -> dict:
         with self.lock:
             state = self.state(run_id)

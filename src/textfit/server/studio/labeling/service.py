@@ -173,6 +173,17 @@ class LabelingProjects:
                 ) from None
         return {"deleted": project_id, "name": project.meta["name"], "runs_kept": len(project.meta.get("runs") or [])}
 
+    def upload_ids(self) -> set[str]:
+        """The uploads the projects were started from (read again whenever a project opens). A project.json
+        that cannot be read raises: what it would keep cannot be known."""
+        used = set()
+        for meta_path in self.root.glob(f"*/{PROJECT}"):
+            try:
+                used.add(json.loads(meta_path.read_text())["upload_id"])
+            except FileNotFoundError:  # deleted meanwhile
+                continue
+        return used
+
     def list(self) -> list[dict]:
         """Newest first: open projects as they stand, the others as their project.json says."""
         found = []

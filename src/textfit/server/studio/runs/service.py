@@ -171,6 +171,16 @@ class Runs:
             raise StudioError(str(exc).replace(str(path), f"'{upload['original_name']}'")) from None
         return str(path), texts
 
+    def upload_ids(self) -> set[str]:
+        """The uploads the runs train from: each run's data, and its texts without labels (their path)."""
+        used = set()
+        for run in self.store.list_runs():
+            used.add(run["upload_id"])
+            unlabeled = Path(run["settings"].get("unlabeled") or "")
+            if unlabeled.parent.parent == self.uploads.root:
+                used.add(unlabeled.parent.name)
+        return used
+
     def _enqueue(self, upload: dict, data, settings: dict, name: str | None) -> dict:
         """Record the run as queued (its folder and settings ready), then let the scheduler start it."""
         run_id = new_id("run")

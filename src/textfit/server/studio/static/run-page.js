@@ -312,8 +312,9 @@ async function tryText() {
 function labelSet(result, bar) {
   const given = new Set(result.labels), doubts = result.not_sure || [];
   const scored = Object.fromEntries(result.scores.map((s) => [s.label, s]));
-  const chance = (name) => el("span", { class: "set-chance", title: "the chance this label applies (its score, calibrated)",
-    text: ` ${pct(scored[name].probability)}` });
+  // A threshold is chosen for the label's best F1, which may favour recall: a given label can read under 50 %.
+  const chance = (name) => el("span", { class: "set-chance", text: ` ${pct(scored[name].probability)}`,
+    title: "the chance this label applies (its score, calibrated). A label is given from its threshold, chosen for its best F1 on the held-out texts, so a given label can read under 50 %" });
   const sure = result.labels.length ? (bar ? `each at or above its threshold and at least ${Math.round(100 * bar)}% sure` : "each at or above its threshold")
     : doubts.length ? "no label it is sure of" : "no score reaches its label's threshold";
   return [

@@ -3,12 +3,19 @@ store, previewed for the page."""
 
 from __future__ import annotations
 
+import shutil
+import time
 from pathlib import Path
 
 from ..errors import StudioError
-from ..store import RunStore
+from ..store import RunStore, valid_id
 from .incoming import IncomingUpload, write_stream
 from .preview import preview_file
+
+UNUSED_UPLOAD_DAYS = 7
+"""An upload that no run, labeling project or classifying job uses is removed when the studio starts,
+once this old: the page lists no uploads, so nothing can reach it any more (a form left open that long
+asks for its file again)."""
 
 
 class Uploads:
@@ -59,3 +66,15 @@ class Uploads:
         upload = self.get(upload_id)
         preview = preview_file(self.path(upload), upload["original_name"], text_column, label_column, label_separator)
         return {"upload": upload, **preview}
+
+    def remove_unused(self, in_use: set[str], older_than_days: float = UNUSED_UPLOAD_DAYS) -> list[dict]:
+        """Remove every upload not in `in_use` and older than `older_than_days`: the record first (a
+        folder left behind is harmless, a record without its file is not), then its folder."""
+        cutoff, removed = time.time() - older_than_days * 86_400, []
+        for upload in self.store.list_uploads():
+            if upload["id"] in in_use or upload["created"] > cutoff or not valid_id(upload["id"]):
+                continue
+            self.store.delete_upload(upload["id"])
+            shutil.rmtree(self.root / upload["id"], ignore_errors=True)  # follows no links
+            removed.append(upload)
+        return removed
