@@ -19,7 +19,7 @@ Measured (benchmarks/unlabeled.py; docs/benchmarks.md, "Few labels and texts nob
 tweets a topic + 4,000 unlabeled, MiniLM served, held-out accuracy: all-mpnet-base-v2 teaching, 0.577 ->
 0.704 (mean of 5 samples; the teacher itself 0.707; 5 minutes a run on 2 cores); MiniLM teaching itself,
 0.583 -> 0.587 (3 samples): the larger teacher is the lever. 200 random labels and all 13,392 other texts of
-the pool: 0.646 -> 0.760 (2 samples, 17 minutes a run): more texts close the gap to the teacher (0.778).
+the pool: 0.647 -> 0.749 (3 samples, 16 minutes a run): more texts close the gap to the teacher (0.763).
 """
 
 from __future__ import annotations
