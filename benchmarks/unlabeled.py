@@ -3,7 +3,7 @@
 on the finance topics with the benchmark's split (stratified 80/20, seed 7; common.split).
 
     .venv/bin/python benchmarks/unlabeled.py [--rows 8pc] [--teachers none,mpnet] [--samples 1]
-        [--first-seed 0] [--unlabeled 4000] [--zero-shot] [--held-out N]
+        [--first-seed 0] [--unlabeled 4000] [--distill-epochs 2] [--zero-shot] [--held-out N]
 
 Each sample draws its labeled examples from the 80 % pool (`per_class:8`: 8 a category; `random:50`;
 `loop:160`: the 160 that textfit's labeling loop asks for, on MiniLM's cached vectors), and its unlabeled
@@ -124,10 +124,15 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed, first-seed + 1, ...")
     parser.add_argument("--unlabeled", type=int, default=4000)
     parser.add_argument("--held-out", type=int, default=None, help="score on a random N of the held-out 20 %%")
+    parser.add_argument("--distill-epochs", type=int, default=None, help="the served model's passes (distill.EPOCHS)")
     parser.add_argument("--zero-shot", action="store_true")
     parser.add_argument("--zero-shot-only", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")  # textfit's progress
+    if args.distill_epochs:
+        from textfit.training import distill
+
+        distill.EPOCHS = args.distill_epochs  # read when distillation runs and when a budget is planned
     pool, held_out = split(str(TOPIC))
     vectors = None
     if any(ROWS[row].startswith("loop:") for row in args.rows.split(",")):
@@ -137,6 +142,7 @@ def main() -> None:
     if args.held_out:
         held_out = held_out.subset(sorted(np.random.default_rng(0).permutation(len(held_out))[: args.held_out]))
     results = {"held_out": len(held_out), "unlabeled": args.unlabeled, "runs": [], "zero_shot": []}
+    results["distill_epochs"] = args.distill_epochs
     table = []
     with tempfile.TemporaryDirectory() as folder:
         for row in [] if args.zero_shot_only else args.rows.split(","):
