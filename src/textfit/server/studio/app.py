@@ -87,11 +87,11 @@ class Studio:
         old (uploads.UNUSED_UPLOAD_DAYS): the page cannot reach them. Nothing goes while a project's
         record cannot be read (what it needs cannot be known)."""
         try:
-            in_use = self.runs.upload_ids() | self.labeling.upload_ids() | self.file_jobs.upload_ids()
+            projects = self.labeling.upload_ids()
         except (OSError, ValueError, KeyError) as exc:
             log.warning("uploads kept: a labeling project's record cannot be read (%s)", exc)
             return []
-        removed = self.uploads.remove_unused(in_use)
+        removed = self.uploads.remove_unused(projects | self.runs.upload_ids() | self.file_jobs.upload_ids())
         if removed:
             freed = human_bytes(sum(upload["size"] for upload in removed))
             log.warning(

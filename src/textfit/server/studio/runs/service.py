@@ -175,11 +175,8 @@ class Runs:
         """The uploads the runs train from: each run's data, and its texts without labels (their path)."""
         used = set()
         for run in self.store.list_runs():
-            used.add(run["upload_id"])
-            unlabeled = Path(run["settings"].get("unlabeled") or "")
-            if unlabeled.parent.parent == self.uploads.root:
-                used.add(unlabeled.parent.name)
-        return used
+            used |= {run["upload_id"], self.uploads.id_of(run["settings"].get("unlabeled") or "")}
+        return used - {None}
 
     def _enqueue(self, upload: dict, data, settings: dict, name: str | None) -> dict:
         """Record the run as queued (its folder and settings ready), then let the scheduler start it."""

@@ -27,6 +27,11 @@ class Uploads:
         """Where an upload's file is (an upload record from the store)."""
         return self.root / upload["id"] / upload["filename"]
 
+    def id_of(self, path: str | Path) -> str | None:
+        """The upload whose file `path` is (the inverse of `path`), or None for a file not uploaded here."""
+        path = Path(path)
+        return path.parent.name if path.parent.parent == self.root else None
+
     def get(self, upload_id: str, missing: str = "no such upload") -> dict:
         upload = self.store.get_upload(upload_id)
         if upload is None:
