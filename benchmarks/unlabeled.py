@@ -84,6 +84,8 @@ def one_run(pool, held_out, how: str, seed: int, teacher: str, unlabeled: int, f
         "labels_alone": found["labels_alone_metrics"]["accuracy"],
         "with_unlabeled": found["with_unlabeled_metrics"]["accuracy"],
         "teacher_accuracy": (found["teacher_metrics"] or {}).get("accuracy"),
+        "rounds": found["rounds"],  # 2: the teacher was trained again with its surest answers (distill.teach_again)
+        "teacher_first_round": ((found.get("teacher_round") or {}).get("first_round_metrics") or {}).get("accuracy"),
         "kept": found["kept"],
         "seconds": round(time.perf_counter() - tick, 1),
         "labels_alone_seconds": record["timings"]["train_s"],

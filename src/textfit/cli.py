@@ -231,10 +231,13 @@ def print_training_summary(result) -> None:
         )
     unlabeled = record.get("unlabeled")
     if unlabeled and unlabeled["texts_used"]:
+        again = unlabeled.get("teacher_round") or {}
+        again = f" (trained again with its {again['answers_added']} surest answers)" if "answers_added" in again else ""
         console.print(
             f"          (the encoder learned from {unlabeled['texts_used']} unlabeled texts, taught by "
-            f"{unlabeled['teacher']}: accuracy {unlabeled['labels_alone_metrics']['accuracy']:.4f} from the labels "
-            f"alone, {unlabeled['with_unlabeled_metrics']['accuracy']:.4f} with them; kept: {unlabeled['kept']})",
+            f"{unlabeled['teacher']}{again}: accuracy {unlabeled['labels_alone_metrics']['accuracy']:.4f} from the "
+            f"labels alone, {unlabeled['with_unlabeled_metrics']['accuracy']:.4f} with them; "
+            f"kept: {unlabeled['kept']})",
             highlight=False,
         )
     print_yardstick(result.report)

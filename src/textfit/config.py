@@ -62,9 +62,10 @@ class TrainConfig:
     The scores stay on held-out human labels; the record says what the texts were worth against the
     labels alone. With --time-budget, more texts than the time allows are sampled."""
     teacher: str = "auto"
-    """With `unlabeled`: the model that labels the unlabeled texts, trained on the labels first. 'auto':
-    all-mpnet-base-v2 when downloaded (`textfit download-model`) and the labels are few, else the model
-    itself; 'none': the model itself; or a base model's name, hub id or folder."""
+    """With `unlabeled`: the model that labels the unlabeled texts, trained on the labels first (a model
+    other than the served one is then trained again with its surest answers on some of the texts).
+    'auto': all-mpnet-base-v2 when downloaded (`textfit download-model`) and the labels are few, else
+    the model itself; 'none': the model itself; or a base model's name, hub id or folder."""
     train_size: int | None = None
     """Train on a random sample of this many examples (as the article's 50)."""
     test_size: int | None = None

@@ -6,13 +6,23 @@ from __future__ import annotations
 import json
 import time
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from textfit import TrainConfig, train
 from textfit.cli import app
 from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS, load_data
-from textfit.training.distill import LARGER_TEACHER, choose_teacher, fit_to_budget, read_unlabeled, unseen
+from textfit.training.distill import (
+    LARGER_TEACHER,
+    Teacher,
+    choose_teacher,
+    fit_to_budget,
+    read_unlabeled,
+    surest_answers,
+    teach_again,
+    unseen,
+)
 
 
 def tiny_config(model, **overrides) -> TrainConfig:
@@ -78,11 +88,57 @@ def test_unseen_drops_repeats_and_every_labeled_text():
     assert unseen(["a", "c", "d", "d", "e"], ["a", "b", " c "]) == ["d", "e"]
 
 
-def test_a_named_teacher_is_trained_on_the_labels_and_scored_on_the_same_held_out_part(tiny_bert, tiny_mpnet, tmp_path):
+def test_a_named_teacher_is_trained_on_the_labels_then_again_with_its_surest_answers(
+    tiny_bert, tiny_mpnet, tmp_path, monkeypatch
+):
+    from textfit.data.labeled import load_train_eval
+    from textfit.training import distill
+
+    trained_on = []
+    real_fit = distill.fit_teacher
+
+    def spy(run, name, train_data):
+        trained_on.append(train_data)
+        return real_fit(run, name, train_data)
+
+    monkeypatch.setattr(distill, "fit_teacher", spy)
+    monkeypatch.setattr(distill, "SURE_A_CATEGORY", 2)
     config = tiny_config(tiny_bert, unlabeled=unlabeled_file(tmp_path, count=30), teacher=str(tiny_mpnet))
-    unlabeled = train(config, tmp_path / "m").record["unlabeled"]
-    assert unlabeled["teacher"] == str(tiny_mpnet)
+    result = train(config, tmp_path / "m")
+    unlabeled = result.record["unlabeled"]
+    assert unlabeled["teacher"] == str(tiny_mpnet) and unlabeled["rounds"] == 2
     assert 0 <= unlabeled["teacher_metrics"]["accuracy"] <= 1 and unlabeled["seconds"]["teacher_training"] > 0
+    first, second = trained_on
+    round_two = unlabeled["teacher_round"]
+    assert round_two["texts_read"] == unlabeled["texts_used"] > 0 and round_two["seconds"] > 0  # all: < 2,000
+    assert 0 < round_two["answers_added"] <= 2 * len(TOPIC_LABELS)
+    # the human labels, then the same labels with the teacher's answers after them, none of them held out
+    assert second.texts[: len(first)] == first.texts and second.labels[: len(first)] == first.labels
+    assert len(second) == len(first) + round_two["answers_added"]
+    _, eval_data = load_train_eval(config)
+    assert not set(second.texts) & set(eval_data.texts) and len(set(second.texts)) == len(second)
+    assert set(round_two["first_round_metrics"]) >= {"accuracy", "macro_f1"}
+    card = (result.folder / "README.md").read_text()
+    among = f"{round_two['answers_added']} surest answers among {round_two['texts_read']} of the texts"
+    assert f"trained again with its {among}" in " ".join(card.split())
+
+
+def test_the_surest_answers_are_the_most_probable_few_of_each_category_answered():
+    probabilities = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.95, 0.05], [0.45, 0.55]])
+    assert surest_answers(probabilities, 2) == [0, 2, 3, 4]
+    assert surest_answers(probabilities, 1) == [2, 3]
+
+
+def test_the_teacher_s_second_round_is_left_out_where_the_time_budget_has_no_room_and_the_record_says_why():
+    teacher = Teacher("all-mpnet-base-v2", classifier=None, metrics={"accuracy": 0.7}, train_s=200.0)
+
+    class Run:
+        config = TrainConfig(time_budget=10)
+
+    kept, round_two = teach_again(Run(), teacher, ["a text"], clock=time.perf_counter() - 60)
+    assert kept is teacher and round_two["skipped"].startswith("--time-budget 10 min leaves 540 s")
+    itself = Teacher("the served model", classifier=None, metrics={}, train_s=0.0)
+    assert teach_again(Run(), itself, ["a text"], clock=time.perf_counter()) == (itself, None)
 
 
 def test_auto_takes_the_larger_model_for_few_labels_when_it_is_downloaded(tmp_path, monkeypatch):

@@ -341,11 +341,25 @@ def unlabeled_note(record: dict) -> str:
     return f"""
 **Unlabeled texts.** The model also learned from {unlabeled["texts_used"]} texts nobody labeled{sampled}
 (`{shown_source(unlabeled["source"])}`), labeled with probabilities by a teacher, {unlabeled["teacher"]},
-trained on the same labels (its held-out accuracy: {teacher.get("accuracy", float("nan")):.4f}); {unlabeled["rounds"]}
-round. On the same held-out human labels, the model's encoder scored accuracy {alone["accuracy"]:.4f} (macro-F1
-{alone["macro_f1"]:.4f}) from the labels alone and {both["accuracy"]:.4f} (macro-F1 {both["macro_f1"]:.4f}) with the
-unlabeled texts; the saved model is the one trained {unlabeled["kept"]}. No teacher label is ever scored.
+trained on the same labels (its held-out accuracy: {teacher.get("accuracy", float("nan")):.4f}).
+{teacher_round_note(unlabeled.get("teacher_round"))}On the same held-out human labels, the model's encoder scored
+accuracy {alone["accuracy"]:.4f} (macro-F1 {alone["macro_f1"]:.4f}) from the labels alone and
+{both["accuracy"]:.4f} (macro-F1 {both["macro_f1"]:.4f}) with the unlabeled texts; the saved model is the one
+trained {unlabeled["kept"]}. No teacher label is ever scored.
 """
+
+
+def teacher_round_note(teacher_round: dict | None) -> str:
+    """The card's words for the teacher's second round (training/distill.py's teach_again), if any."""
+    if not teacher_round:
+        return ""
+    if "skipped" in teacher_round:
+        return f"The teacher took no second round: {teacher_round['skipped']}. "
+    first = teacher_round["first_round_metrics"]["accuracy"]
+    return (
+        f"Before teaching, it was trained again with its {teacher_round['answers_added']} surest answers among "
+        f"{teacher_round['texts_read']} of the texts beside the labels (held-out accuracy before that: {first:.4f}). "
+    )
 
 
 def final_fit_note(record: dict) -> str:

@@ -141,27 +141,38 @@ def unlabeled_plan(
 ) -> dict:
     """The seconds learning from `texts` unlabeled texts adds to a run on `examples` labels
     (training/distill.py): a larger `teacher` trained on the labels as the run is (None: the served model
-    teaches itself, trained already), the teacher reading the texts once, and the served model learning
-    from texts and labels for distill.EPOCHS passes. With a time budget, the texts that fit what the
-    labels' training (`labels_s`) and the teacher's left: distill.fit_to_budget samples them so."""
+    teaches itself, trained already), its second round (it reads distill.TEACHER_ROUND_TEXTS of the texts
+    and trains again with its surest answers; skipped where the time budget leaves too little, as
+    distill.teach_again does), the teacher reading the texts once, and the served model learning from
+    texts and labels for distill.EPOCHS passes. With a time budget, the texts that fit what the labels'
+    training (`labels_s`) and the teacher's left: distill.fit_to_budget samples them so."""
     from ....training import distill
 
     pace = 1.0 if teacher is None else TEACHER_PACE
-    teacher_s = 0.0
+    one_text_s = forward_s / (BATCH * MEASURED_TOKENS) * tokens_for(mean_chars)  # one forward pass of the served model
+    teacher_s = round_s = 0.0
     if teacher is not None:  # a training like the run's, at the teacher's pace
         teacher_s = plan(examples, categories, strategy, mean_chars, forward_s * pace, epochs, time_budget_min)[
             "high_s"
         ]
-    one_text_s = forward_s / (BATCH * MEASURED_TOKENS) * tokens_for(mean_chars)  # one forward pass of the served model
+        left_s = 60 * time_budget_min - labels_s - teacher_s if time_budget_min else math.inf
+        if left_s >= 3 * teacher_s:
+            read = min(texts, distill.TEACHER_ROUND_TEXTS)
+            added = min(read, distill.SURE_A_CATEGORY * categories)
+            round_s = read * pace * one_text_s
+            round_s += plan(examples + added, categories, strategy, mean_chars, forward_s * pace, epochs, None)[
+                "high_s"
+            ]
     learn_s = distill.EPOCHS * STEP_PER_FORWARD * one_text_s
     used = texts
     if time_budget_min:
-        left_s = (60 * time_budget_min - labels_s - teacher_s) * distill.BUDGET_SHARE_FOR_TEXTS
+        left_s = (60 * time_budget_min - labels_s - teacher_s - round_s) * distill.BUDGET_SHARE_FOR_TEXTS
         fits = int(max(0.0, left_s) / (pace * one_text_s + learn_s))
         used = texts if fits >= texts else max(fits, min(texts, 100))
     train = max(1, round(examples * (1 - EVAL_SHARE)))
     seconds = {
         "teacher_training_s": round(teacher_s),
+        "teacher_round_s": round(round_s),
         "teacher_reading_s": round(used * pace * one_text_s),
         "learning_s": round((used + train) * learn_s),
     }
