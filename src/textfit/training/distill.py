@@ -17,10 +17,11 @@
    where they made it worse, the model trained on the labels alone is kept, and the record says so.
 
 Measured (benchmarks/unlabeled.py; docs/benchmarks.md, "Few labels and texts nobody labeled"): 8 finance
-tweets a topic + 4,000 unlabeled, MiniLM served, held-out accuracy: all-mpnet-base-v2 teaching, 0.577 ->
-0.704 (mean of 5 samples; the teacher itself 0.707; 5 minutes a run on 2 cores); MiniLM teaching itself,
+tweets a topic + 4,000 unlabeled, MiniLM served, held-out accuracy: all-mpnet-base-v2 teaching (trained once),
+0.577 -> 0.704 (mean of 5 samples; the teacher itself 0.707; 5 minutes a run on 2 cores); MiniLM teaching itself,
 0.577 -> 0.582 (5 samples): the larger teacher is the lever. 200 random labels and all 13,392 other texts of
-the pool: 0.647 -> 0.749 (3 samples, 16 minutes a run): more texts close the gap to the teacher (0.763).
+the pool: 0.647 -> 0.761 (3 samples, 18-20 minutes a run; the teacher itself 0.766 after its second round, 0.763
+before; with the teacher trained once the served model reached 0.749): more texts close the gap to the teacher.
 """
 
 from __future__ import annotations
@@ -58,8 +59,9 @@ TEACHER_ROUND_TEXTS = 2000
 SURE_A_CATEGORY = 25
 """...and learns, beside the human labels, its surest answers for each category among them, up to this many.
 On 200 random finance-topic labels (one sample, benchmarks/unlabeled.py's weakest) all-mpnet-base-v2 alone went
-from 0.735 to 0.760 with 10 a category (94 % of them right) and to 0.771 with 25 (93 % right), for about
-6 minutes more on 2 cores."""
+from 0.735 to 0.760 with 10 a category (94 % of them right) and to 0.771 with 25 (93 % right). In whole runs
+(3 samples, every other text unlabeled) the teacher went 0.763 -> 0.766 and the served model 0.749 -> 0.761,
+for about 5 minutes more on 2 cores (docs/benchmarks.md#unlabeled)."""
 SELF_TEACHER = "the served model"
 """The teacher's name when the served model, trained on the labels, teaches itself."""
 
