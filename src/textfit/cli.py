@@ -231,8 +231,10 @@ def print_training_summary(result) -> None:
         )
     unlabeled = record.get("unlabeled")
     if unlabeled and unlabeled["texts_used"]:
-        again = unlabeled.get("teacher_round") or {}
-        again = f" (trained again with its {again['answers_added']} surest answers)" if "answers_added" in again else ""
+        teacher_round = unlabeled.get("teacher_round") or {}
+        again = ""
+        if "answers_added" in teacher_round:
+            again = f" (trained again with its {teacher_round['answers_added']} surest answers)"
         console.print(
             f"          (the encoder learned from {unlabeled['texts_used']} unlabeled texts, taught by "
             f"{unlabeled['teacher']}{again}: accuracy {unlabeled['labels_alone_metrics']['accuracy']:.4f} from the "

@@ -277,7 +277,7 @@ def teach_again(run, teacher: Teacher, texts: list[str], clock: float) -> tuple[
         return teacher, None
     budget = run.config.time_budget
     left_s = budget * 60 - (time.perf_counter() - clock) if budget else math.inf
-    if left_s < 3 * teacher.train_s:  # the round trains again on more examples, then the texts need reading
+    if not second_round_fits(left_s, teacher.train_s):
         why = f"--time-budget {budget:g} min leaves {max(left_s, 0):.0f} s, less than three of its trainings"
         log.warning("the teacher takes no second round: %s (it took %.0f s to train once)", why, teacher.train_s)
         return teacher, {"skipped": why}
@@ -286,6 +286,7 @@ def teach_again(run, teacher: Teacher, texts: list[str], clock: float) -> tuple[
     read = [texts[i] for i in sorted(order)]
     probabilities = teacher.classifier.encoder_proba(read)
     chosen = surest_answers(probabilities, SURE_A_CATEGORY)
+    answers = probabilities[chosen].argmax(axis=1)
     log.info(
         "the teacher's second round: its %d surest answers among %d unlabeled texts join the %d labels",
         len(chosen), len(read), len(run.train_data),
@@ -293,7 +294,7 @@ def teach_again(run, teacher: Teacher, texts: list[str], clock: float) -> tuple[
     train_data = dataclasses.replace(
         run.train_data,
         texts=[*run.train_data.texts, *(read[i] for i in chosen)],
-        labels=[*run.train_data.labels, *(int(probabilities[i].argmax()) for i in chosen)],
+        labels=[*run.train_data.labels, *answers.tolist()],
     )
     again = fit_teacher(run, teacher.name, train_data)
     record = {
@@ -303,6 +304,12 @@ def teach_again(run, teacher: Teacher, texts: list[str], clock: float) -> tuple[
         "seconds": round(time.perf_counter() - tick, 1),
     }
     return dataclasses.replace(again, train_s=teacher.train_s), record
+
+
+def second_round_fits(left_s: float, teacher_train_s: float) -> bool:
+    """Whether `left_s` seconds hold the teacher's second round: it trains again on more examples, and the
+    texts still need reading and learning from after it (the studio's estimate asks the same)."""
+    return left_s >= 3 * teacher_train_s
 
 
 def surest_answers(probabilities: np.ndarray, per_category: int) -> list[int]:

@@ -156,7 +156,7 @@ def unlabeled_plan(
             "high_s"
         ]
         left_s = 60 * time_budget_min - labels_s - teacher_s if time_budget_min else math.inf
-        if left_s >= 3 * teacher_s:
+        if distill.second_round_fits(left_s, teacher_s):
             read = min(texts, distill.TEACHER_ROUND_TEXTS)
             added = min(read, distill.SURE_A_CATEGORY * categories)
             round_s = read * pace * one_text_s
