@@ -173,6 +173,7 @@ def main() -> None:
         how = f"zero-shot, {row['how']}, {'names + descriptions' if row['descriptions'] else 'names only'}"
         print(f"| {how} | - | - | {row['accuracy']:.3f} | {row['seconds']} s |")
     out = ROOT / "benchmarks" / "results" / f"unlabeled-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)  # a fresh clone has no results folder
     out.write_text(json.dumps(results, indent=1))
     print(f"written to {out}")
 

@@ -63,7 +63,8 @@ class TrainConfig:
     labels alone. With --time-budget, more texts than the time allows are sampled."""
     teacher: str = "auto"
     """With `unlabeled`: the model that labels the unlabeled texts, trained on the labels first (a model
-    other than the served one is then trained again with its surest answers on some of the texts).
+    other than the served one, given 10,000 texts or more, is then trained again with its surest answers on
+    some of them).
     'auto': all-mpnet-base-v2 when downloaded (`textfit download-model`) and the labels are few, else
     the model itself; 'none': the model itself; or a base model's name, hub id or folder."""
     train_size: int | None = None

@@ -65,15 +65,18 @@ def test_the_model_teaching_itself_trains_no_teacher_and_the_larger_one_reads_at
     assert larger["total_s"] == sum(larger[k] for k in parts)
 
 
-def test_the_larger_teacher_s_second_round_is_costed_and_left_out_where_the_budget_has_no_room_for_it():
+def test_the_larger_teacher_s_second_round_is_costed_and_left_out_with_few_texts_or_no_room_in_the_budget():
     itself = estimate.unlabeled_plan(4000, 160, 20, "fewshot", mean_chars=90, forward_s=QUIET, teacher=None)
     assert itself["teacher_round_s"] == 0  # the served model teaching itself takes no second round
-    larger = estimate.unlabeled_plan(4000, 160, 20, "fewshot", mean_chars=90, forward_s=QUIET, teacher=MPNET)
+    many = distill.ROUND_MIN_TEXTS
+    larger = estimate.unlabeled_plan(many, 160, 20, "fewshot", mean_chars=90, forward_s=QUIET, teacher=MPNET)
     # it reads 2,000 of the texts and trains again with up to 25 answers a topic (measured: 179 s, then 65 s + 297 s)
-    reading = larger["teacher_reading_s"] * distill.TEACHER_ROUND_TEXTS / 4000
+    reading = larger["teacher_reading_s"] * distill.TEACHER_ROUND_TEXTS / many
     assert larger["teacher_training_s"] + reading < larger["teacher_round_s"] < 3 * larger["teacher_training_s"]
-    tight = estimate.unlabeled_plan(4000, 160, 20, "fewshot", 90, QUIET, teacher=MPNET, time_budget_min=10, labels_s=60)
+    tight = estimate.unlabeled_plan(many, 160, 20, "fewshot", 90, QUIET, teacher=MPNET, time_budget_min=10, labels_s=60)
     assert tight["teacher_round_s"] == 0 and tight["teacher_training_s"] > 0  # 10 min leave < 3 trainings
+    few = estimate.unlabeled_plan(many - 1, 160, 20, "fewshot", mean_chars=90, forward_s=QUIET, teacher=MPNET)
+    assert few["teacher_round_s"] == 0 and few["teacher_training_s"] == larger["teacher_training_s"]
 
 
 def test_the_served_model_learns_from_texts_and_labels_for_each_pass():

@@ -4,6 +4,7 @@ budget, and scores that stay on held-out human labels."""
 from __future__ import annotations
 
 import json
+import math
 import time
 
 import numpy as np
@@ -15,6 +16,7 @@ from textfit.cli import app
 from textfit.data.labeled import SAMPLE_DATA, TOPIC_LABELS, load_data
 from textfit.training.distill import (
     LARGER_TEACHER,
+    ROUND_MIN_TEXTS,
     Teacher,
     choose_teacher,
     fit_to_budget,
@@ -22,6 +24,7 @@ from textfit.training.distill import (
     surest_answers,
     teach_again,
     unseen,
+    why_no_second_round,
 )
 
 
@@ -103,6 +106,7 @@ def test_a_named_teacher_is_trained_on_the_labels_then_again_with_its_surest_ans
 
     monkeypatch.setattr(distill, "fit_teacher", spy)
     monkeypatch.setattr(distill, "SURE_A_CATEGORY", 2)
+    monkeypatch.setattr(distill, "ROUND_MIN_TEXTS", 20)  # 10,000 unlabeled texts would take minutes here
     config = tiny_config(tiny_bert, unlabeled=unlabeled_file(tmp_path, count=30), teacher=str(tiny_mpnet))
     result = train(config, tmp_path / "m")
     unlabeled = result.record["unlabeled"]
@@ -129,7 +133,12 @@ def test_the_surest_answers_are_the_most_probable_few_of_each_category_answered(
     assert surest_answers(probabilities, 1) == [2, 3]
 
 
-def test_the_teacher_s_second_round_is_left_out_where_the_time_budget_has_no_room_and_the_record_says_why():
+def test_the_teacher_s_second_round_is_left_out_where_the_time_budget_has_no_room_and_the_record_says_why(
+    monkeypatch,
+):
+    from textfit.training import distill
+
+    monkeypatch.setattr(distill, "ROUND_MIN_TEXTS", 1)
     teacher = Teacher("all-mpnet-base-v2", classifier=None, metrics={"accuracy": 0.7}, train_s=200.0)
 
     class Run:
@@ -139,6 +148,20 @@ def test_the_teacher_s_second_round_is_left_out_where_the_time_budget_has_no_roo
     assert kept is teacher and round_two["skipped"].startswith("--time-budget 10 min leaves 540 s")
     itself = Teacher("the served model", classifier=None, metrics={}, train_s=0.0)
     assert teach_again(Run(), itself, ["a text"], clock=time.perf_counter()) == (itself, None)
+
+
+def test_a_larger_teacher_takes_no_second_round_with_fewer_texts_than_it_was_measured_to_pay_for():
+    teacher = Teacher("all-mpnet-base-v2", classifier=None, metrics={"accuracy": 0.7}, train_s=200.0)
+
+    class Run:
+        config = TrainConfig()  # no time budget: only the count of texts stands in the way
+
+    texts = [f"text {i}" for i in range(ROUND_MIN_TEXTS - 1)]
+    kept, round_two = teach_again(Run(), teacher, texts, clock=time.perf_counter())
+    assert kept is teacher and round_two["skipped"].startswith(
+        f"{len(texts):,} unlabeled texts, fewer than the {ROUND_MIN_TEXTS:,}"
+    )
+    assert why_no_second_round(ROUND_MIN_TEXTS, math.inf, 200.0, None) is None  # as many: it pays, it runs
 
 
 def test_auto_takes_the_larger_model_for_few_labels_when_it_is_downloaded(tmp_path, monkeypatch):

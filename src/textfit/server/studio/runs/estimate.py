@@ -142,10 +142,10 @@ def unlabeled_plan(
     """The seconds learning from `texts` unlabeled texts adds to a run on `examples` labels
     (training/distill.py): a larger `teacher` trained on the labels as the run is (None: the served model
     teaches itself, trained already), its second round (it reads distill.TEACHER_ROUND_TEXTS of the texts
-    and trains again with its surest answers; skipped where the time budget leaves too little, as
-    distill.teach_again does), the teacher reading the texts once, and the served model learning from
-    texts and labels for distill.EPOCHS passes. With a time budget, the texts that fit what the labels'
-    training (`labels_s`) and the teacher's left: distill.fit_to_budget samples them so."""
+    and trains again with its surest answers; skipped with fewer than distill.ROUND_MIN_TEXTS texts or where
+    the time budget leaves too little, as distill.teach_again does), the teacher reading the texts once, and
+    the served model learning from texts and labels for distill.EPOCHS passes. With a time budget, the texts
+    that fit what the labels' training (`labels_s`) and the teacher's left: distill.fit_to_budget samples them so."""
     from ....training import distill
 
     pace = 1.0 if teacher is None else TEACHER_PACE
@@ -156,7 +156,7 @@ def unlabeled_plan(
             "high_s"
         ]
         left_s = 60 * time_budget_min - labels_s - teacher_s if time_budget_min else math.inf
-        if distill.second_round_fits(left_s, teacher_s):
+        if distill.why_no_second_round(texts, left_s, teacher_s, time_budget_min) is None:
             read = min(texts, distill.TEACHER_ROUND_TEXTS)
             added = min(read, distill.SURE_A_CATEGORY * categories)
             round_s = read * pace * one_text_s
