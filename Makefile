@@ -24,8 +24,11 @@ check: $(BIN)/textfit
 	$(BIN)/lint-imports --no-cache
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
+# Two pytest processes (pytest-xdist), a test file each at a time: half the suite's time is spent waiting on
+# other processes (training workers, torchrun, Ray, the browser), which the other process fills. Each
+# takes one PyTorch thread (tests/conftest.py), so the two never fight over the 2 cores.
 test: check
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # Not part of the tests: about an hour of CPU; run on a quiet machine (see benchmarks/benchmark.py).
 DATA ?= ../shared/data/twitter-financial-news-topic/train.csv

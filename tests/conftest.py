@@ -3,15 +3,27 @@ model folder, so most tests run in seconds."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from support.models import build_tiny_bert, build_tiny_mpnet
+# In a pytest-xdist worker (`make test` runs two), PyTorch takes one thread: two processes of 2 threads
+# each on 2 cores slow each other several times over. Set before anything imports torch.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from support.models import build_tiny_bert, build_tiny_mpnet  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach for the network
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# A larger model fetched on this machine (`textfit download-model`) would become the teacher of every run
+# with texts without labels: the tests see none unless they install one themselves.
+os.environ["TEXTFIT_MODELS"] = tempfile.mkdtemp(prefix="textfit-models-")
+atexit.register(shutil.rmtree, os.environ["TEXTFIT_MODELS"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import pytest
 
 from support.serving import served_in_a_thread
 from support.studio import NAMES, tickets
-from support.studio_page import shoot, skip_without_browser
+from support.studio_page import settled, shoot, skip_without_browser
 
 pytestmark = pytest.mark.browser
 skip_without_browser()
@@ -50,6 +50,7 @@ def project_with_labels(page, studio_url, tiny_bert, frame, names, name: str) ->
     project = created.json()["id"]
     page.goto(f"{studio_url}#label/{project}")
     expect(page.locator("#label-work")).to_be_visible(timeout=60_000)
+    settled(page)
     return project
 
 

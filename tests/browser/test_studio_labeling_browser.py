@@ -13,7 +13,7 @@ import pytest
 
 from support.serving import served_in_a_thread
 from support.studio import NAMES, tickets
-from support.studio_page import shoot, skip_without_browser
+from support.studio_page import settled, shoot, skip_without_browser
 
 pytestmark = pytest.mark.browser
 skip_without_browser()
@@ -108,6 +108,7 @@ def test_label_by_keyboard_reload_train_classify_the_rest_and_check(page, studio
     assert sum(int(n) for n in bars) == 30
     shoot(page, "labeling-30")
 
+    settled(page)
     page.fill("#label-epochs", "1")
     page.click("#label-train")
     expect(page.locator("#label-run-text")).to_contain_text("Support inbox · 30 labels")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from support.serving import served_in_a_thread
-from support.studio_page import shoot, skip_without_browser
+from support.studio_page import settled, shoot, skip_without_browser
 
 pytestmark = pytest.mark.browser
 skip_without_browser()
@@ -63,6 +63,7 @@ def test_50_labels_over_14_of_20_categories_warn_before_training_and_offer_label
             assert sent.ok, sent.text()
     page.reload()
     expect(page.locator("#label-count")).to_contain_text("50 labeled", timeout=30_000)
+    settled(page)
 
     page.fill("#label-epochs", "1")
     page.click("#label-train")  # first the warning and the choice, no run yet

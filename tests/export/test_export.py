@@ -278,11 +278,13 @@ def test_cli_errors(tiny_model_dir, tmp_path):
 # --- a real fine-tuned model: int8 must agree with PyTorch ------------------------------------
 @pytest.fixture(scope="module")
 def finetuned(tmp_path_factory):
-    # textfit's defaults (as `textfit train` runs them): agreement is only meaningful on a model that
-    # has learned something. With the shipped int8 scheme it agreed on 99.8% of the 440 messages
-    # (plain dynamic int8 with the down-projections in fp32: 99.5%). The n-gram weight is fixed (the
-    # default chooses it on the held-out messages, and may choose 0): the blended answers are compared too.
-    config = TrainConfig(data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, strategy="finetune", lexical_weight=0.3)
+    # textfit's defaults (as `textfit train` runs them) but 5 epochs of the 12: agreement is only meaningful
+    # on a model that has learned something, and by epoch 5 it is right on about 3 held-out messages in 4.
+    # The n-gram weight is fixed (the default chooses it on the held-out messages, and may choose 0): the
+    # blended answers are compared too.
+    config = TrainConfig(
+        data=str(SAMPLE_DATA), label_names=TOPIC_LABELS, strategy="finetune", epochs=5, lexical_weight=0.3
+    )
     folder = train(config, tmp_path_factory.mktemp("finetuned") / "minilm").folder
     export_onnx(folder, quantize="int8")
     _, held_out = load_train_eval(config)  # the same stratified 20% (seed 7) the run evaluated on
@@ -310,7 +312,7 @@ def test_int8_agrees_with_torch_on_a_finetuned_model(finetuned, sample_texts):
     # The target is "within 0.5 points", but on 88 held-out messages one message is 1.1 points, so
     # 0.5 points cannot be resolved: we assert the agreement above (>= 99%) and allow at most
     # 2 points (under two messages) of accuracy loss.
-    assert len(labels) == 88
+    assert len(labels) == 88 and torch_acc >= 0.6, torch_acc
     assert int8_acc >= torch_acc - 0.02, f"int8 accuracy {int8_acc:.4f} vs torch {torch_acc:.4f}"
 
 

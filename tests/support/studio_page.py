@@ -36,3 +36,12 @@ def shoot(page, name: str) -> None:
     folder = os.environ.get("STUDIO_SCREENSHOTS")
     if folder:
         page.screenshot(path=str(Path(folder) / f"studio-{name}.png"), full_page=True)
+
+
+def settled(page) -> None:
+    """Wait until a labeling page's late lines have arrived: the line on what the texts without labels
+    cost appears after its own request and pushes the sections below it down, so a click aimed at
+    "Train the model" or "Check the labels" before then can land on whatever moved there."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#label-unlabeled-estimate")).to_be_visible(timeout=60_000)

@@ -20,8 +20,8 @@ Measured (benchmarks/unlabeled.py; docs/benchmarks.md, "Few labels and texts nob
 tweets a topic + 4,000 unlabeled, MiniLM served, held-out accuracy: all-mpnet-base-v2 teaching (trained once:
 no second round with so few texts), 0.577 -> 0.704 (mean of 5 samples; the teacher itself 0.707; 5 minutes a run
 on 2 cores); MiniLM teaching itself, 0.577 -> 0.582 (5 samples): the larger teacher is the lever. 200 random
-labels and all 13,392 other texts of the pool: 0.644 -> 0.753 (4 samples, 18-21 minutes a run; the teacher itself
-0.759 after its second round, 0.754 before; on 3 of them 0.761 against 0.749 with the teacher trained once): more
+labels and all 13,392 other texts of the pool: 0.646 -> 0.753 (5 samples, 18-21 minutes a run; the teacher itself
+0.762 after its second round, 0.750 before; on 3 of them 0.761 against 0.749 with the teacher trained once): more
 texts close the gap to the teacher.
 """
 
