@@ -122,7 +122,10 @@ def test_classify_a_chosen_sheet_of_an_excel_file(page, studio_url, tmp_path):
     assert list(rows[0]) == ["ticket", "message", *header]
     assert [r[:2] for r in rows[1:]] == list(messages(30).itertuples(index=False, name=None))
     # a "not sure" row keeps its best guess and that guess's confidence, and the file says the threshold
-    assert all((r[2] == "not sure") == (r[4] < 0.99) and r[3] in TOPIC_LABELS and r[9] == 0.99 for r in rows[1:])
+    for row in rows[1:]:
+        assert row[3] in TOPIC_LABELS and row[9] == 0.99, row
+        if abs(row[4] - 0.99) >= 5e-5:  # the file rounds to 4 places: at the threshold itself it may go either way
+            assert (row[2] == "not sure") == (row[4] < 0.99), row
     assert any(r[2] == "not sure" for r in rows[1:])
     assert sheet.cell(2, 5).number_format == "0.0%"  # the confidence, a percentage in Excel
 
