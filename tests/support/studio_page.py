@@ -39,7 +39,7 @@ def shoot(page, name: str) -> None:
 
 
 def settled(page) -> None:
-    """Wait until a labeling page's late lines have arrived: the line on what the texts without labels
+    """Wait until a labeling page's late line has arrived: the line on what the texts without labels
     cost appears after its own request and pushes the sections below it down, so a click aimed at
     "Train the model" or "Check the labels" before then can land on whatever moved there."""
     from playwright.sync_api import expect
