@@ -42,7 +42,8 @@ def test_a_label_at_its_threshold_is_not_sure_at_a_high_min_confidence_and_sure_
     result, _ = trained
     classifier = Classifier.load(result.folder)
     assert classifier.label_calibration is not None
-    scores = classifier.predict_proba(TEXTS)
+    # scored alone, as the calls below score it: in a batch of four its padding moves the last bits of its scores
+    scores = classifier.predict_proba(TEXTS[:1])
     j = 1
     classifier.thresholds = np.array([1.1, scores[0, j], 1.1], dtype=np.float32)  # text 0 just gets label j
     sure = classifier.label_confidence(scores)[0, j]
