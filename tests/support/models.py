@@ -1,12 +1,19 @@
-"""Tiny randomly initialised encoders, built here (no download), so most tests run in seconds."""
+"""Tiny randomly initialised encoders, built here (no download), so most tests run in seconds.
+
+Their weights come from a fixed seed, not from whatever the tests before them left in PyTorch's random
+state: with two pytest processes taking files in a varying order, unseeded weights changed from run to
+run, and with them every answer of the tests built on them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+SEED = 0
+
 
 def build_tiny_bert(folder: Path, masked_lm: bool = False) -> Path:
     """A 2-layer, 32-wide BERT with random weights and the embedded model's real tokenizer."""
+    import torch
     from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, BertModel
 
     from textfit.model.base_models import resolve_model
@@ -19,7 +26,9 @@ def build_tiny_bert(folder: Path, masked_lm: bool = False) -> Path:
         max_position_embeddings=128,
         vocab_size=30522,
     )
-    model = BertForMaskedLM(config) if masked_lm else BertModel(config)
+    with torch.random.fork_rng():
+        torch.manual_seed(SEED)
+        model = BertForMaskedLM(config) if masked_lm else BertModel(config)
     model.save_pretrained(folder)
     AutoTokenizer.from_pretrained(resolve_model(None)).save_pretrained(folder)
     return folder
@@ -28,6 +37,7 @@ def build_tiny_bert(folder: Path, masked_lm: bool = False) -> Path:
 def build_tiny_mpnet(folder: Path) -> Path:
     """A 2-layer, 32-wide MPNet with random weights; its tokenizer is the embedded model's
     vocabulary under MPNet's special tokens (<s>, </s>, <pad>, <mask>)."""
+    import torch
     from transformers import MPNetConfig, MPNetModel, MPNetTokenizer
 
     from textfit.model.base_models import resolve_model
@@ -43,6 +53,9 @@ def build_tiny_mpnet(folder: Path) -> Path:
         vocab_size=len(words),
         pad_token_id=tokenizer.pad_token_id,
     )
-    MPNetModel(config).save_pretrained(folder)
+    with torch.random.fork_rng():
+        torch.manual_seed(SEED)
+        model = MPNetModel(config)
+    model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
