@@ -11,9 +11,17 @@ from pathlib import Path
 SEED = 0
 
 
+def _seeded(build):
+    """`build()` with PyTorch's generator at SEED, in a forked random state (the caller's stays as it was)."""
+    import torch
+
+    with torch.random.fork_rng():
+        torch.manual_seed(SEED)
+        return build()
+
+
 def build_tiny_bert(folder: Path, masked_lm: bool = False) -> Path:
     """A 2-layer, 32-wide BERT with random weights and the embedded model's real tokenizer."""
-    import torch
     from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, BertModel
 
     from textfit.model.base_models import resolve_model
@@ -26,9 +34,7 @@ def build_tiny_bert(folder: Path, masked_lm: bool = False) -> Path:
         max_position_embeddings=128,
         vocab_size=30522,
     )
-    with torch.random.fork_rng():
-        torch.manual_seed(SEED)
-        model = BertForMaskedLM(config) if masked_lm else BertModel(config)
+    model = _seeded(lambda: BertForMaskedLM(config) if masked_lm else BertModel(config))
     model.save_pretrained(folder)
     AutoTokenizer.from_pretrained(resolve_model(None)).save_pretrained(folder)
     return folder
@@ -37,7 +43,6 @@ def build_tiny_bert(folder: Path, masked_lm: bool = False) -> Path:
 def build_tiny_mpnet(folder: Path) -> Path:
     """A 2-layer, 32-wide MPNet with random weights; its tokenizer is the embedded model's
     vocabulary under MPNet's special tokens (<s>, </s>, <pad>, <mask>)."""
-    import torch
     from transformers import MPNetConfig, MPNetModel, MPNetTokenizer
 
     from textfit.model.base_models import resolve_model
@@ -53,9 +58,6 @@ def build_tiny_mpnet(folder: Path) -> Path:
         vocab_size=len(words),
         pad_token_id=tokenizer.pad_token_id,
     )
-    with torch.random.fork_rng():
-        torch.manual_seed(SEED)
-        model = MPNetModel(config)
-    model.save_pretrained(folder)
+    _seeded(lambda: MPNetModel(config)).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
